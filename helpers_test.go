@@ -1,0 +1,119 @@
+package kubesvc
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+// Builders of API objects, as the API server would hand them out.
+
+func clusterIPSvc(ns, name string, ips []string, ports ...corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: "1"},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: ips[0], ClusterIPs: ips, Ports: ports},
+	}
+}
+
+func headlessSvc(ns, name string, ports ...corev1.ServicePort) *corev1.Service {
+	s := clusterIPSvc(ns, name, []string{corev1.ClusterIPNone}, ports...)
+	return s
+}
+
+func externalSvc(ns, name, target string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: "1"},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: target},
+	}
+}
+
+func svcPort(name string, proto corev1.Protocol, port int32) corev1.ServicePort {
+	return corev1.ServicePort{Name: name, Protocol: proto, Port: port}
+}
+
+// ep is an endpoint: address, hostname ("" for none) and readiness.
+func ep(addr, hostname string, ready bool) discovery.Endpoint {
+	e := discovery.Endpoint{Addresses: []string{addr}, Conditions: discovery.EndpointConditions{Ready: &ready}}
+	if hostname != "" {
+		e.Hostname = &hostname
+	}
+	return e
+}
+
+func slice(ns, name, svc string, family discovery.AddressType, ports []discovery.EndpointPort, eps ...discovery.Endpoint) *discovery.EndpointSlice {
+	labels := map[string]string{}
+	if svc != "" {
+		labels[discovery.LabelServiceName] = svc
+	}
+	return &discovery.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels, ResourceVersion: "1"},
+		AddressType: family,
+		Endpoints:   eps,
+		Ports:       ports,
+	}
+}
+
+func slicePort(name string, proto corev1.Protocol, port int32) discovery.EndpointPort {
+	return discovery.EndpointPort{Name: &name, Protocol: &proto, Port: &port}
+}
+
+// newTestKubeSvc parses corefile, starts the plugin's informers on a fake
+// clientset holding objs and waits for the first sync.
+func newTestKubeSvc(t *testing.T, corefile string, objs ...runtime.Object) (*KubeSvc, *fake.Clientset) {
+	t.Helper()
+	k, cfg, err := parse(caddy.NewTestController("dns", corefile))
+	if err != nil {
+		t.Fatalf("parse %q: %v", corefile, err)
+	}
+	client := fake.NewClientset(objs...)
+	k.Next = test.NextHandler(dns.RcodeRefused, nil) // marks what fell through
+	k.w.start(client, cfg.namespaces, cfg.labels)
+	t.Cleanup(k.w.stop)
+	waitFor(t, "first sync", k.Ready)
+	return k, client
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// ask sends tc's question through ServeDNS and returns the plugin's rcode
+// and the message it wrote (nil if it wrote none).
+func ask(k *KubeSvc, tc test.Case) (int, *dns.Msg) {
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	rcode, _ := k.ServeDNS(context.Background(), rec, tc.Msg())
+	return rcode, rec.Msg
+}
+
+// runCases checks each case's full answer.
+func runCases(t *testing.T, k *KubeSvc, cases []test.Case) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(dns.TypeToString[tc.Qtype]+" "+tc.Qname, func(t *testing.T) {
+			_, m := ask(k, tc)
+			if m == nil {
+				t.Fatalf("no answer written")
+			}
+			if err := test.SortAndCheck(m, tc); err != nil {
+				t.Errorf("%v\n%v", err, m)
+			}
+		})
+	}
+}

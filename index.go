@@ -1,0 +1,180 @@
+package kubesvc
+
+import (
+	"maps"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
+
+// kind is the part of an entry's answers a query type selects.
+type kind uint8
+
+const (
+	kA kind = iota
+	kAAAA
+	kSRV
+	kPTR
+	kCNAME
+	kTXT
+	numKinds
+)
+
+// kindOf maps a query type to the answers that serve it.
+func kindOf(qtype uint16) (kind, bool) {
+	switch qtype {
+	case dns.TypeA:
+		return kA, true
+	case dns.TypeAAAA:
+		return kAAAA, true
+	case dns.TypeSRV:
+		return kSRV, true
+	case dns.TypePTR:
+		return kPTR, true
+	case dns.TypeCNAME:
+		return kCNAME, true
+	case dns.TypeTXT:
+		return kTXT, true
+	}
+	return 0, false
+}
+
+// entry holds the ready-made answers of one name. Entries are built by the
+// watcher when the data changes and never modified after they are published,
+// so queries share them without copying. An entry without records is a name
+// that exists only as the parent of others (an empty non-terminal).
+type entry struct {
+	rrs   []dns.RR        // answers, grouped by kind in kind order
+	end   [numKinds]int32 // rrs[end[k-1]:end[k]] are the answers of kind k
+	extra []dns.RR        // additional section of SRV answers: the targets' addresses
+	chase string          // ExternalName target to chase for address queries
+}
+
+// answer returns the records of kind k. The slice's capacity is capped so a
+// plugin that appends to a response cannot write into the shared entry.
+func (e *entry) answer(k kind) []dns.RR {
+	var start int32
+	if k > 0 {
+		start = e.end[k-1]
+	}
+	return e.rrs[start:e.end[k]:e.end[k]]
+}
+
+// builder collects an entry's records before it is frozen.
+type builder struct {
+	by    [numKinds][]dns.RR
+	extra []dns.RR
+	chase string
+}
+
+func (b *builder) add(k kind, rr dns.RR) { b.by[k] = append(b.by[k], rr) }
+
+func (b *builder) entry() *entry {
+	n := 0
+	for _, rrs := range b.by {
+		n += len(rrs)
+	}
+	e := &entry{chase: b.chase}
+	if n > 0 {
+		e.rrs = make([]dns.RR, 0, n)
+	}
+	for k, rrs := range b.by {
+		e.rrs = append(e.rrs, rrs...)
+		e.end[k] = int32(len(e.rrs))
+	}
+	if len(b.extra) > 0 {
+		e.extra = b.extra[:len(b.extra):len(b.extra)]
+	}
+	return e
+}
+
+const numShards = 256
+
+// index maps lower-cased, fully qualified names to entries. Readers take no
+// lock: each shard is an immutable map behind an atomic pointer, and the
+// watcher (the only writer, serialised by its own mutex) publishes a change by
+// copying the few shards it touches. Until the first sync nobody reads, so the
+// initial load writes in place instead of copying a shard per object.
+type index struct {
+	shards [numShards]atomic.Pointer[map[string]*entry]
+	live   atomic.Bool // published: readers may look, writers must copy
+}
+
+func newIndex() *index {
+	ix := &index{}
+	for i := range ix.shards {
+		m := map[string]*entry{}
+		ix.shards[i].Store(&m)
+	}
+	return ix
+}
+
+// shardOf hashes a name (FNV-1a) to its shard.
+func shardOf[T string | []byte](name T) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return int(h % numShards)
+}
+
+// get looks up a lower-cased name given as bytes, without allocating.
+func (ix *index) get(name []byte) *entry {
+	return (*ix.shards[shardOf(name)].Load())[string(name)]
+}
+
+// lookup is get for a string name.
+func (ix *index) lookup(name string) *entry {
+	return (*ix.shards[shardOf(name)].Load())[name]
+}
+
+// ready reports whether the index holds a complete view of the cluster.
+func (ix *index) ready() bool { return ix.live.Load() }
+
+// publish opens the index to readers; from then on changes copy shards.
+func (ix *index) publish() { ix.live.Store(true) }
+
+// apply sets the batch's entries (a nil entry deletes the name). The caller
+// serialises calls.
+func (ix *index) apply(batch map[string]*entry) {
+	if len(batch) == 0 {
+		return
+	}
+	if !ix.live.Load() {
+		for name, e := range batch {
+			setOrDelete(*ix.shards[shardOf(name)].Load(), name, e)
+		}
+		return
+	}
+	var touched [numShards]map[string]*entry
+	for name, e := range batch {
+		s := shardOf(name)
+		if touched[s] == nil {
+			touched[s] = maps.Clone(*ix.shards[s].Load())
+		}
+		setOrDelete(touched[s], name, e)
+	}
+	for s, m := range touched {
+		if m != nil {
+			ix.shards[s].Store(&m)
+		}
+	}
+}
+
+func setOrDelete(m map[string]*entry, name string, e *entry) {
+	if e == nil {
+		delete(m, name)
+	} else {
+		m[name] = e
+	}
+}
+
+// size counts the names in the index.
+func (ix *index) size() int {
+	n := 0
+	for i := range ix.shards {
+		n += len(*ix.shards[i].Load())
+	}
+	return n
+}

@@ -1,0 +1,191 @@
+package kubesvc
+
+import (
+	"net/netip"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// The informers store these small structs instead of the API objects: the
+// transforms below keep only what DNS answers are made of, which is most of
+// the memory a Service or EndpointSlice costs.
+
+// objMeta is the identity of a stored object. It satisfies what the
+// informer's store needs (runtime.Object and meta.Accessor through
+// GetObjectMeta) without carrying a whole ObjectMeta per object.
+type objMeta struct {
+	name, namespace, resourceVersion string
+}
+
+func (m *objMeta) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+// GetObjectMeta builds the accessor on demand; the store asks for it only
+// when an object is added, updated or deleted.
+func (m *objMeta) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Name: m.name, Namespace: m.namespace, ResourceVersion: m.resourceVersion}
+}
+
+type svcKind uint8
+
+const (
+	kindClusterIP    svcKind = iota // ClusterIP, NodePort, LoadBalancer: answered with cluster IPs
+	kindHeadless                    // answered with the ready endpoints
+	kindExternalName                // answered with a CNAME
+)
+
+// service is what DNS needs of a v1.Service.
+type service struct {
+	objMeta
+	kind            svcKind
+	ips             []netip.Addr // spec.clusterIPs, valid ones only
+	ports           []port       // named ports only: unnamed ones get no SRV
+	externalName    string
+	publishNotReady bool
+}
+
+// DeepCopyObject returns the object itself: stored objects are never mutated.
+func (s *service) DeepCopyObject() runtime.Object { return s }
+
+// port is a named port; proto is the lower-cased protocol ("tcp", "udp", "sctp").
+type port struct {
+	name  string
+	proto string
+	port  uint16
+}
+
+// endpointSlice is what DNS needs of a discovery/v1 EndpointSlice.
+type endpointSlice struct {
+	objMeta
+	service   string // the kubernetes.io/service-name label; "" means the slice is ignored
+	endpoints []endpoint
+	ports     []port
+}
+
+// DeepCopyObject returns the object itself: stored objects are never mutated.
+func (s *endpointSlice) DeepCopyObject() runtime.Object { return s }
+
+type endpoint struct {
+	addrs    []netip.Addr
+	hostname string
+	ready    bool
+}
+
+// toService is the Service informer's transform. It must accept its own
+// output: the informer may hand it an object it already transformed.
+func toService(obj any) (any, error) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return obj, nil
+	}
+	s := &service{
+		objMeta:         objMeta{name: svc.Name, namespace: svc.Namespace, resourceVersion: svc.ResourceVersion},
+		publishNotReady: svc.Spec.PublishNotReadyAddresses,
+	}
+	switch {
+	case svc.Spec.Type == corev1.ServiceTypeExternalName:
+		s.kind = kindExternalName
+		s.externalName = svc.Spec.ExternalName
+	case svc.Spec.ClusterIP == corev1.ClusterIPNone:
+		s.kind = kindHeadless
+	default:
+		s.kind = kindClusterIP
+		s.ips = parseIPs(svc.Spec.ClusterIPs, svc.Spec.ClusterIP)
+	}
+	for _, p := range svc.Spec.Ports {
+		if np, ok := namedPort(p.Name, p.Protocol, p.Port); ok {
+			s.ports = append(s.ports, np)
+		}
+	}
+	return s, nil
+}
+
+// toEndpointSlice is the EndpointSlice informer's transform.
+func toEndpointSlice(obj any) (any, error) {
+	es, ok := obj.(*discovery.EndpointSlice)
+	if !ok {
+		return obj, nil
+	}
+	s := &endpointSlice{
+		objMeta: objMeta{name: es.Name, namespace: es.Namespace, resourceVersion: es.ResourceVersion},
+		service: es.Labels[discovery.LabelServiceName],
+	}
+	if es.AddressType != discovery.AddressTypeIPv4 && es.AddressType != discovery.AddressTypeIPv6 {
+		return s, nil // FQDN slices are deprecated and have no place in A/AAAA answers
+	}
+	for _, e := range es.Endpoints {
+		ep := endpoint{ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
+		if e.Hostname != nil {
+			ep.hostname = strings.ToLower(*e.Hostname)
+		}
+		for _, a := range e.Addresses {
+			if ip, err := netip.ParseAddr(a); err == nil && ip.Is4() == (es.AddressType == discovery.AddressTypeIPv4) {
+				ep.addrs = append(ep.addrs, ip.Unmap())
+			}
+		}
+		if len(ep.addrs) > 0 {
+			s.endpoints = append(s.endpoints, ep)
+		}
+	}
+	for _, p := range es.Ports {
+		if p.Name == nil || p.Port == nil {
+			continue
+		}
+		proto := corev1.ProtocolTCP
+		if p.Protocol != nil {
+			proto = *p.Protocol
+		}
+		if np, ok := namedPort(*p.Name, proto, *p.Port); ok {
+			s.ports = append(s.ports, np)
+		}
+	}
+	return s, nil
+}
+
+// namedPort keeps a port only if it can name an SRV record.
+func namedPort(name string, proto corev1.Protocol, num int32) (port, bool) {
+	if name == "" || num <= 0 || num > 65535 || !isLabel(name) {
+		return port{}, false
+	}
+	pr := strings.ToLower(string(proto))
+	if pr == "" {
+		pr = "tcp"
+	}
+	if !isLabel(pr) {
+		return port{}, false
+	}
+	return port{name: strings.ToLower(name), proto: pr, port: uint16(num)}, true
+}
+
+func parseIPs(ips []string, fallback string) []netip.Addr {
+	if len(ips) == 0 && fallback != "" {
+		ips = []string{fallback}
+	}
+	var out []netip.Addr
+	for _, s := range ips {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out
+}
+
+// isLabel reports whether s can stand as one DNS label of a name we build:
+// letters, digits and '-', at most 63 characters. Anything else would need
+// escaping and cannot come from a valid Kubernetes object anyway.
+func isLabel(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,202 @@
+// Package kubesvc is a CoreDNS plugin that serves Kubernetes Service DNS from
+// an index of ready-made answers, kept by informers on Services and
+// EndpointSlices.
+package kubesvc
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/coredns/coredns/plugin/pkg/upstream"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+)
+
+const pluginName = "kubesvc"
+
+var log = clog.NewWithPlugin(pluginName)
+
+// KubeSvc is the plugin handler.
+type KubeSvc struct {
+	Next plugin.Handler
+	Fall fall.F
+
+	zones      []zone
+	ttl        uint32
+	pods       bool
+	namespaces map[string]bool // nil: all
+	upstream   *upstream.Upstream
+
+	w      *watcher
+	soas   []atomic.Pointer[[]dns.RR] // per zone; the serial follows changes
+	serial uint32                     // guarded by w.mu
+}
+
+// zone is one of the plugin's zones with its fixed records.
+type zone struct {
+	name    string // lower-cased FQDN
+	reverse bool   // in-addr.arpa or ip6.arpa: PTR names only
+	nsName  string // ns.dns.<first forward zone>
+	ns      []dns.RR
+}
+
+// Name implements plugin.Handler.
+func (k *KubeSvc) Name() string { return pluginName }
+
+// Ready implements ready.Readiness: true once the informers have synced.
+func (k *KubeSvc) Ready() bool { return k.w.ix.ready() }
+
+// ServeDNS implements plugin.Handler.
+func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	q := r.Question[0]
+	var buf [maxPresentation]byte
+	name, ok := lower(buf[:0], q.Name)
+	z := -1
+	if ok {
+		z = k.zoneOf(name)
+	}
+	if z < 0 {
+		return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
+	}
+	if !k.w.ix.ready() {
+		return dns.RcodeServerFailure, nil // never NXDOMAIN for what we do not know yet
+	}
+	res := k.resolve(name, z, q.Qtype)
+	if res.rcode == dns.RcodeNameError && k.Fall.Through(string(name)) {
+		return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
+	}
+	m := reply(r, res)
+	if res.chase != "" {
+		m.Answer = k.chase(ctx, request.Request{W: w, Req: r}, res.chase, q.Qtype, m.Answer)
+	}
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// maxPresentation bounds a name in presentation form: 255 octets, each
+// escaped as \DDD at worst.
+const maxPresentation = 1024
+
+// lower appends the ASCII-lower-cased name to dst without allocating.
+func lower(dst []byte, name string) ([]byte, bool) {
+	if len(name) > cap(dst) {
+		return nil, false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
+
+// replyMsg allocates the message and its question together: one allocation
+// per answer. The message cannot be pooled: plugins before this one (log,
+// cache, metrics) may keep or read it after ServeDNS returns.
+type replyMsg struct {
+	m dns.Msg
+	q [1]dns.Question
+}
+
+func reply(r *dns.Msg, res result) *dns.Msg {
+	p := &replyMsg{}
+	m := &p.m
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	m.Authoritative = true
+	m.RecursionDesired = r.RecursionDesired
+	m.CheckingDisabled = r.CheckingDisabled
+	m.Rcode = res.rcode
+	p.q[0] = r.Question[0]
+	m.Question = p.q[:]
+	m.Answer, m.Ns, m.Extra = res.answer, res.ns, res.extra
+	return m
+}
+
+// soa returns zone z's SOA record as a one-element slice.
+func (k *KubeSvc) soa(z int) []dns.RR { return *k.soas[z].Load() }
+
+// touch moves the SOA serial to now; called by the watcher after a change.
+func (k *KubeSvc) touch() {
+	now := uint32(time.Now().Unix())
+	if now == k.serial {
+		return
+	}
+	k.serial = now
+	for i, z := range k.zones {
+		soa := []dns.RR{&dns.SOA{
+			Hdr:     dns.RR_Header{Name: z.name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: k.ttl},
+			Ns:      z.nsName,
+			Mbox:    within("hostmaster", z.name),
+			Serial:  now,
+			Refresh: 7200,
+			Retry:   1800,
+			Expire:  86400,
+			Minttl:  k.ttl,
+		}}
+		k.soas[i].Store(&soa)
+	}
+}
+
+// chaseDepth counts nested ExternalName chases in a query's context: a chase
+// goes through the whole plugin chain and may come back here.
+type chaseDepth struct{}
+
+const (
+	maxChase     = 8
+	chaseTimeout = 2 * time.Second
+)
+
+// chase appends target's records of type qtype, looked up through the
+// server's own plugin chain, to answer. A failed, slow or too deep chase
+// leaves answer (the CNAME) as it is.
+func (k *KubeSvc) chase(ctx context.Context, state request.Request, target string, qtype uint16, answer []dns.RR) []dns.RR {
+	depth, _ := ctx.Value(chaseDepth{}).(int)
+	if depth >= maxChase || k.upstream == nil {
+		return answer
+	}
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, chaseDepth{}, depth+1), chaseTimeout)
+	defer cancel()
+	done := make(chan *dns.Msg, 1)
+	go func() {
+		m, err := k.upstream.Lookup(ctx, state, target, qtype)
+		if err != nil {
+			m = nil
+		}
+		done <- m
+	}()
+	select {
+	case m := <-done:
+		if m == nil {
+			return answer
+		}
+		out := answer[:len(answer):len(answer)]
+		for _, rr := range m.Answer {
+			if !containsRR(out, rr) {
+				out = append(out, rr)
+			}
+		}
+		return out
+	case <-ctx.Done():
+		log.Warningf("chasing %s: no answer within %v; answering with the CNAME alone", target, chaseTimeout)
+		return answer
+	}
+}
+
+// containsRR reports whether rrs holds rr; a looping chain returns the same
+// shared records again.
+func containsRR(rrs []dns.RR, rr dns.RR) bool {
+	for _, x := range rrs {
+		if x == rr || dns.IsDuplicate(x, rr) {
+			return true
+		}
+	}
+	return false
+}

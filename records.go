@@ -1,0 +1,264 @@
+package kubesvc
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// records turns a service and its endpoint slices into the names it owns and
+// their ready-made answers, per the Kubernetes DNS-Based Service Discovery
+// specification, schema 1.1.0.
+type records struct {
+	zones []string // forward zones, lower-cased FQDNs; the first names PTR targets
+	ttl   uint32
+}
+
+// owned is what one service contributes to the index.
+type owned struct {
+	names map[string]*builder
+	ptrs  []ptrRef // reverse names; shared between owners, so kept apart
+}
+
+type ptrRef struct{ name, target string }
+
+func (o *owned) at(name string) *builder {
+	b := o.names[name]
+	if b == nil {
+		b = &builder{}
+		o.names[name] = b
+	}
+	return b
+}
+
+// within joins a relative name (no trailing dot) to a zone.
+func within(rel, zone string) string {
+	if zone == "." {
+		return rel + "."
+	}
+	return rel + "." + zone
+}
+
+func (r *records) hdr(name string, t uint16) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: r.ttl}
+}
+
+// addr builds the A or AAAA record of ip at name.
+func (r *records) addr(name string, ip netip.Addr) (kind, dns.RR) {
+	if ip.Is4() {
+		a := ip.As4()
+		return kA, &dns.A{Hdr: r.hdr(name, dns.TypeA), A: net.IP(a[:])}
+	}
+	a := ip.As16()
+	return kAAAA, &dns.AAAA{Hdr: r.hdr(name, dns.TypeAAAA), AAAA: net.IP(a[:])}
+}
+
+func (r *records) srv(name, target string, port, weight uint16) dns.RR {
+	return &dns.SRV{Hdr: r.hdr(name, dns.TypeSRV), Priority: 0, Weight: weight, Port: port, Target: target}
+}
+
+// service computes everything s owns. slices are the service's endpoint
+// slices; only headless services use them.
+func (r *records) service(s *service, sls []*endpointSlice) *owned {
+	o := &owned{names: map[string]*builder{}}
+	for i, zone := range r.zones {
+		base := within(s.name+"."+s.namespace+".svc", zone)
+		switch s.kind {
+		case kindClusterIP:
+			r.clusterIP(o, s, base, i == 0)
+		case kindHeadless:
+			r.headless(o, s, sls, base, i == 0)
+		case kindExternalName:
+			r.externalName(o, s, base)
+		}
+		if s.kind == kindClusterIP && s.namespace == "kube-system" && s.name == "kube-dns" {
+			// The zone's NS record names ns.dns.<zone>; the cluster's DNS
+			// service is where that name points.
+			ns := within("ns.dns", zone)
+			for _, ip := range s.ips {
+				o.at(ns).add(r.addr(ns, ip))
+			}
+			o.at(within("dns", zone))
+		}
+	}
+	return o
+}
+
+func (r *records) clusterIP(o *owned, s *service, base string, primary bool) {
+	b := o.at(base)
+	var addrs []dns.RR
+	for _, ip := range s.ips {
+		k, rr := r.addr(base, ip)
+		b.add(k, rr)
+		addrs = append(addrs, rr)
+		if primary {
+			o.ptrs = append(o.ptrs, ptrRef{reverse(ip), base})
+		}
+	}
+	for _, p := range s.ports {
+		name := "_" + p.name + "._" + p.proto + "." + base
+		sb := o.at(name)
+		sb.add(kSRV, r.srv(name, base, p.port, 100))
+		sb.extra = addrs
+		o.at("_" + p.proto + "." + base) // parent of the SRV name
+	}
+}
+
+// member is one distinct endpoint address of a headless service.
+type member struct {
+	ip     netip.Addr
+	target string // <hostname or dashed IP>.<base>
+	ports  []port
+}
+
+// members merges the ready endpoints of all slices, one per address.
+func members(s *service, sls []*endpointSlice, base string) []member {
+	var out []member
+	seen := map[netip.Addr]int{}
+	for _, sl := range sls {
+		for _, ep := range sl.endpoints {
+			if !ep.ready && !s.publishNotReady {
+				continue
+			}
+			for _, ip := range ep.addrs {
+				if i, ok := seen[ip]; ok {
+					out[i].ports = appendPorts(out[i].ports, sl.ports)
+					continue
+				}
+				label := ep.hostname
+				if !isLabel(label) {
+					label = dashed(ip)
+				}
+				seen[ip] = len(out)
+				out = append(out, member{ip: ip, target: label + "." + base, ports: sl.ports})
+			}
+		}
+	}
+	return out
+}
+
+func appendPorts(have, more []port) []port {
+	for _, p := range more {
+		if !slices.Contains(have, p) {
+			have = append(slices.Clip(have), p)
+		}
+	}
+	return have
+}
+
+// dashed is the name an endpoint without a hostname goes by: its address
+// with '.' or ':' replaced by '-'.
+func dashed(ip netip.Addr) string {
+	if ip.Is4() {
+		return strings.ReplaceAll(ip.String(), ".", "-")
+	}
+	return strings.ReplaceAll(ip.String(), ":", "-")
+}
+
+func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
+	b := o.at(base)
+	ms := members(s, sls, base)
+	addrsOf := map[string][]dns.RR{} // target name -> its address records
+	for _, m := range ms {
+		k, rr := r.addr(base, m.ip)
+		b.add(k, rr)
+		k, rr = r.addr(m.target, m.ip)
+		o.at(m.target).add(k, rr)
+		addrsOf[m.target] = append(addrsOf[m.target], rr)
+		if primary {
+			o.ptrs = append(o.ptrs, ptrRef{reverse(m.ip), m.target})
+		}
+	}
+	// One SRV per port name and target, even for a target with several
+	// addresses (a dual-stack pod).
+	type srvKey struct {
+		name, target string
+		port         uint16
+	}
+	var keys []srvKey
+	seen := map[srvKey]bool{}
+	count := map[string]int{}
+	for _, m := range ms {
+		for _, p := range m.ports {
+			key := srvKey{"_" + p.name + "._" + p.proto + "." + base, m.target, p.port}
+			if !seen[key] {
+				seen[key] = true
+				keys = append(keys, key)
+				count[key.name]++
+			}
+			o.at("_" + p.proto + "." + base)
+		}
+	}
+	for _, key := range keys {
+		sb := o.at(key.name)
+		sb.add(kSRV, r.srv(key.name, key.target, key.port, uint16(max(1, 100/count[key.name]))))
+		for _, rr := range addrsOf[key.target] {
+			if !slices.Contains(sb.extra, rr) {
+				sb.extra = append(sb.extra, rr)
+			}
+		}
+	}
+}
+
+func (r *records) externalName(o *owned, s *service, base string) {
+	target, ok := externalTarget(s.externalName)
+	if !ok {
+		log.Warningf("service %s/%s: externalName %q is not a DNS name; it gets no CNAME", s.namespace, s.name, s.externalName)
+		return
+	}
+	b := o.at(base)
+	b.add(kCNAME, &dns.CNAME{Hdr: r.hdr(base, dns.TypeCNAME), Target: target})
+	b.chase = target
+}
+
+// externalTarget validates an ExternalName and returns it as a lower-cased
+// FQDN. An IP address or anything that is not a host name is refused: a
+// CNAME to it would be a malformed answer.
+func externalTarget(name string) (string, bool) {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if name == "" || len(name) > 253 {
+		return "", false
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return "", false
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label != "_" && !isLabel(strings.ReplaceAll(label, "_", "-")) {
+			return "", false
+		}
+	}
+	return name + ".", true
+}
+
+// reverse is the in-addr.arpa or ip6.arpa name of ip.
+func reverse(ip netip.Addr) string {
+	name, _ := dns.ReverseAddr(ip.String())
+	return name
+}
+
+// ptr builds the PTR record of a reverse name.
+func (r *records) ptr(name, target string) dns.RR {
+	return &dns.PTR{Hdr: r.hdr(name, dns.TypePTR), Ptr: target}
+}
+
+// zoneRecords are the names each zone has whatever the cluster holds.
+func (r *records) zoneRecords(pods bool) map[string]*entry {
+	out := map[string]*entry{}
+	for _, zone := range r.zones {
+		txt := within("dns-version", zone)
+		b := &builder{}
+		b.add(kTXT, &dns.TXT{Hdr: r.hdr(txt, dns.TypeTXT), Txt: []string{specVersion}})
+		out[txt] = b.entry()
+		out[within("svc", zone)] = &entry{}
+		if pods {
+			out[within("pod", zone)] = &entry{}
+		}
+	}
+	return out
+}
+
+// specVersion is the schema of the Kubernetes DNS specification implemented.
+const specVersion = "1.1.0"

@@ -1,0 +1,241 @@
+package kubesvc
+
+import (
+	"strings"
+
+	"github.com/coredns/caddy"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+const clusterCorefile = `kubesvc cluster.local in-addr.arpa ip6.arpa {
+	pods insecure
+	fallthrough in-addr.arpa ip6.arpa
+	ttl 30
+}`
+
+// seed is the cluster of the documents kubesvc started from, plus the odd
+// cases the specification names.
+func seed() []runtime.Object {
+	pnr := headlessSvc("default", "pnr", svcPort("web", corev1.ProtocolTCP, 80))
+	pnr.Spec.PublishNotReadyAddresses = true
+	web := []discovery.EndpointPort{slicePort("http-port", corev1.ProtocolTCP, 80)}
+	return []runtime.Object{
+		clusterIPSvc("default", "sample-clusterip", []string{"10.96.246.109"},
+			svcPort("http-port", corev1.ProtocolTCP, 8080), svcPort("", corev1.ProtocolTCP, 9090)),
+		clusterIPSvc("default", "dual", []string{"10.96.0.20", "fd00:10:96::20"}, svcPort("dns", corev1.ProtocolUDP, 53)),
+		clusterIPSvc("kube-system", "kube-dns", []string{"10.96.0.10"}, svcPort("dns", corev1.ProtocolUDP, 53)),
+		headlessSvc("default", "sample-headless", svcPort("http-port", corev1.ProtocolTCP, 80)),
+		slice("default", "sample-headless-a", "sample-headless", discovery.AddressTypeIPv4, web,
+			ep("10.0.1.2", "sample-statefulset-headless-0", true),
+			ep("10.0.1.3", "sample-statefulset-headless-1", true)),
+		slice("default", "sample-headless-b", "sample-headless", discovery.AddressTypeIPv4, web,
+			ep("10.0.1.3", "sample-statefulset-headless-1", true), // also in slice a: once only
+			ep("10.0.1.4", "sample-statefulset-headless-2", true),
+			ep("10.0.2.7", "", true),
+			ep("10.0.1.9", "not-ready", false)),
+		slice("default", "sample-headless-v6", "sample-headless", discovery.AddressTypeIPv6, web,
+			ep("fd00::4", "sample-statefulset-headless-2", true)),
+		pnr,
+		slice("default", "pnr-a", "pnr", discovery.AddressTypeIPv4,
+			[]discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 8080)}, ep("10.0.3.1", "", false)),
+		slice("default", "orphan", "", discovery.AddressTypeIPv4, web, ep("10.0.4.1", "lost", true)),
+		externalSvc("test", "my-blog", "blog.mosuke.tech"),
+		externalSvc("default", "ip-ext", "1.2.3.4"),
+		externalSvc("default", "bad-ext", "not a name!"),
+	}
+}
+
+func soa(zone string) dns.RR {
+	return test.SOA(zone + " 30 IN SOA ns.dns.cluster.local. hostmaster." + zone + " 0 7200 1800 86400 30")
+}
+
+func TestResolve(t *testing.T) {
+	k, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
+	zsoa := []dns.RR{soa("cluster.local.")}
+	const cip = "sample-clusterip.default.svc.cluster.local."
+	const hl = "sample-headless.default.svc.cluster.local."
+	runCases(t, k, []test.Case{
+		// The zone's own records.
+		{Qname: "dns-version.cluster.local.", Qtype: dns.TypeTXT,
+			Answer: []dns.RR{test.TXT(`dns-version.cluster.local. 30 IN TXT "1.1.0"`)}},
+		{Qname: "cluster.local.", Qtype: dns.TypeSOA, Answer: zsoa},
+		{Qname: "cluster.local.", Qtype: dns.TypeNS,
+			Answer: []dns.RR{test.NS("cluster.local. 30 IN NS ns.dns.cluster.local.")},
+			Extra:  []dns.RR{test.A("ns.dns.cluster.local. 30 IN A 10.96.0.10")}},
+		{Qname: "cluster.local.", Qtype: dns.TypeA, Ns: zsoa},
+		{Qname: "ns.dns.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("ns.dns.cluster.local. 30 IN A 10.96.0.10")}},
+
+		// ClusterIP: A, NODATA for AAAA, SRV for named ports only, PTR.
+		{Qname: cip, Qtype: dns.TypeA, Answer: []dns.RR{test.A(cip + " 30 IN A 10.96.246.109")}},
+		{Qname: cip, Qtype: dns.TypeAAAA, Ns: zsoa},
+		{Qname: cip, Qtype: dns.TypeMX, Ns: zsoa},
+		{Qname: "_http-port._tcp." + cip, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_http-port._tcp." + cip + " 30 IN SRV 0 100 8080 " + cip)},
+			Extra:  []dns.RR{test.A(cip + " 30 IN A 10.96.246.109")}},
+		{Qname: "_http-port._udp." + cip, Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "_tcp." + cip, Qtype: dns.TypeSRV, Ns: zsoa}, // parent of the SRV name
+		{Qname: "109.246.96.10.in-addr.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("109.246.96.10.in-addr.arpa. 30 IN PTR " + cip)}},
+
+		// Dual-stack.
+		{Qname: "dual.default.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("dual.default.svc.cluster.local. 30 IN A 10.96.0.20")}},
+		{Qname: "dual.default.svc.cluster.local.", Qtype: dns.TypeAAAA,
+			Answer: []dns.RR{test.AAAA("dual.default.svc.cluster.local. 30 IN AAAA fd00:10:96::20")}},
+		{Qname: "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa. 30 IN PTR dual.default.svc.cluster.local.")}},
+
+		// Headless: ready endpoints of all slices, once each.
+		{Qname: hl, Qtype: dns.TypeA, Answer: []dns.RR{
+			test.A(hl + " 30 IN A 10.0.1.2"), test.A(hl + " 30 IN A 10.0.1.3"),
+			test.A(hl + " 30 IN A 10.0.1.4"), test.A(hl + " 30 IN A 10.0.2.7")}},
+		{Qname: hl, Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA(hl + " 30 IN AAAA fd00::4")}},
+		{Qname: "sample-statefulset-headless-1." + hl, Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("sample-statefulset-headless-1." + hl + " 30 IN A 10.0.1.3")}},
+		{Qname: "sample-statefulset-headless-2." + hl, Qtype: dns.TypeAAAA,
+			Answer: []dns.RR{test.AAAA("sample-statefulset-headless-2." + hl + " 30 IN AAAA fd00::4")}},
+		{Qname: "10-0-2-7." + hl, Qtype: dns.TypeA, Answer: []dns.RR{test.A("10-0-2-7." + hl + " 30 IN A 10.0.2.7")}},
+		{Qname: "not-ready." + hl, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "_http-port._tcp." + hl, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{
+				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 25 80 10-0-2-7." + hl),
+				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 25 80 sample-statefulset-headless-0." + hl),
+				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 25 80 sample-statefulset-headless-1." + hl),
+				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 25 80 sample-statefulset-headless-2." + hl)},
+			Extra: []dns.RR{
+				test.A("10-0-2-7." + hl + " 30 IN A 10.0.2.7"),
+				test.A("sample-statefulset-headless-0." + hl + " 30 IN A 10.0.1.2"),
+				test.A("sample-statefulset-headless-1." + hl + " 30 IN A 10.0.1.3"),
+				test.A("sample-statefulset-headless-2." + hl + " 30 IN A 10.0.1.4"),
+				test.AAAA("sample-statefulset-headless-2." + hl + " 30 IN AAAA fd00::4")}},
+		{Qname: "3.1.0.10.in-addr.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("3.1.0.10.in-addr.arpa. 30 IN PTR sample-statefulset-headless-1." + hl)}},
+		{Qname: "pnr.default.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("pnr.default.svc.cluster.local. 30 IN A 10.0.3.1")}},
+
+		// ExternalName: the CNAME (chasing needs a running server).
+		{Qname: "my-blog.test.svc.cluster.local.", Qtype: dns.TypeCNAME,
+			Answer: []dns.RR{test.CNAME("my-blog.test.svc.cluster.local. 30 IN CNAME blog.mosuke.tech.")}},
+		{Qname: "my-blog.test.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.CNAME("my-blog.test.svc.cluster.local. 30 IN CNAME blog.mosuke.tech.")}},
+		{Qname: "my-blog.test.svc.cluster.local.", Qtype: dns.TypeTXT,
+			Answer: []dns.RR{test.CNAME("my-blog.test.svc.cluster.local. 30 IN CNAME blog.mosuke.tech.")}},
+		{Qname: "ip-ext.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "bad-ext.default.svc.cluster.local.", Qtype: dns.TypeCNAME, Rcode: dns.RcodeNameError, Ns: zsoa},
+
+		// Parents of records exist (RFC 8020); the rest is NXDOMAIN.
+		{Qname: "svc.cluster.local.", Qtype: dns.TypeA, Ns: zsoa},
+		{Qname: "default.svc.cluster.local.", Qtype: dns.TypeA, Ns: zsoa},
+		{Qname: "test.svc.cluster.local.", Qtype: dns.TypeSRV, Ns: zsoa},
+		{Qname: "nobody.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "nope.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "a.b.c.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "lost.orphan.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+
+		// Pods, from the name alone.
+		{Qname: "1-2-3-4.default.pod.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("1-2-3-4.default.pod.cluster.local. 30 IN A 1.2.3.4")}},
+		{Qname: "fd00--1.default.pod.cluster.local.", Qtype: dns.TypeAAAA,
+			Answer: []dns.RR{test.AAAA("fd00--1.default.pod.cluster.local. 30 IN AAAA fd00::1")}},
+		{Qname: "1-2-3-4.default.pod.cluster.local.", Qtype: dns.TypeAAAA, Ns: zsoa},
+		{Qname: "default.pod.cluster.local.", Qtype: dns.TypeA, Ns: zsoa},
+		{Qname: "1-2-3.default.pod.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "x.1-2-3-4.default.pod.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+	})
+}
+
+func TestCaseInsensitive(t *testing.T) {
+	k, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
+	q := "Sample-ClusterIP.DEFAULT.svc.Cluster.Local."
+	_, m := ask(k, test.Case{Qname: q, Qtype: dns.TypeA})
+	if m == nil || len(m.Answer) != 1 || m.Question[0].Name != q || m.Rcode != dns.RcodeSuccess {
+		t.Fatalf("want one answer and the question echoed as asked, got %v", m)
+	}
+	if !m.Authoritative {
+		t.Errorf("answer is not authoritative")
+	}
+}
+
+func TestPodsDisabled(t *testing.T) {
+	k, _ := newTestKubeSvc(t, "kubesvc cluster.local", seed()...)
+	_, m := ask(k, test.Case{Qname: "1-2-3-4.default.pod.cluster.local.", Qtype: dns.TypeA})
+	if m == nil || m.Rcode != dns.RcodeNameError {
+		t.Fatalf("pods disabled: want NXDOMAIN, got %v", m)
+	}
+	_, m = ask(k, test.Case{Qname: "sample-clusterip.default.svc.cluster.local.", Qtype: dns.TypeA})
+	if m == nil || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != defaultTTL {
+		t.Fatalf("want the default TTL %d, got %v", defaultTTL, m)
+	}
+}
+
+func TestFallthrough(t *testing.T) {
+	k, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
+	for _, tc := range []struct {
+		name     string
+		qtype    uint16
+		fallsOff bool // reaches the next plugin (which answers REFUSED here)
+	}{
+		{"4.3.2.1.in-addr.arpa.", dns.TypePTR, true},   // not a cluster IP
+		{"3.1.0.10.in-addr.arpa.", dns.TypePTR, false}, // an endpoint
+		{"example.com.", dns.TypeA, true},              // outside the zones
+		{"nope.default.svc.cluster.local.", dns.TypeA, false},
+	} {
+		rcode, _ := ask(k, test.Case{Qname: tc.name, Qtype: tc.qtype})
+		if got := rcode == dns.RcodeRefused; got != tc.fallsOff {
+			t.Errorf("%s: fell through = %v, want %v (rcode %s)", tc.name, got, tc.fallsOff, dns.RcodeToString[rcode])
+		}
+	}
+}
+
+func TestServfailBeforeSync(t *testing.T) {
+	k, _, err := parse(caddy.NewTestController("dns", clusterCorefile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcode, m := ask(k, test.Case{Qname: "sample-clusterip.default.svc.cluster.local.", Qtype: dns.TypeA})
+	if rcode != dns.RcodeServerFailure || m != nil || k.Ready() {
+		t.Fatalf("before sync: want SERVFAIL and not ready, got rcode %s, ready %v, msg %v", dns.RcodeToString[rcode], k.Ready(), m)
+	}
+}
+
+func TestLabelsAndNamespaces(t *testing.T) {
+	labelled := clusterIPSvc("default", "labelled", []string{"10.96.1.1"})
+	labelled.Labels = map[string]string{"dns": "yes"}
+	objs := append(seed(), labelled)
+	k, _ := newTestKubeSvc(t, "kubesvc cluster.local {\nlabels dns=yes\n}", objs...)
+	if _, m := ask(k, test.Case{Qname: "labelled.default.svc.cluster.local.", Qtype: dns.TypeA}); m == nil || len(m.Answer) != 1 {
+		t.Errorf("labels: matching service not served: %v", m)
+	}
+	if _, m := ask(k, test.Case{Qname: "sample-clusterip.default.svc.cluster.local.", Qtype: dns.TypeA}); m == nil || m.Rcode != dns.RcodeNameError {
+		t.Errorf("labels: other service served: %v", m)
+	}
+
+	k, _ = newTestKubeSvc(t, "kubesvc cluster.local {\nnamespaces test\npods insecure\n}", objs...)
+	for name, want := range map[string]int{
+		"my-blog.test.svc.cluster.local.":             dns.RcodeSuccess,
+		"sample-clusterip.default.svc.cluster.local.": dns.RcodeNameError,
+		"1-2-3-4.test.pod.cluster.local.":             dns.RcodeSuccess,
+		"1-2-3-4.default.pod.cluster.local.":          dns.RcodeNameError,
+	} {
+		if _, m := ask(k, test.Case{Qname: name, Qtype: dns.TypeA}); m == nil || m.Rcode != want {
+			t.Errorf("namespaces test: %s: want %s, got %v", name, dns.RcodeToString[want], m)
+		}
+	}
+}
+
+func TestReplyDoesNotShareCapacity(t *testing.T) {
+	k, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
+	_, m := ask(k, test.Case{Qname: "sample-headless.default.svc.cluster.local.", Qtype: dns.TypeA})
+	// A plugin that appends to the answer must not write into the index.
+	m.Answer = append(m.Answer, test.A("x. 1 IN A 1.1.1.1"))
+	_, m2 := ask(k, test.Case{Qname: "sample-headless.default.svc.cluster.local.", Qtype: dns.TypeAAAA})
+	if len(m2.Answer) != 1 || strings.Contains(m2.Answer[0].String(), "1.1.1.1") {
+		t.Fatalf("index corrupted by an append to a reply: %v", m2)
+	}
+}

@@ -1,0 +1,235 @@
+package kubesvc
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/upstream"
+	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func init() { plugin.Register(pluginName, setup) }
+
+func setup(c *caddy.Controller) error {
+	k, cfg, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	restCfg, err := cfg.restConfig()
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	c.OnStartup(func() error {
+		client, err := kubernetes.NewForConfig(restCfg)
+		if err != nil {
+			return plugin.Error(pluginName, err)
+		}
+		k.w.start(client, cfg.namespaces, cfg.labels)
+		return nil
+	})
+	c.OnShutdown(func() error {
+		k.w.stop()
+		return nil
+	})
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		k.Next = next
+		return k
+	})
+	return nil
+}
+
+// clientConfig is how the plugin reaches the API server.
+type clientConfig struct {
+	kubeconfig, context, endpoint string
+	namespaces                    []string
+	labels                        string
+}
+
+const (
+	defaultTTL = 5
+	maxTTL     = 3600
+)
+
+// parse reads one kubesvc block. Every mistake names its option.
+func parse(c *caddy.Controller) (*KubeSvc, *clientConfig, error) {
+	var (
+		k   *KubeSvc
+		cfg *clientConfig
+	)
+	for c.Next() {
+		if k != nil {
+			return nil, nil, c.Err("kubesvc can only be used once per server block")
+		}
+		var err error
+		if k, cfg, err = parseBlock(c); err != nil {
+			return nil, nil, err
+		}
+	}
+	if k == nil {
+		return nil, nil, c.ArgErr()
+	}
+	return k, cfg, nil
+}
+
+func parseBlock(c *caddy.Controller) (*KubeSvc, *clientConfig, error) {
+	k := &KubeSvc{ttl: defaultTTL, upstream: upstream.New()}
+	cfg := &clientConfig{}
+	zones := plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+	for c.NextBlock() {
+		if err := parseOption(c, k, cfg); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := k.setZones(zones); err != nil {
+		return nil, nil, c.Err(err.Error())
+	}
+	if len(cfg.namespaces) > 0 {
+		k.namespaces = map[string]bool{}
+		for _, ns := range cfg.namespaces {
+			k.namespaces[ns] = true
+		}
+	}
+	return k, cfg, nil
+}
+
+func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
+	opt := c.Val()
+	args := c.RemainingArgs()
+	switch opt {
+	case "kubeconfig":
+		if len(args) < 1 || len(args) > 2 {
+			return c.Errf("kubeconfig needs PATH [CONTEXT], got %d arguments", len(args))
+		}
+		cfg.kubeconfig = args[0]
+		if len(args) == 2 {
+			cfg.context = args[1]
+		}
+	case "endpoint":
+		if len(args) != 1 {
+			return c.Errf("endpoint needs one URL, got %d arguments", len(args))
+		}
+		if !strings.HasPrefix(args[0], "http://") && !strings.HasPrefix(args[0], "https://") {
+			return c.Errf("endpoint %q is not an http:// or https:// URL", args[0])
+		}
+		cfg.endpoint = args[0]
+	case "namespaces":
+		if len(args) == 0 {
+			return c.Errf("namespaces needs at least one namespace")
+		}
+		for _, ns := range args {
+			if !isLabel(ns) || strings.ToLower(ns) != ns {
+				return c.Errf("namespaces: %q is not a namespace name", ns)
+			}
+		}
+		cfg.namespaces = append(cfg.namespaces, args...)
+	case "labels":
+		sel, err := labels.Parse(strings.Join(args, " "))
+		if len(args) == 0 || err != nil {
+			return c.Errf("labels needs a label selector: %v", err)
+		}
+		cfg.labels = sel.String()
+	case "ttl":
+		if len(args) != 1 {
+			return c.Errf("ttl needs one number of seconds, got %d arguments", len(args))
+		}
+		t, err := strconv.Atoi(args[0])
+		if err != nil || t < 0 || t > maxTTL {
+			return c.Errf("ttl %q is not a number of seconds from 0 to %d", args[0], maxTTL)
+		}
+		k.ttl = uint32(t)
+	case "pods":
+		if len(args) != 1 {
+			return c.Errf("pods needs one of disabled, insecure")
+		}
+		switch args[0] {
+		case "disabled":
+			k.pods = false
+		case "insecure":
+			k.pods = true
+		case "verified":
+			return c.Errf("pods verified is not supported: kubesvc does not watch Pods; use disabled or insecure")
+		default:
+			return c.Errf("pods %q: want disabled or insecure", args[0])
+		}
+	case "fallthrough":
+		k.Fall.SetZonesFromArgs(args)
+	default:
+		return c.Errf("unknown option %q", opt)
+	}
+	return nil
+}
+
+// setZones normalises the zones and builds their fixed records.
+func (k *KubeSvc) setZones(names []string) error {
+	first := ""
+	for _, n := range names {
+		if n = strings.ToLower(dns.Fqdn(n)); first == "" && !isReverse(n) {
+			first = n
+		}
+	}
+	if first == "" {
+		return fmt.Errorf("zones %v: at least one zone must be a forward zone such as cluster.local", names)
+	}
+	var fwd []string
+	for _, n := range names {
+		n = strings.ToLower(dns.Fqdn(n))
+		z := zone{name: n, reverse: isReverse(n), nsName: within("ns.dns", first)}
+		if !z.reverse {
+			z.nsName = within("ns.dns", n)
+			fwd = append(fwd, n)
+		}
+		z.ns = []dns.RR{&dns.NS{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: k.ttl}, Ns: z.nsName}}
+		k.zones = append(k.zones, z)
+	}
+	k.soas = make([]atomic.Pointer[[]dns.RR], len(k.zones))
+	k.w = newWatcher(records{zones: fwd, ttl: k.ttl}, k.pods)
+	k.w.changed = k.touch
+	k.touch()
+	return nil
+}
+
+// isReverse reports whether a zone holds only reverse (PTR) names.
+func isReverse(zone string) bool {
+	return dns.IsSubDomain("in-addr.arpa.", zone) || dns.IsSubDomain("ip6.arpa.", zone)
+}
+
+// restConfig builds the API client's configuration: a kubeconfig file, or
+// the in-cluster service account, or a bare endpoint (kubectl proxy).
+func (cfg *clientConfig) restConfig() (*rest.Config, error) {
+	var (
+		rc  *rest.Config
+		err error
+	)
+	switch {
+	case cfg.kubeconfig != "":
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.kubeconfig}
+		over := &clientcmd.ConfigOverrides{CurrentContext: cfg.context}
+		if cfg.endpoint != "" {
+			over.ClusterInfo.Server = cfg.endpoint
+		}
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, over).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: %w", cfg.kubeconfig, err)
+		}
+	case cfg.endpoint != "":
+		rc = &rest.Config{Host: cfg.endpoint}
+	default:
+		rc, err = rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no kubeconfig or endpoint given, and not running in a cluster: %w", err)
+		}
+	}
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	rc.UserAgent = "coredns-kubesvc"
+	return rc, nil
+}

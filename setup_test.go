@@ -1,0 +1,109 @@
+package kubesvc
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		input     string
+		keys      []string // the server block's keys
+		shouldErr string   // part of the error, "" for none
+		zones     []string
+		ttl       uint32
+		pods      bool
+		cfg       clientConfig
+		fall      bool // falls through for in-addr.arpa.
+	}{
+		{input: "kubesvc", keys: []string{".:53"}, zones: []string{"."}, ttl: 5},
+		{input: "kubesvc", keys: []string{"cluster.local:53", "10.in-addr.arpa:53"}, zones: []string{"cluster.local.", "10.in-addr.arpa."}, ttl: 5},
+		{input: "kubesvc cluster.local", zones: []string{"cluster.local."}, ttl: 5},
+		{input: "kubesvc Cluster.Local. in-addr.arpa ip6.arpa", zones: []string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, ttl: 5},
+		// kubeadm's default block, renamed.
+		{input: `kubesvc cluster.local in-addr.arpa ip6.arpa {
+			pods insecure
+			fallthrough in-addr.arpa ip6.arpa
+			ttl 30
+		}`, zones: []string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, ttl: 30, pods: true, fall: true},
+		{input: `kubesvc cluster.local {
+			kubeconfig /etc/kube.conf admin@cluster
+			endpoint https://10.0.0.1:6443
+			namespaces default kube-system
+			namespaces test
+			labels app=web,tier!=db
+			ttl 0
+			pods disabled
+			fallthrough
+		}`, zones: []string{"cluster.local."}, ttl: 0, fall: true, cfg: clientConfig{
+			kubeconfig: "/etc/kube.conf", context: "admin@cluster", endpoint: "https://10.0.0.1:6443",
+			namespaces: []string{"default", "kube-system", "test"}, labels: "app=web,tier!=db"}},
+		{input: "kubesvc cluster.local {\nttl 3600\n}", zones: []string{"cluster.local."}, ttl: 3600},
+
+		{input: "kubesvc cluster.local {\nttl 3601\n}", shouldErr: "ttl"},
+		{input: "kubesvc cluster.local {\nttl -1\n}", shouldErr: "ttl"},
+		{input: "kubesvc cluster.local {\nttl five\n}", shouldErr: "ttl"},
+		{input: "kubesvc cluster.local {\nttl\n}", shouldErr: "ttl"},
+		{input: "kubesvc cluster.local {\nttl 1 2\n}", shouldErr: "ttl"},
+		{input: "kubesvc cluster.local {\npods verified\n}", shouldErr: "pods verified is not supported"},
+		{input: "kubesvc cluster.local {\npods maybe\n}", shouldErr: "pods"},
+		{input: "kubesvc cluster.local {\npods\n}", shouldErr: "pods"},
+		{input: "kubesvc cluster.local {\nkubeconfig\n}", shouldErr: "kubeconfig"},
+		{input: "kubesvc cluster.local {\nkubeconfig a b c\n}", shouldErr: "kubeconfig"},
+		{input: "kubesvc cluster.local {\nendpoint\n}", shouldErr: "endpoint"},
+		{input: "kubesvc cluster.local {\nendpoint 10.0.0.1:6443\n}", shouldErr: "endpoint"},
+		{input: "kubesvc cluster.local {\nnamespaces\n}", shouldErr: "namespaces"},
+		{input: "kubesvc cluster.local {\nnamespaces Bad_NS\n}", shouldErr: "namespaces"},
+		{input: "kubesvc cluster.local {\nlabels\n}", shouldErr: "labels"},
+		{input: "kubesvc cluster.local {\nlabels app in (\n}", shouldErr: "labels"},
+		{input: "kubesvc cluster.local {\nendpoint_pod_names\n}", shouldErr: `unknown option "endpoint_pod_names"`},
+		{input: "kubesvc cluster.local {\nnoendpoints\n}", shouldErr: `unknown option "noendpoints"`},
+		{input: "kubesvc in-addr.arpa", shouldErr: "forward zone"},
+		{input: "kubesvc cluster.local\nkubesvc example.org", shouldErr: "once per server block"},
+	} {
+		c := caddy.NewTestController("dns", tc.input)
+		c.ServerBlockKeys = tc.keys
+		k, cfg, err := parse(c)
+		if tc.shouldErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.shouldErr) {
+				t.Errorf("%q: want an error about %q, got %v", tc.input, tc.shouldErr, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: unexpected error %v", tc.input, err)
+			continue
+		}
+		var zones []string
+		for _, z := range k.zones {
+			zones = append(zones, z.name)
+		}
+		if !slices.Equal(zones, tc.zones) {
+			t.Errorf("%q: zones %v, want %v", tc.input, zones, tc.zones)
+		}
+		if k.ttl != tc.ttl || k.pods != tc.pods {
+			t.Errorf("%q: ttl %d pods %v, want %d %v", tc.input, k.ttl, k.pods, tc.ttl, tc.pods)
+		}
+		if got := k.Fall.Through("1.in-addr.arpa."); got != tc.fall {
+			t.Errorf("%q: falls through %v, want %v", tc.input, got, tc.fall)
+		}
+		if cfg.kubeconfig != tc.cfg.kubeconfig || cfg.context != tc.cfg.context || cfg.endpoint != tc.cfg.endpoint ||
+			!slices.Equal(cfg.namespaces, tc.cfg.namespaces) || cfg.labels != tc.cfg.labels {
+			t.Errorf("%q: client config %+v, want %+v", tc.input, *cfg, tc.cfg)
+		}
+	}
+}
+
+func TestSetupErrorsNamePlugin(t *testing.T) {
+	err := setup(caddy.NewTestController("dns", "kubesvc cluster.local {\nbogus\n}"))
+	if err == nil || !strings.Contains(err.Error(), "kubesvc") || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("want a plugin error naming kubesvc and the option, got %v", err)
+	}
+	err = setup(caddy.NewTestController("dns", "kubesvc cluster.local {\nkubeconfig /nonexistent/kubeconfig\n}"))
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/kubeconfig") {
+		t.Fatalf("want an error naming the missing kubeconfig, got %v", err)
+	}
+}

@@ -1,0 +1,326 @@
+package kubesvc
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// watcher is the index's only writer: informer events for Services and
+// EndpointSlices come in, and for each the names of the one service it
+// touches are rebuilt and published.
+type watcher struct {
+	rec records
+	ix  *index
+
+	mu      sync.Mutex
+	svcs    map[string]*svcState  // by "namespace/name"
+	nsCount map[string]int        // services per namespace: <ns>.svc.<zone> exists while > 0
+	ptrs    map[string][]ptrOwner // reverse name -> who points there
+	changed func()                // called after each published change, with mu held
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// svcState is a service and its slices as last seen, and what it published.
+type svcState struct {
+	svc    *service // nil while only slices are known
+	slices map[string]*endpointSlice
+	names  []string
+	ptrs   []ptrRef
+}
+
+type ptrOwner struct {
+	owner  *svcState
+	target string
+}
+
+func newWatcher(rec records, pods bool) *watcher {
+	w := &watcher{
+		rec:     rec,
+		ix:      newIndex(),
+		svcs:    map[string]*svcState{},
+		nsCount: map[string]int{},
+		ptrs:    map[string][]ptrOwner{},
+	}
+	w.ix.apply(rec.zoneRecords(pods))
+	return w
+}
+
+func (w *watcher) state(key string) *svcState {
+	st := w.svcs[key]
+	if st == nil {
+		st = &svcState{slices: map[string]*endpointSlice{}}
+		w.svcs[key] = st
+	}
+	return st
+}
+
+// setService records s (nil: deleted) under key and republishes its names.
+func (w *watcher) setService(key string, s *service) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.state(key)
+	batch := map[string]*entry{}
+	if ns := namespaceOf(key); (st.svc == nil) != (s == nil) {
+		w.countNamespace(batch, ns, s != nil)
+	}
+	st.svc = s
+	w.rebuild(key, st, batch)
+}
+
+// setSlice records sl (nil: deleted) as slice name of the service at key.
+func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.state(key)
+	if sl == nil {
+		delete(st.slices, name)
+	} else {
+		st.slices[name] = sl
+	}
+	batch := map[string]*entry{}
+	w.rebuild(key, st, batch)
+}
+
+func namespaceOf(key string) string {
+	ns, _, _ := strings.Cut(key, "/")
+	return ns
+}
+
+func (w *watcher) countNamespace(batch map[string]*entry, ns string, add bool) {
+	before := w.nsCount[ns]
+	if add {
+		w.nsCount[ns]++
+	} else {
+		w.nsCount[ns]--
+	}
+	after := w.nsCount[ns]
+	if after == 0 {
+		delete(w.nsCount, ns)
+	}
+	if (before == 0) == (after == 0) {
+		return
+	}
+	for _, zone := range w.rec.zones {
+		if after > 0 {
+			batch[within(ns+".svc", zone)] = &entry{}
+		} else {
+			batch[within(ns+".svc", zone)] = nil
+		}
+	}
+}
+
+// rebuild recomputes what st owns, publishes the difference with what it
+// owned before, and forgets st once nothing is left of it.
+func (w *watcher) rebuild(key string, st *svcState, batch map[string]*entry) {
+	now := &owned{names: map[string]*builder{}}
+	if st.svc != nil {
+		now = w.rec.service(st.svc, sortedSlices(st.slices))
+	}
+	for _, name := range st.names {
+		if _, ok := now.names[name]; !ok {
+			batch[name] = nil
+		}
+	}
+	st.names = st.names[:0]
+	for name, b := range now.names {
+		batch[name] = b.entry()
+		st.names = append(st.names, name)
+	}
+	w.repoint(st, now.ptrs, batch)
+	w.ix.apply(batch)
+	if st.svc == nil && len(st.slices) == 0 {
+		delete(w.svcs, key)
+	}
+	if w.changed != nil {
+		w.changed()
+	}
+}
+
+func sortedSlices(m map[string]*endpointSlice) []*endpointSlice {
+	out := make([]*endpointSlice, 0, len(m))
+	for _, sl := range m {
+		out = append(out, sl)
+	}
+	slices.SortFunc(out, func(a, b *endpointSlice) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// repoint replaces st's reverse names with refs. A reverse name can have
+// several owners (one pod behind two headless services, a cluster IP reused
+// before the old service's deletion arrives), so its entry is the union.
+func (w *watcher) repoint(st *svcState, refs []ptrRef, batch map[string]*entry) {
+	touched := map[string]bool{}
+	for _, ref := range st.ptrs {
+		w.ptrs[ref.name] = slices.DeleteFunc(w.ptrs[ref.name], func(p ptrOwner) bool { return p.owner == st })
+		touched[ref.name] = true
+	}
+	for _, ref := range refs {
+		w.ptrs[ref.name] = append(w.ptrs[ref.name], ptrOwner{st, ref.target})
+		touched[ref.name] = true
+	}
+	st.ptrs = refs
+	for name := range touched {
+		owners := w.ptrs[name]
+		if len(owners) == 0 {
+			delete(w.ptrs, name)
+			batch[name] = nil
+			continue
+		}
+		b := &builder{}
+		var seen []string
+		for _, p := range owners {
+			if !slices.Contains(seen, p.target) {
+				seen = append(seen, p.target)
+				b.add(kPTR, w.rec.ptr(name, p.target))
+			}
+		}
+		batch[name] = b.entry()
+	}
+}
+
+// Informer event handlers. Objects arrive already transformed; a deletion
+// may arrive as a tombstone.
+
+func untomb(obj any) any {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return obj
+}
+
+// replayed tells an update that changes nothing, as a relist after a lost
+// watch delivers for every object, from a real one.
+func replayed(old, now *objMeta) bool {
+	return old.resourceVersion != "" && old.resourceVersion == now.resourceVersion
+}
+
+func (w *watcher) serviceHandler() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if s, ok := obj.(*service); ok {
+				w.setService(s.namespace+"/"+s.name, s)
+			}
+		},
+		UpdateFunc: func(old, obj any) {
+			s, ok := obj.(*service)
+			if o, _ := old.(*service); !ok || o != nil && replayed(&o.objMeta, &s.objMeta) {
+				return
+			}
+			w.setService(s.namespace+"/"+s.name, s)
+		},
+		DeleteFunc: func(obj any) {
+			if s, ok := untomb(obj).(*service); ok {
+				w.setService(s.namespace+"/"+s.name, nil)
+			}
+		},
+	}
+}
+
+func (w *watcher) sliceHandler() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if sl, ok := obj.(*endpointSlice); ok && sl.service != "" {
+				w.setSlice(sl.namespace+"/"+sl.service, sl.name, sl)
+			}
+		},
+		UpdateFunc: func(old, obj any) {
+			sl, ok := obj.(*endpointSlice)
+			if !ok {
+				return
+			}
+			o, _ := old.(*endpointSlice)
+			if o != nil && replayed(&o.objMeta, &sl.objMeta) {
+				return
+			}
+			if o != nil && o.service != "" && o.service != sl.service {
+				w.setSlice(o.namespace+"/"+o.service, o.name, nil) // relabelled to another service
+			}
+			if sl.service != "" {
+				w.setSlice(sl.namespace+"/"+sl.service, sl.name, sl)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if sl, ok := untomb(obj).(*endpointSlice); ok && sl.service != "" {
+				w.setSlice(sl.namespace+"/"+sl.service, sl.name, nil)
+			}
+		},
+	}
+}
+
+// start runs the informers until stop is called: one Service and one
+// EndpointSlice informer per watched namespace (all namespaces by default).
+func (w *watcher) start(client kubernetes.Interface, namespaces []string, selector string) {
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	var synced []cache.InformerSynced
+	run := func(inf cache.SharedIndexInformer, transform cache.TransformFunc, h cache.ResourceEventHandler) {
+		_ = inf.SetTransform(transform) // fails only once started
+		reg, err := inf.AddEventHandler(h)
+		if err != nil {
+			log.Errorf("adding event handler: %v", err)
+			return
+		}
+		synced = append(synced, reg.HasSynced)
+		w.done.Go(func() { inf.RunWithContext(ctx) })
+	}
+	for _, ns := range namespaces {
+		run(coreinformers.NewFilteredServiceInformer(client, ns, 0, cache.Indexers{},
+			func(o *metav1.ListOptions) { o.LabelSelector = selector }), toService, w.serviceHandler())
+		run(discoveryinformers.NewFilteredEndpointSliceInformer(client, ns, 0, cache.Indexers{}, nil),
+			toEndpointSlice, w.sliceHandler())
+	}
+	w.done.Go(func() { w.awaitSync(ctx, synced) })
+}
+
+// awaitSync publishes the index once every informer delivered its initial
+// list, logging while it waits: until then queries get SERVFAIL.
+func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced) {
+	start := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	nextLog := start.Add(5 * time.Second)
+	for {
+		all := true
+		for _, s := range synced {
+			all = all && s()
+		}
+		if all {
+			w.mu.Lock()
+			w.ix.publish()
+			w.mu.Unlock()
+			log.Infof("synced with the Kubernetes API in %v: %d names", time.Since(start).Round(time.Millisecond), w.ix.size())
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if now.After(nextLog) {
+				log.Warningf("still waiting for the Kubernetes API after %v: answering SERVFAIL until the first sync", now.Sub(start).Round(time.Second))
+				nextLog = now.Add(10 * time.Second)
+			}
+		}
+	}
+}
+
+// stop ends the informers and waits for them.
+func (w *watcher) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.done.Wait()
+}
