@@ -10,14 +10,21 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/upstream"
+	"github.com/go-logr/logr/funcr"
 	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 )
 
-func init() { plugin.Register(pluginName, setup) }
+func init() {
+	plugin.Register(pluginName, setup)
+	// client-go reports through klog: send it to CoreDNS's log, so that a
+	// failing watch shows up where operators look.
+	klog.SetLogger(funcr.New(func(_, args string) { log.Warningf("client-go: %s", args) }, funcr.Options{}))
+}
 
 func setup(c *caddy.Controller) error {
 	k, cfg, err := parse(c)

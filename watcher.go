@@ -269,6 +269,9 @@ func (w *watcher) start(client kubernetes.Interface, namespaces []string, select
 	var synced []cache.InformerSynced
 	run := func(inf cache.SharedIndexInformer, transform cache.TransformFunc, h cache.ResourceEventHandler) {
 		_ = inf.SetTransform(transform) // fails only once started
+		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, r *cache.Reflector, err error) {
+			log.Warningf("watch of %s failed, retrying with back-off; answers come from what is already known: %v", r.TypeDescription(), err)
+		})
 		reg, err := inf.AddEventHandler(h)
 		if err != nil {
 			log.Errorf("adding event handler: %v", err)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -66,15 +67,12 @@ func directives(stock []string, have map[string]bool) []string {
 	return slices.Clip(out)
 }
 
-// registered lists the plugins compiled in. The "prometheus" directive is
-// registered by the metrics package under that name.
+// registered lists the plugins compiled in, by directive name: caddy lists
+// them as "dns.<name>", or bare for plugins of no server type ("on").
 func registered() map[string]bool {
 	have := map[string]bool{}
-	for _, p := range caddy.ListPlugins()["dns"] {
-		have[p] = true
-	}
 	for _, p := range caddy.ListPlugins()["others"] {
-		have[p] = true
+		have[strings.TrimPrefix(p, "dns.")] = true
 	}
 	return have
 }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/coredns/coredns/core/dnsserver"
+)
+
+func TestDirectives(t *testing.T) {
+	got := directives(dnsserver.Directives, registered())
+	at := func(d string) int {
+		i := slices.Index(got, d)
+		if i < 0 {
+			t.Fatalf("directive %q missing from %v", d, got)
+		}
+		return i
+	}
+	k := at("kubesvc")
+	for _, before := range []string{"errors", "log", "cache", "rewrite", "template", "hosts", "loadbalance"} {
+		if at(before) > k {
+			t.Errorf("%s must run before kubesvc: %v", before, got)
+		}
+	}
+	for _, after := range []string{"file", "loop", "forward"} {
+		if at(after) < k {
+			t.Errorf("%s must run after kubesvc: %v", after, got)
+		}
+	}
+	if slices.Contains(got, "kubernetes") {
+		t.Errorf("the stock kubernetes plugin is not compiled in, yet listed: %v", got)
+	}
+	// Everything else keeps the stock order.
+	stock := slices.DeleteFunc(slices.Clone(dnsserver.Directives), func(d string) bool { return !slices.Contains(got, d) && d != "kubernetes" })
+	for i, d := range stock {
+		if d == "kubernetes" {
+			stock[i] = "kubesvc"
+		}
+	}
+	if !slices.Equal(stock, got) {
+		t.Errorf("order differs from stock:\n got %v\nwant %v", got, stock)
+	}
+	for _, d := range got {
+		if !registered()[d] {
+			t.Errorf("directive %q listed but not compiled in", d)
+		}
+	}
+}
