@@ -117,3 +117,5 @@ func runCases(t *testing.T, k *KubeSvc, cases []test.Case) {
 		})
 	}
 }
+
+var metav1Create = metav1.CreateOptions{}

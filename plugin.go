@@ -11,7 +11,6 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
-	"github.com/coredns/coredns/plugin/pkg/upstream"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
@@ -29,11 +28,18 @@ type KubeSvc struct {
 	ttl        uint32
 	pods       bool
 	namespaces map[string]bool // nil: all
-	upstream   *upstream.Upstream
+	upstream   lookuper
+	autopath   *autopath // nil: off
 
 	w      *watcher
 	soas   []atomic.Pointer[[]dns.RR] // per zone; the serial follows changes
 	serial uint32                     // guarded by w.mu
+}
+
+// lookuper resolves a name through the server's plugin chain; it is
+// CoreDNS's upstream.Upstream, or a stand-in in tests.
+type lookuper interface {
+	Lookup(ctx context.Context, state request.Request, name string, typ uint16) (*dns.Msg, error)
 }
 
 // zone is one of the plugin's zones with its fixed records.
@@ -66,8 +72,14 @@ func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return dns.RcodeServerFailure, nil // never NXDOMAIN for what we do not know yet
 	}
 	res := k.resolve(name, z, q.Qtype)
-	if res.rcode == dns.RcodeNameError && k.Fall.Through(string(name)) {
-		return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
+	if res.rcode == dns.RcodeNameError {
+		if m := k.complete(ctx, request.Request{W: w, Req: r}, name, z, q.Qtype); m != nil {
+			w.WriteMsg(m)
+			return dns.RcodeSuccess, nil
+		}
+		if k.Fall.Through(string(name)) {
+			return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
+		}
 	}
 	m := reply(r, res)
 	if res.chase != "" {
@@ -159,14 +171,34 @@ const (
 // leaves answer (the CNAME) as it is.
 func (k *KubeSvc) chase(ctx context.Context, state request.Request, target string, qtype uint16, answer []dns.RR) []dns.RR {
 	depth, _ := ctx.Value(chaseDepth{}).(int)
-	if depth >= maxChase || k.upstream == nil {
+	if depth >= maxChase {
 		return answer
 	}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, chaseDepth{}, depth+1), chaseTimeout)
+	m := k.lookup(context.WithValue(ctx, chaseDepth{}, depth+1), state, target, qtype)
+	if m == nil {
+		return answer
+	}
+	out := answer[:len(answer):len(answer)]
+	for _, rr := range m.Answer {
+		if !containsRR(out, rr) {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// lookup asks the server's plugin chain for name, giving up after
+// chaseTimeout (or ctx's deadline): an upstream that hangs must not hold the
+// client's answer. The lookup itself finishes in the background.
+func (k *KubeSvc) lookup(ctx context.Context, state request.Request, name string, qtype uint16) *dns.Msg {
+	if k.upstream == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, chaseTimeout)
 	defer cancel()
 	done := make(chan *dns.Msg, 1)
 	go func() {
-		m, err := k.upstream.Lookup(ctx, state, target, qtype)
+		m, err := k.upstream.Lookup(ctx, state, name, qtype)
 		if err != nil {
 			m = nil
 		}
@@ -174,19 +206,10 @@ func (k *KubeSvc) chase(ctx context.Context, state request.Request, target strin
 	}()
 	select {
 	case m := <-done:
-		if m == nil {
-			return answer
-		}
-		out := answer[:len(answer):len(answer)]
-		for _, rr := range m.Answer {
-			if !containsRR(out, rr) {
-				out = append(out, rr)
-			}
-		}
-		return out
+		return m
 	case <-ctx.Done():
-		log.Warningf("chasing %s: no answer within %v; answering with the CNAME alone", target, chaseTimeout)
-		return answer
+		log.Warningf("looking up %s: no answer within %v", name, chaseTimeout)
+		return nil
 	}
 }
 

@@ -167,6 +167,19 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 		default:
 			return c.Errf("pods %q: want disabled or insecure", args[0])
 		}
+	case "autopath":
+		if len(args) > 1 {
+			return c.Errf("autopath takes at most one resolv.conf path, got %d arguments", len(args))
+		}
+		var search []string
+		if len(args) == 1 {
+			rc, err := dns.ClientConfigFromFile(args[0])
+			if err != nil {
+				return c.Errf("autopath: reading %s: %v", args[0], err)
+			}
+			search = rc.Search
+		}
+		k.autopath = newAutopath(search)
 	case "fallthrough":
 		k.Fall.SetZonesFromArgs(args)
 	default:
