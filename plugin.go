@@ -47,6 +47,7 @@ type zone struct {
 	name    string // lower-cased FQDN
 	reverse bool   // in-addr.arpa or ip6.arpa: PTR names only
 	nsName  string // ns.dns.<first forward zone>
+	podZone string // pod.<zone>
 	ns      []dns.RR
 }
 
@@ -77,7 +78,7 @@ func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 			w.WriteMsg(m)
 			return dns.RcodeSuccess, nil
 		}
-		if k.Fall.Through(string(name)) {
+		if k.fallsThrough(name) {
 			return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
 		}
 	}
@@ -87,6 +88,17 @@ func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// fallsThrough is fall.F's Through for a lower-cased name, without the
+// allocations of splitting it into labels on every NXDOMAIN.
+func (k *KubeSvc) fallsThrough(name []byte) bool {
+	for _, z := range k.Fall.Zones {
+		if inZone(name, z) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxPresentation bounds a name in presentation form: 255 octets, each

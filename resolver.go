@@ -45,7 +45,7 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 	}
 	e := k.w.ix.get(name)
 	if e == nil {
-		if k.pods && !zone.reverse {
+		if k.pods && !zone.reverse && inZone(name, zone.podZone) {
 			return k.pod(name, z, qtype)
 		}
 		return k.negative(z, dns.RcodeNameError)

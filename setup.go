@@ -182,6 +182,9 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 		k.autopath = newAutopath(search)
 	case "fallthrough":
 		k.Fall.SetZonesFromArgs(args)
+		for i, z := range k.Fall.Zones {
+			k.Fall.Zones[i] = strings.ToLower(z)
+		}
 	default:
 		return c.Errf("unknown option %q", opt)
 	}
@@ -202,7 +205,7 @@ func (k *KubeSvc) setZones(names []string) error {
 	var fwd []string
 	for _, n := range names {
 		n = strings.ToLower(dns.Fqdn(n))
-		z := zone{name: n, reverse: isReverse(n), nsName: within("ns.dns", first)}
+		z := zone{name: n, reverse: isReverse(n), nsName: within("ns.dns", first), podZone: within("pod", n)}
 		if !z.reverse {
 			z.nsName = within("ns.dns", n)
 			fwd = append(fwd, n)
