@@ -2,14 +2,20 @@ package kubesvc
 
 import (
 	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
@@ -281,12 +287,69 @@ func (w *watcher) start(client kubernetes.Interface, namespaces []string, select
 		w.done.Go(func() { inf.RunWithContext(ctx) })
 	}
 	for _, ns := range namespaces {
-		run(coreinformers.NewFilteredServiceInformer(client, ns, 0, cache.Indexers{},
-			func(o *metav1.ListOptions) { o.LabelSelector = selector }), toService, w.serviceHandler())
-		run(discoveryinformers.NewFilteredEndpointSliceInformer(client, ns, 0, cache.Indexers{}, nil),
-			toEndpointSlice, w.sliceHandler())
+		svcs := client.CoreV1().Services(ns)
+		run(cache.NewSharedIndexInformer(patient(client,
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				o.LabelSelector = selector
+				return svcs.List(ctx, o)
+			},
+			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.LabelSelector = selector
+				return svcs.Watch(ctx, o)
+			}), &corev1.Service{}, 0, cache.Indexers{}), toService, w.serviceHandler())
+		eps := client.DiscoveryV1().EndpointSlices(ns)
+		run(cache.NewSharedIndexInformer(patient(client,
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return eps.List(ctx, o) },
+			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return eps.Watch(ctx, o) }),
+			&discovery.EndpointSlice{}, 0, cache.Indexers{}), toEndpointSlice, w.sliceHandler())
 	}
 	w.done.Go(func() { w.awaitSync(ctx, synced) })
+}
+
+// patient builds the informer's lister-watcher from list and watch calls
+// that retry every second or faster while the API server is unreachable,
+// instead of failing: a failure puts the reflector into an exponential
+// back-off that grows to half a minute, so after an outage the index would
+// lag for that long. Other errors pass through.
+func patient(client kubernetes.Interface,
+	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) cache.ListerWatcher {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return retryUnreachable(ctx, func() (runtime.Object, error) { return list(ctx, o) })
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return retryUnreachable(ctx, func() (watch.Interface, error) { return watchFn(ctx, o) })
+		},
+	}
+	// The fake clientset cannot stream lists; this asks it whether it can.
+	return cache.ToListWatcherWithWatchListSemantics(lw, client)
+}
+
+const maxRetryInterval = time.Second
+
+func retryUnreachable[T any](ctx context.Context, call func() (T, error)) (T, error) {
+	wait := 100 * time.Millisecond
+	for {
+		v, err := call()
+		if err == nil || !unreachable(err) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(wait + rand.N(wait/2)):
+		}
+		wait = min(2*wait, maxRetryInterval)
+	}
+}
+
+// unreachable tells a network failure, which retrying soon may cure, from an
+// answer of the API server.
+func unreachable(err error) bool {
+	var netErr net.Error
+	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		errors.As(err, &netErr)
 }
 
 // awaitSync publishes the index once every informer delivered its initial
