@@ -1,0 +1,152 @@
+package coredns
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// UpstreamHosts is what the local "upstream" knows: a hosts server block
+// stands in for the resolvers forward would use, so nothing leaves the
+// machine. The names are the external names of testdata/cluster.
+// 203.0.113.7 (a documentation address) exists only so that a reverse query
+// that kubesvc must pass on has a positive answer upstream.
+var UpstreamHosts = []struct{ IP, Name string }{
+	{"172.67.165.72", "blog.mosuke.tech"},
+	{"104.21.57.182", "blog.mosuke.tech"},
+	{"5.9.243.187", "wttr.in"},
+	{"172.217.31.132", "www.google.com"},
+	{"93.184.215.14", "example.com"},
+	{"203.0.113.7", "reverse.upstream.test"},
+}
+
+// UpstreamBlock is the hosts server block on port.
+func UpstreamBlock(port int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, ".:%d {\n    hosts {\n", port)
+	for _, h := range UpstreamHosts {
+		fmt.Fprintf(&b, "        %s %s\n", h.IP, h.Name)
+	}
+	b.WriteString("    }\n}\n")
+	return b.String()
+}
+
+// E2ECorefile is the Corefile most tests run: no cache (it would hide the
+// churn the tests check), every port on loopback, ttl 30.
+func E2ECorefile(p Ports, kubeconfig string) string {
+	return fmt.Sprintf(`.:%d {
+    errors
+    health 127.0.0.1:%d
+    ready 127.0.0.1:%d
+    prometheus 127.0.0.1:%d
+    kubesvc cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+    forward . 127.0.0.1:%d
+    loop
+    loadbalance
+}
+`, p.DNS, p.Health, p.Ready, p.Metrics, kubeconfig, p.Upstream) + UpstreamBlock(p.Upstream)
+}
+
+// KubeadmCorefile is kubeadm's default CoreDNS Corefile with kubesvc where
+// kubernetes stands, a kubeconfig line, the listeners moved to loopback ports
+// and forward pointed at the local upstream block.
+func KubeadmCorefile(p Ports, kubeconfig string) string {
+	return fmt.Sprintf(`.:%d {
+    errors
+    health 127.0.0.1:%d {
+       lameduck 5s
+    }
+    ready 127.0.0.1:%d
+    kubesvc cluster.local in-addr.arpa ip6.arpa {
+       kubeconfig %s
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus 127.0.0.1:%d
+    forward . 127.0.0.1:%d {
+       max_concurrent 1000
+    }
+    cache 30 {
+       disable success cluster.local
+       disable denial cluster.local
+    }
+    loop
+    reload
+    loadbalance
+}
+`, p.DNS, p.Health, p.Ready, kubeconfig, p.Metrics, p.Upstream) + UpstreamBlock(p.Upstream)
+}
+
+// The rewrites FromExample makes, line by line.
+var (
+	reServerKey  = regexp.MustCompile(`^(\s*)\.:53(\s*\{\s*)$`)
+	reForward    = regexp.MustCompile(`^(\s*)forward\s+\.\s+/etc/resolv\.conf\b(.*)$`)
+	reKubesvc    = regexp.MustCompile(`^(\s*)kubesvc\b[^{]*\{\s*$`)
+	reConnection = regexp.MustCompile(`^\s*(kubeconfig|endpoint)\b`)
+	reHealth     = regexp.MustCompile(`^(\s*)health(\s*(\{.*)?)$`)
+	reReady      = regexp.MustCompile(`^(\s*)ready\s*$`)
+	rePrometheus = regexp.MustCompile(`^(\s*)prometheus(\s+:\d+)?\s*$`)
+)
+
+// FromExample turns the repository's Corefile.example (a kubeadm-style
+// Corefile with kubesvc) into one that runs on this machine only:
+//   - the ".:53" server block listens on 127.0.0.1's p.DNS instead;
+//   - kubesvc's connection (kubeconfig/endpoint lines) becomes "kubeconfig PATH";
+//   - "forward . /etc/resolv.conf" forwards to the local upstream hosts block,
+//     which is appended;
+//   - health, ready and prometheus listen on p's loopback ports.
+//
+// It fails if the example does not have that shape; callers then fall back
+// to KubeadmCorefile.
+func FromExample(example string, p Ports, kubeconfig string) (string, error) {
+	var out []string
+	var sawKey, sawForward, sawKubesvc bool
+	inKubesvc := false
+	for _, line := range strings.Split(example, "\n") {
+		switch {
+		case inKubesvc && strings.TrimSpace(line) == "}":
+			inKubesvc = false
+		case inKubesvc && reConnection.MatchString(line):
+			continue
+		case reServerKey.MatchString(line):
+			line = reServerKey.ReplaceAllString(line, "${1}.:"+strconv.Itoa(p.DNS)+"${2}")
+			sawKey = true
+		case reForward.MatchString(line):
+			line = reForward.ReplaceAllString(line, "${1}forward . 127.0.0.1:"+strconv.Itoa(p.Upstream)+"${2}")
+			sawForward = true
+		case reKubesvc.MatchString(line):
+			if sawKubesvc {
+				return "", fmt.Errorf("more than one kubesvc block")
+			}
+			sawKubesvc, inKubesvc = true, true
+			indent := reKubesvc.FindStringSubmatch(line)[1]
+			out = append(out, line, indent+"    kubeconfig "+kubeconfig)
+			continue
+		case reHealth.MatchString(line):
+			line = reHealth.ReplaceAllString(line, "${1}health 127.0.0.1:"+strconv.Itoa(p.Health)+"${2}")
+		case reReady.MatchString(line):
+			line = reReady.ReplaceAllString(line, "${1}ready 127.0.0.1:"+strconv.Itoa(p.Ready))
+		case rePrometheus.MatchString(line):
+			line = rePrometheus.ReplaceAllString(line, "${1}prometheus 127.0.0.1:"+strconv.Itoa(p.Metrics))
+		}
+		out = append(out, line)
+	}
+	switch {
+	case !sawKey:
+		return "", fmt.Errorf("no \".:53 {\" server block")
+	case !sawKubesvc:
+		return "", fmt.Errorf("no \"kubesvc ... {\" block")
+	case !sawForward:
+		return "", fmt.Errorf("no \"forward . /etc/resolv.conf\" line")
+	case inKubesvc:
+		return "", fmt.Errorf("kubesvc block not closed")
+	}
+	return strings.TrimRight(strings.Join(out, "\n"), "\n") + "\n" + UpstreamBlock(p.Upstream), nil
+}
