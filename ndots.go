@@ -67,14 +67,18 @@ func (k *KubeSvc) complete(ctx context.Context, state request.Request, name []by
 		return nil // a later step of a walk this client already had
 	}
 	k.autopath.memo.add(client, typed)
-	if !strings.Contains(typed, ".") {
-		return nil
+	dot := strings.LastIndexByte(typed, '.')
+	if dot < 0 {
+		return nil // single label: the <svc>.<ns> idiom
+	}
+	if k.w.ix.lookup(within(typed[dot+1:]+"."+ns+".svc", k.zones[z].name)) != nil {
+		return nil // <pod>.<svc>.<ns>: a name under a service, not a walk from <ns>
 	}
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, walking{}, true), chaseTimeout)
 	defer cancel()
 	for i, cand := range k.candidates(typed, z) {
-		answer := k.tryName(ctx, state, cand, qtype)
-		if len(answer) == 0 {
+		answer, exists := k.tryName(ctx, state, cand, qtype)
+		if !exists {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -82,7 +86,7 @@ func (k *KubeSvc) complete(ctx context.Context, state request.Request, name []by
 		}
 		autopathCompleted.Inc()
 		autopathSaved.Add(float64(i + 1))
-		return reply(state.Req, result{answer: withCNAME(string(name), cand, answer)})
+		return reply(state.Req, result{answer: k.withCNAME(string(name), cand, answer)})
 	}
 	return nil
 }
@@ -121,36 +125,34 @@ func (k *KubeSvc) candidates(typed string, z int) []string {
 	return append(out, typed+".")
 }
 
-// tryName returns the records of type qtype that name has (after any CNAMEs),
-// or nil. Names in the plugin's zones are answered from the index; the rest
-// go through the server's plugin chain.
-func (k *KubeSvc) tryName(ctx context.Context, state request.Request, name string, qtype uint16) []dns.RR {
+// tryName returns the records of type qtype that name has (after any
+// CNAMEs), and whether the name exists: the walk stops at the first name that
+// does, as the client's would, even if it has no record of that type, so that
+// A and AAAA agree. Names in the plugin's zones are answered from the index;
+// the rest go through the server's plugin chain.
+func (k *KubeSvc) tryName(ctx context.Context, state request.Request, name string, qtype uint16) ([]dns.RR, bool) {
 	var buf [maxPresentation]byte
 	lname, _ := lower(buf[:0], name)
-	var answer []dns.RR
 	if z := k.zoneOf(lname); z >= 0 {
 		res := k.resolve(lname, z, qtype)
-		answer = res.answer
 		if res.chase != "" {
-			answer = k.chase(ctx, state, res.chase, qtype, answer)
+			res.answer = k.chase(ctx, state, res.chase, qtype, res.answer)
 		}
-	} else if m := k.lookup(ctx, state, name, qtype); m != nil && m.Rcode == dns.RcodeSuccess {
-		answer = m.Answer
+		return res.answer, res.rcode == dns.RcodeSuccess
 	}
-	for _, rr := range answer {
-		if rr.Header().Rrtype == qtype {
-			return answer
-		}
+	m := k.lookup(ctx, state, name, qtype)
+	if m == nil || m.Rcode != dns.RcodeSuccess {
+		return nil, false
 	}
-	return nil
+	return m.Answer, true
 }
 
 // withCNAME puts a CNAME from the question's name to the name that answered
-// in front of its records. Its TTL is the smallest of the chain, so no cache
-// keeps the shortcut longer than what it leads to.
-func withCNAME(owner, target string, answer []dns.RR) []dns.RR {
-	ttl := answer[0].Header().Ttl
-	for _, rr := range answer[1:] {
+// in front of its records. Its TTL is the smallest of the chain and of the
+// plugin's own: the shortcut also stands on cluster names not existing.
+func (k *KubeSvc) withCNAME(owner, target string, answer []dns.RR) []dns.RR {
+	ttl := k.ttl
+	for _, rr := range answer {
 		ttl = min(ttl, rr.Header().Ttl)
 	}
 	out := make([]dns.RR, 0, len(answer)+1)

@@ -41,7 +41,7 @@ func (f *fakeUpstream) Lookup(ctx context.Context, _ request.Request, name strin
 		return m, nil
 	}
 	if typ == dns.TypeA {
-		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 12}, A: net.ParseIP(ip)}}
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600}, A: net.ParseIP(ip)}}
 	}
 	return m, nil
 }
@@ -115,8 +115,11 @@ func TestAutopath(t *testing.T) {
 		{"blog.mosuke.tech.test.svc.cluster.local.", dns.TypeMX, dns.RcodeNameError, "", ""},
 		// Nothing anywhere: the original NXDOMAIN.
 		{"nothing.example.test.svc.cluster.local.", dns.TypeA, dns.RcodeNameError, "", ""},
-		// A name with an A record only: AAAA is not completed into NODATA.
-		{"blog.mosuke.tech.test.svc.cluster.local.", dns.TypeAAAA, dns.RcodeNameError, "", ""},
+		// A name with an A record only: AAAA gets the CNAME and no data,
+		// not an NXDOMAIN that would contradict the A answer.
+		{"blog.mosuke.tech.test.svc.cluster.local.", dns.TypeAAAA, dns.RcodeSuccess, "blog.mosuke.tech.", ""},
+		// <pod>.<svc>.<ns> is a name under a service, not a walk from <ns>.
+		{"nobody.sample-headless.default.svc.cluster.local.", dns.TypeA, dns.RcodeNameError, "", ""},
 	} {
 		m := askFrom(k, "10.244.0.5", tc.qname, tc.qtype)
 		if m == nil || m.Rcode != tc.rcode {
@@ -124,6 +127,9 @@ func TestAutopath(t *testing.T) {
 			continue
 		}
 		checkCompletion(t, m, tc.qname, tc.target, tc.addr)
+		if tc.target != "" && m.Answer[0].Header().Ttl > k.ttl {
+			t.Errorf("%s: the shortcut's TTL %d outlives the cluster's %d", tc.qname, m.Answer[0].Header().Ttl, k.ttl)
+		}
 	}
 }
 

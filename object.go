@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"net/netip"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -62,6 +63,7 @@ type port struct {
 type endpointSlice struct {
 	objMeta
 	service   string // the kubernetes.io/service-name label; "" means the slice is ignored
+	trigger   int64  // last-change-trigger-time annotation, Unix nanoseconds; 0 if none
 	endpoints []endpoint
 	ports     []port
 }
@@ -113,6 +115,9 @@ func toEndpointSlice(obj any) (any, error) {
 	s := &endpointSlice{
 		objMeta: objMeta{name: es.Name, namespace: es.Namespace, resourceVersion: es.ResourceVersion},
 		service: es.Labels[discovery.LabelServiceName],
+	}
+	if t, err := time.Parse(time.RFC3339Nano, es.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil {
+		s.trigger = t.UnixNano()
 	}
 	if es.AddressType != discovery.AddressTypeIPv4 && es.AddressType != discovery.AddressTypeIPv6 {
 		return s, nil // FQDN slices are deprecated and have no place in A/AAAA answers

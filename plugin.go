@@ -70,15 +70,18 @@ func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
 	}
 	if !k.w.ix.ready() {
+		countAnswer(q.Qtype, resServFail)
 		return dns.RcodeServerFailure, nil // never NXDOMAIN for what we do not know yet
 	}
 	res := k.resolve(name, z, q.Qtype)
 	if res.rcode == dns.RcodeNameError {
 		if m := k.complete(ctx, request.Request{W: w, Req: r}, name, z, q.Qtype); m != nil {
+			countAnswer(q.Qtype, resAutopath)
 			w.WriteMsg(m)
 			return dns.RcodeSuccess, nil
 		}
 		if k.fallsThrough(name) {
+			countAnswer(q.Qtype, resFallthrough)
 			return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
 		}
 	}
@@ -86,8 +89,19 @@ func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if res.chase != "" {
 		m.Answer = k.chase(ctx, request.Request{W: w, Req: r}, res.chase, q.Qtype, m.Answer)
 	}
+	countAnswer(q.Qtype, outcome(res))
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+func outcome(res result) int {
+	switch {
+	case res.rcode == dns.RcodeNameError:
+		return resNXDomain
+	case len(res.answer) == 0:
+		return resNoData
+	}
+	return resSuccess
 }
 
 // fallsThrough is fall.F's Through for a lower-cased name, without the
@@ -184,12 +198,15 @@ const (
 func (k *KubeSvc) chase(ctx context.Context, state request.Request, target string, qtype uint16, answer []dns.RR) []dns.RR {
 	depth, _ := ctx.Value(chaseDepth{}).(int)
 	if depth >= maxChase {
+		chases.WithLabelValues("too_deep").Inc()
 		return answer
 	}
 	m := k.lookup(context.WithValue(ctx, chaseDepth{}, depth+1), state, target, qtype)
 	if m == nil {
+		chases.WithLabelValues("failed").Inc()
 		return answer
 	}
+	chases.WithLabelValues(dns.RcodeToString[m.Rcode]).Inc()
 	out := answer[:len(answer):len(answer)]
 	for _, rr := range m.Answer {
 		if !containsRR(out, rr) {

@@ -19,13 +19,22 @@ type records struct {
 
 // owned is what one service contributes to the index.
 type owned struct {
-	names map[string]*builder
-	ptrs  []ptrRef // reverse names; shared between owners, so kept apart
+	names     map[string]*builder
+	ptrs      []ptrRef // reverse names; shared between owners, so kept apart
+	endpoints int      // headless endpoint addresses answered
 }
 
 type ptrRef struct{ name, target string }
 
+// maxName is the longest name in presentation form, trailing dot
+// included, that fits the 255 octets of the wire: names built from the
+// longest labels the API allows can exceed it, and are left out.
+const maxName = 254
+
 func (o *owned) at(name string) *builder {
+	if len(name) > maxName {
+		return &builder{} // records of a name that cannot exist are dropped
+	}
 	b := o.names[name]
 	if b == nil {
 		b = &builder{}
@@ -161,10 +170,16 @@ func dashed(ip netip.Addr) string {
 func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
 	b := o.at(base)
 	ms := members(s, sls, base)
+	if primary {
+		o.endpoints = len(ms)
+	}
 	addrsOf := map[string][]dns.RR{} // target name -> its address records
 	for _, m := range ms {
 		k, rr := r.addr(base, m.ip)
 		b.add(k, rr)
+		if len(m.target) > maxName {
+			continue // no name of its own, no SRV target, no PTR
+		}
 		k, rr = r.addr(m.target, m.ip)
 		o.at(m.target).add(k, rr)
 		addrsOf[m.target] = append(addrsOf[m.target], rr)
@@ -183,6 +198,9 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 	count := map[string]int{}
 	for _, m := range ms {
 		for _, p := range m.ports {
+			if len(m.target) > maxName {
+				break
+			}
 			key := srvKey{"_" + p.name + "._" + p.proto + "." + base, m.target, p.port}
 			if !seen[key] {
 				seen[key] = true

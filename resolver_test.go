@@ -239,3 +239,54 @@ func TestReplyDoesNotShareCapacity(t *testing.T) {
 		t.Fatalf("index corrupted by an append to a reply: %v", m2)
 	}
 }
+
+// Odd objects from the API never crash the plugin nor give a wrong answer.
+func TestOddObjects(t *testing.T) {
+	long := strings.Repeat("a", 63)
+	sctp := corev1.Protocol("SCTP")
+	odd := corev1.Protocol("QUIC/1")
+	noPorts := headlessSvc("odd", "noports")
+	unnamed := clusterIPSvc("odd", "unnamed", []string{"10.96.9.1"}, svcPort("", corev1.ProtocolTCP, 80), svcPort("x", odd, 81), svcPort("s", sctp, 82))
+	badIP := clusterIPSvc("odd", "badip", []string{"not-an-ip", "10.96.9.2"})
+	longSvc := headlessSvc(long, long, svcPort("p", corev1.ProtocolTCP, 1))
+	emptyEp := discovery.Endpoint{Addresses: nil}
+	k, _ := newTestKubeSvc(t, "kubesvc "+long+".example {\nttl 30\n}",
+		noPorts, unnamed, badIP, longSvc,
+		slice("odd", "noports-a", "noports", discovery.AddressTypeIPv4, nil, emptyEp, ep("10.0.9.1", "", true), ep("garbage", "h", true)),
+		slice("odd", "noports-fqdn", "noports", discovery.AddressTypeFQDN, nil, ep("example.com", "", true)),
+		slice("odd", "nolabel", "", discovery.AddressTypeIPv4, nil, ep("10.0.9.9", "", true)),
+		slice(long, "long-a", long, discovery.AddressTypeIPv4, []discovery.EndpointPort{slicePort("p", corev1.ProtocolTCP, 1)},
+			ep("10.0.9.3", long, true)),
+	)
+	zone := long + ".example."
+	name := func(rel string) string { return rel + "." + zone }
+	for _, tc := range []struct {
+		qname string
+		qtype uint16
+		rcode int
+		n     int // answers
+	}{
+		{name("noports.odd.svc"), dns.TypeA, dns.RcodeSuccess, 1},
+		{name("unnamed.odd.svc"), dns.TypeA, dns.RcodeSuccess, 1},
+		{name("_x._quic/1.unnamed.odd.svc"), dns.TypeSRV, dns.RcodeNameError, 0},
+		{name("_s._sctp.unnamed.odd.svc"), dns.TypeSRV, dns.RcodeSuccess, 1},
+		{name("badip.odd.svc"), dns.TypeA, dns.RcodeSuccess, 1},
+		{name(long + "." + long + ".svc"), dns.TypeA, dns.RcodeSuccess, 1},                // 200 octets: fits
+		{name(long + "." + long + "." + long + ".svc"), dns.TypeA, dns.RcodeNameError, 0}, // would not fit
+	} {
+		_, m := ask(k, test.Case{Qname: tc.qname, Qtype: tc.qtype})
+		if m == nil || m.Rcode != tc.rcode || len(m.Answer) != tc.n {
+			t.Errorf("%s %s: want %s with %d answers, got %v", tc.qname, dns.TypeToString[tc.qtype], dns.RcodeToString[tc.rcode], tc.n, m)
+			continue
+		}
+		if _, err := m.Pack(); err != nil {
+			t.Errorf("%s: answer does not pack: %v", tc.qname, err)
+		}
+	}
+	// The headless service's SRV target would exceed 255 octets: no SRV
+	// rather than a record that cannot be sent.
+	_, m := ask(k, test.Case{Qname: name("_p._tcp." + long + "." + long + ".svc"), Qtype: dns.TypeSRV})
+	if m == nil || len(m.Answer) != 0 {
+		t.Errorf("SRV with an over-long target: want none, got %v", m)
+	}
+}

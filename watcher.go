@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,10 +40,11 @@ type watcher struct {
 
 // svcState is a service and its slices as last seen, and what it published.
 type svcState struct {
-	svc    *service // nil while only slices are known
-	slices map[string]*endpointSlice
-	names  []string
-	ptrs   []ptrRef
+	svc       *service // nil while only slices are known
+	slices    map[string]*endpointSlice
+	names     []string
+	ptrs      []ptrRef
+	endpoints int
 }
 
 type ptrOwner struct {
@@ -75,19 +77,34 @@ func (w *watcher) state(key string) *svcState {
 func (w *watcher) setService(key string, s *service) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	apiContact[0].SetToCurrentTime()
 	st := w.state(key)
 	batch := map[string]*entry{}
 	if ns := namespaceOf(key); (st.svc == nil) != (s == nil) {
 		w.countNamespace(batch, ns, s != nil)
 	}
+	if st.svc != nil {
+		indexServices.WithLabelValues(kindNames[st.svc.kind]).Dec()
+	}
+	if s != nil {
+		indexServices.WithLabelValues(kindNames[s.kind]).Inc()
+	}
 	st.svc = s
 	w.rebuild(key, st, batch)
+}
+
+var kindNames = [...]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
+
+// apiContact are the api_last_contact gauges of services and slices.
+var apiContact = [2]prometheus.Gauge{
+	apiLastContact.WithLabelValues("services"), apiLastContact.WithLabelValues("endpointslices"),
 }
 
 // setSlice records sl (nil: deleted) as slice name of the service at key.
 func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	apiContact[1].SetToCurrentTime()
 	st := w.state(key)
 	if sl == nil {
 		delete(st.slices, name)
@@ -96,6 +113,9 @@ func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 	}
 	batch := map[string]*entry{}
 	w.rebuild(key, st, batch)
+	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
+		programmingLatency.WithLabelValues(kindNames[st.svc.kind]).Observe(time.Since(time.Unix(0, sl.trigger)).Seconds())
+	}
 }
 
 func namespaceOf(key string) string {
@@ -129,6 +149,8 @@ func (w *watcher) countNamespace(batch map[string]*entry, ns string, add bool) {
 // rebuild recomputes what st owns, publishes the difference with what it
 // owned before, and forgets st once nothing is left of it.
 func (w *watcher) rebuild(key string, st *svcState, batch map[string]*entry) {
+	start := time.Now()
+	defer func() { indexUpdate.Observe(time.Since(start).Seconds()) }()
 	now := &owned{names: map[string]*builder{}}
 	if st.svc != nil {
 		now = w.rec.service(st.svc, sortedSlices(st.slices))
@@ -144,7 +166,10 @@ func (w *watcher) rebuild(key string, st *svcState, batch map[string]*entry) {
 		st.names = append(st.names, name)
 	}
 	w.repoint(st, now.ptrs, batch)
+	indexEndpoints.Add(float64(now.endpoints - st.endpoints))
+	st.endpoints = now.endpoints
 	w.ix.apply(batch)
+	indexNames.Set(float64(w.ix.size()))
 	if st.svc == nil && len(st.slices) == 0 {
 		delete(w.svcs, key)
 	}
@@ -272,6 +297,8 @@ func (w *watcher) start(client kubernetes.Interface, namespaces []string, select
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
+	informerSynced.WithLabelValues("services").Set(0)
+	informerSynced.WithLabelValues("endpointslices").Set(0)
 	var synced []cache.InformerSynced
 	run := func(inf cache.SharedIndexInformer, transform cache.TransformFunc, h cache.ResourceEventHandler) {
 		_ = inf.SetTransform(transform) // fails only once started
@@ -288,7 +315,7 @@ func (w *watcher) start(client kubernetes.Interface, namespaces []string, select
 	}
 	for _, ns := range namespaces {
 		svcs := client.CoreV1().Services(ns)
-		run(cache.NewSharedIndexInformer(patient(client,
+		run(cache.NewSharedIndexInformer(patient(client, apiContact[0],
 			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				o.LabelSelector = selector
 				return svcs.List(ctx, o)
@@ -298,7 +325,7 @@ func (w *watcher) start(client kubernetes.Interface, namespaces []string, select
 				return svcs.Watch(ctx, o)
 			}), &corev1.Service{}, 0, cache.Indexers{}), toService, w.serviceHandler())
 		eps := client.DiscoveryV1().EndpointSlices(ns)
-		run(cache.NewSharedIndexInformer(patient(client,
+		run(cache.NewSharedIndexInformer(patient(client, apiContact[1],
 			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return eps.List(ctx, o) },
 			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return eps.Watch(ctx, o) }),
 			&discovery.EndpointSlice{}, 0, cache.Indexers{}), toEndpointSlice, w.sliceHandler())
@@ -311,15 +338,15 @@ func (w *watcher) start(client kubernetes.Interface, namespaces []string, select
 // instead of failing: a failure puts the reflector into an exponential
 // back-off that grows to half a minute, so after an outage the index would
 // lag for that long. Other errors pass through.
-func patient(client kubernetes.Interface,
+func patient(client kubernetes.Interface, contact prometheus.Gauge,
 	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
 	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) cache.ListerWatcher {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return retryUnreachable(ctx, func() (runtime.Object, error) { return list(ctx, o) })
+			return retryUnreachable(ctx, contact, func() (runtime.Object, error) { return list(ctx, o) })
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return retryUnreachable(ctx, func() (watch.Interface, error) { return watchFn(ctx, o) })
+			return retryUnreachable(ctx, contact, func() (watch.Interface, error) { return watchFn(ctx, o) })
 		},
 	}
 	// The fake clientset cannot stream lists; this asks it whether it can.
@@ -328,10 +355,13 @@ func patient(client kubernetes.Interface,
 
 const maxRetryInterval = time.Second
 
-func retryUnreachable[T any](ctx context.Context, call func() (T, error)) (T, error) {
+func retryUnreachable[T any](ctx context.Context, contact prometheus.Gauge, call func() (T, error)) (T, error) {
 	wait := 100 * time.Millisecond
 	for {
 		v, err := call()
+		if err == nil {
+			contact.SetToCurrentTime()
+		}
 		if err == nil || !unreachable(err) {
 			return v, err
 		}
@@ -365,6 +395,8 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced) 
 			all = all && s()
 		}
 		if all {
+			informerSynced.WithLabelValues("services").Set(1)
+			informerSynced.WithLabelValues("endpointslices").Set(1)
 			w.mu.Lock()
 			w.ix.publish()
 			w.mu.Unlock()
