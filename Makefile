@@ -1,7 +1,7 @@
 # kubesvc: a CoreDNS plugin for Kubernetes Service DNS.
 #
 #   make build         bin/coredns, CoreDNS with kubesvc
-#   make test          everything CI runs: lint, unit tests (race), end-to-end tests
+#   make test          everything CI runs: lint, unit tests (race), fuzzing (FUZZTIME each), end-to-end tests
 #   make run           a local control plane seeded from testdata/ and bin/coredns on 127.0.0.1:1053
 #                      (make run KUBECONFIG=path: against your own cluster instead)
 #   make controlplane  bin/kube-apiserver and bin/etcd from pinned Go modules (only when missing)
@@ -9,11 +9,12 @@
 GO        ?= go
 BIN       := $(CURDIR)/bin
 E2E_FLAGS ?= -count=1 -timeout 40m
+FUZZTIME  ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build controlplane test unit e2e lint run clean
+.PHONY: all build controlplane test unit fuzz e2e lint run clean
 
 all: build
 
@@ -23,10 +24,15 @@ build:
 controlplane:
 	@hack/build-controlplane.sh $(BIN)
 
-test: lint unit e2e
+test: lint unit fuzz e2e
 
 unit:
 	$(GO) test -race -count=1 ./...
+
+# Each fuzz target for FUZZTIME; the seeds are in testdata/fuzz and the code.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
 
 e2e: build controlplane
 	cd e2e && KUBEBUILDER_ASSETS=$(BIN) KUBESVC_E2E_REQUIRED=1 $(GO) test $(E2E_FLAGS) ./...
