@@ -2,6 +2,8 @@ package kubesvc
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/test"
@@ -35,5 +37,31 @@ func BenchmarkServeDNS(b *testing.B) {
 				k.ServeDNS(ctx, w, r)
 			}
 		})
+	}
+}
+
+// BenchmarkIndexMemory reports the heap the watcher and the index hold per
+// ClusterIP service with one named port (the informers' own store excluded).
+func BenchmarkIndexMemory(b *testing.B) {
+	const n = 5000
+	var objs []*service
+	for i := range n {
+		s, _ := toService(clusterIPSvc(fmt.Sprintf("ns%d", i%50), fmt.Sprintf("svc-%d", i),
+			[]string{fmt.Sprintf("10.96.%d.%d", i/250, i%250)}, svcPort("http", "TCP", 80)))
+		objs = append(objs, s.(*service))
+	}
+	for b.Loop() {
+		w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
+		w.ix.publish()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for _, s := range objs {
+			w.setService(s.namespace+"/"+s.name, s)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/service")
+		runtime.KeepAlive(w)
 	}
 }

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"maps"
+	"slices"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -42,22 +43,47 @@ func kindOf(qtype uint16) (kind, bool) {
 // entry holds the ready-made answers of one name. Entries are built by the
 // watcher when the data changes and never modified after they are published,
 // so queries share them without copying. An entry without records is a name
-// that exists only as the parent of others (an empty non-terminal).
+// that exists only as the parent of others (an empty non-terminal). Entries
+// are kept small: there are several per service.
 type entry struct {
-	rrs   []dns.RR        // answers, grouped by kind in kind order
-	end   [numKinds]int32 // rrs[end[k-1]:end[k]] are the answers of kind k
-	extra []dns.RR        // additional section of SRV answers: the targets' addresses
-	chase string          // ExternalName target to chase for address queries
+	rrs  []dns.RR         // answers, grouped by kind in kind order
+	end  [numKinds]uint16 // rrs[end[k-1]:end[k]] are the answers of kind k
+	more *entryMore       // rarely there: SRV additionals, ExternalName target
 }
+
+type entryMore struct {
+	extra []dns.RR // additional section of SRV answers: the targets' addresses
+	chase string   // ExternalName target to chase for address queries
+}
+
+// emptyNonTerminal is the one entry every parent-only name shares.
+var emptyNonTerminal = &entry{}
+
+// maxPerKind bounds the answers of one kind: no DNS message holds more.
+const maxPerKind = 65535
 
 // answer returns the records of kind k. The slice's capacity is capped so a
 // plugin that appends to a response cannot write into the shared entry.
 func (e *entry) answer(k kind) []dns.RR {
-	var start int32
+	var start uint16
 	if k > 0 {
 		start = e.end[k-1]
 	}
 	return e.rrs[start:e.end[k]:e.end[k]]
+}
+
+func (e *entry) extra() []dns.RR {
+	if e.more == nil {
+		return nil
+	}
+	return e.more.extra
+}
+
+func (e *entry) chase() string {
+	if e.more == nil {
+		return ""
+	}
+	return e.more.chase
 }
 
 // builder collects an entry's records before it is frozen.
@@ -71,19 +97,20 @@ func (b *builder) add(k kind, rr dns.RR) { b.by[k] = append(b.by[k], rr) }
 
 func (b *builder) entry() *entry {
 	n := 0
-	for _, rrs := range b.by {
-		n += len(rrs)
+	for k := range b.by {
+		b.by[k] = b.by[k][:min(len(b.by[k]), maxPerKind)]
+		n += len(b.by[k])
 	}
-	e := &entry{chase: b.chase}
-	if n > 0 {
-		e.rrs = make([]dns.RR, 0, n)
+	if n == 0 && len(b.extra) == 0 && b.chase == "" {
+		return emptyNonTerminal
 	}
+	e := &entry{rrs: make([]dns.RR, 0, n)}
 	for k, rrs := range b.by {
 		e.rrs = append(e.rrs, rrs...)
-		e.end[k] = int32(len(e.rrs))
+		e.end[k] = uint16(len(e.rrs))
 	}
-	if len(b.extra) > 0 {
-		e.extra = b.extra[:len(b.extra):len(b.extra)]
+	if len(b.extra) > 0 || b.chase != "" {
+		e.more = &entryMore{extra: slices.Clip(b.extra), chase: b.chase}
 	}
 	return e
 }

@@ -112,7 +112,7 @@ func (r *records) clusterIP(o *owned, s *service, base string, primary bool) {
 		sb := o.at(name)
 		sb.add(kSRV, r.srv(name, base, p.port, 100))
 		sb.extra = addrs
-		o.at("_" + p.proto + "." + base) // parent of the SRV name
+		o.at(name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent, sharing its bytes
 	}
 }
 
@@ -270,9 +270,9 @@ func (r *records) zoneRecords(pods bool) map[string]*entry {
 		b := &builder{}
 		b.add(kTXT, &dns.TXT{Hdr: r.hdr(txt, dns.TypeTXT), Txt: []string{specVersion}})
 		out[txt] = b.entry()
-		out[within("svc", zone)] = &entry{}
+		out[within("svc", zone)] = emptyNonTerminal
 		if pods {
-			out[within("pod", zone)] = &entry{}
+			out[within("pod", zone)] = emptyNonTerminal
 		}
 	}
 	return out

@@ -54,7 +54,7 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 		if c := e.answer(kCNAME); len(c) > 0 {
 			res := result{answer: c}
 			if qtype == dns.TypeA || qtype == dns.TypeAAAA {
-				res.chase = e.chase
+				res.chase = e.chase()
 			}
 			return res
 		}
@@ -68,7 +68,7 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 	}
 	var extra []dns.RR
 	if kd == kSRV {
-		extra = e.extra
+		extra = e.extra()
 	}
 	return k.positive(z, e.answer(kd), extra)
 }

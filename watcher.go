@@ -38,13 +38,12 @@ type watcher struct {
 	done   sync.WaitGroup
 }
 
-// svcState is a service and its slices as last seen, and what it published.
+// svcState is a service and its slices as last seen. What it published is
+// not kept: it is computed again from the state before a change, which costs
+// an event's worth of CPU and saves memory on every service.
 type svcState struct {
-	svc       *service // nil while only slices are known
-	slices    map[string]*endpointSlice
-	names     []string
-	ptrs      []ptrRef
-	endpoints int
+	svc    *service                  // nil while only slices are known
+	slices map[string]*endpointSlice // nil until a slice arrives
 }
 
 type ptrOwner struct {
@@ -67,7 +66,7 @@ func newWatcher(rec records, pods bool) *watcher {
 func (w *watcher) state(key string) *svcState {
 	st := w.svcs[key]
 	if st == nil {
-		st = &svcState{slices: map[string]*endpointSlice{}}
+		st = &svcState{}
 		w.svcs[key] = st
 	}
 	return st
@@ -79,6 +78,7 @@ func (w *watcher) setService(key string, s *service) {
 	defer w.mu.Unlock()
 	apiContact[0].SetToCurrentTime()
 	st := w.state(key)
+	before := w.owned(st)
 	batch := map[string]*entry{}
 	if ns := namespaceOf(key); (st.svc == nil) != (s == nil) {
 		w.countNamespace(batch, ns, s != nil)
@@ -90,7 +90,7 @@ func (w *watcher) setService(key string, s *service) {
 		indexServices.WithLabelValues(kindNames[s.kind]).Inc()
 	}
 	st.svc = s
-	w.rebuild(key, st, batch)
+	w.rebuild(key, st, before, batch)
 }
 
 var kindNames = [...]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
@@ -106,13 +106,16 @@ func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 	defer w.mu.Unlock()
 	apiContact[1].SetToCurrentTime()
 	st := w.state(key)
+	before := w.owned(st)
 	if sl == nil {
 		delete(st.slices, name)
 	} else {
+		if st.slices == nil {
+			st.slices = map[string]*endpointSlice{}
+		}
 		st.slices[name] = sl
 	}
-	batch := map[string]*entry{}
-	w.rebuild(key, st, batch)
+	w.rebuild(key, st, before, map[string]*entry{})
 	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
 		programmingLatency.WithLabelValues(kindNames[st.svc.kind]).Observe(time.Since(time.Unix(0, sl.trigger)).Seconds())
 	}
@@ -139,35 +142,37 @@ func (w *watcher) countNamespace(batch map[string]*entry, ns string, add bool) {
 	}
 	for _, zone := range w.rec.zones {
 		if after > 0 {
-			batch[within(ns+".svc", zone)] = &entry{}
+			batch[within(ns+".svc", zone)] = emptyNonTerminal
 		} else {
 			batch[within(ns+".svc", zone)] = nil
 		}
 	}
 }
 
+// owned is what st publishes.
+func (w *watcher) owned(st *svcState) *owned {
+	if st.svc == nil {
+		return &owned{}
+	}
+	return w.rec.service(st.svc, sortedSlices(st.slices))
+}
+
 // rebuild recomputes what st owns, publishes the difference with what it
 // owned before, and forgets st once nothing is left of it.
-func (w *watcher) rebuild(key string, st *svcState, batch map[string]*entry) {
+func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[string]*entry) {
 	start := time.Now()
 	defer func() { indexUpdate.Observe(time.Since(start).Seconds()) }()
-	now := &owned{names: map[string]*builder{}}
-	if st.svc != nil {
-		now = w.rec.service(st.svc, sortedSlices(st.slices))
-	}
-	for _, name := range st.names {
+	now := w.owned(st)
+	for name := range before.names {
 		if _, ok := now.names[name]; !ok {
 			batch[name] = nil
 		}
 	}
-	st.names = st.names[:0]
 	for name, b := range now.names {
 		batch[name] = b.entry()
-		st.names = append(st.names, name)
 	}
-	w.repoint(st, now.ptrs, batch)
-	indexEndpoints.Add(float64(now.endpoints - st.endpoints))
-	st.endpoints = now.endpoints
+	w.repoint(st, before.ptrs, now.ptrs, batch)
+	indexEndpoints.Add(float64(now.endpoints - before.endpoints))
 	w.ix.apply(batch)
 	indexNames.Set(float64(w.ix.size()))
 	if st.svc == nil && len(st.slices) == 0 {
@@ -187,12 +192,12 @@ func sortedSlices(m map[string]*endpointSlice) []*endpointSlice {
 	return out
 }
 
-// repoint replaces st's reverse names with refs. A reverse name can have
+// repoint replaces st's reverse names old with refs. A reverse name can have
 // several owners (one pod behind two headless services, a cluster IP reused
 // before the old service's deletion arrives), so its entry is the union.
-func (w *watcher) repoint(st *svcState, refs []ptrRef, batch map[string]*entry) {
+func (w *watcher) repoint(st *svcState, old, refs []ptrRef, batch map[string]*entry) {
 	touched := map[string]bool{}
-	for _, ref := range st.ptrs {
+	for _, ref := range old {
 		w.ptrs[ref.name] = slices.DeleteFunc(w.ptrs[ref.name], func(p ptrOwner) bool { return p.owner == st })
 		touched[ref.name] = true
 	}
@@ -200,7 +205,6 @@ func (w *watcher) repoint(st *svcState, refs []ptrRef, batch map[string]*entry) 
 		w.ptrs[ref.name] = append(w.ptrs[ref.name], ptrOwner{st, ref.target})
 		touched[ref.name] = true
 	}
-	st.ptrs = refs
 	for name := range touched {
 		owners := w.ptrs[name]
 		if len(owners) == 0 {
