@@ -15,8 +15,8 @@ import (
 // (same port again). TLS passes through untouched: the client still talks to
 // the real API server, whose certificate is valid for 127.0.0.1.
 type Proxy struct {
-	target string
-	addr   string // 127.0.0.1:port, fixed for the proxy's life
+	dial func() (net.Conn, error)
+	addr string // the listener's address, fixed for the proxy's life
 
 	mu    sync.Mutex
 	ln    net.Listener      // nil while cut
@@ -32,9 +32,15 @@ func NewProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: listen: %w", err)
 	}
-	p := &Proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
+	return Forward(ln, func() (net.Conn, error) { return net.DialTimeout("tcp", target, 5*time.Second) }), nil
+}
+
+// Forward pipes every connection ln accepts to a new one from dial, until
+// Close. Restore works only for TCP listeners.
+func Forward(ln net.Listener, dial func() (net.Conn, error)) *Proxy {
+	p := &Proxy{dial: dial, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
 	p.serve(ln)
-	return p, nil
+	return p
 }
 
 // Addr is the proxy's host:port.
@@ -72,7 +78,7 @@ func (p *Proxy) handle(c net.Conn) {
 	go func() {
 		defer p.wg.Done()
 		defer p.forget(c)
-		up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+		up, err := p.dial()
 		if err != nil {
 			return
 		}

@@ -23,7 +23,6 @@ package netns
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,8 +34,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/kubesvc/kubesvc/e2e/cluster"
+	"github.com/kubesvc/kubesvc/e2e/coredns"
 )
 
 // Address and IPv6Address are added to the namespace's lo. Both are
@@ -80,8 +81,8 @@ type Namespace struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	exited chan struct{}
-	stderr *syncBuffer
-	out    []*forwarder
+	stderr *coredns.Buffer
+	out    []*cluster.Proxy
 	inward map[string]string // inside TCP address -> unix socket path
 
 	// IPv6 tells whether IPv6Address could be added (IPv6 is enabled), so
@@ -126,7 +127,7 @@ func Start(ctx context.Context, opts Options) (n *Namespace, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n = &Namespace{dir: dir, exited: make(chan struct{}), stderr: &syncBuffer{}, inward: map[string]string{}}
+	n = &Namespace{dir: dir, exited: make(chan struct{}), stderr: &coredns.Buffer{}, inward: map[string]string{}}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -152,7 +153,7 @@ func Start(ctx context.Context, opts Options) (n *Namespace, err error) {
 		if err != nil {
 			return n, err
 		}
-		n.out = append(n.out, serve(ln, func() (net.Conn, error) { return net.DialTimeout("tcp", host, 5*time.Second) }))
+		n.out = append(n.out, cluster.Forward(ln, func() (net.Conn, error) { return net.DialTimeout("tcp", host, 5*time.Second) }))
 		relayArgs = append(relayArgs, "tcp:"+inside+"=unix:"+sock)
 	}
 	for j, inside := range opts.Inward {
@@ -278,20 +279,3 @@ func (n *Namespace) Close() error {
 
 // Stderr is what the setup script and the relay printed on stderr.
 func (n *Namespace) Stderr() string { return n.stderr.String() }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}

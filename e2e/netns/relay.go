@@ -7,8 +7,9 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/kubesvc/kubesvc/e2e/cluster"
 )
 
 // relayEnv, set to "1" in a process's environment, turns any binary that
@@ -28,7 +29,7 @@ func init() {
 // connection to TARGET. It prints "ready" once every listener is up, and
 // returns when stdin ends (its parent closed the pipe or died).
 func relayMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	var fwds []*forwarder
+	var fwds []*cluster.Proxy
 	defer func() {
 		for _, f := range fwds {
 			f.Close()
@@ -46,7 +47,7 @@ func relayMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		target := t
-		fwds = append(fwds, serve(ln, func() (net.Conn, error) { return dial(target) }))
+		fwds = append(fwds, cluster.Forward(ln, func() (net.Conn, error) { return dial(target) }))
 	}
 	fmt.Fprintln(stdout, "ready")
 	_, _ = io.Copy(io.Discard, bufio.NewReader(stdin))
@@ -79,89 +80,4 @@ func dial(ep string) (net.Conn, error) {
 		return nil, err
 	}
 	return net.DialTimeout(network, addr, 5*time.Second)
-}
-
-// forwarder pipes the connections a listener accepts to new connections
-// made by dial.
-type forwarder struct {
-	ln   net.Listener
-	dial func() (net.Conn, error)
-
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-	done  bool
-	wg    sync.WaitGroup
-}
-
-func serve(ln net.Listener, dial func() (net.Conn, error)) *forwarder {
-	f := &forwarder{ln: ln, dial: dial, conns: map[net.Conn]bool{}}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return // closed
-			}
-			if !f.track(c) {
-				c.Close()
-				return
-			}
-			f.wg.Add(1)
-			go func() {
-				defer f.wg.Done()
-				defer f.forget(c)
-				up, err := f.dial()
-				if err != nil {
-					return
-				}
-				if !f.track(up) {
-					up.Close()
-					return
-				}
-				defer f.forget(up)
-				var pipes sync.WaitGroup
-				pipes.Add(2)
-				go func() { defer pipes.Done(); pipe(up, c) }()
-				go func() { defer pipes.Done(); pipe(c, up) }()
-				pipes.Wait()
-			}()
-		}
-	}()
-	return f
-}
-
-func pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
-func (f *forwarder) track(c net.Conn) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.done {
-		return false
-	}
-	f.conns[c] = true
-	return true
-}
-
-func (f *forwarder) forget(c net.Conn) {
-	c.Close()
-	f.mu.Lock()
-	delete(f.conns, c)
-	f.mu.Unlock()
-}
-
-// Close stops accepting, closes every connection and waits for the pipes.
-func (f *forwarder) Close() {
-	f.mu.Lock()
-	f.done = true
-	for c := range f.conns {
-		c.Close()
-	}
-	f.mu.Unlock()
-	f.ln.Close()
-	f.wg.Wait()
 }
