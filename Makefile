@@ -44,8 +44,12 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 	cd e2e && $(GO) run $(STATICCHECK) ./...
 
-run: build controlplane
-	cd e2e && $(GO) run ./cmd/run $(if $(KUBECONFIG),-kubeconfig $(abspath $(KUBECONFIG)))
+# Only KUBECONFIG given on make's command line selects your cluster: one
+# merely exported in the shell does not.
+OWN_CLUSTER := $(filter command line,$(origin KUBECONFIG))
+
+run: build $(if $(OWN_CLUSTER),,controlplane)
+	cd e2e && $(GO) run ./cmd/run $(if $(OWN_CLUSTER),-kubeconfig $(abspath $(KUBECONFIG)))
 
 clean:
 	rm -f $(BIN)/coredns

@@ -51,6 +51,10 @@ func TestZoneRecords(t *testing.T) {
 		}}},
 		{"ns", "cluster.local.", dns.TypeNS, want{
 			answer: []string{"cluster.local. 30 IN NS ns.dns.cluster.local."},
+			extra:  []string{"ns.dns.cluster.local. 30 IN A 10.96.0.10"},
+		}},
+		{"ns-address", "ns.dns.cluster.local.", dns.TypeA, want{
+			answer: []string{"ns.dns.cluster.local. 30 IN A 10.96.0.10"},
 		}},
 		{"nxdomain", "nope.default.svc.cluster.local.", dns.TypeA, nxDomain},
 		{"ent-svc", "svc.cluster.local.", dns.TypeA, noData},
