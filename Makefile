@@ -8,7 +8,7 @@
 
 GO        ?= go
 BIN       := $(CURDIR)/bin
-E2E_FLAGS ?= -count=1 -timeout 40m
+E2E_FLAGS ?= -v -count=1 -timeout 40m
 FUZZTIME  ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
