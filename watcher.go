@@ -2,9 +2,6 @@ package kubesvc
 
 import (
 	"context"
-	"errors"
-	"math/rand/v2"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +12,6 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -335,55 +331,6 @@ func (w *watcher) start(client kubernetes.Interface, namespaces []string, select
 			&discovery.EndpointSlice{}, 0, cache.Indexers{}), toEndpointSlice, w.sliceHandler())
 	}
 	w.done.Go(func() { w.awaitSync(ctx, synced) })
-}
-
-// patient builds the informer's lister-watcher from list and watch calls
-// that retry every second or faster while the API server is unreachable,
-// instead of failing: a failure puts the reflector into an exponential
-// back-off that grows to half a minute, so after an outage the index would
-// lag for that long. Other errors pass through.
-func patient(client kubernetes.Interface, contact prometheus.Gauge,
-	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
-	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) cache.ListerWatcher {
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return retryUnreachable(ctx, contact, func() (runtime.Object, error) { return list(ctx, o) })
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return retryUnreachable(ctx, contact, func() (watch.Interface, error) { return watchFn(ctx, o) })
-		},
-	}
-	// The fake clientset cannot stream lists; this asks it whether it can.
-	return cache.ToListWatcherWithWatchListSemantics(lw, client)
-}
-
-const maxRetryInterval = time.Second
-
-func retryUnreachable[T any](ctx context.Context, contact prometheus.Gauge, call func() (T, error)) (T, error) {
-	wait := 100 * time.Millisecond
-	for {
-		v, err := call()
-		if err == nil {
-			contact.SetToCurrentTime()
-		}
-		if err == nil || !unreachable(err) {
-			return v, err
-		}
-		select {
-		case <-ctx.Done():
-			return v, err
-		case <-time.After(wait + rand.N(wait/2)):
-		}
-		wait = min(2*wait, maxRetryInterval)
-	}
-}
-
-// unreachable tells a network failure, which retrying soon may cure, from an
-// answer of the API server.
-func unreachable(err error) bool {
-	var netErr net.Error
-	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
-		errors.As(err, &netErr)
 }
 
 // awaitSync publishes the index once every informer delivered its initial
