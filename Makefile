@@ -5,6 +5,8 @@
 #   make run           a local control plane seeded from testdata/ and bin/coredns on 127.0.0.1:1053
 #                      (make run KUBECONFIG=path: against your own cluster instead)
 #   make controlplane  bin/kube-apiserver and bin/etcd from pinned Go modules (only when missing)
+#   make bench         kubesvc vs stock CoreDNS vs the hosts ceiling on one control plane
+#                      (BENCH_FLAGS=-quick for a smoke run; see hack/bench.sh)
 
 GO        ?= go
 BIN       := $(CURDIR)/bin
@@ -14,7 +16,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build controlplane test unit fuzz e2e lint run clean
+.PHONY: all build controlplane test unit fuzz e2e lint run bench clean
 
 all: build
 
@@ -50,6 +52,9 @@ OWN_CLUSTER := $(filter command line,$(origin KUBECONFIG))
 
 run: build $(if $(OWN_CLUSTER),,controlplane)
 	cd e2e && $(GO) run ./cmd/run $(if $(OWN_CLUSTER),-kubeconfig $(abspath $(KUBECONFIG)))
+
+bench: build controlplane
+	hack/bench.sh $(BENCH_FLAGS)
 
 clean:
 	rm -f $(BIN)/coredns

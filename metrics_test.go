@@ -34,3 +34,15 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("api_last_contact_timestamp_seconds not set")
 	}
 }
+
+// A reload starts a new instance and stops the old one: the gauges must
+// count the new instance's services once.
+func TestMetricsAfterReload(t *testing.T) {
+	base := testutil.ToFloat64(indexServices.WithLabelValues("headless"))
+	old, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
+	newTestKubeSvc(t, clusterCorefile, seed()...)
+	old.w.stop()
+	if got := testutil.ToFloat64(indexServices.WithLabelValues("headless")) - base; got != 2 {
+		t.Errorf("headless services after a reload: %v, want 2 (sample-headless, pnr)", got)
+	}
+}

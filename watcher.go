@@ -366,10 +366,20 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced) 
 	}
 }
 
-// stop ends the informers and waits for them.
+// stop ends the informers, waits for them, and takes this watcher's share
+// out of the gauges: after a reload the new instance counts afresh.
 func (w *watcher) stop() {
 	if w.cancel != nil {
 		w.cancel()
 	}
 	w.done.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, st := range w.svcs {
+		if st.svc != nil {
+			indexServices.WithLabelValues(kindNames[st.svc.kind]).Dec()
+			indexEndpoints.Sub(float64(w.owned(st).endpoints))
+		}
+	}
+	clear(w.svcs) // a second stop takes nothing out again
 }
