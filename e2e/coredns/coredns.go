@@ -3,6 +3,7 @@
 package coredns
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +25,38 @@ import (
 
 // Binary is bin/coredns under the repository root root.
 func Binary(root string) string { return filepath.Join(root, "bin", "coredns") }
+
+// RootModule is the module path of the repository root (the plugin).
+const RootModule = "github.com/kubesvc/kubesvc"
+
+// FindRoot walks up from the working directory to the repository root: the
+// directory whose go.mod declares RootModule.
+func FindRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && moduleOf(data) == RootModule {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("repository root (go.mod of " + RootModule + ") not found above the working directory; pass -root")
+		}
+		dir = parent
+	}
+}
+
+func moduleOf(gomod []byte) string {
+	sc := bufio.NewScanner(bytes.NewReader(gomod))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
+}
 
 // CheckBinary reports why path is not a usable CoreDNS binary, or nil.
 func CheckBinary(path string) error {

@@ -44,8 +44,6 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-const rootModule = "github.com/kubesvc/kubesvc"
-
 type config struct {
 	root         string
 	services     int
@@ -171,7 +169,7 @@ type coldSet struct {
 func run(c config) (err error) {
 	if c.root == "" {
 		var err error
-		if c.root, err = findRoot(); err != nil {
+		if c.root, err = coredns.FindRoot(); err != nil {
 			return err
 		}
 	}
@@ -599,30 +597,3 @@ func loadAvg() string {
 
 // findRoot walks up from the working directory to the directory whose go.mod
 // is the plugin's module.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for range 64 {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && moduleOf(data) == rootModule {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", errors.New("repository root (go.mod of " + rootModule + ") not found above the working directory; pass -root")
-}
-
-func moduleOf(gomod []byte) string {
-	sc := bufio.NewScanner(bytes.NewReader(gomod))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "module" {
-			return strings.Trim(f[1], `"`)
-		}
-	}
-	return ""
-}

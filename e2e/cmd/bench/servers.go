@@ -25,36 +25,29 @@ type kind struct {
 // errors (silent unless something fails) and ready (not on the query path).
 
 func kubesvcCorefile(kubeconfig string) func(coredns.Ports) string {
-	return func(p coredns.Ports) string {
-		return fmt.Sprintf(`.:%d {
-    bind 127.0.0.1
-    errors
-    ready 127.0.0.1:%d
-    kubesvc cluster.local in-addr.arpa ip6.arpa {
-        kubeconfig %s
-        ttl 30
-        pods insecure
-        fallthrough in-addr.arpa ip6.arpa
-    }
-}
-`, p.DNS, p.Ready, kubeconfig)
-	}
+	return pluginCorefile("kubesvc", kubeconfig)
 }
 
 func stockCorefile(kubeconfig string) func(coredns.Ports) string {
+	return pluginCorefile("kubernetes", kubeconfig)
+}
+
+// pluginCorefile serves the cluster with directive (kubesvc or kubernetes),
+// both with the same options.
+func pluginCorefile(directive, kubeconfig string) func(coredns.Ports) string {
 	return func(p coredns.Ports) string {
 		return fmt.Sprintf(`.:%d {
     bind 127.0.0.1
     errors
     ready 127.0.0.1:%d
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
+    %s cluster.local in-addr.arpa ip6.arpa {
         kubeconfig %s
         ttl 30
         pods insecure
         fallthrough in-addr.arpa ip6.arpa
     }
 }
-`, p.DNS, p.Ready, kubeconfig)
+`, p.DNS, p.Ready, directive, kubeconfig)
 	}
 }
 

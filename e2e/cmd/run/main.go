@@ -13,24 +13,19 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kubesvc/kubesvc/e2e/cluster"
 	"github.com/kubesvc/kubesvc/e2e/coredns"
 )
-
-const rootModule = "github.com/kubesvc/kubesvc"
 
 func main() {
 	// Own flag set: controller-runtime registers -kubeconfig on the global one.
@@ -51,7 +46,7 @@ func main() {
 func run(kubeconfig string, port int, root string, quiet bool) error {
 	if root == "" {
 		var err error
-		if root, err = findRoot(); err != nil {
+		if root, err = coredns.FindRoot(); err != nil {
 			return err
 		}
 	}
@@ -182,32 +177,6 @@ func makeCorefile(root string, ports coredns.Ports, kubeconfig string) (corefile
 
 // findRoot walks up from the working directory to the directory whose go.mod
 // is the plugin's module.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && moduleOf(data) == rootModule {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("repository root (go.mod of " + rootModule + ") not found above the working directory; pass -root")
-		}
-		dir = parent
-	}
-}
-
-func moduleOf(gomod []byte) string {
-	sc := bufio.NewScanner(bytes.NewReader(gomod))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "module" {
-			return strings.Trim(f[1], `"`)
-		}
-	}
-	return ""
-}
 
 // prefixWriter writes to stdout, prefixing every line.
 type prefixWriter struct {
