@@ -337,7 +337,7 @@ func (w *watcher) start(client kubernetes.Interface, namespaces []string, select
 // list, logging while it waits: until then queries get SERVFAIL.
 func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced) {
 	start := time.Now()
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond) // the first answer waits on this
 	defer tick.Stop()
 	nextLog := start.Add(5 * time.Second)
 	for {
