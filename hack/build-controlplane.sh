@@ -12,20 +12,8 @@
 #   hack/controlplane/etcd/go.mod       (go.etcd.io/etcd/server/v3)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${1:-bin}"
-case "$OUT" in
-/*) ;;
-*) OUT="$ROOT/$OUT" ;;
-esac
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-
-GO="${GO:-go}"
-# The build modules are standalone; never let a go.work (or the caller's
-# environment) pull them into another build list.
-export GOWORK=off
-export CGO_ENABLED=0
+# shellcheck source=hack/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 log() { printf '%s\n' "build-controlplane: $*" >&2; }
 

@@ -9,19 +9,8 @@
 # is pinned by hack/stock/go.mod (github.com/coredns/coredns).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${1:-bin}"
-case "$OUT" in
-/*) ;;
-*) OUT="$ROOT/$OUT" ;;
-esac
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-
-GO="${GO:-go}"
-# A standalone build module: never let a go.work pull it into another build.
-export GOWORK=off
-export CGO_ENABLED=0
+# shellcheck source=hack/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export GOFLAGS=-buildvcs=false
 
 log() { printf '%s\n' "build-stock: $*" >&2; }
