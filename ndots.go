@@ -26,7 +26,12 @@ import (
 //     could reach lie outside the cluster (node domains, the root), and a
 //     single label followed by a namespace is exactly the <svc>.<ns> idiom;
 //   - each client's walks are remembered for a few seconds, and a query that
-//     is a later step of a walk already done for that client is left alone.
+//     is a later step of a walk already done for that client is left alone;
+//   - <name>.<svc>.<ns> with <svc> a service of <ns> is a name under that
+//     service, not a walk from <ns>.
+//
+// What remains: with several replicas, a dotted <a>.<b>.<ns> whose first step
+// went to another replica can still be completed as a walk for <a>.<b>.
 
 // autopath holds the search domains appended after the cluster's own.
 type autopath struct {
