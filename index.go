@@ -125,6 +125,7 @@ const numShards = 256
 type index struct {
 	shards [numShards]atomic.Pointer[map[string]*entry]
 	live   atomic.Bool // published: readers may look, writers must copy
+	names  int         // names held; written by apply only, under the caller's lock
 }
 
 func newIndex() *index {
@@ -170,7 +171,7 @@ func (ix *index) apply(batch map[string]*entry) {
 	}
 	if !ix.live.Load() {
 		for name, e := range batch {
-			setOrDelete(*ix.shards[shardOf(name)].Load(), name, e)
+			ix.names += setOrDelete(*ix.shards[shardOf(name)].Load(), name, e)
 		}
 		return
 	}
@@ -180,7 +181,7 @@ func (ix *index) apply(batch map[string]*entry) {
 		if touched[s] == nil {
 			touched[s] = maps.Clone(*ix.shards[s].Load())
 		}
-		setOrDelete(touched[s], name, e)
+		ix.names += setOrDelete(touched[s], name, e)
 	}
 	for s, m := range touched {
 		if m != nil {
@@ -189,19 +190,22 @@ func (ix *index) apply(batch map[string]*entry) {
 	}
 }
 
-func setOrDelete(m map[string]*entry, name string, e *entry) {
-	if e == nil {
+// setOrDelete applies one change and returns how it moved the name count.
+func setOrDelete(m map[string]*entry, name string, e *entry) int {
+	_, had := m[name]
+	switch {
+	case e == nil && had:
 		delete(m, name)
-	} else {
+		return -1
+	case e != nil:
 		m[name] = e
+		if !had {
+			return 1
+		}
 	}
+	return 0
 }
 
-// size counts the names in the index.
-func (ix *index) size() int {
-	n := 0
-	for i := range ix.shards {
-		n += len(*ix.shards[i].Load())
-	}
-	return n
-}
+// size is the number of names in the index, kept by apply rather than
+// counted over the shards on every change. Callers hold the writer's lock.
+func (ix *index) size() int { return ix.names }

@@ -350,8 +350,9 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced) 
 			informerSynced.WithLabelValues("endpointslices").Set(1)
 			w.mu.Lock()
 			w.ix.publish()
+			n := w.ix.size()
 			w.mu.Unlock()
-			log.Infof("synced with the Kubernetes API in %v: %d names", time.Since(start).Round(time.Millisecond), w.ix.size())
+			log.Infof("synced with the Kubernetes API in %v: %d names", time.Since(start).Round(time.Millisecond), n)
 			return
 		}
 		select {
