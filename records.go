@@ -197,17 +197,17 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 	seen := map[srvKey]bool{}
 	count := map[string]int{}
 	for _, m := range ms {
+		if len(m.target) > maxName {
+			continue // no SRV can point at it
+		}
 		for _, p := range m.ports {
-			if len(m.target) > maxName {
-				break
-			}
 			key := srvKey{"_" + p.name + "._" + p.proto + "." + base, m.target, p.port}
 			if !seen[key] {
 				seen[key] = true
 				keys = append(keys, key)
 				count[key.name]++
+				o.at(key.name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent
 			}
-			o.at("_" + p.proto + "." + base)
 		}
 	}
 	for _, key := range keys {
