@@ -13,6 +13,7 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -77,7 +78,7 @@ func newTestKubeSvc(t *testing.T, corefile string, objs ...runtime.Object) (*Kub
 	}
 	client := fake.NewClientset(objs...)
 	k.Next = test.NextHandler(dns.RcodeRefused, nil) // marks what fell through
-	k.w.start(client, cfg.namespaces, cfg.labels)
+	k.w.start(fakeAPI{client}, cfg.namespaces, cfg.labels)
 	t.Cleanup(k.w.stop)
 	waitFor(t, "first sync", k.Ready)
 	return k, client
@@ -119,3 +120,24 @@ func runCases(t *testing.T, k *KubeSvc, cases []test.Case) {
 }
 
 var metav1Create = metav1.CreateOptions{}
+
+// fakeAPI is the watcher's api over client-go's fake clientset.
+type fakeAPI struct{ c *fake.Clientset }
+
+func (f fakeAPI) list(ctx context.Context, resource, ns string, o metav1.ListOptions) (runtime.Object, error) {
+	if resource == "services" {
+		return f.c.CoreV1().Services(ns).List(ctx, o)
+	}
+	return f.c.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
+}
+
+func (f fakeAPI) watch(ctx context.Context, resource, ns string, o metav1.ListOptions) (watch.Interface, error) {
+	if resource == "services" {
+		return f.c.CoreV1().Services(ns).Watch(ctx, o)
+	}
+	return f.c.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
+}
+
+// IsWatchListSemanticsUnSupported tells the reflector the fake cannot stream
+// lists, as the fake clientset itself does.
+func (f fakeAPI) IsWatchListSemanticsUnSupported() bool { return true }

@@ -11,9 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -291,7 +288,7 @@ func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 
 // start runs the informers until stop is called: one Service and one
 // EndpointSlice informer per watched namespace (all namespaces by default).
-func (w *watcher) start(client kubernetes.Interface, namespaces []string, selector string) {
+func (w *watcher) start(client api, namespaces []string, selector string) {
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
@@ -314,20 +311,9 @@ func (w *watcher) start(client kubernetes.Interface, namespaces []string, select
 		w.done.Go(func() { inf.RunWithContext(ctx) })
 	}
 	for _, ns := range namespaces {
-		svcs := client.CoreV1().Services(ns)
-		run(cache.NewSharedIndexInformer(patient(client, apiContact[0],
-			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				o.LabelSelector = selector
-				return svcs.List(ctx, o)
-			},
-			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				o.LabelSelector = selector
-				return svcs.Watch(ctx, o)
-			}), &corev1.Service{}, 0, cache.Indexers{}), toService, w.serviceHandler())
-		eps := client.DiscoveryV1().EndpointSlices(ns)
-		run(cache.NewSharedIndexInformer(patient(client, apiContact[1],
-			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return eps.List(ctx, o) },
-			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return eps.Watch(ctx, o) }),
+		run(cache.NewSharedIndexInformer(patient(client, apiContact[0], "services", ns, selector),
+			&corev1.Service{}, 0, cache.Indexers{}), toService, w.serviceHandler())
+		run(cache.NewSharedIndexInformer(patient(client, apiContact[1], "endpointslices", ns, ""),
 			&discovery.EndpointSlice{}, 0, cache.Indexers{}), toEndpointSlice, w.sliceHandler())
 	}
 	w.done.Go(func() { w.awaitSync(ctx, synced) })
