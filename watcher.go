@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"context"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -339,6 +340,9 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced) 
 			n := w.ix.size()
 			w.mu.Unlock()
 			log.Infof("synced with the Kubernetes API in %v: %d names", time.Since(start).Round(time.Millisecond), n)
+			// The initial lists were decoded into whole API objects, now
+			// garbage; the heap grew for them and would keep those pages.
+			debug.FreeOSMemory()
 			return
 		}
 		select {
