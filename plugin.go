@@ -5,6 +5,7 @@ package kubesvc
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -134,16 +135,35 @@ func lower(dst []byte, name string) ([]byte, bool) {
 	return dst, true
 }
 
-// replyMsg allocates the message and its question together: one allocation
-// per answer. The message cannot be pooled: plugins before this one (log,
-// cache, metrics) may keep or read it after ServeDNS returns.
+// replyMsg is a message with room for its question.
 type replyMsg struct {
 	m dns.Msg
 	q [1]dns.Question
 }
 
+// Replies are carved from slabs: one allocation per replySlab answers. A
+// message is never handed out twice, because plugins before this one (log,
+// cache, metrics) may read it after ServeDNS returns; the garbage collector
+// frees a slab once none of its messages is referenced any more.
+const replySlab = 64
+
+type replyCursor struct{ free []replyMsg }
+
+var replies = sync.Pool{New: func() any { return &replyCursor{} }}
+
+func newReply() *replyMsg {
+	c := replies.Get().(*replyCursor)
+	if len(c.free) == 0 {
+		c.free = make([]replyMsg, replySlab)
+	}
+	p := &c.free[0]
+	c.free = c.free[1:]
+	replies.Put(c)
+	return p
+}
+
 func reply(r *dns.Msg, res result) *dns.Msg {
-	p := &replyMsg{}
+	p := newReply()
 	m := &p.m
 	m.Id = r.Id
 	m.Response = true

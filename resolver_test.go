@@ -1,11 +1,13 @@
 package kubesvc
 
 import (
+	"context"
 	"strings"
-
-	"github.com/coredns/caddy"
+	"sync"
 	"testing"
 
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -237,6 +239,46 @@ func TestReplyDoesNotShareCapacity(t *testing.T) {
 	_, m2 := ask(k, test.Case{Qname: "sample-headless.default.svc.cluster.local.", Qtype: dns.TypeAAAA})
 	if len(m2.Answer) != 1 || strings.Contains(m2.Answer[0].String(), "1.1.1.1") {
 		t.Fatalf("index corrupted by an append to a reply: %v", m2)
+	}
+}
+
+// Replies come from slabs but are never handed out twice: a plugin before
+// this one may still read a reply after ServeDNS returned, while others are
+// being answered, concurrently too.
+func TestRepliesAreNotReused(t *testing.T) {
+	k, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
+	cases := []test.Case{
+		{Qname: "sample-clusterip.default.svc.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "nope.default.svc.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "sample-headless.default.svc.cluster.local.", Qtype: dns.TypeSRV},
+	}
+	const n = 3 * replySlab
+	kept := make([][]*dns.Msg, 2)
+	var wg sync.WaitGroup
+	for g := range kept {
+		wg.Go(func() {
+			for i := range n {
+				r := cases[(i+g)%len(cases)].Msg()
+				r.Id = uint16(i)
+				rec := dnstest.NewRecorder(&test.ResponseWriter{})
+				k.ServeDNS(context.Background(), rec, r)
+				kept[g] = append(kept[g], rec.Msg)
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[*dns.Msg]bool{}
+	for g, ms := range kept {
+		for i, m := range ms {
+			tc := cases[(i+g)%len(cases)]
+			if seen[m] {
+				t.Fatalf("reply %d of goroutine %d handed out twice", i, g)
+			}
+			seen[m] = true
+			if m.Id != uint16(i) || m.Question[0].Name != tc.Qname || m.Question[0].Qtype != tc.Qtype {
+				t.Errorf("reply %d of goroutine %d changed after it was written: %v", i, g, m)
+			}
+		}
 	}
 }
 
