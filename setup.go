@@ -270,7 +270,7 @@ func (cfg *clientConfig) restConfig() (*rest.Config, error) {
 	rc.UserAgent = "coredns-kubesvc"
 	// Lists and watch streams would come gzipped: on a cluster's network
 	// that saves little and costs CPU on both ends, a quarter of ours while
-	// syncing (time to the first answer at 5,000 services 0.77 -> 0.57 s).
+	// syncing (a sync of 5,000 services took 0.77 s, now 0.57 s).
 	rc.DisableCompression = true
 	return rc, nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -23,10 +24,9 @@ type watcher struct {
 	ix  *index
 
 	mu      sync.Mutex
-	svcs    map[string]*svcState  // by "namespace/name"
-	nsCount map[string]int        // services per namespace: <ns>.svc.<zone> exists while > 0
-	ptrs    map[string][]ptrOwner // reverse name -> who points there
-	changed func()                // called after each published change, with mu held
+	svcs    map[string]*svcState // by "namespace/name"
+	nsCount map[string]int       // services per namespace: <ns>.svc.<zone> exists while > 0
+	changed func()               // called after each published change, with mu held
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -40,18 +40,12 @@ type svcState struct {
 	slices map[string]*endpointSlice // nil until a slice arrives
 }
 
-type ptrOwner struct {
-	owner  *svcState
-	target string
-}
-
 func newWatcher(rec records, pods bool) *watcher {
 	w := &watcher{
 		rec:     rec,
 		ix:      newIndex(),
 		svcs:    map[string]*svcState{},
 		nsCount: map[string]int{},
-		ptrs:    map[string][]ptrOwner{},
 	}
 	w.ix.apply(rec.zoneRecords(pods))
 	return w
@@ -165,7 +159,7 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 	for name, b := range now.names {
 		batch[name] = b.entry()
 	}
-	w.repoint(st, before.ptrs, now.ptrs, batch)
+	w.repoint(before.ptrs, now.ptrs, batch)
 	indexEndpoints.Add(float64(now.endpoints - before.endpoints))
 	w.ix.apply(batch)
 	indexNames.Set(float64(w.ix.size()))
@@ -186,33 +180,44 @@ func sortedSlices(m map[string]*endpointSlice) []*endpointSlice {
 	return out
 }
 
-// repoint replaces st's reverse names old with refs. A reverse name can have
-// several owners (one pod behind two headless services, a cluster IP reused
-// before the old service's deletion arrives), so its entry is the union.
-func (w *watcher) repoint(st *svcState, old, refs []ptrRef, batch map[string]*entry) {
-	touched := map[string]bool{}
+// repoint moves a service's reverse names from old to refs. A reverse name
+// can have several owners (one pod behind two headless services, a cluster
+// IP reused before the old service's deletion arrives). Each owner points it
+// at a name of its own, so the PTR records in the index tell the owners
+// apart, and nothing else needs to remember them.
+func (w *watcher) repoint(old, refs []ptrRef, batch map[string]*entry) {
+	if slices.Equal(old, refs) {
+		return
+	}
+	targets := map[string][]string{} // reverse name -> its targets after the change
+	current := func(name string) []string {
+		if ts, ok := targets[name]; ok {
+			return ts
+		}
+		var ts []string // a copy: the index's records are never modified
+		if e := w.ix.lookup(name); e != nil {
+			for _, rr := range e.answer(kPTR) {
+				ts = append(ts, rr.(*dns.PTR).Ptr)
+			}
+		}
+		return ts
+	}
 	for _, ref := range old {
-		w.ptrs[ref.name] = slices.DeleteFunc(w.ptrs[ref.name], func(p ptrOwner) bool { return p.owner == st })
-		touched[ref.name] = true
+		targets[ref.name] = slices.DeleteFunc(current(ref.name), func(t string) bool { return t == ref.target })
 	}
 	for _, ref := range refs {
-		w.ptrs[ref.name] = append(w.ptrs[ref.name], ptrOwner{st, ref.target})
-		touched[ref.name] = true
+		if ts := current(ref.name); !slices.Contains(ts, ref.target) {
+			targets[ref.name] = append(ts, ref.target)
+		}
 	}
-	for name := range touched {
-		owners := w.ptrs[name]
-		if len(owners) == 0 {
-			delete(w.ptrs, name)
+	for name, ts := range targets {
+		if len(ts) == 0 {
 			batch[name] = nil
 			continue
 		}
 		b := &builder{}
-		var seen []string
-		for _, p := range owners {
-			if !slices.Contains(seen, p.target) {
-				seen = append(seen, p.target)
-				b.add(kPTR, w.rec.ptr(name, p.target))
-			}
+		for _, t := range ts {
+			b.add(kPTR, w.rec.ptr(name, t))
 		}
 		batch[name] = b.entry()
 	}
