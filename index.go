@@ -2,7 +2,6 @@ package kubesvc
 
 import (
 	"maps"
-	"slices"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -18,6 +17,7 @@ const (
 	kPTR
 	kCNAME
 	kTXT
+	kExtra // no query type: the additional section of SRV answers
 	numKinds
 )
 
@@ -46,14 +46,8 @@ func kindOf(qtype uint16) (kind, bool) {
 // that exists only as the parent of others (an empty non-terminal). Entries
 // are kept small: there are several per service.
 type entry struct {
-	rrs  []dns.RR         // answers, grouped by kind in kind order
-	end  [numKinds]uint16 // rrs[end[k-1]:end[k]] are the answers of kind k
-	more *entryMore       // rarely there: SRV additionals, ExternalName target
-}
-
-type entryMore struct {
-	extra []dns.RR // additional section of SRV answers: the targets' addresses
-	chase string   // ExternalName target to chase for address queries
+	rrs []dns.RR         // records, grouped by kind in kind order
+	end [numKinds]uint16 // rrs[end[k-1]:end[k]] are the records of kind k
 }
 
 // emptyNonTerminal is the one entry every parent-only name shares.
@@ -72,25 +66,26 @@ func (e *entry) answer(k kind) []dns.RR {
 	return e.rrs[start:e.end[k]:e.end[k]]
 }
 
-func (e *entry) extra() []dns.RR {
-	if e.more == nil {
-		return nil
-	}
-	return e.more.extra
+// all returns the answers of every kind, for ANY.
+func (e *entry) all() []dns.RR {
+	n := e.end[kExtra-1]
+	return e.rrs[:n:n]
 }
 
+func (e *entry) extra() []dns.RR { return e.answer(kExtra) }
+
+// chase is the ExternalName target to chase for address queries: the target
+// of the name's CNAME, which only ExternalName services have.
 func (e *entry) chase() string {
-	if e.more == nil {
-		return ""
+	if cn := e.answer(kCNAME); len(cn) > 0 {
+		return cn[0].(*dns.CNAME).Target
 	}
-	return e.more.chase
+	return ""
 }
 
 // builder collects an entry's records before it is frozen.
 type builder struct {
-	by    [numKinds][]dns.RR
-	extra []dns.RR
-	chase string
+	by [numKinds][]dns.RR
 }
 
 func (b *builder) add(k kind, rr dns.RR) { b.by[k] = append(b.by[k], rr) }
@@ -101,16 +96,13 @@ func (b *builder) entry() *entry {
 		b.by[k] = b.by[k][:min(len(b.by[k]), maxPerKind)]
 		n += len(b.by[k])
 	}
-	if n == 0 && len(b.extra) == 0 && b.chase == "" {
+	if n == 0 {
 		return emptyNonTerminal
 	}
 	e := &entry{rrs: make([]dns.RR, 0, n)}
 	for k, rrs := range b.by {
 		e.rrs = append(e.rrs, rrs...)
 		e.end[k] = uint16(len(e.rrs))
-	}
-	if len(b.extra) > 0 || b.chase != "" {
-		e.more = &entryMore{extra: slices.Clip(b.extra), chase: b.chase}
 	}
 	return e
 }

@@ -111,7 +111,7 @@ func (r *records) clusterIP(o *owned, s *service, base string, primary bool) {
 		name := "_" + p.name + "._" + p.proto + "." + base
 		sb := o.at(name)
 		sb.add(kSRV, r.srv(name, base, p.port, 100))
-		sb.extra = addrs
+		sb.by[kExtra] = addrs
 		o.at(name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent, sharing its bytes
 	}
 }
@@ -214,8 +214,8 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 		sb := o.at(key.name)
 		sb.add(kSRV, r.srv(key.name, key.target, key.port, uint16(max(1, 100/count[key.name]))))
 		for _, rr := range addrsOf[key.target] {
-			if !slices.Contains(sb.extra, rr) {
-				sb.extra = append(sb.extra, rr)
+			if !slices.Contains(sb.by[kExtra], rr) {
+				sb.add(kExtra, rr)
 			}
 		}
 	}
@@ -229,7 +229,6 @@ func (r *records) externalName(o *owned, s *service, base string) {
 	}
 	b := o.at(base)
 	b.add(kCNAME, &dns.CNAME{Hdr: r.hdr(base, dns.TypeCNAME), Target: target})
-	b.chase = target
 }
 
 // externalTarget validates an ExternalName and returns it as a lower-cased

@@ -60,7 +60,7 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 		}
 	}
 	if qtype == dns.TypeANY {
-		return k.positive(z, e.rrs[:len(e.rrs):len(e.rrs)], nil)
+		return k.positive(z, e.all(), nil)
 	}
 	kd, ok := kindOf(qtype)
 	if !ok {
@@ -95,7 +95,7 @@ func (k *KubeSvc) apex(z int, qtype uint16) result {
 		zone := k.zones[z]
 		var extra []dns.RR
 		if e := k.w.ix.lookup(zone.nsName); e != nil {
-			extra = e.rrs[:len(e.rrs):len(e.rrs)]
+			extra = e.all()
 		}
 		return result{answer: zone.ns, extra: extra}
 	case dns.TypeANY:

@@ -83,6 +83,8 @@ func TestResolve(t *testing.T) {
 		{Qname: "_http-port._tcp." + cip, Qtype: dns.TypeSRV,
 			Answer: []dns.RR{test.SRV("_http-port._tcp." + cip + " 30 IN SRV 0 100 8080 " + cip)},
 			Extra:  []dns.RR{test.A(cip + " 30 IN A 10.96.246.109")}},
+		{Qname: "_http-port._tcp." + cip, Qtype: dns.TypeANY, // the SRV only: its additionals stay additional
+			Answer: []dns.RR{test.SRV("_http-port._tcp." + cip + " 30 IN SRV 0 100 8080 " + cip)}},
 		{Qname: "_http-port._udp." + cip, Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: zsoa},
 		{Qname: "_tcp." + cip, Qtype: dns.TypeSRV, Ns: zsoa}, // parent of the SRV name
 		{Qname: "109.246.96.10.in-addr.arpa.", Qtype: dns.TypePTR,
