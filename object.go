@@ -156,14 +156,25 @@ func namedPort(name string, proto corev1.Protocol, num int32) (port, bool) {
 	if name == "" || num <= 0 || num > 65535 || !isLabel(name) {
 		return port{}, false
 	}
-	pr := strings.ToLower(string(proto))
-	if pr == "" {
-		pr = "tcp"
-	}
+	pr := lowerProto(proto)
 	if !isLabel(pr) {
 		return port{}, false
 	}
 	return port{name: strings.ToLower(name), proto: pr, port: uint16(num)}, true
+}
+
+// lowerProto lower-cases a protocol; the usual ones without allocating, as
+// every port of every object carries one.
+func lowerProto(p corev1.Protocol) string {
+	switch p {
+	case corev1.ProtocolTCP, "":
+		return "tcp"
+	case corev1.ProtocolUDP:
+		return "udp"
+	case corev1.ProtocolSCTP:
+		return "sctp"
+	}
+	return strings.ToLower(string(p))
 }
 
 func parseIPs(ips []string, fallback string) []netip.Addr {

@@ -97,6 +97,11 @@ func (r *records) service(s *service, sls []*endpointSlice) *owned {
 }
 
 func (r *records) clusterIP(o *owned, s *service, base string, primary bool) {
+	var first string // the first SRV name; the service's own name shares its bytes
+	if len(s.ports) > 0 {
+		first = srvName(s.ports[0], base)
+		base = first[len(first)-len(base):]
+	}
 	b := o.at(base)
 	var addrs []dns.RR
 	for _, ip := range s.ips {
@@ -107,14 +112,20 @@ func (r *records) clusterIP(o *owned, s *service, base string, primary bool) {
 			o.ptrs = append(o.ptrs, ptrRef{reverse(ip), base})
 		}
 	}
-	for _, p := range s.ports {
-		name := "_" + p.name + "._" + p.proto + "." + base
+	for i, p := range s.ports {
+		name := first
+		if i > 0 {
+			name = srvName(p, base)
+		}
 		sb := o.at(name)
 		sb.add(kSRV, r.srv(name, base, p.port, 100))
 		sb.by[kExtra] = addrs
 		o.at(name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent, sharing its bytes
 	}
 }
+
+// srvName is the SRV name of port p of the service named base.
+func srvName(p port, base string) string { return "_" + p.name + "._" + p.proto + "." + base }
 
 // member is one distinct endpoint address of a headless service.
 type member struct {
@@ -201,7 +212,7 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 			continue // no SRV can point at it
 		}
 		for _, p := range m.ports {
-			key := srvKey{"_" + p.name + "._" + p.proto + "." + base, m.target, p.port}
+			key := srvKey{srvName(p, base), m.target, p.port}
 			if !seen[key] {
 				seen[key] = true
 				keys = append(keys, key)
