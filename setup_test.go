@@ -1,11 +1,19 @@
 package kubesvc
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/coredns/caddy"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 func TestParse(t *testing.T) {
@@ -105,5 +113,62 @@ func TestSetupErrorsNamePlugin(t *testing.T) {
 	err = setup(caddy.NewTestController("dns", "kubesvc cluster.local {\nkubeconfig /nonexistent/kubeconfig\n}"))
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/kubeconfig") {
 		t.Fatalf("want an error naming the missing kubeconfig, got %v", err)
+	}
+}
+
+// The REST clients know only Services and EndpointSlices: a list, a watch,
+// the options they carry and an error from the API server must still come
+// through as client-go's clientset would deliver them.
+func TestRestAPI(t *testing.T) {
+	var selectors []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		selectors = append(selectors, r.URL.Query().Get("labelSelector"))
+		switch {
+		case r.URL.Path == "/api/v1/namespaces/default/services" && r.URL.Query().Get("watch") == "true":
+			fmt.Fprint(w, `{"type":"ADDED","object":{"kind":"Service","apiVersion":"v1","metadata":{"name":"new","namespace":"default","resourceVersion":"8"}}}`+"\n")
+		case r.URL.Path == "/api/v1/namespaces/default/services":
+			fmt.Fprint(w, `{"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"7"},
+				"items":[{"metadata":{"name":"web","namespace":"default"},"spec":{"clusterIP":"10.96.0.5"}}]}`)
+		case r.URL.Path == "/apis/discovery.k8s.io/v1/endpointslices":
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403,
+				"message":"endpointslices.discovery.k8s.io is forbidden"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	rc, err := (&clientConfig{endpoint: srv.URL}).restConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newRestAPI(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	obj, err := a.list(ctx, "services", "default", metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatalf("list services: %v", err)
+	}
+	if l, ok := obj.(*corev1.ServiceList); !ok || len(l.Items) != 1 || l.Items[0].Spec.ClusterIP != "10.96.0.5" || l.ResourceVersion != "7" {
+		t.Errorf("list services: got %#v", obj)
+	}
+	if _, err := a.list(ctx, "endpointslices", "", metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("list endpointslices: got %v, want a Forbidden error", err)
+	}
+	wi, err := a.watch(ctx, "services", "default", metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatalf("watch services: %v", err)
+	}
+	defer wi.Stop()
+	ev := <-wi.ResultChan()
+	if s, ok := ev.Object.(*corev1.Service); ev.Type != watch.Added || !ok || s.Name != "new" || s.ResourceVersion != "8" {
+		t.Errorf("watch services: got %s %#v", ev.Type, ev.Object)
+	}
+	if want := []string{"app=web", "", "app=web"}; !slices.Equal(selectors, want) {
+		t.Errorf("label selectors sent: %q, want %q", selectors, want)
 	}
 }
