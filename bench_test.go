@@ -8,6 +8,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+	discovery "k8s.io/api/discovery/v1"
 )
 
 // BenchmarkServeDNS measures one query of each kind through ServeDNS. The
@@ -41,27 +42,59 @@ func BenchmarkServeDNS(b *testing.B) {
 }
 
 // BenchmarkIndexMemory reports the heap the watcher and the index hold per
-// ClusterIP service with one named port (the informers' own store excluded).
+// service (the informers' own store of the transformed objects excluded):
+// ClusterIP services with one named port, and headless services with one
+// named port and one slice of 10 ready endpoints without hostnames, the
+// shapes make bench seeds.
 func BenchmarkIndexMemory(b *testing.B) {
 	const n = 5000
-	var objs []*service
-	for i := range n {
-		s, _ := toService(clusterIPSvc(fmt.Sprintf("ns%d", i%50), fmt.Sprintf("svc-%d", i),
-			[]string{fmt.Sprintf("10.96.%d.%d", i/250, i%250)}, svcPort("http", "TCP", 80)))
-		objs = append(objs, s.(*service))
-	}
+	b.Run("ClusterIP", func(b *testing.B) {
+		var svcs []*service
+		for i := range n {
+			s, _ := toService(clusterIPSvc(fmt.Sprintf("ns%d", i%50), fmt.Sprintf("svc-%d", i),
+				[]string{fmt.Sprintf("10.96.%d.%d", i/250, i%250)}, svcPort("http", "TCP", 80)))
+			svcs = append(svcs, s.(*service))
+		}
+		indexMemory(b, svcs, nil)
+	})
+	b.Run("Headless10", func(b *testing.B) {
+		const m = n / 10
+		var svcs []*service
+		var sls []*endpointSlice
+		web := []discovery.EndpointPort{slicePort("http", "TCP", 8080)}
+		for i := range m {
+			s, _ := toService(headlessSvc(fmt.Sprintf("ns%d", i%50), fmt.Sprintf("hl-%d", i), svcPort("http", "TCP", 8080)))
+			var eps []discovery.Endpoint
+			for j := range 10 {
+				eps = append(eps, ep(fmt.Sprintf("10.%d.%d.%d", i/250, i%250, j+1), "", true))
+			}
+			sl, _ := toEndpointSlice(slice(fmt.Sprintf("ns%d", i%50), fmt.Sprintf("hl-%d-x", i), fmt.Sprintf("hl-%d", i),
+				discovery.AddressTypeIPv4, web, eps...))
+			svcs = append(svcs, s.(*service))
+			sls = append(sls, sl.(*endpointSlice))
+		}
+		indexMemory(b, svcs, sls)
+	})
+}
+
+// indexMemory loads svcs and their slices (sls[i] belongs to svcs[i]) into
+// a published index and reports the heap that grew, per service.
+func indexMemory(b *testing.B, svcs []*service, sls []*endpointSlice) {
 	for b.Loop() {
 		w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
 		w.ix.publish()
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		for _, s := range objs {
+		for i, s := range svcs {
 			w.setService(s.namespace+"/"+s.name, s)
+			if sls != nil {
+				w.setSlice(s.namespace+"/"+s.name, sls[i].name, sls[i])
+			}
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/service")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(svcs)), "bytes/service")
 		runtime.KeepAlive(w)
 	}
 }
