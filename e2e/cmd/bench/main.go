@@ -148,14 +148,16 @@ func (c *config) validate() error {
 
 // results is everything measured, by server name.
 type results struct {
-	n          int              // services at the first measurements
-	idle       map[string]int64 // KiB of the binary serving nothing
-	cold       []coldSet        // cold starts, by cluster size
-	qps        map[string][]float64
-	prog       map[string]*progResult
-	added      int
-	growKB     map[string]float64 // KiB per added service, running servers
-	perfIssues []string
+	n           int              // services at the first measurements
+	idle        map[string]int64 // KiB of the binary serving nothing
+	cold        []coldSet        // cold starts, by cluster size
+	qps         map[string][]float64
+	prog        map[string]*progResult
+	added       int
+	growKB      map[string]float64 // KiB per added service, running servers
+	addedLarge  int                // services added on the way to -first-answer-services
+	growLargeKB map[string]float64 // KiB per service of those, running servers
+	perfIssues  []string
 }
 
 // coldSet is the cold starts at one cluster size.
@@ -359,11 +361,12 @@ func run(c config) (err error) {
 	}
 
 	// --- memory growth -----------------------------------------------------------
-	if add := int(c.addFrac * float64(c.services)); add > 0 {
-		logf("memory growth: +%d services under the running kubesvc and stock", add)
-		// RSS is read the same way before and after: after a short burst of
-		// queries (the garbage collector then runs at its steady pace) and a
-		// settle, so the heap's slack counts the same both times.
+	// growth adds add services under the running servers of pair and returns
+	// the RSS each grew by, per added service. RSS is read the same way before
+	// and after: after a short burst of queries (the garbage collector then
+	// runs at its steady pace) and a settle, so the heap's slack counts the
+	// same both times.
+	growth := func(pair []*running, add int) (map[string]float64, error) {
 		measure := func() (map[string]int64, error) {
 			out := map[string]int64{}
 			for _, r := range pair {
@@ -385,29 +388,37 @@ func run(c config) (err error) {
 		}
 		before, err := measure()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := seed(add); err != nil {
-			return fmt.Errorf("grow: %w", err)
+			return nil, fmt.Errorf("grow: %w", err)
 		}
 		for _, r := range pair {
 			if _, err := waitCorrect(ctx, r.addr, probes(d.svcs), 20*time.Millisecond, time.Now().Add(3*time.Minute), r.srv.Exited()); err != nil {
-				return fmt.Errorf("%s after growth: %w", r.kind.name, err)
+				return nil, fmt.Errorf("%s after growth: %w", r.kind.name, err)
 			}
 		}
 		if _, err := writeQueries(queryPath, d.svcs, c.namespaces); err != nil {
-			return err
+			return nil, err
 		}
 		after, err := measure()
 		if err != nil {
+			return nil, err
+		}
+		out := map[string]float64{}
+		for _, r := range pair {
+			k := r.kind.name
+			out[k] = float64(after[k]-before[k]) / float64(add)
+			logf("  %-8s RSS %s -> %s: %.2f KB per added service", k, fmtKB(before[k]), fmtKB(after[k]), out[k])
+		}
+		return out, nil
+	}
+	if add := int(c.addFrac * float64(c.services)); add > 0 {
+		logf("memory growth: +%d services under the running kubesvc and stock", add)
+		if res.growKB, err = growth(pair, add); err != nil {
 			return err
 		}
 		res.added = add
-		for _, r := range pair {
-			k := r.kind.name
-			res.growKB[k] = float64(after[k]-before[k]) / float64(add)
-			logf("  %-8s RSS %s -> %s: %.2f KB per added service", k, fmtKB(before[k]), fmtKB(after[k]), res.growKB[k])
-		}
 		for _, r := range pair {
 			f.stop(r)
 		}
@@ -421,11 +432,25 @@ func run(c config) (err error) {
 	}
 
 	// --- cold starts at a larger size -------------------------------------------
+	// The growth to that size runs under a fresh kubesvc and stock: a second,
+	// larger measure of the memory an added service costs.
 	if c.firstAnswerN > len(d.svcs) {
 		more := c.firstAnswerN - len(d.svcs)
-		logf("growing to %d services for the large cold starts (+%d; kube-apiserver's ClusterIP allocator costs O(services) per create, so this is slow)", c.firstAnswerN, more)
-		if err := seed(more); err != nil {
-			return fmt.Errorf("grow: %w", err)
+		logf("growing to %d services under a fresh kubesvc and stock (+%d; kube-apiserver's ClusterIP allocator costs O(services) per create, so this is slow)", c.firstAnswerN, more)
+		pair = nil
+		for _, k := range []*kind{ks, st} {
+			r, _, err := f.start(ctx, k, probes(d.svcs), 2*time.Minute)
+			if err != nil {
+				return err
+			}
+			pair = append(pair, r)
+		}
+		if res.growLargeKB, err = growth(pair, more); err != nil {
+			return err
+		}
+		res.addedLarge = more
+		for _, r := range pair {
+			f.stop(r)
 		}
 		if err := coldAt(5 * time.Minute); err != nil {
 			return err

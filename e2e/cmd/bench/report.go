@@ -126,8 +126,10 @@ func (r *results) progStat(k string, p float64) stat {
 	return stat{float64(v), true, fmtDur(v)}
 }
 
-func (r *results) growStat(k string) stat {
-	v, ok := r.growKB[k]
+func (r *results) growStat(k string) stat { return kbStat(r.growKB, k) }
+
+func kbStat(m map[string]float64, k string) stat {
+	v, ok := m[k]
 	if !ok {
 		return na()
 	}
@@ -218,6 +220,9 @@ func report(c config, r *results, f *fleet) {
 	if r.added > 0 {
 		line("KB/added_svc", r.growStat, false)
 	}
+	if r.addedLarge > 0 {
+		line(fmt.Sprintf("KB/added_svc(+%d)", r.addedLarge), func(k string) stat { return kbStat(r.growLargeKB, k) }, false)
+	}
 	if len(r.cold) > 1 {
 		line(slopeHead, r.coldSlope, false)
 	}
@@ -281,6 +286,10 @@ func report(c config, r *results, f *fleet) {
 		fmt.Printf("  KB/added_svc: VmRSS growth of the running server over %d added services (same mix); read before and after\n", r.added)
 		fmt.Printf("    alike: after a 2s query burst and %s settle. Go's heap slack makes it noisy; KB/svc(cold) is the slope of\n", c.settle)
 		fmt.Println("    the cold-start RSS between cluster sizes, a cross-check.")
+	}
+	if r.addedLarge > 0 {
+		fmt.Printf("  KB/added_svc(+%d): the same, over the growth to -first-answer-services under a kubesvc and a stock\n", r.addedLarge)
+		fmt.Println("    started just before it.")
 	}
 	if len(r.perfIssues) > 0 {
 		fmt.Println("PROBLEMS in dnsperf runs:")
