@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"maps"
+	"math"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -53,8 +54,10 @@ type entry struct {
 // emptyNonTerminal is the one entry every parent-only name shares.
 var emptyNonTerminal = &entry{}
 
-// maxPerKind bounds the answers of one kind: no DNS message holds more.
-const maxPerKind = 65535
+// maxPerKind bounds the records of one kind so that an entry's offsets fit
+// in uint16 whatever the mix. A 64 KiB message holds at most about 4,000
+// records, so nothing a client could receive is lost.
+const maxPerKind = math.MaxUint16 / int(numKinds)
 
 // answer returns the records of kind k. The slice's capacity is capped so a
 // plugin that appends to a response cannot write into the shared entry.

@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -396,5 +397,29 @@ func TestOddObjects(t *testing.T) {
 	_, m := ask(k, test.Case{Qname: name("_p._tcp." + long + "." + long + ".svc"), Qtype: dns.TypeSRV})
 	if m == nil || len(m.Answer) != 0 {
 		t.Errorf("SRV with an over-long target: want none, got %v", m)
+	}
+}
+
+// A name with more records than a message can carry keeps its offsets
+// consistent: every kind is capped so that the entry's total fits.
+func TestHugeEntry(t *testing.T) {
+	b := &builder{}
+	for i := range 40000 {
+		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		rec := records{ttl: 30}
+		_, a := rec.addr("big.default.svc.cluster.local.", ip)
+		b.add(kSRV, rec.srv("_p._tcp.big.default.svc.cluster.local.", "x.big.default.svc.cluster.local.", 80, 1))
+		b.add(kExtra, a)
+		b.add(kExtra, a)
+	}
+	e := b.entry()
+	if n := len(e.answer(kSRV)); n != maxPerKind {
+		t.Errorf("SRV records: %d, want %d", n, maxPerKind)
+	}
+	if n := len(e.extra()); n != maxPerKind {
+		t.Errorf("additionals: %d, want %d", n, maxPerKind)
+	}
+	if _, ok := e.extra()[0].(*dns.A); !ok {
+		t.Errorf("additionals start with %T, want *dns.A", e.extra()[0])
 	}
 }

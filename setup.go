@@ -329,7 +329,11 @@ func (a *restAPI) request(resource, namespace string, o *metav1.ListOptions) *re
 	if resource == "endpointslices" {
 		c = a.discovery
 	}
-	return c.Get().Namespace(namespace).Resource(resource).VersionedParams(o, apiParams)
+	var timeout time.Duration
+	if o.TimeoutSeconds != nil {
+		timeout = time.Duration(*o.TimeoutSeconds) * time.Second
+	}
+	return c.Get().Namespace(namespace).Resource(resource).VersionedParams(o, apiParams).Timeout(timeout)
 }
 
 func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1.ListOptions) (runtime.Object, error) {
@@ -345,11 +349,7 @@ func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1
 
 func (a *restAPI) watch(ctx context.Context, resource, namespace string, o metav1.ListOptions) (watch.Interface, error) {
 	o.Watch = true
-	var timeout time.Duration
-	if o.TimeoutSeconds != nil {
-		timeout = time.Duration(*o.TimeoutSeconds) * time.Second
-	}
-	return a.request(resource, namespace, &o).Timeout(timeout).Watch(ctx)
+	return a.request(resource, namespace, &o).Watch(ctx)
 }
 
 // patient builds the informer's lister-watcher from list and watch calls
