@@ -48,6 +48,15 @@ var (
 		"ExternalName targets chased through the plugin chain, by result.")), []string{"result"})
 )
 
+// The programming latency's series exist from the start: a dashboard or an
+// alert then reads an empty histogram rather than nothing. ExternalName
+// services have no endpoint slices.
+func init() {
+	for _, k := range []svcKind{kindClusterIP, kindHeadless} {
+		programmingLatency.WithLabelValues(kindNames[k])
+	}
+}
+
 // Results of an answer, as the answers_total label.
 const (
 	resSuccess = iota

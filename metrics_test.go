@@ -79,3 +79,11 @@ func TestMetricsAfterReload(t *testing.T) {
 		t.Errorf("headless services after a reload: %v, want 2 (sample-headless, pnr)", got)
 	}
 }
+
+// The programming latency histogram has its series before any slice
+// carrying a trigger time arrives.
+func TestProgrammingLatencySeries(t *testing.T) {
+	if n := testutil.CollectAndCount(programmingLatency); n < 2 {
+		t.Errorf("dns_programming_duration_seconds series: %d, want clusterip and headless from the start", n)
+	}
+}
