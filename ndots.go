@@ -102,9 +102,9 @@ func (k *KubeSvc) walkStart(name string, z int) (typed, ns string, ok bool) {
 	if zone.reverse {
 		return "", "", false
 	}
-	rel, ok := strings.CutSuffix(name, ".svc."+zone.name)
-	if zone.name == "." {
-		rel, ok = strings.CutSuffix(name, ".svc.")
+	rel, ok := relative(name, zone.name)
+	if ok {
+		rel, ok = strings.CutSuffix(rel, ".svc")
 	}
 	if !ok {
 		return "", "", false

@@ -51,6 +51,14 @@ func within(rel, zone string) string {
 	return rel + "." + zone
 }
 
+// relative strips zone from a name in it: the inverse of within.
+func relative(name, zone string) (string, bool) {
+	if zone == "." {
+		return strings.TrimSuffix(name, "."), true
+	}
+	return strings.CutSuffix(name, "."+zone)
+}
+
 func (r *records) hdr(name string, t uint16) dns.RR_Header {
 	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: r.ttl}
 }

@@ -107,10 +107,7 @@ func (k *KubeSvc) apex(z int, qtype uint16) result {
 // pod answers <dashed-ip>.<namespace>.pod.<zone> with the address in the
 // name ("pods insecure"): no Pod is watched, as with the stock plugin.
 func (k *KubeSvc) pod(name []byte, z int, qtype uint16) result {
-	rel, ok := strings.CutSuffix(string(name), "."+k.zones[z].name)
-	if k.zones[z].name == "." {
-		rel, ok = strings.TrimSuffix(string(name), "."), true
-	}
+	rel, ok := relative(string(name), k.zones[z].name)
 	labels := strings.Split(rel, ".")
 	if !ok || labels[len(labels)-1] != "pod" || len(labels) < 2 || len(labels) > 3 || !k.exposed(labels[len(labels)-2]) {
 		return k.negative(z, dns.RcodeNameError)
