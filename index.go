@@ -77,15 +77,6 @@ func (e *entry) all() []dns.RR {
 
 func (e *entry) extra() []dns.RR { return e.answer(kExtra) }
 
-// chase is the ExternalName target to chase for address queries: the target
-// of the name's CNAME, which only ExternalName services have.
-func (e *entry) chase() string {
-	if cn := e.answer(kCNAME); len(cn) > 0 {
-		return cn[0].(*dns.CNAME).Target
-	}
-	return ""
-}
-
 // builder collects an entry's records before it is frozen.
 type builder struct {
 	by [numKinds][]dns.RR
