@@ -208,17 +208,18 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 // setZones normalises the zones and builds their fixed records.
 func (k *KubeSvc) setZones(names []string) error {
 	first := ""
-	for _, n := range names {
-		if n = strings.ToLower(dns.Fqdn(n)); first == "" && !isReverse(n) {
-			first = n
+	norm := make([]string, len(names))
+	for i, n := range names {
+		norm[i] = strings.ToLower(dns.Fqdn(n))
+		if first == "" && !isReverse(norm[i]) {
+			first = norm[i]
 		}
 	}
 	if first == "" {
 		return fmt.Errorf("zones %v: at least one zone must be a forward zone such as cluster.local", names)
 	}
 	var fwd []string
-	for _, n := range names {
-		n = strings.ToLower(dns.Fqdn(n))
+	for _, n := range norm {
 		z := zone{name: n, reverse: isReverse(n), nsName: within("ns.dns", first), podZone: within("pod", n)}
 		if !z.reverse {
 			z.nsName = within("ns.dns", n)
