@@ -1,8 +1,9 @@
 package kubesvc
 
 import (
+	"cmp"
 	"maps"
-	"math"
+	"slices"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -45,37 +46,64 @@ func kindOf(qtype uint16) (kind, bool) {
 // watcher when the data changes and never modified after they are published,
 // so queries share them without copying. An entry without records is a name
 // that exists only as the parent of others (an empty non-terminal). Entries
-// are kept small: there are several per service.
+// are kept small, there are several per service: the slice header is all
+// there is. The answers are rrs, grouped by kind in kind order, so a kind's
+// records are found by binary search; the additional records of SRV answers
+// sit past len(rrs), within its capacity.
 type entry struct {
-	rrs []dns.RR         // records, grouped by kind in kind order
-	end [numKinds]uint16 // rrs[end[k-1]:end[k]] are the records of kind k
+	rrs []dns.RR
 }
 
 // emptyNonTerminal is the one entry every parent-only name shares.
 var emptyNonTerminal = &entry{}
 
-// maxPerKind bounds the records of one kind so that an entry's offsets fit
-// in uint16 whatever the mix. A 64 KiB message holds at most about 4,000
-// records, so nothing a client could receive is lost.
-const maxPerKind = math.MaxUint16 / int(numKinds)
+// maxPerKind bounds the records one name keeps of each kind: a 64 KiB
+// message holds at most about 4,000 records, so nothing a client could
+// receive is lost, and a huge object costs no more than that.
+const maxPerKind = 9000
 
 // answer returns the records of kind k. The slice's capacity is capped so a
 // plugin that appends to a response cannot write into the shared entry.
 func (e *entry) answer(k kind) []dns.RR {
-	var start uint16
-	if k > 0 {
-		start = e.end[k-1]
+	if k == kExtra {
+		return e.extra()
 	}
-	return e.rrs[start:e.end[k]:e.end[k]]
+	rrs := e.all()
+	if len(rrs) == 0 {
+		return rrs
+	}
+	first, last := kindOfRR(rrs[0]), kindOfRR(rrs[len(rrs)-1])
+	switch {
+	case first == k && last == k: // one kind, as most names have
+		return rrs
+	case k < first || k > last:
+		return rrs[:0]
+	}
+	lo := kindStart(rrs, k)
+	hi := lo + kindStart(rrs[lo:], k+1)
+	return rrs[lo:hi:hi]
+}
+
+func kindOfRR(rr dns.RR) kind {
+	k, _ := kindOf(rr.Header().Rrtype)
+	return k
+}
+
+// kindStart is the index of the first record of kind k or a later kind.
+func kindStart(rrs []dns.RR, k kind) int {
+	i, _ := slices.BinarySearchFunc(rrs, k, func(rr dns.RR, k kind) int { return cmp.Compare(kindOfRR(rr), k) })
+	return i
 }
 
 // all returns the answers of every kind, for ANY.
 func (e *entry) all() []dns.RR {
-	n := e.end[kExtra-1]
-	return e.rrs[:n:n]
+	return e.rrs[:len(e.rrs):len(e.rrs)]
 }
 
-func (e *entry) extra() []dns.RR { return e.answer(kExtra) }
+// extra returns the additional records of SRV answers.
+func (e *entry) extra() []dns.RR {
+	return e.rrs[len(e.rrs):cap(e.rrs):cap(e.rrs)]
+}
 
 // builder collects an entry's records before it is frozen.
 type builder struct {
@@ -93,12 +121,11 @@ func (b *builder) entry() *entry {
 	if n == 0 {
 		return emptyNonTerminal
 	}
-	e := &entry{rrs: make([]dns.RR, 0, n)}
-	for k, rrs := range b.by {
-		e.rrs = append(e.rrs, rrs...)
-		e.end[k] = uint16(len(e.rrs))
+	rrs := make([]dns.RR, 0, n)
+	for _, part := range b.by {
+		rrs = append(rrs, part...)
 	}
-	return e
+	return &entry{rrs: rrs[:n-len(b.by[kExtra])]}
 }
 
 const numShards = 256

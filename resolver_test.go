@@ -403,8 +403,55 @@ func TestOddObjects(t *testing.T) {
 	}
 }
 
-// A name with more records than a message can carry keeps its offsets
-// consistent: every kind is capped so that the entry's total fits.
+// An entry finds each kind's records among others, keeps SRV additionals
+// out of every answer, and hands out slices nobody can append into.
+func TestEntryKinds(t *testing.T) {
+	rec := records{ttl: 30}
+	const base = "svc.default.svc.cluster.local."
+	b := &builder{}
+	for _, ip := range []string{"10.0.0.1", "fd00::1", "10.0.0.2", "fd00::2", "fd00::3"} {
+		b.add(rec.addr(base, netip.MustParseAddr(ip)))
+	}
+	e := b.entry()
+	for k, want := range map[kind]int{kA: 2, kAAAA: 3, kSRV: 0, kPTR: 0, kCNAME: 0, kTXT: 0, kExtra: 0} {
+		got := e.answer(k)
+		if len(got) != want {
+			t.Errorf("kind %d: %d records, want %d", k, len(got), want)
+		}
+		for _, rr := range got {
+			if kindOfRR(rr) != k {
+				t.Errorf("kind %d: got %v", k, rr)
+			}
+		}
+	}
+	if n := len(e.all()); n != 5 {
+		t.Errorf("all: %d records, want 5", n)
+	}
+	_ = append(e.answer(kA), rec.ptr(base, "x.")) // must not overwrite the first AAAA
+	if _, ok := e.answer(kAAAA)[0].(*dns.AAAA); !ok {
+		t.Errorf("appending to the A answer wrote into the entry")
+	}
+
+	srv := &builder{}
+	const name = "_http._tcp." + base
+	srv.add(kSRV, rec.srv(name, base, 80, 100))
+	srv.add(kSRV, rec.srv(name, base, 81, 100))
+	for _, rr := range e.answer(kA) {
+		srv.add(kExtra, rr)
+	}
+	s := srv.entry()
+	if n, m, x := len(s.answer(kSRV)), len(s.all()), len(s.extra()); n != 2 || m != 2 || x != 2 {
+		t.Errorf("SRV entry: %d SRV, %d in all, %d additionals; want 2, 2, 2", n, m, x)
+	}
+	if n := len(s.answer(kA)); n != 0 {
+		t.Errorf("SRV entry: %d A answers, want none: the additionals are not answers", n)
+	}
+	if len(emptyNonTerminal.answer(kA)) != 0 || len(emptyNonTerminal.extra()) != 0 {
+		t.Errorf("empty non-terminal has records")
+	}
+}
+
+// A name with more records than a message can carry is capped per kind.
 func TestHugeEntry(t *testing.T) {
 	b := &builder{}
 	for i := range 40000 {
