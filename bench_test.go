@@ -87,9 +87,9 @@ func indexMemory(b *testing.B, svcs []*service, sls []*endpointSlice) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i, s := range svcs {
-			w.setService(s.namespace+"/"+s.name, s)
+			w.setService(s.key, s)
 			if sls != nil {
-				w.setSlice(s.namespace+"/"+s.name, sls[i].name, sls[i])
+				w.setSlice(s.key, sls[i].name(), sls[i])
 			}
 		}
 		runtime.GC()

@@ -20,15 +20,24 @@ import (
 // informer's store needs (runtime.Object and meta.Accessor through
 // GetObjectMeta) without carrying a whole ObjectMeta per object.
 type objMeta struct {
-	name, namespace, resourceVersion string
+	key             string // "namespace/name", as the watcher files services
+	nsLen           int32  // the namespace is key[:nsLen], the name what follows the '/'
+	resourceVersion string
 }
+
+func newObjMeta(m *metav1.ObjectMeta) objMeta {
+	return objMeta{key: m.Namespace + "/" + m.Name, nsLen: int32(len(m.Namespace)), resourceVersion: m.ResourceVersion}
+}
+
+func (m *objMeta) namespace() string { return m.key[:m.nsLen] }
+func (m *objMeta) name() string      { return m.key[m.nsLen+1:] }
 
 func (m *objMeta) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 
 // GetObjectMeta builds the accessor on demand; the store asks for it only
 // when an object is added, updated or deleted.
 func (m *objMeta) GetObjectMeta() metav1.Object {
-	return &metav1.ObjectMeta{Name: m.name, Namespace: m.namespace, ResourceVersion: m.resourceVersion}
+	return &metav1.ObjectMeta{Name: m.name(), Namespace: m.namespace(), ResourceVersion: m.resourceVersion}
 }
 
 type svcKind uint8
@@ -42,10 +51,10 @@ const (
 // service is what DNS needs of a v1.Service.
 type service struct {
 	objMeta
-	kind            svcKind
 	ips             []netip.Addr // spec.clusterIPs, valid ones only
 	ports           []port       // named ports only: unnamed ones get no SRV
 	externalName    string
+	kind            svcKind // next to the bool: the struct fits a smaller size class
 	publishNotReady bool
 }
 
@@ -85,7 +94,7 @@ func toService(obj any) (any, error) {
 		return obj, nil
 	}
 	s := &service{
-		objMeta:         objMeta{name: svc.Name, namespace: svc.Namespace, resourceVersion: svc.ResourceVersion},
+		objMeta:         newObjMeta(&svc.ObjectMeta),
 		publishNotReady: svc.Spec.PublishNotReadyAddresses,
 	}
 	switch {
@@ -113,7 +122,7 @@ func toEndpointSlice(obj any) (any, error) {
 		return obj, nil
 	}
 	s := &endpointSlice{
-		objMeta: objMeta{name: es.Name, namespace: es.Namespace, resourceVersion: es.ResourceVersion},
+		objMeta: newObjMeta(&es.ObjectMeta),
 		service: es.Labels[discovery.LabelServiceName],
 	}
 	if t, err := time.Parse(time.RFC3339Nano, es.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil {

@@ -82,7 +82,7 @@ func (r *records) srv(name, target string, port, weight uint16) dns.RR {
 func (r *records) service(s *service, sls []*endpointSlice) *owned {
 	o := &owned{names: map[string]*builder{}}
 	for i, zone := range r.zones {
-		base := within(s.name+"."+s.namespace+".svc", zone)
+		base := within(s.name()+"."+s.namespace()+".svc", zone)
 		switch s.kind {
 		case kindClusterIP:
 			r.clusterIP(o, s, base, i == 0)
@@ -91,7 +91,7 @@ func (r *records) service(s *service, sls []*endpointSlice) *owned {
 		case kindExternalName:
 			r.externalName(o, s, base)
 		}
-		if s.kind == kindClusterIP && s.namespace == "kube-system" && s.name == "kube-dns" {
+		if s.kind == kindClusterIP && s.namespace() == "kube-system" && s.name() == "kube-dns" {
 			// The zone's NS record names ns.dns.<zone>; the cluster's DNS
 			// service is where that name points.
 			ns := within("ns.dns", zone)
@@ -243,7 +243,7 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 func (r *records) externalName(o *owned, s *service, base string) {
 	target, ok := externalTarget(s.externalName)
 	if !ok {
-		log.Warningf("service %s/%s: externalName %q is not a DNS name; it gets no CNAME", s.namespace, s.name, s.externalName)
+		log.Warningf("service %s/%s: externalName %q is not a DNS name; it gets no CNAME", s.namespace(), s.name(), s.externalName)
 		return
 	}
 	b := o.at(base)

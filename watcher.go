@@ -176,7 +176,7 @@ func sortedSlices(m map[string]*endpointSlice) []*endpointSlice {
 	for _, sl := range m {
 		out = append(out, sl)
 	}
-	slices.SortFunc(out, func(a, b *endpointSlice) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(out, func(a, b *endpointSlice) int { return strings.Compare(a.name(), b.name()) })
 	return out
 }
 
@@ -243,7 +243,7 @@ func (w *watcher) serviceHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if s, ok := obj.(*service); ok {
-				w.setService(s.namespace+"/"+s.name, s)
+				w.setService(s.key, s)
 			}
 		},
 		UpdateFunc: func(old, obj any) {
@@ -251,11 +251,11 @@ func (w *watcher) serviceHandler() cache.ResourceEventHandler {
 			if o, _ := old.(*service); !ok || o != nil && replayed(&o.objMeta, &s.objMeta) {
 				return
 			}
-			w.setService(s.namespace+"/"+s.name, s)
+			w.setService(s.key, s)
 		},
 		DeleteFunc: func(obj any) {
 			if s, ok := untomb(obj).(*service); ok {
-				w.setService(s.namespace+"/"+s.name, nil)
+				w.setService(s.key, nil)
 			}
 		},
 	}
@@ -265,7 +265,7 @@ func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if sl, ok := obj.(*endpointSlice); ok && sl.service != "" {
-				w.setSlice(sl.namespace+"/"+sl.service, sl.name, sl)
+				w.setSlice(sl.namespace()+"/"+sl.service, sl.name(), sl)
 			}
 		},
 		UpdateFunc: func(old, obj any) {
@@ -278,15 +278,15 @@ func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 				return
 			}
 			if o != nil && o.service != "" && o.service != sl.service {
-				w.setSlice(o.namespace+"/"+o.service, o.name, nil) // relabelled to another service
+				w.setSlice(o.namespace()+"/"+o.service, o.name(), nil) // relabelled to another service
 			}
 			if sl.service != "" {
-				w.setSlice(sl.namespace+"/"+sl.service, sl.name, sl)
+				w.setSlice(sl.namespace()+"/"+sl.service, sl.name(), sl)
 			}
 		},
 		DeleteFunc: func(obj any) {
 			if sl, ok := untomb(obj).(*endpointSlice); ok && sl.service != "" {
-				w.setSlice(sl.namespace+"/"+sl.service, sl.name, nil)
+				w.setSlice(sl.namespace()+"/"+sl.service, sl.name(), nil)
 			}
 		},
 	}
