@@ -141,3 +141,17 @@ func (f fakeAPI) watch(ctx context.Context, resource, ns string, o metav1.ListOp
 // IsWatchListSemanticsUnSupported tells the reflector the fake cannot stream
 // lists, as the fake clientset itself does.
 func (f fakeAPI) IsWatchListSemanticsUnSupported() bool { return true }
+
+// restAPIAt is the plugin's own API client for a test server at url.
+func restAPIAt(tb testing.TB, url string) *restAPI {
+	tb.Helper()
+	rc, err := (&clientConfig{endpoint: url}).restConfig()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a, err := newRestAPI(rc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}

@@ -139,14 +139,7 @@ func TestRestAPI(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	rc, err := (&clientConfig{endpoint: srv.URL}).restConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := newRestAPI(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := restAPIAt(t, srv.URL)
 	ctx := context.Background()
 
 	obj, err := a.list(ctx, "services", "default", metav1.ListOptions{LabelSelector: "app=web"})
