@@ -77,7 +77,7 @@ func (e *entry) answer(k kind) []dns.RR {
 	case first == k && last == k: // one kind, as most names have
 		return rrs
 	case k < first || k > last:
-		return rrs[:0]
+		return rrs[:0:0]
 	}
 	lo := kindStart(rrs, k)
 	hi := lo + kindStart(rrs[lo:], k+1)

@@ -427,9 +427,13 @@ func TestEntryKinds(t *testing.T) {
 	if n := len(e.all()); n != 5 {
 		t.Errorf("all: %d records, want 5", n)
 	}
-	_ = append(e.answer(kA), rec.ptr(base, "x.")) // must not overwrite the first AAAA
+	_ = append(e.answer(kA), rec.ptr(base, "x."))   // must not overwrite the first AAAA
+	_ = append(e.answer(kPTR), rec.ptr(base, "x.")) // nor the first A
 	if _, ok := e.answer(kAAAA)[0].(*dns.AAAA); !ok {
 		t.Errorf("appending to the A answer wrote into the entry")
+	}
+	if _, ok := e.answer(kA)[0].(*dns.A); !ok {
+		t.Errorf("appending to an empty answer wrote into the entry")
 	}
 
 	srv := &builder{}
