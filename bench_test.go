@@ -96,7 +96,7 @@ func indexMemory(b *testing.B, svcs []*service, sls []*endpointSlice) {
 				w.setSlice(s.key, sls[i].name(), sls[i])
 			}
 		}
-		b.ReportMetric(float64(liveHeap()-before)/float64(len(svcs)), "bytes/service")
+		b.ReportMetric((float64(liveHeap())-float64(before))/float64(len(svcs)), "bytes/service")
 		runtime.KeepAlive(w)
 	}
 }
@@ -131,10 +131,12 @@ func BenchmarkSyncMemory(b *testing.B) {
 		before := liveHeap()
 		w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
 		w.start(api, nil, "")
-		for !w.ix.ready() {
-			time.Sleep(time.Millisecond)
+		for deadline := time.Now().Add(time.Minute); !w.ix.ready(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("no sync within a minute")
+			}
 		}
-		b.ReportMetric(float64(liveHeap()-before)/n, "bytes/service")
+		b.ReportMetric((float64(liveHeap())-float64(before))/n, "bytes/service")
 		w.stop()
 	}
 }

@@ -110,6 +110,8 @@ type builder struct {
 	by [numKinds][]dns.RR
 }
 
+// add files rr under k, which must be the kind of rr's type (kExtra aside):
+// the entry finds its kinds again by the records' types.
 func (b *builder) add(k kind, rr dns.RR) { b.by[k] = append(b.by[k], rr) }
 
 func (b *builder) entry() *entry {
