@@ -77,6 +77,9 @@ type endpointSlice struct {
 	ports     []port
 }
 
+// serviceKey is the key of the service the slice belongs to.
+func (s *endpointSlice) serviceKey() string { return s.namespace() + "/" + s.service }
+
 // DeepCopyObject returns the object itself: stored objects are never mutated.
 func (s *endpointSlice) DeepCopyObject() runtime.Object { return s }
 

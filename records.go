@@ -243,7 +243,7 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 func (r *records) externalName(o *owned, s *service, base string) {
 	target, ok := externalTarget(s.externalName)
 	if !ok {
-		log.Warningf("service %s/%s: externalName %q is not a DNS name; it gets no CNAME", s.namespace(), s.name(), s.externalName)
+		log.Warningf("service %s: externalName %q is not a DNS name; it gets no CNAME", s.key, s.externalName)
 		return
 	}
 	b := o.at(base)

@@ -265,7 +265,7 @@ func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if sl, ok := obj.(*endpointSlice); ok && sl.service != "" {
-				w.setSlice(sl.namespace()+"/"+sl.service, sl.name(), sl)
+				w.setSlice(sl.serviceKey(), sl.name(), sl)
 			}
 		},
 		UpdateFunc: func(old, obj any) {
@@ -278,15 +278,15 @@ func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 				return
 			}
 			if o != nil && o.service != "" && o.service != sl.service {
-				w.setSlice(o.namespace()+"/"+o.service, o.name(), nil) // relabelled to another service
+				w.setSlice(o.serviceKey(), o.name(), nil) // relabelled to another service
 			}
 			if sl.service != "" {
-				w.setSlice(sl.namespace()+"/"+sl.service, sl.name(), sl)
+				w.setSlice(sl.serviceKey(), sl.name(), sl)
 			}
 		},
 		DeleteFunc: func(obj any) {
 			if sl, ok := untomb(obj).(*endpointSlice); ok && sl.service != "" {
-				w.setSlice(sl.namespace()+"/"+sl.service, sl.name(), nil)
+				w.setSlice(sl.serviceKey(), sl.name(), nil)
 			}
 		},
 	}
