@@ -202,23 +202,39 @@ func TestAutopathNeverInventsNames(t *testing.T) {
 		name         string
 		first, other string // client addresses: A's, then B's
 		bFirst       bool
+		replicas     bool // each step goes to the other of two replicas
+		between      int  // unrelated first steps after each of B's (one address)
 	}{
-		{"A then B, two addresses", "10.244.0.4", "10.244.0.5", false},
-		{"A then B, one address", "10.244.0.4", "10.244.0.4", false},
-		{"B then A, one address", "10.244.0.4", "10.244.0.4", true},
+		{"A then B, two addresses", "10.244.0.4", "10.244.0.5", false, false, 0},
+		{"A then B, one address", "10.244.0.4", "10.244.0.4", false, false, 0},
+		{"B then A, one address", "10.244.0.4", "10.244.0.4", true, false, 0},
+		{"A then B, two replicas", "10.244.0.4", "10.244.0.5", false, true, 0},
+		{"B among other lookups, one address", "10.244.0.4", "10.244.0.4", false, false, 2},
 	} {
 		up := &fakeUpstream{addrs: documentsUpstream}
-		k := newAutopathKubeSvc(t, up, "")
+		replicas := []*KubeSvc{newAutopathKubeSvc(t, up, "")}
+		if order.replicas {
+			replicas = append(replicas, newAutopathKubeSvc(t, up, ""))
+		}
+		step := 0
+		ask := func(who, q string, qtype uint16) *dns.Msg {
+			return askFrom(replicas[step%len(replicas)], who, q, qtype)
+		}
 		walk := func(who string, steps []string) (answers []*dns.Msg) {
 			for _, q := range steps {
+				step++
 				for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
-					m := askFrom(k, who, q, qtype)
+					m := ask(who, q, qtype)
 					if qtype == dns.TypeA {
 						answers = append(answers, m)
 					}
 					if m != nil && m.Rcode == dns.RcodeSuccess {
 						return answers
 					}
+				}
+				for i := range order.between {
+					ask(who, fmt.Sprintf("other%d.example.bugdef.svc.cluster.local.", i), dns.TypeA)
+					ask(who, fmt.Sprintf("other%d.example.bugdef.svc.cluster.local.", i), dns.TypeAAAA)
 				}
 			}
 			return answers
