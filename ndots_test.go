@@ -192,8 +192,9 @@ func walkSteps(ns, typed string) []string {
 // The two walks: client A (a pod in bugm5) resolves lp.floor2, which
 // exists in the node domain; client B (a pod in bugdef) resolves
 // lp.floor2.bugm5, which exists nowhere. Whatever order they come in, from
-// one address or two (a NAT, NodeLocal DNSCache), every step of B's walk is
-// NXDOMAIN, and A's walk ends at lp.floor2.corp.example.
+// one address or two (a NAT, NodeLocal DNSCache), among other lookups, or
+// over two replicas, every step of B's walk is NXDOMAIN, and A's walk ends
+// at lp.floor2.corp.example.
 func TestAutopathNeverInventsNames(t *testing.T) {
 	// The steps in the plugin's zone; the rest go past it, to the upstream.
 	walkA := walkSteps("bugm5", "lp.floor2")[:3]
