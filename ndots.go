@@ -83,12 +83,14 @@ func (k *KubeSvc) complete(ctx context.Context, state request.Request, name []by
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, walking{}, true), chaseTimeout)
 	defer cancel()
 	for i, cand := range k.candidates(typed) {
-		answer, exists, truncated := k.tryName(ctx, state, cand, qtype)
-		if !exists {
-			if ctx.Err() != nil {
-				return nil
-			}
+		answer, rcode, truncated := k.tryName(ctx, state, cand, qtype)
+		if rcode == dns.RcodeNameError {
 			continue
+		}
+		if rcode != dns.RcodeSuccess {
+			// SERVFAIL, REFUSED, no answer in time: whether the client's
+			// walk would stop here is unknown, so it must walk itself.
+			return nil
 		}
 		autopathCompleted.Inc()
 		autopathSaved.Add(float64(i + 1))
@@ -144,12 +146,12 @@ func (k *KubeSvc) candidates(typed string) []string {
 }
 
 // tryName returns the records of type qtype that name has (after any
-// CNAMEs), whether the name exists, and whether its answer was truncated:
-// the walk stops at the first name that exists, as the client's would, even
-// if it has no record of that type, so that A and AAAA agree. Names in the
-// plugin's zones are answered from the index; the rest go through the
-// server's plugin chain.
-func (k *KubeSvc) tryName(ctx context.Context, state request.Request, name string, qtype uint16) ([]dns.RR, bool, bool) {
+// CNAMEs), the rcode (-1 if no answer came), and whether its answer was
+// truncated: the walk stops at the first name that exists, as the client's
+// would, even if it has no record of that type, so that A and AAAA agree.
+// Names in the plugin's zones are answered from the index; the rest go
+// through the server's plugin chain.
+func (k *KubeSvc) tryName(ctx context.Context, state request.Request, name string, qtype uint16) ([]dns.RR, int, bool) {
 	var buf [maxPresentation]byte
 	lname, _ := lower(buf[:0], name)
 	if z := k.zoneOf(lname); z >= 0 {
@@ -157,13 +159,13 @@ func (k *KubeSvc) tryName(ctx context.Context, state request.Request, name strin
 		if res.chase != "" {
 			res.answer = k.chase(ctx, state, res.chase, qtype, res.answer)
 		}
-		return res.answer, res.rcode == dns.RcodeSuccess, res.truncated
+		return res.answer, res.rcode, res.truncated
 	}
 	m := k.lookup(ctx, state, name, qtype)
-	if m == nil || m.Rcode != dns.RcodeSuccess {
-		return nil, false, false
+	if m == nil {
+		return nil, -1, false
 	}
-	return m.Answer, true, m.Truncated
+	return m.Answer, m.Rcode, m.Truncated
 }
 
 // withCNAME puts a CNAME from the question's name to the name that answered

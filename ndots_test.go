@@ -24,6 +24,7 @@ import (
 type fakeUpstream struct {
 	addrs     map[string]string // lower-cased FQDN -> IPv4
 	truncated map[string]bool   // names whose answer comes back truncated
+	servfail  map[string]bool   // names whose lookup fails
 	delay     time.Duration
 
 	mu    sync.Mutex
@@ -37,6 +38,10 @@ func (f *fakeUpstream) Lookup(ctx context.Context, _ request.Request, name strin
 	time.Sleep(f.delay)
 	m := new(dns.Msg)
 	m.SetQuestion(name, typ)
+	if f.servfail[strings.ToLower(name)] {
+		m.Rcode = dns.RcodeServerFailure
+		return m, nil
+	}
 	if f.truncated[strings.ToLower(name)] {
 		m.Truncated = true
 		return m, nil
@@ -299,6 +304,16 @@ func TestAutopathTruncatedTarget(t *testing.T) {
 	checkCompletion(t, m, "big.example.cluster.local.", "big.example.", "")
 	if m := askFrom(k, "10.244.0.5", "blog.mosuke.tech.cluster.local.", dns.TypeA); m == nil || m.Truncated {
 		t.Errorf("a whole answer came back with TC set: %v", m)
+	}
+}
+
+// A name whose lookup fails might exist: the walk is left to the client,
+// whose own resolver decides whether to go on past the failure.
+func TestAutopathStopsAtFailure(t *testing.T) {
+	up := &fakeUpstream{addrs: map[string]string{"printer.": "192.0.2.99"}, servfail: map[string]bool{"printer.corp.example.": true}}
+	k := newAutopathKubeSvc(t, up, "")
+	if m := askFrom(k, "10.244.0.5", "printer.cluster.local.", dns.TypeA); m == nil || m.Rcode != dns.RcodeNameError || len(m.Answer) > 0 {
+		t.Errorf("printer.cluster.local.: printer.corp.example. failed, so want the original NXDOMAIN, got %v", m)
 	}
 }
 
