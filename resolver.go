@@ -15,6 +15,9 @@ type result struct {
 	ns     []dns.RR
 	extra  []dns.RR
 	chase  string // ExternalName target whose addresses follow the CNAME
+	// truncated: an answer looked up through the chain came back truncated,
+	// so the reply must say so (TC) and the client ask again over TCP.
+	truncated bool
 }
 
 // zoneOf returns the index of the most specific zone name falls in, or -1.

@@ -25,6 +25,8 @@ type KubesvcBlock struct {
 	ResolvConf string
 	// Log, if set, adds the log plugin with this format (see LogFormat).
 	Log string
+	// Cache puts "cache 30" in the block, as Corefile.example has it.
+	Cache bool
 }
 
 // AutopathCorefile describes a Corefile with one or more kubesvc server
@@ -44,6 +46,16 @@ type AutopathCorefile struct {
 	Upstream     string
 	UpstreamZone string
 	ExtraHosts   []Host
+	// Forward, if set, is the blocks' forward target instead of Upstream,
+	// and no upstream block is written.
+	Forward string
+}
+
+// NodeLocalCorefile is a caching forwarder standing for NodeLocal DNSCache:
+// "cache 30" and "forward" to the cluster DNS at target, so that every
+// client reaches target from one address.
+func NodeLocalCorefile(p Ports, target string) string {
+	return fmt.Sprintf(".:%d {\n    bind 127.0.0.1\n    errors\n    ready 127.0.0.1:%d\n    cache 30\n    forward . %s\n}\n", p.DNS, p.Ready, target)
 }
 
 // UpstreamZone is a root zone file for the upstream block: UpstreamHosts and
@@ -116,7 +128,18 @@ func (c AutopathCorefile) String() string {
 		if blk.Autopath {
 			b.WriteString(strings.TrimRight("        autopath "+blk.ResolvConf, " ") + "\n")
 		}
-		fmt.Fprintf(&b, "    }\n    forward . %s\n    loadbalance\n}\n", c.Upstream)
+		forward := c.Upstream
+		if c.Forward != "" {
+			forward = c.Forward
+		}
+		fmt.Fprintf(&b, "    }\n    forward . %s\n", forward)
+		if blk.Cache {
+			b.WriteString("    cache 30\n")
+		}
+		b.WriteString("    loadbalance\n}\n")
+	}
+	if c.Forward != "" {
+		return b.String()
 	}
 	host, port := splitHostPort(c.Upstream)
 	if c.UpstreamZone != "" {
