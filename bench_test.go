@@ -105,7 +105,9 @@ func indexMemory(b *testing.B, svcs []*service, sls []*endpointSlice) {
 // after its first sync from an API server speaking JSON, as a real one does:
 // the informers' store of transformed objects, the watcher and the index.
 // The cluster has make bench's shape: 5,000 services over 50 namespaces, one
-// in twenty headless with a slice of 10 ready endpoints.
+// in twenty headless with a slice of 10 ready endpoints, the others with a
+// slice of their 5 pods; the slices are labelled as the EndpointSlice
+// controller labels them.
 func BenchmarkSyncMemory(b *testing.B) {
 	const n = 5000
 	var svcs corev1.ServiceList
@@ -113,17 +115,23 @@ func BenchmarkSyncMemory(b *testing.B) {
 	web := []discovery.EndpointPort{slicePort("http", "TCP", 8080)}
 	for i := range n {
 		ns, name := fmt.Sprintf("bench-%02d", i%50), fmt.Sprintf("svc-%d", i)
-		if i%20 != 19 {
-			s := clusterIPSvc(ns, name, []string{fmt.Sprintf("10.96.%d.%d", i/250, i%250)}, svcPort("http", "TCP", 80))
-			svcs.Items = append(svcs.Items, *s)
-			continue
+		size, headless := 5, i%20 == 19
+		if headless {
+			size = 10
+			svcs.Items = append(svcs.Items, *headlessSvc(ns, name, svcPort("http", "TCP", 8080)))
+		} else {
+			svcs.Items = append(svcs.Items, *clusterIPSvc(ns, name, []string{fmt.Sprintf("10.96.%d.%d", i/250, i%250)}, svcPort("http", "TCP", 80)))
 		}
-		svcs.Items = append(svcs.Items, *headlessSvc(ns, name, svcPort("http", "TCP", 8080)))
 		var eps []discovery.Endpoint
-		for j := range 10 {
+		for j := range size {
 			eps = append(eps, ep(fmt.Sprintf("10.%d.%d.%d", 100+i/250, i%250, j+1), "", true))
 		}
-		sls.Items = append(sls.Items, *slice(ns, name+"-x", name, discovery.AddressTypeIPv4, web, eps...))
+		sl := slice(ns, name+"-x", name, discovery.AddressTypeIPv4, web, eps...)
+		sl.Labels[discovery.LabelManagedBy] = endpointSliceController
+		if headless {
+			sl.Labels[corev1.IsHeadlessService] = ""
+		}
+		sls.Items = append(sls.Items, *sl)
 	}
 	svcs.ResourceVersion, sls.ResourceVersion = "2", "2"
 	api := fakeJSONAPI(b, map[string]any{"services": &svcs, "endpointslices": &sls})

@@ -114,6 +114,23 @@ type builder struct {
 // the entry finds its kinds again by the records' types.
 func (b *builder) add(k kind, rr dns.RR) { b.by[k] = append(b.by[k], rr) }
 
+// same reports whether b and o hold the same records of every kind, in the
+// same order: the entries they freeze answer alike.
+func (b *builder) same(o *builder) bool {
+	for k := range b.by {
+		if !slices.EqualFunc(b.by[k], o.by[k], sameRR) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameRR compares two records built by records: the same owner, type and
+// data (dns.IsDuplicate), and the same TTL.
+func sameRR(a, b dns.RR) bool {
+	return a.Header().Ttl == b.Header().Ttl && dns.IsDuplicate(a, b)
+}
+
 func (b *builder) entry() *entry {
 	n := 0
 	for k := range b.by {

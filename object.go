@@ -134,6 +134,9 @@ func toEndpointSlice(obj any) (any, error) {
 	if es.AddressType != discovery.AddressTypeIPv4 && es.AddressType != discovery.AddressTypeIPv6 {
 		return s, nil // FQDN slices are deprecated and have no place in A/AAAA answers
 	}
+	if notHeadless(es.Labels) {
+		return s, nil // its endpoints feed no answer: a service with a cluster IP is answered with that
+	}
 	for _, e := range es.Endpoints {
 		ep := endpoint{ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
 		if e.Hostname != nil {
@@ -161,6 +164,23 @@ func toEndpointSlice(obj any) (any, error) {
 		}
 	}
 	return s, nil
+}
+
+// endpointSliceController is the managed-by label of the slices the
+// EndpointSlice controller keeps for services with a selector.
+const endpointSliceController = "endpointslice-controller.k8s.io"
+
+// notHeadless reports whether a slice's labels say that its service has a
+// cluster IP. The EndpointSlice controller labels the slices of headless
+// services service.kubernetes.io/headless, and a service cannot gain or lose
+// its cluster IP without its slices being recreated (spec.clusterIP is
+// immutable but for ExternalName services, which get no slices). Slices that
+// others write (the mirroring controller, hand-made ones for selector-less
+// services) carry no such promise and are kept whole. Most slices of a
+// cluster belong to ClusterIP services; this keeps them to a few bytes.
+func notHeadless(labels map[string]string) bool {
+	_, headless := labels[corev1.IsHeadlessService]
+	return labels[discovery.LabelManagedBy] == endpointSliceController && !headless
 }
 
 // namedPort keeps a port only if it can name an SRV record.

@@ -94,7 +94,14 @@ func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 	defer w.mu.Unlock()
 	apiContact[1].SetToCurrentTime()
 	st := w.state(key)
-	before := w.owned(st)
+	// Only a headless service's answers are made of its endpoints. The
+	// slices of any other are kept, for the service may become headless,
+	// but a change to them publishes nothing and leaves the SOA serial be.
+	answered := st.svc != nil && st.svc.kind == kindHeadless
+	var before *owned
+	if answered {
+		before = w.owned(st)
+	}
 	if sl == nil {
 		delete(st.slices, name)
 	} else {
@@ -103,7 +110,12 @@ func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 		}
 		st.slices[name] = sl
 	}
-	w.rebuild(key, st, before, map[string]*entry{})
+	switch {
+	case answered:
+		w.rebuild(key, st, before, map[string]*entry{})
+	case st.svc == nil && len(st.slices) == 0:
+		delete(w.svcs, key)
+	}
 	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
 		programmingLatency.WithLabelValues(kindNames[st.svc.kind]).Observe(time.Since(time.Unix(0, sl.trigger)).Seconds())
 	}
@@ -156,16 +168,23 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 			batch[name] = nil
 		}
 	}
+	// Only names whose answers changed are published: the index then copies
+	// the few shards they fall in, not one per name the service owns.
 	for name, b := range now.names {
-		batch[name] = b.entry()
+		if old, ok := before.names[name]; !ok || !old.same(b) {
+			batch[name] = b.entry()
+		}
 	}
 	w.repoint(before.ptrs, now.ptrs, batch)
 	indexEndpoints.Add(float64(now.endpoints - before.endpoints))
-	w.ix.apply(batch)
-	indexNames.Set(float64(w.ix.size()))
 	if st.svc == nil && len(st.slices) == 0 {
 		delete(w.svcs, key)
 	}
+	if len(batch) == 0 {
+		return // nothing a client can see changed: the SOA serial stays
+	}
+	w.ix.apply(batch)
+	indexNames.Set(float64(w.ix.size()))
 	if w.changed != nil {
 		w.changed()
 	}
@@ -202,10 +221,18 @@ func (w *watcher) repoint(old, refs []ptrRef, batch map[string]*entry) {
 		}
 		return ts
 	}
+	// Only the references that come or go are touched: a service keeping
+	// most of its endpoints republishes none of their reverse names.
+	was, is := refSet(old), refSet(refs)
 	for _, ref := range old {
-		targets[ref.name] = slices.DeleteFunc(current(ref.name), func(t string) bool { return t == ref.target })
+		if !is[ref] {
+			targets[ref.name] = slices.DeleteFunc(current(ref.name), func(t string) bool { return t == ref.target })
+		}
 	}
 	for _, ref := range refs {
+		if was[ref] {
+			continue
+		}
 		if ts := current(ref.name); !slices.Contains(ts, ref.target) {
 			targets[ref.name] = append(ts, ref.target)
 		}
@@ -221,6 +248,14 @@ func (w *watcher) repoint(old, refs []ptrRef, batch map[string]*entry) {
 		}
 		batch[name] = b.entry()
 	}
+}
+
+func refSet(refs []ptrRef) map[ptrRef]bool {
+	set := make(map[ptrRef]bool, len(refs))
+	for _, ref := range refs {
+		set[ref] = true
+	}
+	return set
 }
 
 // Informer event handlers. Objects arrive already transformed; a deletion

@@ -1,0 +1,48 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// controllerSlice labels sl as the EndpointSlice controller labels the
+// slices it keeps: managed-by, and headless for a headless service.
+func controllerSlice(sl *discoveryv1.EndpointSlice, headless bool) *discoveryv1.EndpointSlice {
+	sl.Labels[discoveryv1.LabelManagedBy] = "endpointslice-controller.k8s.io"
+	if headless {
+		sl.Labels[corev1.IsHeadlessService] = ""
+	}
+	return sl
+}
+
+// kubesvc stores the controller's slices of services with a cluster IP
+// without their endpoints; a headless service's are kept whole, and the
+// answers of both kinds are what they were.
+func TestControllerSlicesAnswerAsBefore(t *testing.T) {
+	srv := suite(t)
+	addr := srv.Ports.DNSAddr()
+	const ns = "e2e-ctrl-slices"
+	namespace(t, ns)
+	fq := func(s string) string { return s + "." + ns + ".svc.cluster.local." }
+
+	cip := createService(t, clusterIPService(ns, "web", "http", 80))
+	createSlice(t, controllerSlice(slice(ns, "web-abc", "web", "http", 80, ep{ip: "10.8.0.1"}, ep{ip: "10.8.0.2"}), false))
+	createService(t, headlessService(ns, "db", "pg", 5432))
+	createSlice(t, controllerSlice(slice(ns, "db-abc", "db", "pg", 5432, ep{ip: "10.8.1.1", hostname: "db-0"}, ep{ip: "10.8.1.2", notReady: true}), true))
+
+	dbA := want{answer: []string{fq("db") + " 30 IN A 10.8.1.1"}}
+	eventually(t, 10*time.Second, "db answered", answers(addr, fq("db"), dns.TypeA, dbA))
+	for _, proto := range []string{"udp", "tcp"} {
+		expect(t, query(t, addr, proto, fq("web"), dns.TypeA), want{answer: []string{fq("web") + " 30 IN A " + cip.Spec.ClusterIP}})
+		expect(t, query(t, addr, proto, fq("db"), dns.TypeA), dbA)
+		expect(t, query(t, addr, proto, "db-0."+fq("db"), dns.TypeA), want{answer: []string{"db-0." + fq("db") + " 30 IN A 10.8.1.1"}})
+		expect(t, query(t, addr, proto, "_pg._tcp."+fq("db"), dns.TypeSRV), want{
+			answer: []string{"_pg._tcp." + fq("db") + " 30 IN SRV 0 * 5432 db-0." + fq("db")},
+			extra:  []string{"db-0." + fq("db") + " 30 IN A 10.8.1.1"},
+		})
+	}
+}

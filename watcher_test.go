@@ -1,0 +1,64 @@
+package kubesvc
+
+import (
+	"testing"
+
+	discovery "k8s.io/api/discovery/v1"
+)
+
+// A slice change behind a ClusterIP service changes no answer: nothing is
+// published and the SOA serial's trigger is not pulled.
+func TestClusterIPSliceChangePublishesNothing(t *testing.T) {
+	c := newChangeCluster(t, 100)
+	web := []discovery.EndpointPort{slicePort("http", "TCP", 8080)}
+	before := shardPointers(c.w.ix)
+	for gen := range 3 {
+		sl := transformed(slice("ns7", "svc-7-x", "svc-7", discovery.AddressTypeIPv4, web, moveEndpoints(7, gen+1)...), gen+10)
+		c.w.setSlice(sl.serviceKey(), sl.name(), sl)
+	}
+	c.w.setSlice("ns7/svc-7", "svc-7-x", nil)
+	if c.changes != 0 {
+		t.Errorf("4 slice events behind a ClusterIP service published %d changes, want 0", c.changes)
+	}
+	if n := changedShards(before, c.w.ix); n != 0 {
+		t.Errorf("4 slice events behind a ClusterIP service replaced %d index shards, want 0", n)
+	}
+}
+
+// A readiness flip in a big headless service publishes only the names whose
+// answers changed: a few shards, not every shard the service has names in.
+func TestHeadlessFlipPublishesOnlyChangedNames(t *testing.T) {
+	c := newChangeCluster(t, 100)
+	before := shardPointers(c.w.ix)
+	sl := transformed(headlessSlice("big", "big", 3, 100, 203, 7), 10)
+	c.w.setSlice(sl.serviceKey(), sl.name(), sl)
+	if c.changes != 1 {
+		t.Errorf("a readiness flip published %d changes, want 1", c.changes)
+	}
+	// The service's name and its SRV name, the endpoint's own name and its
+	// PTR: at most 4 shards (fewer if they share one).
+	if n := changedShards(before, c.w.ix); n < 1 || n > 4 {
+		t.Errorf("a readiness flip replaced %d index shards, want 1 to 4", n)
+	}
+	e := c.w.ix.lookup("big.big.svc.cluster.local.")
+	if e == nil || len(e.answer(kA)) != 999 {
+		t.Errorf("big.big.svc.cluster.local. has %v, want 999 A records after the flip", e)
+	}
+}
+
+func shardPointers(ix *index) (out [numShards]*map[string]*entry) {
+	for i := range ix.shards {
+		out[i] = ix.shards[i].Load()
+	}
+	return out
+}
+
+func changedShards(before [numShards]*map[string]*entry, ix *index) int {
+	n := 0
+	for i := range ix.shards {
+		if ix.shards[i].Load() != before[i] {
+			n++
+		}
+	}
+	return n
+}
