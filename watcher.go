@@ -2,7 +2,6 @@ package kubesvc
 
 import (
 	"context"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -10,9 +9,6 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -290,92 +286,4 @@ func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 			}
 		},
 	}
-}
-
-// start runs the informers until stop is called: one Service and one
-// EndpointSlice informer per watched namespace (all namespaces by default).
-func (w *watcher) start(client api, namespaces []string, selector string) {
-	if len(namespaces) == 0 {
-		namespaces = []string{metav1.NamespaceAll}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
-	informerSynced.WithLabelValues("services").Set(0)
-	informerSynced.WithLabelValues("endpointslices").Set(0)
-	var synced []cache.InformerSynced
-	run := func(inf cache.SharedIndexInformer, transform cache.TransformFunc, h cache.ResourceEventHandler) {
-		_ = inf.SetTransform(transform) // fails only once started
-		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, r *cache.Reflector, err error) {
-			log.Warningf("watch of %s failed, retrying with back-off; answers come from what is already known: %v", r.TypeDescription(), err)
-		})
-		reg, err := inf.AddEventHandler(h)
-		if err != nil {
-			log.Errorf("adding event handler: %v", err)
-			return
-		}
-		synced = append(synced, reg.HasSynced)
-		w.done.Go(func() { inf.RunWithContext(ctx) })
-	}
-	for _, ns := range namespaces {
-		run(cache.NewSharedIndexInformer(patient(client, apiContact[0], "services", ns, selector),
-			&corev1.Service{}, 0, cache.Indexers{}), toService, w.serviceHandler())
-		run(cache.NewSharedIndexInformer(patient(client, apiContact[1], "endpointslices", ns, ""),
-			&discovery.EndpointSlice{}, 0, cache.Indexers{}), toEndpointSlice, w.sliceHandler())
-	}
-	w.done.Go(func() { w.awaitSync(ctx, synced) })
-}
-
-// awaitSync publishes the index once every informer delivered its initial
-// list, logging while it waits: until then queries get SERVFAIL.
-func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced) {
-	start := time.Now()
-	tick := time.NewTicker(10 * time.Millisecond) // the first answer waits on this
-	defer tick.Stop()
-	nextLog := start.Add(5 * time.Second)
-	for {
-		all := true
-		for _, s := range synced {
-			all = all && s()
-		}
-		if all {
-			informerSynced.WithLabelValues("services").Set(1)
-			informerSynced.WithLabelValues("endpointslices").Set(1)
-			w.mu.Lock()
-			w.ix.publish()
-			n := w.ix.size()
-			w.mu.Unlock()
-			log.Infof("synced with the Kubernetes API in %v: %d names", time.Since(start).Round(time.Millisecond), n)
-			// The initial lists were decoded into whole API objects, now
-			// garbage; the heap grew for them and would keep those pages.
-			debug.FreeOSMemory()
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			if now.After(nextLog) {
-				log.Warningf("still waiting for the Kubernetes API after %v: answering SERVFAIL until the first sync", now.Sub(start).Round(time.Second))
-				nextLog = now.Add(10 * time.Second)
-			}
-		}
-	}
-}
-
-// stop ends the informers, waits for them, and takes this watcher's share
-// out of the gauges: after a reload the new instance counts afresh.
-func (w *watcher) stop() {
-	if w.cancel != nil {
-		w.cancel()
-	}
-	w.done.Wait()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, st := range w.svcs {
-		if st.svc != nil {
-			indexServices.WithLabelValues(kindNames[st.svc.kind]).Dec()
-			indexEndpoints.Sub(float64(w.owned(st).endpoints))
-		}
-	}
-	clear(w.svcs) // a second stop takes nothing out again
 }
