@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strings"
@@ -30,17 +31,21 @@ func (w *watcher) start(client api, namespaces []string, selector string) {
 	w.cancel = cancel
 	informerSynced.WithLabelValues("services").Set(0)
 	informerSynced.WithLabelValues("endpointslices").Set(0)
+	w.mu.Lock()
+	w.countNames() // the zones' own names
+	w.mu.Unlock()
 	var (
 		informers []cache.SharedIndexInformer
 		synced    []cache.InformerSynced
 		contacts  []*contact
+		errs      []error
 	)
 	add := func(resource, ns, sel string, gauge int, obj runtime.Object, transform cache.TransformFunc, h cache.ResourceEventHandler) {
 		c := newContact(resource, ns, apiContact[gauge])
 		inf := newInformer(patient(client, c, resource, ns, sel), obj, 0, cache.Indexers{})
 		reg, err := setUpInformer(inf, transform, h, c)
 		if err != nil {
-			log.Errorf("%s: %v", c.what, err)
+			errs = append(errs, fmt.Errorf("%s: %w", c.what, err))
 			return
 		}
 		informers, synced, contacts = append(informers, inf), append(synced, reg.HasSynced), append(contacts, c)
@@ -48,6 +53,10 @@ func (w *watcher) start(client api, namespaces []string, selector string) {
 	for _, ns := range namespaces {
 		add("services", ns, selector, 0, &corev1.Service{}, toService, w.serviceHandler())
 		add("endpointslices", ns, "", 1, &discovery.EndpointSlice{}, toEndpointSlice, w.sliceHandler())
+	}
+	if err := errors.Join(errs...); err != nil {
+		log.Errorf("cannot watch the Kubernetes API, so the index is never published: every name in the zones gets SERVFAIL, and the plugin is never ready: %v", err)
+		return
 	}
 	for _, inf := range informers {
 		w.done.Go(func() { inf.RunWithContext(ctx) })
@@ -147,4 +156,6 @@ func (w *watcher) stop() {
 		}
 	}
 	clear(w.svcs) // a second stop takes nothing out again
+	indexNames.Sub(float64(w.counted))
+	w.counted = 0
 }

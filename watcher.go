@@ -23,6 +23,7 @@ type watcher struct {
 	svcs    map[string]*svcState // by "namespace/name"
 	nsCount map[string]int       // services per namespace: <ns>.svc.<zone> exists while > 0
 	changed func()               // called after each published change, with mu held
+	counted int                  // names this watcher added to the index_names gauge
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -75,9 +76,34 @@ func (w *watcher) setService(key string, s *service) {
 	}
 	st.svc = s
 	w.rebuild(key, st, before, batch)
+	warnInvalidExternalName(key, s)
 }
 
-var kindNames = [...]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
+// warnedExternalNames is the invalid externalName last warned of, by
+// service key. It outlives the plugin instance: a reload starts a new one,
+// which lists every service again, and the warning would come back with
+// each reload as with each update of the service. A service is warned of
+// again only when its externalName changes to another invalid value.
+var warnedExternalNames sync.Map
+
+// warnInvalidExternalName warns of s (nil: deleted), stored at key, if its
+// externalName cannot be a CNAME's target and it was not warned of already.
+func warnInvalidExternalName(key string, s *service) {
+	if s == nil || s.kind != kindExternalName {
+		warnedExternalNames.Delete(key)
+		return
+	}
+	if _, ok := externalTarget(s.externalName); ok {
+		warnedExternalNames.Delete(key)
+		return
+	}
+	if last, seen := warnedExternalNames.Swap(key, s.externalName); seen && last == s.externalName {
+		return
+	}
+	log.Warningf("service %s: externalName %q is not a DNS name; it gets no CNAME", key, s.externalName)
+}
+
+var kindNames = [numSvcKinds]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
 
 // apiContact are the api_last_contact gauges of services and slices.
 var apiContact = [2]prometheus.Gauge{
@@ -158,13 +184,21 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 	w.repoint(before.ptrs, now.ptrs, batch)
 	indexEndpoints.Add(float64(now.endpoints - before.endpoints))
 	w.ix.apply(batch)
-	indexNames.Set(float64(w.ix.size()))
+	w.countNames()
 	if st.svc == nil && len(st.slices) == 0 {
 		delete(w.svcs, key)
 	}
 	if w.changed != nil {
 		w.changed()
 	}
+}
+
+// countNames brings this watcher's share of the index_names gauge up to
+// date. The gauge is the sum over the plugin's instances (server blocks, or
+// the old and the new one during a reload), not the last one's count.
+func (w *watcher) countNames() {
+	indexNames.Add(float64(w.ix.size() - w.counted))
+	w.counted = w.ix.size()
 }
 
 func sortedSlices(m map[string]*endpointSlice) []*endpointSlice {
