@@ -114,3 +114,20 @@ func TestInvalidExternalNameWarnedOnce(t *testing.T) {
 		t.Errorf("after the value changed: want a second warning naming it, got:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// An object of another type than the transform makes is a bug: the
+// handlers log it instead of dropping it in silence.
+func TestHandlersLogUnexpectedObjects(t *testing.T) {
+	logs := captureLog(t)
+	w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 5}, false)
+	raw := externalSvc("default", "raw", "example.com") // not transformed
+	w.serviceHandler().OnAdd(raw, false)
+	w.serviceHandler().OnUpdate(raw, raw)
+	w.serviceHandler().OnDelete(raw)
+	w.sliceHandler().OnAdd(raw, false)
+	w.sliceHandler().OnUpdate(raw, raw)
+	w.sliceHandler().OnDelete(raw)
+	if got := logs.lines("[ERROR]", "an informer delivered a *v1.Service"); len(got) != 6 {
+		t.Errorf("%d errors logged for six unexpected objects, want 6:\n%s", len(got), logs)
+	}
+}

@@ -269,16 +269,29 @@ func replayed(old, now *objMeta) bool {
 	return old.resourceVersion != "" && old.resourceVersion == now.resourceVersion
 }
 
+// unexpected logs an object the informer should not have delivered: the
+// transform makes every object a *service or *endpointSlice, so another type
+// is a bug, and the object's names are missing from the index.
+func unexpected(want string, obj any) {
+	log.Errorf("an informer delivered a %T where a %s was expected; it is left out of the index", obj, want)
+}
+
 func (w *watcher) serviceHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if s, ok := obj.(*service); ok {
 				w.setService(s.key, s)
+			} else {
+				unexpected("service", obj)
 			}
 		},
 		UpdateFunc: func(old, obj any) {
 			s, ok := obj.(*service)
-			if o, _ := old.(*service); !ok || o != nil && replayed(&o.objMeta, &s.objMeta) {
+			if !ok {
+				unexpected("service", obj)
+				return
+			}
+			if o, _ := old.(*service); o != nil && replayed(&o.objMeta, &s.objMeta) {
 				return
 			}
 			w.setService(s.key, s)
@@ -286,6 +299,8 @@ func (w *watcher) serviceHandler() cache.ResourceEventHandler {
 		DeleteFunc: func(obj any) {
 			if s, ok := untomb(obj).(*service); ok {
 				w.setService(s.key, nil)
+			} else {
+				unexpected("service", obj)
 			}
 		},
 	}
@@ -294,13 +309,19 @@ func (w *watcher) serviceHandler() cache.ResourceEventHandler {
 func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			if sl, ok := obj.(*endpointSlice); ok && sl.service != "" {
+			sl, ok := obj.(*endpointSlice)
+			if !ok {
+				unexpected("endpoint slice", obj)
+				return
+			}
+			if sl.service != "" {
 				w.setSlice(sl.serviceKey(), sl.name(), sl)
 			}
 		},
 		UpdateFunc: func(old, obj any) {
 			sl, ok := obj.(*endpointSlice)
 			if !ok {
+				unexpected("endpoint slice", obj)
 				return
 			}
 			o, _ := old.(*endpointSlice)
@@ -315,7 +336,12 @@ func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if sl, ok := untomb(obj).(*endpointSlice); ok && sl.service != "" {
+			sl, ok := untomb(obj).(*endpointSlice)
+			if !ok {
+				unexpected("endpoint slice", obj)
+				return
+			}
+			if sl.service != "" {
 				w.setSlice(sl.serviceKey(), sl.name(), nil)
 			}
 		},
