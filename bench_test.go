@@ -20,7 +20,7 @@ import (
 // BenchmarkServeDNS measures one query of each kind through ServeDNS. The
 // writer discards the message, as the server's would after packing it.
 func BenchmarkServeDNS(b *testing.B) {
-	k, _ := newTestKubeSvc(&testing.T{}, clusterCorefile, seed()...)
+	k, _ := newTestKubeSvc(b, clusterCorefile, seed()...)
 	w := &test.ResponseWriter{}
 	for _, bc := range []struct {
 		name  string

@@ -21,7 +21,7 @@ func FuzzServeDNS(f *testing.F) {
 	} {
 		f.Add(seed, uint16(dns.TypeA))
 	}
-	k, _ := newTestKubeSvc(&testing.T{}, "kubesvc cluster.local in-addr.arpa ip6.arpa {\npods insecure\nautopath\nfallthrough in-addr.arpa\n}", seed()...)
+	k, _ := newTestKubeSvc(f, "kubesvc cluster.local in-addr.arpa ip6.arpa {\npods insecure\nautopath\nfallthrough in-addr.arpa\n}", seed()...)
 	f.Fuzz(func(t *testing.T, name string, qtype uint16) {
 		// The question as the server would see it: off the wire.
 		wire, err := test.Case{Qname: name, Qtype: qtype}.Msg().Pack()

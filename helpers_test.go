@@ -70,7 +70,7 @@ func slicePort(name string, proto corev1.Protocol, port int32) discovery.Endpoin
 
 // newTestKubeSvc parses corefile, starts the plugin's informers on a fake
 // clientset holding objs and waits for the first sync.
-func newTestKubeSvc(t *testing.T, corefile string, objs ...runtime.Object) (*KubeSvc, *fake.Clientset) {
+func newTestKubeSvc(t testing.TB, corefile string, objs ...runtime.Object) (*KubeSvc, *fake.Clientset) {
 	t.Helper()
 	k, cfg, err := parse(caddy.NewTestController("dns", corefile))
 	if err != nil {
@@ -84,7 +84,7 @@ func newTestKubeSvc(t *testing.T, corefile string, objs ...runtime.Object) (*Kub
 	return k, client
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"slices"
 	"sync/atomic"
@@ -84,8 +85,14 @@ func (e *entry) answer(k kind) []dns.RR {
 	return rrs[lo:hi:hi]
 }
 
+// kindOfRR is the kind of an answer record. builder.add lets in only
+// records of a kind, so any other type is a bug that would break the order
+// answer searches: it is not filed under some kind, it panics.
 func kindOfRR(rr dns.RR) kind {
-	k, _ := kindOf(rr.Header().Rrtype)
+	k, ok := kindOf(rr.Header().Rrtype)
+	if !ok {
+		panic(fmt.Sprintf("kubesvc: %s record in an index entry: %v", dns.TypeToString[rr.Header().Rrtype], rr))
+	}
 	return k
 }
 
@@ -111,8 +118,15 @@ type builder struct {
 }
 
 // add files rr under k, which must be the kind of rr's type (kExtra aside):
-// the entry finds its kinds again by the records' types.
-func (b *builder) add(k kind, rr dns.RR) { b.by[k] = append(b.by[k], rr) }
+// the entry finds its kinds again by the records' types. A record filed
+// under another kind is a bug, which panics here, as the entry is built,
+// rather than giving wrong answers from it.
+func (b *builder) add(k kind, rr dns.RR) {
+	if rk, ok := kindOf(rr.Header().Rrtype); k != kExtra && (!ok || rk != k) {
+		panic(fmt.Sprintf("kubesvc: %s record filed as kind %d: %v", dns.TypeToString[rr.Header().Rrtype], k, rr))
+	}
+	b.by[k] = append(b.by[k], rr)
+}
 
 // same reports whether b and o hold the same records of every kind, in the
 // same order: the entries they freeze answer alike.

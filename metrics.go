@@ -1,6 +1,8 @@
 package kubesvc
 
 import (
+	"fmt"
+
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,13 +72,30 @@ const (
 
 var resultNames = [numResults]string{"success", "nodata", "nxdomain", "servfail", "fallthrough", "autopath"}
 
+// Every label value exists: a constant added without its name would count
+// under "" (results) or panic when first used (kinds), so it fails the start.
+func init() {
+	for i, n := range resultNames {
+		if n == "" {
+			panic(fmt.Sprintf("kubesvc: answer result %d has no label value", i))
+		}
+	}
+	for k, n := range kindNames {
+		if n == "" {
+			panic(fmt.Sprintf("kubesvc: service kind %d has no label value", k))
+		}
+	}
+}
+
 // answerTypes are the query types counted by name; the rest count as "other".
-var answerTypes = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypePTR, dns.TypeCNAME, dns.TypeTXT,
+var answerTypes = [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypePTR, dns.TypeCNAME, dns.TypeTXT,
 	dns.TypeSOA, dns.TypeNS, dns.TypeANY}
 
 // answerCounters holds the counters resolved once, so that counting an
-// answer is an atomic add and not a label lookup.
-var answerCounters = func() (c [10][numResults]prometheus.Counter) {
+// answer is an atomic add and not a label lookup: one row per type counted
+// by name, and the last for "other". Sized from answerTypes, so a type
+// added there gets its row.
+var answerCounters = func() (c [len(answerTypes) + 1][numResults]prometheus.Counter) {
 	for i := range c {
 		t := "other"
 		if i < len(answerTypes) {

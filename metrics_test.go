@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
@@ -11,14 +12,27 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// The answers counters move by one per answer, and the gauges show this
+// instance: each check reads a delta, or a value only this test's instance
+// can have set (the gauges are process-wide, and earlier tests' instances
+// set them too).
 func TestMetrics(t *testing.T) {
 	before := testutil.ToFloat64(answers.WithLabelValues("A", "success"))
 	nx := testutil.ToFloat64(answers.WithLabelValues("A", "nxdomain"))
 	nodata := testutil.ToFloat64(answers.WithLabelValues("AAAA", "nodata"))
+	names := testutil.ToFloat64(indexNames)
+	informerSynced.WithLabelValues("services").Set(-1)
+	informerSynced.WithLabelValues("endpointslices").Set(-1)
+	apiContact[0].Set(0)
+	apiContact[1].Set(0)
+	start := float64(time.Now().Unix())
 	k, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
 	ask(k, test.Case{Qname: "sample-clusterip.default.svc.cluster.local.", Qtype: dns.TypeA})
 	ask(k, test.Case{Qname: "nope.default.svc.cluster.local.", Qtype: dns.TypeA})
 	ask(k, test.Case{Qname: "sample-clusterip.default.svc.cluster.local.", Qtype: dns.TypeAAAA})
+	k.w.mu.Lock()
+	held := float64(countNames(k.w.ix))
+	k.w.mu.Unlock()
 	for _, c := range []struct {
 		name      string
 		got, want float64
@@ -26,15 +40,22 @@ func TestMetrics(t *testing.T) {
 		{"A success", testutil.ToFloat64(answers.WithLabelValues("A", "success")) - before, 1},
 		{"A nxdomain", testutil.ToFloat64(answers.WithLabelValues("A", "nxdomain")) - nx, 1},
 		{"AAAA nodata", testutil.ToFloat64(answers.WithLabelValues("AAAA", "nodata")) - nodata, 1},
-		{"synced", testutil.ToFloat64(informerSynced.WithLabelValues("services")), 1},
-		{"names", testutil.ToFloat64(indexNames), float64(countNames(k.w.ix))},
+		{"services synced", testutil.ToFloat64(informerSynced.WithLabelValues("services")), 1},
+		{"endpointslices synced", testutil.ToFloat64(informerSynced.WithLabelValues("endpointslices")), 1},
+		{"names added", testutil.ToFloat64(indexNames) - names, held},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if testutil.ToFloat64(apiContact[0]) == 0 {
-		t.Errorf("api_last_contact_timestamp_seconds not set")
+	for i, g := range apiContact {
+		if got := testutil.ToFloat64(g); got < start {
+			t.Errorf("api_last_contact_timestamp_seconds %d: %v, want the time of this test's lists (%v or later)", i, got, start)
+		}
+	}
+	k.w.stop()
+	if got := testutil.ToFloat64(indexNames) - names; got != 0 {
+		t.Errorf("index_names after the instance stopped: %v more than before it started, want 0", got)
 	}
 }
 
@@ -72,11 +93,17 @@ func TestIndexNameCount(t *testing.T) {
 // count the new instance's services once.
 func TestMetricsAfterReload(t *testing.T) {
 	base := testutil.ToFloat64(indexServices.WithLabelValues("headless"))
+	names := testutil.ToFloat64(indexNames)
 	old, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
-	newTestKubeSvc(t, clusterCorefile, seed()...)
+	k, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
 	old.w.stop()
 	if got := testutil.ToFloat64(indexServices.WithLabelValues("headless")) - base; got != 2 {
 		t.Errorf("headless services after a reload: %v, want 2 (sample-headless, pnr)", got)
+	}
+	k.w.mu.Lock()
+	defer k.w.mu.Unlock()
+	if got, want := testutil.ToFloat64(indexNames)-names, float64(countNames(k.w.ix)); got != want {
+		t.Errorf("index_names after a reload: %v more than before, want the new instance's %v", got, want)
 	}
 }
 

@@ -46,6 +46,7 @@ const (
 	kindClusterIP    svcKind = iota // ClusterIP, NodePort, LoadBalancer: answered with cluster IPs
 	kindHeadless                    // answered with the ready endpoints
 	kindExternalName                // answered with a CNAME
+	numSvcKinds
 )
 
 // service is what DNS needs of a v1.Service.

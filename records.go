@@ -243,8 +243,7 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 func (r *records) externalName(o *owned, s *service, base string) {
 	target, ok := externalTarget(s.externalName)
 	if !ok {
-		log.Warningf("service %s: externalName %q is not a DNS name; it gets no CNAME", s.key, s.externalName)
-		return
+		return // the watcher warns of it, once per value
 	}
 	b := o.at(base)
 	b.add(kCNAME, &dns.CNAME{Hdr: r.hdr(base, dns.TypeCNAME), Target: target})

@@ -1,43 +1,23 @@
 package kubesvc
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/upstream"
-	"github.com/go-logr/logr/funcr"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
 )
 
 func init() {
 	plugin.Register(pluginName, setup)
-	// client-go reports through klog: send it to CoreDNS's log, so that a
-	// failing watch shows up where operators look.
-	klog.SetLogger(funcr.New(func(_, args string) { log.Warningf("client-go: %s", args) }, funcr.Options{}))
 }
 
 func setup(c *caddy.Controller) error {
@@ -274,130 +254,4 @@ func (cfg *clientConfig) restConfig() (*rest.Config, error) {
 	// syncing (a sync of 5,000 services took 0.77 s, now 0.57 s).
 	rc.DisableCompression = true
 	return rc, nil
-}
-
-// api is what the watcher asks of the Kubernetes API: lists and watches of
-// one resource, "services" or "endpointslices", in one namespace ("": all).
-type api interface {
-	list(ctx context.Context, resource, namespace string, o metav1.ListOptions) (runtime.Object, error)
-	watch(ctx context.Context, resource, namespace string, o metav1.ListOptions) (watch.Interface, error)
-}
-
-// restAPI is api over two REST clients whose scheme knows only the types DNS
-// reads. client-go's clientset would compile in and register every API group
-// instead: a binary of 81 MB rather than 43, and 15 MB more resident memory
-// before the first object arrives.
-type restAPI struct {
-	core, discovery rest.Interface
-}
-
-var (
-	apiScheme = runtime.NewScheme()
-	apiCodecs = serializer.NewCodecFactory(apiScheme)
-	apiParams = runtime.NewParameterCodec(apiScheme)
-)
-
-func init() {
-	apiScheme.AddKnownTypes(corev1.SchemeGroupVersion, &corev1.Service{}, &corev1.ServiceList{})
-	apiScheme.AddKnownTypes(discovery.SchemeGroupVersion, &discovery.EndpointSlice{}, &discovery.EndpointSliceList{})
-	metav1.AddToGroupVersion(apiScheme, corev1.SchemeGroupVersion) // list options, watch events, Status
-	metav1.AddToGroupVersion(apiScheme, discovery.SchemeGroupVersion)
-}
-
-func newRestAPI(rc *rest.Config) (*restAPI, error) {
-	hc, err := rest.HTTPClientFor(rc)
-	if err != nil {
-		return nil, err
-	}
-	client := func(gv schema.GroupVersion, path string) (rest.Interface, error) {
-		c := rest.CopyConfig(rc)
-		c.GroupVersion, c.APIPath = &gv, path
-		c.NegotiatedSerializer = apiCodecs.WithoutConversion()
-		return rest.RESTClientForConfigAndClient(c, hc)
-	}
-	a := &restAPI{}
-	if a.core, err = client(corev1.SchemeGroupVersion, "/api"); err != nil {
-		return nil, err
-	}
-	if a.discovery, err = client(discovery.SchemeGroupVersion, "/apis"); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
-func (a *restAPI) request(resource, namespace string, o *metav1.ListOptions) *rest.Request {
-	c := a.core
-	if resource == "endpointslices" {
-		c = a.discovery
-	}
-	var timeout time.Duration
-	if o.TimeoutSeconds != nil {
-		timeout = time.Duration(*o.TimeoutSeconds) * time.Second
-	}
-	return c.Get().Namespace(namespace).Resource(resource).VersionedParams(o, apiParams).Timeout(timeout)
-}
-
-func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1.ListOptions) (runtime.Object, error) {
-	var into runtime.Object = &corev1.ServiceList{}
-	if resource == "endpointslices" {
-		into = &discovery.EndpointSliceList{}
-	}
-	if err := a.request(resource, namespace, &o).Do(ctx).Into(into); err != nil {
-		return nil, err
-	}
-	return into, nil
-}
-
-func (a *restAPI) watch(ctx context.Context, resource, namespace string, o metav1.ListOptions) (watch.Interface, error) {
-	o.Watch = true
-	return a.request(resource, namespace, &o).Watch(ctx)
-}
-
-// patient builds the informer's lister-watcher from list and watch calls
-// that retry every second or faster while the API server is unreachable,
-// instead of failing: a failure puts the reflector into an exponential
-// back-off that grows to half a minute, so after an outage the index would
-// lag for that long. Other errors pass through.
-func patient(a api, contact prometheus.Gauge, resource, namespace, selector string) cache.ListerWatcher {
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = selector
-			return retryUnreachable(ctx, contact, func() (runtime.Object, error) { return a.list(ctx, resource, namespace, o) })
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = selector
-			return retryUnreachable(ctx, contact, func() (watch.Interface, error) { return a.watch(ctx, resource, namespace, o) })
-		},
-	}
-	// The fake clientset of the tests cannot stream lists; this asks it.
-	return cache.ToListWatcherWithWatchListSemantics(lw, a)
-}
-
-const maxRetryInterval = time.Second
-
-func retryUnreachable[T any](ctx context.Context, contact prometheus.Gauge, call func() (T, error)) (T, error) {
-	wait := 100 * time.Millisecond
-	for {
-		v, err := call()
-		if err == nil {
-			contact.SetToCurrentTime()
-		}
-		if err == nil || !unreachable(err) {
-			return v, err
-		}
-		select {
-		case <-ctx.Done():
-			return v, err
-		case <-time.After(wait + rand.N(wait/2)):
-		}
-		wait = min(2*wait, maxRetryInterval)
-	}
-}
-
-// unreachable tells a network failure, which retrying soon may cure, from an
-// answer of the API server.
-func unreachable(err error) bool {
-	var netErr net.Error
-	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
-		errors.As(err, &netErr)
 }

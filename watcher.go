@@ -2,7 +2,6 @@ package kubesvc
 
 import (
 	"context"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -10,9 +9,6 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -27,6 +23,7 @@ type watcher struct {
 	svcs    map[string]*svcState // by "namespace/name"
 	nsCount map[string]int       // services per namespace: <ns>.svc.<zone> exists while > 0
 	changed func()               // called after each published change, with mu held
+	counted int                  // names this watcher added to the index_names gauge
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -79,9 +76,34 @@ func (w *watcher) setService(key string, s *service) {
 	}
 	st.svc = s
 	w.rebuild(key, st, before, batch)
+	warnInvalidExternalName(key, s)
 }
 
-var kindNames = [...]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
+// warnedExternalNames is the invalid externalName last warned of, by
+// service key. It outlives the plugin instance: a reload starts a new one,
+// which lists every service again, and the warning would come back with
+// each reload as with each update of the service. A service is warned of
+// again only when its externalName changes to another invalid value.
+var warnedExternalNames sync.Map
+
+// warnInvalidExternalName warns of s (nil: deleted), stored at key, if its
+// externalName cannot be a CNAME's target and it was not warned of already.
+func warnInvalidExternalName(key string, s *service) {
+	if s == nil || s.kind != kindExternalName {
+		warnedExternalNames.Delete(key)
+		return
+	}
+	if _, ok := externalTarget(s.externalName); ok {
+		warnedExternalNames.Delete(key)
+		return
+	}
+	if last, seen := warnedExternalNames.Swap(key, s.externalName); seen && last == s.externalName {
+		return
+	}
+	log.Warningf("service %s: externalName %q is not a DNS name; it gets no CNAME", key, s.externalName)
+}
+
+var kindNames = [numSvcKinds]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
 
 // apiContact are the api_last_contact gauges of services and slices.
 var apiContact = [2]prometheus.Gauge{
@@ -184,10 +206,18 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 		return // nothing a client can see changed: the SOA serial stays
 	}
 	w.ix.apply(batch)
-	indexNames.Set(float64(w.ix.size()))
+	w.countNames()
 	if w.changed != nil {
 		w.changed()
 	}
+}
+
+// countNames brings this watcher's share of the index_names gauge up to
+// date. The gauge is the sum over the plugin's instances (server blocks, or
+// the old and the new one during a reload), not the last one's count.
+func (w *watcher) countNames() {
+	indexNames.Add(float64(w.ix.size() - w.counted))
+	w.counted = w.ix.size()
 }
 
 func sortedSlices(m map[string]*endpointSlice) []*endpointSlice {
@@ -274,16 +304,29 @@ func replayed(old, now *objMeta) bool {
 	return old.resourceVersion != "" && old.resourceVersion == now.resourceVersion
 }
 
+// unexpected logs an object the informer should not have delivered: the
+// transform makes every object a *service or *endpointSlice, so another type
+// is a bug, and the object's names are missing from the index.
+func unexpected(want string, obj any) {
+	log.Errorf("an informer delivered a %T where a %s was expected; it is left out of the index", obj, want)
+}
+
 func (w *watcher) serviceHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if s, ok := obj.(*service); ok {
 				w.setService(s.key, s)
+			} else {
+				unexpected("service", obj)
 			}
 		},
 		UpdateFunc: func(old, obj any) {
 			s, ok := obj.(*service)
-			if o, _ := old.(*service); !ok || o != nil && replayed(&o.objMeta, &s.objMeta) {
+			if !ok {
+				unexpected("service", obj)
+				return
+			}
+			if o, _ := old.(*service); o != nil && replayed(&o.objMeta, &s.objMeta) {
 				return
 			}
 			w.setService(s.key, s)
@@ -291,6 +334,8 @@ func (w *watcher) serviceHandler() cache.ResourceEventHandler {
 		DeleteFunc: func(obj any) {
 			if s, ok := untomb(obj).(*service); ok {
 				w.setService(s.key, nil)
+			} else {
+				unexpected("service", obj)
 			}
 		},
 	}
@@ -299,13 +344,19 @@ func (w *watcher) serviceHandler() cache.ResourceEventHandler {
 func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			if sl, ok := obj.(*endpointSlice); ok && sl.service != "" {
+			sl, ok := obj.(*endpointSlice)
+			if !ok {
+				unexpected("endpoint slice", obj)
+				return
+			}
+			if sl.service != "" {
 				w.setSlice(sl.serviceKey(), sl.name(), sl)
 			}
 		},
 		UpdateFunc: func(old, obj any) {
 			sl, ok := obj.(*endpointSlice)
 			if !ok {
+				unexpected("endpoint slice", obj)
 				return
 			}
 			o, _ := old.(*endpointSlice)
@@ -320,97 +371,14 @@ func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if sl, ok := untomb(obj).(*endpointSlice); ok && sl.service != "" {
+			sl, ok := untomb(obj).(*endpointSlice)
+			if !ok {
+				unexpected("endpoint slice", obj)
+				return
+			}
+			if sl.service != "" {
 				w.setSlice(sl.serviceKey(), sl.name(), nil)
 			}
 		},
 	}
-}
-
-// start runs the informers until stop is called: one Service and one
-// EndpointSlice informer per watched namespace (all namespaces by default).
-func (w *watcher) start(client api, namespaces []string, selector string) {
-	if len(namespaces) == 0 {
-		namespaces = []string{metav1.NamespaceAll}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
-	informerSynced.WithLabelValues("services").Set(0)
-	informerSynced.WithLabelValues("endpointslices").Set(0)
-	var synced []cache.InformerSynced
-	run := func(inf cache.SharedIndexInformer, transform cache.TransformFunc, h cache.ResourceEventHandler) {
-		_ = inf.SetTransform(transform) // fails only once started
-		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, r *cache.Reflector, err error) {
-			log.Warningf("watch of %s failed, retrying with back-off; answers come from what is already known: %v", r.TypeDescription(), err)
-		})
-		reg, err := inf.AddEventHandler(h)
-		if err != nil {
-			log.Errorf("adding event handler: %v", err)
-			return
-		}
-		synced = append(synced, reg.HasSynced)
-		w.done.Go(func() { inf.RunWithContext(ctx) })
-	}
-	for _, ns := range namespaces {
-		run(cache.NewSharedIndexInformer(patient(client, apiContact[0], "services", ns, selector),
-			&corev1.Service{}, 0, cache.Indexers{}), toService, w.serviceHandler())
-		run(cache.NewSharedIndexInformer(patient(client, apiContact[1], "endpointslices", ns, ""),
-			&discovery.EndpointSlice{}, 0, cache.Indexers{}), toEndpointSlice, w.sliceHandler())
-	}
-	w.done.Go(func() { w.awaitSync(ctx, synced) })
-}
-
-// awaitSync publishes the index once every informer delivered its initial
-// list, logging while it waits: until then queries get SERVFAIL.
-func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced) {
-	start := time.Now()
-	tick := time.NewTicker(10 * time.Millisecond) // the first answer waits on this
-	defer tick.Stop()
-	nextLog := start.Add(5 * time.Second)
-	for {
-		all := true
-		for _, s := range synced {
-			all = all && s()
-		}
-		if all {
-			informerSynced.WithLabelValues("services").Set(1)
-			informerSynced.WithLabelValues("endpointslices").Set(1)
-			w.mu.Lock()
-			w.ix.publish()
-			n := w.ix.size()
-			w.mu.Unlock()
-			log.Infof("synced with the Kubernetes API in %v: %d names", time.Since(start).Round(time.Millisecond), n)
-			// The initial lists were decoded into whole API objects, now
-			// garbage; the heap grew for them and would keep those pages.
-			debug.FreeOSMemory()
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			if now.After(nextLog) {
-				log.Warningf("still waiting for the Kubernetes API after %v: answering SERVFAIL until the first sync", now.Sub(start).Round(time.Second))
-				nextLog = now.Add(10 * time.Second)
-			}
-		}
-	}
-}
-
-// stop ends the informers, waits for them, and takes this watcher's share
-// out of the gauges: after a reload the new instance counts afresh.
-func (w *watcher) stop() {
-	if w.cancel != nil {
-		w.cancel()
-	}
-	w.done.Wait()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, st := range w.svcs {
-		if st.svc != nil {
-			indexServices.WithLabelValues(kindNames[st.svc.kind]).Dec()
-			indexEndpoints.Sub(float64(w.owned(st).endpoints))
-		}
-	}
-	clear(w.svcs) // a second stop takes nothing out again
 }

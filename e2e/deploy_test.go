@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -68,10 +71,8 @@ func TestDeployManifests(t *testing.T) {
 				if err != nil {
 					t.Errorf("server-side dry run of %s %s/%s: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 				}
-				if u.GetKind() == "ClusterRole" && u.GetName() == "system:coredns" {
-					checkLeastPrivilege(t, u)
-				}
 			}
+			checkLeastPrivilege(t, objs)
 			t.Logf("%s: %d objects accepted: %v", dir, len(objs), kinds)
 			for _, k := range []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget", "Service"} {
 				if kinds[k] == 0 {
@@ -82,30 +83,90 @@ func TestDeployManifests(t *testing.T) {
 	}
 }
 
-// checkLeastPrivilege: list and watch on services and endpointslices only.
-func checkLeastPrivilege(t *testing.T, u *unstructured.Unstructured) {
+// checkLeastPrivilege: the roles bound to the coredns Deployment's service
+// account, whatever they are named, grant list and watch on services and
+// endpointslices, and nothing else.
+func checkLeastPrivilege(t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
-	var role rbacv1.ClusterRole
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
-		t.Fatal(err)
+	var (
+		sa, saNS string
+		roles    = map[string][]rbacv1.PolicyRule{} // by "Kind namespace/name"
+		bindings []rbacv1.RoleBinding               // ClusterRoleBindings too: the fields that matter are the same
+	)
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "Deployment":
+			if u.GetName() != "coredns" {
+				continue
+			}
+			var d appsv1.Deployment
+			fromUnstructured(t, u, &d)
+			sa, saNS = d.Spec.Template.Spec.ServiceAccountName, d.Namespace
+			if sa == "" {
+				sa = "default"
+			}
+		case "ClusterRole", "Role":
+			var r rbacv1.ClusterRole
+			fromUnstructured(t, u, &r)
+			roles[u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName()] = r.Rules
+		case "ClusterRoleBinding", "RoleBinding":
+			var b rbacv1.RoleBinding
+			fromUnstructured(t, u, &b)
+			bindings = append(bindings, b)
+		}
+	}
+	if sa == "" {
+		t.Fatalf("no coredns Deployment rendered")
 	}
 	granted := map[string]bool{}
-	for _, r := range role.Rules {
-		for _, g := range r.APIGroups {
-			for _, res := range r.Resources {
-				for _, v := range r.Verbs {
-					granted[g+"/"+res+":"+v] = true
+	bound := 0
+	for _, b := range bindings {
+		if !slices.ContainsFunc(b.Subjects, func(s rbacv1.Subject) bool {
+			ns := cmp.Or(s.Namespace, b.Namespace)
+			return s.Kind == rbacv1.ServiceAccountKind && s.Name == sa && ns == saNS
+		}) {
+			continue
+		}
+		ns := b.Namespace
+		if b.RoleRef.Kind == "ClusterRole" {
+			ns = ""
+		}
+		rules, ok := roles[b.RoleRef.Kind+" "+ns+"/"+b.RoleRef.Name]
+		if !ok {
+			t.Errorf("binding %s/%s gives %s/%s the %s %s, which the manifests do not hold", b.Namespace, b.Name, saNS, sa, b.RoleRef.Kind, b.RoleRef.Name)
+			continue
+		}
+		bound++
+		for _, r := range rules {
+			for _, v := range r.Verbs {
+				for _, u := range r.NonResourceURLs {
+					granted["nonResourceURL "+u+":"+v] = true
+				}
+				for _, g := range r.APIGroups {
+					for _, res := range r.Resources {
+						key := g + "/" + res + ":" + v
+						if len(r.ResourceNames) > 0 {
+							key += " (names " + strings.Join(r.ResourceNames, ",") + ")"
+						}
+						granted[key] = true
+					}
 				}
 			}
 		}
 	}
-	var got []string
-	for k := range granted {
-		got = append(got, k)
+	if bound == 0 {
+		t.Errorf("no role in the manifests is bound to the coredns service account %s/%s", saNS, sa)
 	}
-	slices.Sort(got)
+	got := slices.Sorted(maps.Keys(granted))
 	want := []string{"/services:list", "/services:watch", "discovery.k8s.io/endpointslices:list", "discovery.k8s.io/endpointslices:watch"}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("ClusterRole grants %v, want exactly %v", got, want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the roles bound to %s/%s grant %v, want exactly %v", saNS, sa, got, want)
+	}
+}
+
+func fromUnstructured(t *testing.T, u *unstructured.Unstructured, into any) {
+	t.Helper()
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
+		t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
 	}
 }

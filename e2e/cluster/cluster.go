@@ -152,6 +152,16 @@ func (c *Cluster) grantCoreDNS(ctx context.Context) error {
 	return nil
 }
 
+// AddUser creates a user with a client certificate the API server trusts,
+// and no RBAC at all: every request it makes is Forbidden until bound.
+func (c *Cluster) AddUser(name string) (*rest.Config, error) {
+	u, err := c.env.AddUser(envtest.User{Name: name}, &rest.Config{QPS: 100, Burst: 200})
+	if err != nil {
+		return nil, fmt.Errorf("add user %s: %w", name, err)
+	}
+	return u.Config(), nil
+}
+
 // APIServerAddr is the API server's host:port, the target of proxies.
 func (c *Cluster) APIServerAddr() (string, error) {
 	u, err := url.Parse(c.Admin.Host)

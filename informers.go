@@ -1,0 +1,161 @@
+package kubesvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/cache"
+)
+
+// newInformer makes the informers; a test replaces it to make one fail.
+var newInformer = cache.NewSharedIndexInformer
+
+// start runs the informers until stop is called: one Service and one
+// EndpointSlice informer per watched namespace (all namespaces by default).
+// If any of them cannot be set up, none runs and the index is never
+// published: without one resource's objects, names that exist would get
+// NXDOMAIN, where SERVFAIL says the truth.
+func (w *watcher) start(client api, namespaces []string, selector string) {
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	informerSynced.WithLabelValues("services").Set(0)
+	informerSynced.WithLabelValues("endpointslices").Set(0)
+	w.mu.Lock()
+	w.countNames() // the zones' own names
+	w.mu.Unlock()
+	var (
+		informers []cache.SharedIndexInformer
+		synced    []cache.InformerSynced
+		contacts  []*contact
+		errs      []error
+	)
+	add := func(resource, ns, sel string, gauge int, obj runtime.Object, transform cache.TransformFunc, h cache.ResourceEventHandler) {
+		c := newContact(resource, ns, apiContact[gauge])
+		inf := newInformer(patient(client, c, resource, ns, sel), obj, 0, cache.Indexers{})
+		reg, err := setUpInformer(inf, transform, h, c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.what, err))
+			return
+		}
+		informers, synced, contacts = append(informers, inf), append(synced, reg.HasSynced), append(contacts, c)
+	}
+	for _, ns := range namespaces {
+		add("services", ns, selector, 0, &corev1.Service{}, toService, w.serviceHandler())
+		add("endpointslices", ns, "", 1, &discovery.EndpointSlice{}, toEndpointSlice, w.sliceHandler())
+	}
+	if err := errors.Join(errs...); err != nil {
+		log.Errorf("cannot watch the Kubernetes API, so the index is never published: every name in the zones gets SERVFAIL, and the plugin is never ready: %v", err)
+		return
+	}
+	for _, inf := range informers {
+		w.done.Go(func() { inf.RunWithContext(ctx) })
+	}
+	w.done.Go(func() { w.awaitSync(ctx, synced, contacts) })
+}
+
+// setUpInformer gives inf its transform, its watch error handler and the
+// watcher's event handler. Each fails only on an informer already started,
+// which would then store whole API objects that the handlers ignore, or
+// deliver nothing at all.
+func setUpInformer(inf cache.SharedIndexInformer, transform cache.TransformFunc, h cache.ResourceEventHandler, c *contact) (cache.ResourceEventHandlerRegistration, error) {
+	if err := inf.SetTransform(transform); err != nil {
+		return nil, fmt.Errorf("setting the transform: %w", err)
+	}
+	err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, _ *cache.Reflector, err error) {
+		if ctx.Err() == nil { // not an informer being stopped
+			c.watchFailed(err)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting the watch error handler: %w", err)
+	}
+	reg, err := inf.AddEventHandler(h)
+	if err != nil {
+		return nil, fmt.Errorf("adding the event handler: %w", err)
+	}
+	return reg, nil
+}
+
+// awaitSync publishes the index once every informer delivered its initial
+// list, logging while it waits, with the last failure of each informer:
+// until then queries get SERVFAIL.
+func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced, contacts []*contact) {
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond) // the first answer waits on this
+	defer tick.Stop()
+	nextLog := start.Add(5 * time.Second)
+	for {
+		all := true
+		for _, s := range synced {
+			all = all && s()
+		}
+		if all {
+			informerSynced.WithLabelValues("services").Set(1)
+			informerSynced.WithLabelValues("endpointslices").Set(1)
+			w.mu.Lock()
+			w.ix.publish()
+			n := w.ix.size()
+			w.mu.Unlock()
+			log.Infof("synced with the Kubernetes API in %v: %d names", time.Since(start).Round(time.Millisecond), n)
+			// The initial lists were decoded into whole API objects, now
+			// garbage; the heap grew for them and would keep those pages.
+			debug.FreeOSMemory()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if now.After(nextLog) {
+				log.Warningf("still waiting for the Kubernetes API after %v: answering SERVFAIL until the first sync%s",
+					now.Sub(start).Round(time.Second), failures(contacts))
+				nextLog = now.Add(10 * time.Second)
+			}
+		}
+	}
+}
+
+// failures lists the informers' last failures, for the waiting line.
+func failures(contacts []*contact) string {
+	var out []string
+	for _, c := range contacts {
+		if s := c.status(); s != "" {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; last failures: " + strings.Join(out, "; ")
+}
+
+// stop ends the informers, waits for them, and takes this watcher's share
+// out of the gauges: after a reload the new instance counts afresh.
+func (w *watcher) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.done.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, st := range w.svcs {
+		if st.svc != nil {
+			indexServices.WithLabelValues(kindNames[st.svc.kind]).Dec()
+			indexEndpoints.Sub(float64(w.owned(st).endpoints))
+		}
+	}
+	clear(w.svcs) // a second stop takes nothing out again
+	indexNames.Sub(float64(w.counted))
+	w.counted = 0
+}
