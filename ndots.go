@@ -140,10 +140,11 @@ func (k *KubeSvc) tryName(ctx context.Context, state request.Request, name strin
 	lname, _ := lower(buf[:0], name)
 	if z := k.zoneOf(lname); z >= 0 {
 		res := k.resolve(lname, z, qtype)
+		exists := res.rcode == dns.RcodeSuccess
 		if res.chase != "" {
-			res.answer = k.chase(ctx, state, res.chase, qtype, res.answer)
+			res = k.chase(ctx, state, res, qtype)
 		}
-		return res.answer, res.rcode == dns.RcodeSuccess
+		return res.answer, exists
 	}
 	m := k.lookup(ctx, state, name, qtype)
 	if m == nil || m.Rcode != dns.RcodeSuccess {

@@ -15,6 +15,9 @@ type result struct {
 	ns     []dns.RR
 	extra  []dns.RR
 	chase  string // ExternalName target whose addresses follow the CNAME
+	// truncated: part of the answer came from a lookup whose reply was
+	// truncated (TC), so the client must retry over TCP to get it whole.
+	truncated bool
 }
 
 // zoneOf returns the index of the most specific zone name falls in, or -1.
