@@ -26,8 +26,9 @@ func upstreamReply(rcode int, truncated bool, answer, ns []dns.RR) *dns.Msg {
 }
 
 // The header and authority of the lookup that ends an ExternalName's chain
-// reach the client: its TC bit, so that the client retries over TCP, and
-// its rcode with the target zone's SOA (RFC 6604), behind the CNAME.
+// reach the client: its TC bit, so that the client retries over TCP, and an
+// NXDOMAIN or NODATA with the target zone's SOA (RFC 6604), behind the
+// CNAME. A failed lookup leaves the CNAME alone, as a timeout does.
 func TestChaseKeepsTheTargetsHeader(t *testing.T) {
 	const qname, target = "my-blog.test.svc.cluster.local.", "blog.mosuke.tech."
 	cname := test.CNAME(qname + " 30 IN CNAME " + target)
@@ -46,7 +47,8 @@ func TestChaseKeepsTheTargetsHeader(t *testing.T) {
 		{"whole", upstreamReply(dns.RcodeSuccess, false, []dns.RR{addr}, []dns.RR{targetSOA}), dns.RcodeSuccess, false, []dns.RR{cname, addr}, nil},
 		{"target NXDOMAIN", upstreamReply(dns.RcodeNameError, false, nil, []dns.RR{targetSOA}), dns.RcodeNameError, false, []dns.RR{cname}, []dns.RR{targetSOA}},
 		{"target NODATA", upstreamReply(dns.RcodeSuccess, false, nil, []dns.RR{targetSOA}), dns.RcodeSuccess, false, []dns.RR{cname}, []dns.RR{targetSOA}},
-		{"target SERVFAIL", upstreamReply(dns.RcodeServerFailure, false, nil, nil), dns.RcodeServerFailure, false, []dns.RR{cname}, nil},
+		{"target SERVFAIL", upstreamReply(dns.RcodeServerFailure, false, nil, nil), dns.RcodeSuccess, false, []dns.RR{cname}, nil},
+		{"target REFUSED, truncated", upstreamReply(dns.RcodeRefused, true, nil, []dns.RR{targetSOA}), dns.RcodeSuccess, false, []dns.RR{cname}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, _ := newTestKubeSvc(t, clusterCorefile, seed()...)

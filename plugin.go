@@ -99,8 +99,6 @@ func outcome(res result) int {
 	switch {
 	case res.rcode == dns.RcodeNameError:
 		return resNXDomain
-	case res.rcode == dns.RcodeServerFailure:
-		return resServFail
 	case len(res.answer) == 0:
 		return resNoData
 	}
@@ -216,12 +214,13 @@ const (
 )
 
 // chase adds to res (an ExternalName's CNAME) the records of type qtype of
-// res.chase, looked up through the server's own plugin chain. The reply is
-// the one to the last name of the chain, so its header says what the client
-// must know (RFC 6604): its rcode (NXDOMAIN, SERVFAIL) and, for a negative
-// answer, its authority (the target zone's SOA, for negative caching); and a
-// truncated lookup (TC) makes a truncated reply, so that the client retries
-// over TCP. A failed, slow or too deep chase leaves res (the CNAME) as it is.
+// res.chase, looked up through the server's own plugin chain. That reply is
+// the one to the last name of the chain, so its header tells the client what
+// holds for the whole answer (RFC 6604): its TC bit, so that a client whose
+// answer was cut retries over TCP, and an NXDOMAIN or NODATA with the target
+// zone's SOA, for negative caching. A failed lookup (SERVFAIL, REFUSED...),
+// like a slow or too deep chase, says nothing of the target: res (the CNAME)
+// is answered as it is.
 func (k *KubeSvc) chase(ctx context.Context, state request.Request, res result, qtype uint16) result {
 	depth, _ := ctx.Value(chaseDepth{}).(int)
 	if depth >= maxChase {
@@ -234,6 +233,9 @@ func (k *KubeSvc) chase(ctx context.Context, state request.Request, res result, 
 		return res
 	}
 	chases.WithLabelValues(dns.RcodeToString[m.Rcode]).Inc()
+	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
+		return res
+	}
 	out := res.answer[:len(res.answer):len(res.answer)]
 	added := false
 	for _, rr := range m.Answer {
@@ -244,7 +246,7 @@ func (k *KubeSvc) chase(ctx context.Context, state request.Request, res result, 
 	}
 	res.answer = out
 	res.truncated = res.truncated || m.Truncated
-	if m.Rcode != dns.RcodeSuccess || !added {
+	if m.Rcode == dns.RcodeNameError || !added {
 		res.rcode, res.ns = m.Rcode, m.Ns
 	}
 	return res
