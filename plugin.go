@@ -78,6 +78,7 @@ func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if res.rcode == dns.RcodeNameError {
 		if m := k.complete(ctx, request.Request{W: w, Req: r}, name, z, q.Qtype); m != nil {
 			countAnswer(q.Qtype, resAutopath)
+			k.inQuestionCase(m, name, z)
 			w.WriteMsg(m)
 			return dns.RcodeSuccess, nil
 		}
@@ -91,6 +92,7 @@ func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	}
 	m := reply(r, res)
 	countAnswer(q.Qtype, outcome(res))
+	k.inQuestionCase(m, name, z)
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }
