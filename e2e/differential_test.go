@@ -149,3 +149,25 @@ func TestDifferentialMixedCaseAnswersMatchStock(t *testing.T) {
 		}
 	}
 }
+
+// A search-path completion answers in the question's case too: the CNAME
+// the server puts first is owned by the name as asked.
+func TestAutopathCompletionInQuestionCase(t *testing.T) {
+	suite(t)
+	srv := autopathDNS(t, "autopath-case", nil, func(p coredns.Ports, kc string) coredns.AutopathCorefile {
+		return coredns.AutopathCorefile{
+			Kubeconfig: kc,
+			Blocks:     []coredns.KubesvcBlock{{Listen: p.DNSAddr(), Autopath: true}},
+			Ready:      coredns.Loopback(p.Ready), Metrics: coredns.Loopback(p.Metrics),
+			Upstream: p.UpstreamAddr(),
+		}
+	})
+	const asked = "Blog.Mosuke.TECH.Test.Svc.Cluster.Local."
+	for _, proto := range protos {
+		r := query(t, srv.Ports.DNSAddr(), proto, asked, dns.TypeA)
+		expectQuestion(t, r, asked, dns.TypeA)
+		if len(r.Answer) == 0 || r.Answer[0].Header().Name != asked || !rrMatch(asked+" * IN CNAME blog.mosuke.tech.", r.Answer[0]) {
+			t.Errorf("%s: want the CNAME to blog.mosuke.tech. owned by %s as asked first, got\n%v", proto, asked, r)
+		}
+	}
+}
