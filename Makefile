@@ -5,6 +5,8 @@
 #   make run           a local control plane seeded from testdata/ and bin/coredns on 127.0.0.1:1053
 #                      (make run KUBECONFIG=path: against your own cluster instead)
 #   make controlplane  bin/kube-apiserver and bin/etcd from pinned Go modules (only when missing)
+#   make stock         bin/coredns-stock, stock CoreDNS (only when missing): the e2e tests'
+#                      and the benchmark's reference
 #   make bench         kubesvc vs stock CoreDNS vs the hosts ceiling on one control plane
 #                      (BENCH_FLAGS=-quick for a smoke run; see hack/bench.sh)
 
@@ -16,7 +18,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build controlplane test unit fuzz e2e lint run bench clean
+.PHONY: all build controlplane stock test unit fuzz e2e lint run bench clean
 
 all: build
 
@@ -25,6 +27,9 @@ build:
 
 controlplane:
 	@hack/build-controlplane.sh $(BIN)
+
+stock:
+	@hack/build-stock.sh $(BIN)
 
 test: lint unit fuzz e2e
 
@@ -36,7 +41,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
 
-e2e: build controlplane
+e2e: build controlplane stock
 	cd e2e && KUBEBUILDER_ASSETS=$(BIN) KUBESVC_E2E_REQUIRED=1 $(GO) test $(E2E_FLAGS) ./...
 
 lint:

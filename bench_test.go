@@ -34,6 +34,8 @@ func BenchmarkServeDNS(b *testing.B) {
 		{"NODATA", "sample-clusterip.default.svc.cluster.local.", dns.TypeAAAA},
 		{"NXDOMAIN", "nope.default.svc.cluster.local.", dns.TypeA},
 		{"MixedCase", "Sample-ClusterIP.Default.svc.cluster.local.", dns.TypeA},
+		{"MixedCaseZoneSRV", "_Http-Port._TCP.Sample-Headless.Default.SVC.Cluster.Local.", dns.TypeSRV},
+		{"MixedCaseNXDOMAIN", "Nope.Default.SVC.Cluster.Local.", dns.TypeA},
 	} {
 		r := new(dns.Msg)
 		r.SetQuestion(bc.qname, bc.qtype)

@@ -18,6 +18,8 @@ func FuzzServeDNS(f *testing.F) {
 		"1-2-3-4.default.pod.cluster.local.", "fd00--1.default.pod.cluster.local.", "cluster.local.",
 		"109.246.96.10.in-addr.arpa.", "a..b.cluster.local.", `\046.svc.cluster.local.`, "svc.cluster.local.",
 		"x.y.test.svc.cluster.local.", ".", "pod.cluster.local.", "-.-.pod.cluster.local.",
+		"Sample-ClusterIP.Default.SVC.Cluster.Local.", "_HTTP-port._Tcp.Sample-Headless.default.svc.CLUSTER.local.",
+		"CLUSTER.LOCAL.", "Nope.Cluster.Local.", "109.246.96.10.IN-ADDR.ARPA.",
 	} {
 		f.Add(seed, uint16(dns.TypeA))
 	}
@@ -48,6 +50,11 @@ func FuzzServeDNS(f *testing.F) {
 		}
 		if m.Question[0].Name != name {
 			t.Fatalf("question not echoed: %q vs %q", m.Question[0].Name, name)
+		}
+		for _, rr := range m.Answer {
+			if owner := rr.Header().Name; strings.EqualFold(owner, name) && owner != name {
+				t.Fatalf("%q %d: answer owned by %q, not the name as asked\n%v", name, qtype, owner, m)
+			}
 		}
 	})
 }

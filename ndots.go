@@ -94,11 +94,9 @@ func (k *KubeSvc) complete(ctx context.Context, state request.Request, name []by
 		}
 		autopathCompleted.Inc()
 		autopathSaved.Add(float64(i + 1))
-		m := reply(state.Req, result{answer: k.withCNAME(string(name), cand, answer)})
-		// The target's answer did not fit the client's transport: the
-		// client must ask again over TCP, not take the CNAME alone.
-		m.Truncated = truncated
-		return m
+		// A truncated target answer did not fit the client's transport: the
+		// reply says so (TC), and the client asks again over TCP.
+		return reply(state.Req, result{answer: k.withCNAME(string(name), cand, answer), truncated: truncated})
 	}
 	return nil
 }
@@ -157,7 +155,7 @@ func (k *KubeSvc) tryName(ctx context.Context, state request.Request, name strin
 	if z := k.zoneOf(lname); z >= 0 {
 		res := k.resolve(lname, z, qtype)
 		if res.chase != "" {
-			res.answer = k.chase(ctx, state, res.chase, qtype, res.answer)
+			res = k.chase(ctx, state, res, qtype)
 		}
 		return res.answer, res.rcode, res.truncated
 	}

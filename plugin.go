@@ -78,6 +78,7 @@ func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if res.rcode == dns.RcodeNameError {
 		if m := k.complete(ctx, request.Request{W: w, Req: r}, name, z, q.Qtype); m != nil {
 			countAnswer(q.Qtype, resAutopath)
+			k.inQuestionCase(m, name, z)
 			w.WriteMsg(m)
 			return dns.RcodeSuccess, nil
 		}
@@ -86,11 +87,12 @@ func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 			return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
 		}
 	}
-	m := reply(r, res)
 	if res.chase != "" {
-		m.Answer = k.chase(ctx, request.Request{W: w, Req: r}, res.chase, q.Qtype, m.Answer)
+		res = k.chase(ctx, request.Request{W: w, Req: r}, res, q.Qtype)
 	}
+	m := reply(r, res)
 	countAnswer(q.Qtype, outcome(res))
+	k.inQuestionCase(m, name, z)
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }
@@ -172,6 +174,7 @@ func reply(r *dns.Msg, res result) *dns.Msg {
 	m.RecursionDesired = r.RecursionDesired
 	m.CheckingDisabled = r.CheckingDisabled
 	m.Rcode = res.rcode
+	m.Truncated = res.truncated
 	p.q[0] = r.Question[0]
 	m.Question = p.q[:]
 	m.Answer, m.Ns, m.Extra = res.answer, res.ns, res.extra
@@ -212,28 +215,43 @@ const (
 	chaseTimeout = 2 * time.Second
 )
 
-// chase appends target's records of type qtype, looked up through the
-// server's own plugin chain, to answer. A failed, slow or too deep chase
-// leaves answer (the CNAME) as it is.
-func (k *KubeSvc) chase(ctx context.Context, state request.Request, target string, qtype uint16, answer []dns.RR) []dns.RR {
+// chase adds to res (an ExternalName's CNAME) the records of type qtype of
+// res.chase, looked up through the server's own plugin chain. That reply is
+// the one to the last name of the chain, so its header tells the client what
+// holds for the whole answer (RFC 6604): its TC bit, so that a client whose
+// answer was cut retries over TCP, and an NXDOMAIN or NODATA with the target
+// zone's SOA, for negative caching. A failed lookup (SERVFAIL, REFUSED...),
+// like a slow or too deep chase, says nothing of the target: res (the CNAME)
+// is answered as it is.
+func (k *KubeSvc) chase(ctx context.Context, state request.Request, res result, qtype uint16) result {
 	depth, _ := ctx.Value(chaseDepth{}).(int)
 	if depth >= maxChase {
 		chases.WithLabelValues("too_deep").Inc()
-		return answer
+		return res
 	}
-	m := k.lookup(context.WithValue(ctx, chaseDepth{}, depth+1), state, target, qtype)
+	m := k.lookup(context.WithValue(ctx, chaseDepth{}, depth+1), state, res.chase, qtype)
 	if m == nil {
 		chases.WithLabelValues("failed").Inc()
-		return answer
+		return res
 	}
 	chases.WithLabelValues(dns.RcodeToString[m.Rcode]).Inc()
-	out := answer[:len(answer):len(answer)]
+	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
+		return res
+	}
+	out := res.answer[:len(res.answer):len(res.answer)]
+	added := false
 	for _, rr := range m.Answer {
 		if !containsRR(out, rr) {
 			out = append(out, rr)
+			added = true
 		}
 	}
-	return out
+	res.answer = out
+	res.truncated = res.truncated || m.Truncated
+	if m.Rcode == dns.RcodeNameError || !added {
+		res.rcode, res.ns = m.Rcode, m.Ns
+	}
+	return res
 }
 
 // lookup asks the server's plugin chain for name, giving up after

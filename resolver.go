@@ -15,8 +15,8 @@ type result struct {
 	ns     []dns.RR
 	extra  []dns.RR
 	chase  string // ExternalName target whose addresses follow the CNAME
-	// truncated: an answer looked up through the chain came back truncated,
-	// so the reply must say so (TC) and the client ask again over TCP.
+	// truncated: part of the answer came from a lookup whose reply was
+	// truncated (TC), so the client must retry over TCP to get it whole.
 	truncated bool
 }
 

@@ -34,6 +34,9 @@ var (
 	repoRoot string
 	// corednsBin is bin/coredns under repoRoot.
 	corednsBin string
+	// stockBin is bin/coredns-stock under repoRoot, stock CoreDNS: only the
+	// differential tests need it (see stockCoreDNS).
+	stockBin string
 	// kube is the control plane, seeded with testdata/cluster.
 	kube *cluster.Cluster
 	// sharedDNS is a CoreDNS synced with kube through sharedProxy (never cut),
@@ -55,7 +58,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	repoRoot, corednsBin = root, coredns.Binary(root)
+	repoRoot, corednsBin, stockBin = root, coredns.Binary(root), coredns.StockBinary(root)
 
 	var missing []string
 	if err := cluster.CheckAssets(); err != nil {
@@ -185,11 +188,35 @@ func ownCoreDNS(t *testing.T, name, server string, corefile func(coredns.Ports, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startCoreDNS(t, name, corednsBin, kc, corefile)
+}
+
+// stockCoreDNS is ownCoreDNS for stock CoreDNS (bin/coredns-stock, make
+// stock), the reference of differential tests. It runs as the admin: the
+// stock plugin also lists and watches Namespaces. Without the binary t
+// skips, or fails under KUBESVC_E2E_REQUIRED=1.
+func stockCoreDNS(t *testing.T, name string, corefile func(coredns.Ports, string) string) *coredns.Server {
+	t.Helper()
+	if err := coredns.CheckBinary(stockBin); err != nil {
+		if os.Getenv(requiredEnv) == "1" {
+			t.Fatalf("bin/coredns-stock: %v (make stock builds it)", err)
+		}
+		t.Skipf("bin/coredns-stock: %v (make stock builds it)", err)
+	}
+	kc, err := kube.AdminKubeconfig(name + ".kubeconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startCoreDNS(t, name, stockBin, kc, corefile)
+}
+
+func startCoreDNS(t *testing.T, name, binary, kubeconfig string, corefile func(coredns.Ports, string) string) *coredns.Server {
+	t.Helper()
 	ports, err := coredns.NewPorts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := coredns.Start(corednsBin, corefile(ports, kc), ports, coredns.Options{})
+	s, err := coredns.Start(binary, corefile(ports, kubeconfig), ports, coredns.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,11 @@ import (
 // Binary is bin/coredns under the repository root root.
 func Binary(root string) string { return filepath.Join(root, "bin", "coredns") }
 
+// StockBinary is bin/coredns-stock under the repository root root: stock
+// CoreDNS with its kubernetes plugin (make stock), the reference that
+// differential tests compare kubesvc's answers with.
+func StockBinary(root string) string { return filepath.Join(root, "bin", "coredns-stock") }
+
 // RootModule is the module path of the repository root (the plugin).
 const RootModule = "github.com/kubesvc/kubesvc"
 

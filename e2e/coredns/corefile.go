@@ -53,6 +53,26 @@ func E2ECorefile(p Ports, kubeconfig string) string {
 `, p.DNS, p.Health, p.Ready, p.Metrics, kubeconfig, p.Upstream) + UpstreamBlock(p.Upstream)
 }
 
+// PluginCorefile serves cluster.local and the reverse zones with directive,
+// "kubesvc" (bin/coredns) or stock's "kubernetes" (bin/coredns-stock), both
+// with the same options, so that their answers compare; what the plugin
+// passes on goes to the local upstream block.
+func PluginCorefile(directive string, p Ports, kubeconfig string) string {
+	return fmt.Sprintf(`.:%d {
+    bind 127.0.0.1
+    errors
+    ready 127.0.0.1:%d
+    %s cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+    forward . 127.0.0.1:%d
+}
+`, p.DNS, p.Ready, directive, kubeconfig, p.Upstream) + UpstreamBlock(p.Upstream)
+}
+
 // KubeadmCorefile is kubeadm's default CoreDNS Corefile with kubesvc where
 // kubernetes stands, a kubeconfig line, the listeners moved to loopback ports
 // and forward pointed at the local upstream block.

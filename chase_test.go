@@ -1,0 +1,78 @@
+package kubesvc
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+)
+
+// scriptedUpstream answers every lookup with a copy of reply, its question
+// set to what was asked.
+type scriptedUpstream struct{ reply *dns.Msg }
+
+func (s scriptedUpstream) Lookup(_ context.Context, _ request.Request, name string, typ uint16) (*dns.Msg, error) {
+	m := s.reply.Copy()
+	m.SetQuestion(name, typ)
+	m.Response = true
+	return m, nil
+}
+
+func upstreamReply(rcode int, truncated bool, answer, ns []dns.RR) *dns.Msg {
+	return &dns.Msg{MsgHdr: dns.MsgHdr{Rcode: rcode, Truncated: truncated}, Answer: answer, Ns: ns}
+}
+
+// The header and authority of the lookup that ends an ExternalName's chain
+// reach the client: its TC bit, so that the client retries over TCP, and an
+// NXDOMAIN or NODATA with the target zone's SOA (RFC 6604), behind the
+// CNAME. A failed lookup leaves the CNAME alone, as a timeout does.
+func TestChaseKeepsTheTargetsHeader(t *testing.T) {
+	const qname, target = "my-blog.test.svc.cluster.local.", "blog.mosuke.tech."
+	cname := test.CNAME(qname + " 30 IN CNAME " + target)
+	targetSOA := test.SOA("mosuke.tech. 300 IN SOA ns.mosuke.tech. admin.mosuke.tech. 1 7200 1800 86400 300")
+	addr := &dns.A{Hdr: dns.RR_Header{Name: target, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP("172.67.165.72")}
+	for _, tc := range []struct {
+		name     string
+		upstream *dns.Msg
+		rcode    int
+		tc       bool
+		answer   []dns.RR
+		ns       []dns.RR
+	}{
+		{"truncated and empty", upstreamReply(dns.RcodeSuccess, true, nil, nil), dns.RcodeSuccess, true, []dns.RR{cname}, nil},
+		{"truncated with some records", upstreamReply(dns.RcodeSuccess, true, []dns.RR{addr}, nil), dns.RcodeSuccess, true, []dns.RR{cname, addr}, nil},
+		{"whole", upstreamReply(dns.RcodeSuccess, false, []dns.RR{addr}, []dns.RR{targetSOA}), dns.RcodeSuccess, false, []dns.RR{cname, addr}, nil},
+		{"target NXDOMAIN", upstreamReply(dns.RcodeNameError, false, nil, []dns.RR{targetSOA}), dns.RcodeNameError, false, []dns.RR{cname}, []dns.RR{targetSOA}},
+		{"target NODATA", upstreamReply(dns.RcodeSuccess, false, nil, []dns.RR{targetSOA}), dns.RcodeSuccess, false, []dns.RR{cname}, []dns.RR{targetSOA}},
+		{"target SERVFAIL", upstreamReply(dns.RcodeServerFailure, false, nil, nil), dns.RcodeSuccess, false, []dns.RR{cname}, nil},
+		{"target REFUSED, truncated", upstreamReply(dns.RcodeRefused, true, nil, []dns.RR{targetSOA}), dns.RcodeSuccess, false, []dns.RR{cname}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
+			k.upstream = scriptedUpstream{tc.upstream}
+			m := askFrom(k, "10.244.0.5", qname, dns.TypeA)
+			if m == nil {
+				t.Fatal("no reply")
+			}
+			if m.Rcode != tc.rcode || m.Truncated != tc.tc || !sameRRs(m.Answer, tc.answer) || !sameRRs(m.Ns, tc.ns) {
+				t.Errorf("want rcode %s, TC %v, answer %v, authority %v; got\n%v",
+					dns.RcodeToString[tc.rcode], tc.tc, tc.answer, tc.ns, m)
+			}
+		})
+	}
+}
+
+func sameRRs(a, b []dns.RR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].String() != b[i].String() {
+			return false
+		}
+	}
+	return true
+}
