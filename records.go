@@ -81,6 +81,9 @@ func (r *records) srv(name, target string, port, weight uint16) dns.RR {
 // slices; only headless services use them.
 func (r *records) service(s *service, sls []*endpointSlice) *owned {
 	o := &owned{names: map[string]*builder{}}
+	if !isLabel(s.name()) || !isLabel(s.namespace()) {
+		return o // not a name the API allows: no host name can be built on it
+	}
 	for i, zone := range r.zones {
 		base := within(s.name()+"."+s.namespace()+".svc", zone)
 		switch s.kind {
@@ -178,12 +181,23 @@ func appendPorts(have, more []port) []port {
 }
 
 // dashed is the name an endpoint without a hostname goes by: its address
-// with '.' or ':' replaced by '-'.
+// with '.' or ':' replaced by '-'. An IPv6 address whose compressed form
+// starts or ends with "::" gets a 0 there (fd00:: is fd00--0, ::1 is 0--1):
+// a label cannot start or end with '-', and the form still reads back as
+// the same address (pods insecure parses it). Stock adds the trailing 0 but
+// not the leading one.
 func dashed(ip netip.Addr) string {
 	if ip.Is4() {
 		return strings.ReplaceAll(ip.String(), ".", "-")
 	}
-	return strings.ReplaceAll(ip.String(), ":", "-")
+	s := strings.ReplaceAll(ip.WithZone("").String(), ":", "-")
+	if s[0] == '-' {
+		s = "0" + s
+	}
+	if s[len(s)-1] == '-' {
+		s += "0"
+	}
+	return s
 }
 
 func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
@@ -262,7 +276,8 @@ func externalTarget(name string) (string, bool) {
 		return "", false
 	}
 	for label := range strings.SplitSeq(name, ".") {
-		if label != "_" && !isLabel(strings.ReplaceAll(label, "_", "-")) {
+		// '_' may stand anywhere a letter may (as resolvers accept it).
+		if !isLabel(strings.ReplaceAll(label, "_", "a")) {
 			return "", false
 		}
 	}

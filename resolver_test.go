@@ -51,6 +51,9 @@ func seed() []runtime.Object {
 		slice("default", "pnr-a", "pnr", discovery.AddressTypeIPv4,
 			[]discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 8080)}, ep("10.0.3.1", "", false)),
 		slice("default", "orphan", "", discovery.AddressTypeIPv4, web, ep("10.0.4.1", "lost", true)),
+		// Issue 14.4: an IPv6 address ending in ::.
+		headlessSvc("default", "v6h", svcPort("web", corev1.ProtocolTCP, 80)),
+		slice("default", "v6h-a", "v6h", discovery.AddressTypeIPv6, web, ep("fd00:10:244:1::", "", true)),
 		externalSvc("test", "my-blog", "blog.mosuke.tech"),
 		externalSvc("default", "ip-ext", "1.2.3.4"),
 		externalSvc("default", "bad-ext", "not a name!"),
@@ -126,6 +129,15 @@ func TestResolve(t *testing.T) {
 			Answer: []dns.RR{test.PTR("3.1.0.10.in-addr.arpa. 30 IN PTR sample-statefulset-headless-1." + hl)}},
 		{Qname: "pnr.default.svc.cluster.local.", Qtype: dns.TypeA,
 			Answer: []dns.RR{test.A("pnr.default.svc.cluster.local. 30 IN A 10.0.3.1")}},
+
+		// Dashed IPv6 names are host names: fd00:10:244:1:: is fd00-10-244-1--0.
+		{Qname: "_http-port._tcp.v6h.default.svc.cluster.local.", Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_http-port._tcp.v6h.default.svc.cluster.local. 30 IN SRV 0 100 80 fd00-10-244-1--0.v6h.default.svc.cluster.local.")},
+			Extra:  []dns.RR{test.AAAA("fd00-10-244-1--0.v6h.default.svc.cluster.local. 30 IN AAAA fd00:10:244:1::")}},
+		{Qname: "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.4.4.2.0.0.1.0.0.0.0.d.f.ip6.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.4.4.2.0.0.1.0.0.0.0.d.f.ip6.arpa. 30 IN PTR fd00-10-244-1--0.v6h.default.svc.cluster.local.")}},
+		{Qname: "fd00-10-244-1--0.default.pod.cluster.local.", Qtype: dns.TypeAAAA,
+			Answer: []dns.RR{test.AAAA("fd00-10-244-1--0.default.pod.cluster.local. 30 IN AAAA fd00:10:244:1::")}},
 
 		// ExternalName: the CNAME (chasing needs a running server).
 		{Qname: "my-blog.test.svc.cluster.local.", Qtype: dns.TypeCNAME,

@@ -1,0 +1,171 @@
+package kubesvc
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+)
+
+// hostNameError says why name (a presentation-form FQDN) is not a host name
+// of RFC 1123 labels, as resolvers such as Go's net package demand of SRV
+// targets and PTR names; "" if it is one.
+func hostNameError(name string) string {
+	rel := strings.TrimSuffix(name, ".")
+	if len(rel) > 253 {
+		return fmt.Sprintf("%q: longer than 253 octets", name)
+	}
+	for label := range strings.SplitSeq(rel, ".") {
+		if !isLabel(label) {
+			return fmt.Sprintf("%q: label %q is not an RFC 1123 label", name, label)
+		}
+	}
+	return ""
+}
+
+// ownerNameError is hostNameError for owner names, which may start with
+// SRV's "_<port>._<proto>" (or its parent's "_<proto>").
+func ownerNameError(name string) string {
+	rel := name
+	for range 2 {
+		if label, rest, ok := strings.Cut(rel, "."); ok && strings.HasPrefix(label, "_") {
+			if !isLabel(label[1:]) {
+				return fmt.Sprintf("%q: label %q is not _ and an RFC 1123 label", name, label)
+			}
+			rel = rest
+		}
+	}
+	return hostNameError(rel)
+}
+
+// Every name built for a headless service is a host name, for every form of
+// address; each dashed address reads back as its address (pods insecure).
+func TestGeneratedNamesAreHostNames(t *testing.T) {
+	rec := records{zones: []string{"cluster.local.", "example.org."}, ttl: 30}
+	addrs := map[string][]string{ // slice family -> addresses as the API holds them
+		string(discovery.AddressTypeIPv6): {
+			"fd00:10:244:1::", // :: at the end: the example
+			"::a00:1",         // :: at the start
+			"fd00::4",         // :: in the middle
+			"::",              // nothing but ::
+			"2001:db8:1:2:3:4:5:6",
+			"::ffff:10.0.7.9", // v4-mapped: an IPv4 endpoint
+		},
+		string(discovery.AddressTypeIPv4): {"10.0.7.1", "::ffff:10.0.7.8"},
+	}
+	var objs []*endpointSlice
+	for family, as := range addrs {
+		var eps []discovery.Endpoint
+		for _, a := range as {
+			eps = append(eps, ep(a, "", true))
+		}
+		eps = append(eps, ep("10.0.7.3", "-web-", true), ep("fd00::9", "Web-1", true)) // a hostname that is no label; one in capitals
+		s, _ := toEndpointSlice(slice("bug4", "v6h-"+family, "v6h", discovery.AddressType(family),
+			[]discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80)}, eps...))
+		objs = append(objs, s.(*endpointSlice))
+	}
+	svc, _ := toService(headlessSvc("bug4", "v6h", svcPort("web", corev1.ProtocolTCP, 80)))
+	o := rec.service(svc.(*service), objs)
+
+	var names []string
+	for name, b := range o.names {
+		names = append(names, name)
+		if e := ownerNameError(name); e != "" {
+			t.Errorf("owner name: %s", e)
+		}
+		for _, rr := range b.by[kSRV] {
+			if e := hostNameError(rr.(*dns.SRV).Target); e != "" {
+				t.Errorf("SRV target: %s", e)
+			}
+		}
+	}
+	for _, p := range o.ptrs {
+		if e := hostNameError(p.target); e != "" {
+			t.Errorf("PTR target of %s: %s", p.name, e)
+		}
+	}
+	slices.Sort(names)
+	for _, want := range []string{
+		"fd00-10-244-1--0.v6h.bug4.svc.cluster.local.", "0--a00-1.v6h.bug4.svc.cluster.local.",
+		"fd00--4.v6h.bug4.svc.example.org.", "0--0.v6h.bug4.svc.cluster.local.",
+		"2001-db8-1-2-3-4-5-6.v6h.bug4.svc.cluster.local.", "10-0-7-9.v6h.bug4.svc.cluster.local.",
+		"10-0-7-8.v6h.bug4.svc.cluster.local.", "10-0-7-3.v6h.bug4.svc.cluster.local.",
+		"web-1.v6h.bug4.svc.cluster.local.",
+	} {
+		if _, ok := o.names[want]; !ok {
+			t.Errorf("no name %s; names: %q", want, names)
+		}
+	}
+
+	for _, as := range addrs {
+		for _, a := range as {
+			ip, _ := hostAddr(a)
+			d := dashed(ip)
+			if back, ok := podIP(d); !ok || back != ip {
+				t.Errorf("dashed(%s) = %q reads back as %v, %v", a, d, back, ok)
+			}
+		}
+	}
+}
+
+// Names that are not host names are refused wherever they come in: labels
+// of a name we build, ExternalName targets, addresses with a zone.
+func TestLabelsAreRFC1123(t *testing.T) {
+	for s, want := range map[string]bool{
+		"web-0": true, "a": true, "0": true, "x1-2": true, strings.Repeat("a", 63): true,
+		"": false, "-web": false, "web-": false, "-": false, "a_b": false, "a.b": false, strings.Repeat("a", 64): false,
+	} {
+		if got := isLabel(s); got != want {
+			t.Errorf("isLabel(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for s, want := range map[string]bool{
+		"blog.mosuke.tech": true, "_sip._tcp.example.com": true, "a_b.example": true, "x.": true,
+		"-x.example": false, "x-.example": false, "a..b": false, "1.2.3.4": false,
+	} {
+		if _, got := externalTarget(s); got != want {
+			t.Errorf("externalTarget(%q) ok = %v, want %v", s, got, want)
+		}
+	}
+	if _, ok := namedPort("-http", corev1.ProtocolTCP, 80); ok {
+		t.Errorf("port name -http names an SRV record")
+	}
+	for _, a := range []string{"fe80::1%eth0", "10.0.0.1%x"} {
+		if ip, ok := hostAddr(a); ok {
+			t.Errorf("hostAddr(%q) = %v: an address with a zone is no answer", a, ip)
+		}
+	}
+	svc, _ := toService(headlessSvc("ns", "-bad", svcPort("web", corev1.ProtocolTCP, 80)))
+	sl, _ := toEndpointSlice(slice("ns", "bad-a", "-bad", discovery.AddressTypeIPv4, nil, ep("10.0.0.1", "", true)))
+	if o := (&records{zones: []string{"cluster.local."}}).service(svc.(*service), []*endpointSlice{sl.(*endpointSlice)}); len(o.names) > 0 {
+		t.Errorf("a service named -bad owns names: %v", o.names)
+	}
+}
+
+// An endpoint slice keeps the addresses of its own family; a v4-mapped
+// address is IPv4 in either family.
+func TestEndpointAddressFamilies(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		v4   bool
+		want string // "" for refused
+	}{
+		{"10.0.0.1", true, "10.0.0.1"},
+		{"10.0.0.1", false, ""},
+		{"fd00::1", false, "fd00::1"},
+		{"fd00::1", true, ""},
+		{"::ffff:10.0.0.1", true, "10.0.0.1"},
+		{"::ffff:10.0.0.1", false, "10.0.0.1"},
+		{"fe80::1%eth0", false, ""},
+		{"garbage", true, ""},
+	} {
+		ip, ok := endpointAddr(tc.addr, tc.v4)
+		if got := map[bool]string{true: ip.String(), false: ""}[ok]; got != tc.want {
+			t.Errorf("endpointAddr(%q, v4=%v) = %q, want %q", tc.addr, tc.v4, got, tc.want)
+		}
+	}
+}
