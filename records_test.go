@@ -169,3 +169,113 @@ func TestEndpointAddressFamilies(t *testing.T) {
 		}
 	}
 }
+
+// render is everything o holds, in the order the index would serve it.
+func render(o *owned) string {
+	var lines []string
+	for name, b := range o.names {
+		e := b.entry()
+		var rrs []string
+		for _, rr := range append(e.all(), e.extra()...) {
+			rrs = append(rrs, rr.String())
+		}
+		lines = append(lines, name+" => "+strings.Join(rrs, " | "))
+	}
+	slices.Sort(lines) // the names are a map: their order is no answer's
+	for _, p := range o.ptrs {
+		lines = append(lines, "PTR "+p.name+" "+p.target)
+	}
+	return fmt.Sprintf("endpoints %d\n%s", o.endpoints, strings.Join(lines, "\n"))
+}
+
+// permutations calls f with every order of sls.
+func permutations(sls []*endpointSlice, f func([]*endpointSlice)) {
+	if len(sls) <= 1 {
+		f(sls)
+		return
+	}
+	for i := range sls {
+		rest := slices.Concat(sls[:i], sls[i+1:])
+		permutations(rest, func(p []*endpointSlice) { f(append([]*endpointSlice{sls[i]}, p...)) })
+	}
+}
+
+// A headless service answers the union of what its slices say, the same
+// records in the same order whatever the order of its slices.
+func TestHeadlessSlicesInAnyOrder(t *testing.T) {
+	rec := records{zones: []string{"cluster.local."}, ttl: 30}
+	web := []discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80)}
+	v4, v6 := discovery.AddressTypeIPv4, discovery.AddressTypeIPv6
+	for _, tc := range []struct {
+		name   string
+		slices []*discovery.EndpointSlice
+		names  []string // exactly the names below the service, relative to it
+		addrs  int      // A and AAAA records of the service's own name
+		srvs   int      // SRV records of _web._tcp
+	}{
+		{"hostname in one slice only (issue 14.5)", []*discovery.EndpointSlice{
+			slice("ns", "hs-a", "hs", v4, web, ep("10.0.7.1", "", true)),
+			slice("ns", "hs-b", "hs", v4, web, ep("10.0.7.1", "web-0", true)),
+		}, []string{"web-0"}, 1, 1},
+		{"ready in one slice only", []*discovery.EndpointSlice{
+			slice("ns", "hs-a", "hs", v4, web, ep("10.0.7.2", "web-1", false)),
+			slice("ns", "hs-b", "hs", v4, web, ep("10.0.7.2", "web-1", true)),
+		}, []string{"web-1"}, 1, 1},
+		{"two hostnames", []*discovery.EndpointSlice{
+			slice("ns", "hs-a", "hs", v4, web, ep("10.0.7.3", "web-2", true)),
+			slice("ns", "hs-b", "hs", v4, web, ep("10.0.7.3", "web-3", true)),
+		}, []string{"web-2", "web-3"}, 1, 2},
+		{"ports per slice, one port name on two numbers", []*discovery.EndpointSlice{
+			slice("ns", "hs-a", "hs", v4, []discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80), slicePort("dns", corev1.ProtocolUDP, 53)},
+				ep("10.0.7.4", "web-4", true)),
+			slice("ns", "hs-b", "hs", v4, []discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 8080)},
+				ep("10.0.7.4", "web-4", true), ep("10.0.7.5", "", true)),
+		}, []string{"10-0-7-5", "web-4"}, 2, 3},
+		{"dual-stack and duplicates within a slice", []*discovery.EndpointSlice{
+			slice("ns", "hs-a", "hs", v4, web, ep("10.0.7.6", "web-6", true), ep("10.0.7.6", "", true), ep("10.0.7.6", "web-6", false)),
+			slice("ns", "hs-b", "hs", v6, web, ep("fd00::6", "web-6", true)),
+			slice("ns", "hs-c", "hs", v6, web, ep("fd00::6", "web-6", true), ep("fd00::", "", true)),
+		}, []string{"fd00--0", "web-6"}, 3, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, _ := toService(headlessSvc("ns", "hs", svcPort("web", corev1.ProtocolTCP, 80)))
+			var sls []*endpointSlice
+			for _, s := range tc.slices {
+				o, _ := toEndpointSlice(s)
+				sls = append(sls, o.(*endpointSlice))
+			}
+			first := rec.service(svc.(*service), sls)
+			var below []string
+			for n := range first.names {
+				if rel, ok := strings.CutSuffix(n, ".hs.ns.svc.cluster.local."); ok && !strings.HasPrefix(rel, "_") {
+					below = append(below, rel)
+				}
+			}
+			slices.Sort(below)
+			if !slices.Equal(below, tc.names) {
+				t.Errorf("names below the service %q, want %q:\n%s", below, tc.names, render(first))
+			}
+			if b := first.names["hs.ns.svc.cluster.local."]; b == nil || len(b.by[kA])+len(b.by[kAAAA]) != tc.addrs || first.endpoints != tc.addrs {
+				t.Errorf("want %d addresses for the service and in the endpoints metric:\n%s", tc.addrs, render(first))
+			}
+			if n := len(first.names["_web._tcp.hs.ns.svc.cluster.local."].by[kSRV]); n != tc.srvs {
+				t.Errorf("%d SRV records, want %d:\n%s", n, tc.srvs, render(first))
+			}
+			for _, p := range first.ptrs {
+				if !slices.Contains(tc.names, strings.TrimSuffix(p.target, ".hs.ns.svc.cluster.local.")) {
+					t.Errorf("PTR %s points at %s, not at a name of %q", p.name, p.target, tc.names)
+				}
+			}
+			want := render(first)
+			permutations(sls, func(p []*endpointSlice) {
+				if got := render(rec.service(svc.(*service), p)); got != want {
+					var order []string
+					for _, s := range p {
+						order = append(order, s.name())
+					}
+					t.Errorf("slices in order %v answer\n%s\nbut in the order given\n%s", order, got, want)
+				}
+			})
+		})
+	}
+}
