@@ -232,10 +232,14 @@ func dashed(ip netip.Addr) string {
 	return s
 }
 
-// headless answers with the service's members.
+// headless answers with the service's members. With none, the service's
+// name does not exist (spec 2.4.1: NXDOMAIN), and nothing below it does.
 func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
-	b := o.at(base)
 	ms := members(s, sls, base)
+	if len(ms) == 0 {
+		return
+	}
+	b := o.at(base)
 	addrsOf := map[string][]dns.RR{} // target name -> its address records
 	for i, m := range ms {
 		if i == 0 || m.ip != ms[i-1].ip { // one record per address, whatever its names

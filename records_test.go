@@ -279,3 +279,31 @@ func TestHeadlessSlicesInAnyOrder(t *testing.T) {
 		})
 	}
 }
+
+// Spec 2.4.1: a headless service without ready endpoints is NXDOMAIN: it
+// owns no name at all, nor does anything exist below it; with
+// publishNotReadyAddresses its not-ready endpoints count.
+func TestHeadlessWithoutReadyEndpoints(t *testing.T) {
+	rec := records{zones: []string{"cluster.local.", "example.org."}, ttl: 30}
+	notReady, _ := toEndpointSlice(slice("ns", "idle-a", "idle", discovery.AddressTypeIPv4,
+		[]discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80)}, ep("10.0.8.1", "idle-0", false)))
+	sls := []*endpointSlice{notReady.(*endpointSlice)}
+	svc := headlessSvc("ns", "idle", svcPort("web", corev1.ProtocolTCP, 80))
+	s, _ := toService(svc)
+	for what, o := range map[string]*owned{
+		"only a not-ready endpoint": rec.service(s.(*service), sls),
+		"no slice":                  rec.service(s.(*service), nil),
+	} {
+		if len(o.names) > 0 || len(o.ptrs) > 0 || o.endpoints != 0 {
+			t.Errorf("%s: want no names, got\n%s", what, render(o))
+		}
+	}
+	svc.Spec.PublishNotReadyAddresses = true
+	s, _ = toService(svc)
+	o := rec.service(s.(*service), sls)
+	for _, n := range []string{"idle.ns.svc.cluster.local.", "idle-0.idle.ns.svc.example.org.", "_web._tcp.idle.ns.svc.cluster.local."} {
+		if _, ok := o.names[n]; !ok {
+			t.Errorf("publishNotReadyAddresses: no name %s:\n%s", n, render(o))
+		}
+	}
+}

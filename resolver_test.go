@@ -52,7 +52,7 @@ func seed() []runtime.Object {
 			[]discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 8080)}, ep("10.0.3.1", "", false)),
 		slice("default", "orphan", "", discovery.AddressTypeIPv4, web, ep("10.0.4.1", "lost", true)),
 		// Issue 14: an IPv6 address ending in ::, an address with a hostname
-		// in one slice only (in both orders of slice names).
+		// in one slice only (in both orders of slice names), no ready endpoint.
 		headlessSvc("default", "v6h", svcPort("web", corev1.ProtocolTCP, 80)),
 		slice("default", "v6h-a", "v6h", discovery.AddressTypeIPv6, web, ep("fd00:10:244:1::", "", true)),
 		headlessSvc("default", "hs", svcPort("web", corev1.ProtocolTCP, 80)),
@@ -61,6 +61,8 @@ func seed() []runtime.Object {
 		headlessSvc("default", "sh", svcPort("web", corev1.ProtocolTCP, 80)),
 		slice("default", "sh-a", "sh", discovery.AddressTypeIPv4, web, ep("10.0.7.2", "web-0", true)),
 		slice("default", "sh-b", "sh", discovery.AddressTypeIPv4, web, ep("10.0.7.2", "", true)),
+		headlessSvc("default", "idle", svcPort("web", corev1.ProtocolTCP, 80)),
+		slice("default", "idle-a", "idle", discovery.AddressTypeIPv4, web, ep("10.0.8.1", "idle-0", false)),
 		externalSvc("test", "my-blog", "blog.mosuke.tech"),
 		externalSvc("default", "ip-ext", "1.2.3.4"),
 		externalSvc("default", "bad-ext", "not a name!"),
@@ -161,6 +163,12 @@ func TestResolve(t *testing.T) {
 			Answer: []dns.RR{test.PTR("1.7.0.10.in-addr.arpa. 30 IN PTR web-0.hs.default.svc.cluster.local.")}},
 		{Qname: "2.7.0.10.in-addr.arpa.", Qtype: dns.TypePTR,
 			Answer: []dns.RR{test.PTR("2.7.0.10.in-addr.arpa. 30 IN PTR web-0.sh.default.svc.cluster.local.")}},
+
+		// No ready endpoint: the headless service's names do not exist.
+		{Qname: "idle.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "idle.default.svc.cluster.local.", Qtype: dns.TypeAAAA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "_http-port._tcp.idle.default.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "idle-0.idle.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
 
 		// ExternalName: the CNAME (chasing needs a running server).
 		{Qname: "my-blog.test.svc.cluster.local.", Qtype: dns.TypeCNAME,
