@@ -307,3 +307,42 @@ func TestHeadlessWithoutReadyEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// A reverse name with several owners lists their names in one order,
+// whichever owner the watcher saw first: clients often take the first PTR.
+func TestSharedReverseNameOrder(t *testing.T) {
+	web := []discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80)}
+	type owner struct {
+		svc *corev1.Service
+		sl  *discovery.EndpointSlice
+	}
+	owners := []owner{
+		{headlessSvc("a", "one", svcPort("web", corev1.ProtocolTCP, 80)),
+			slice("a", "one-x", "one", discovery.AddressTypeIPv4, web, ep("10.0.9.9", "pod", true))},
+		{headlessSvc("b", "two", svcPort("web", corev1.ProtocolTCP, 80)),
+			slice("b", "two-x", "two", discovery.AddressTypeIPv4, web, ep("10.0.9.9", "", true))},
+		{clusterIPSvc("c", "three", []string{"10.0.9.9"}), nil},
+	}
+	var first string
+	for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 2, 0}} {
+		w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
+		for _, i := range order {
+			s, _ := toService(owners[i].svc)
+			w.setService(s.(*service).key, s.(*service))
+			if owners[i].sl != nil {
+				sl, _ := toEndpointSlice(owners[i].sl)
+				w.setSlice(sl.(*endpointSlice).serviceKey(), sl.(*endpointSlice).name(), sl.(*endpointSlice))
+			}
+		}
+		e := w.ix.lookup("9.9.0.10.in-addr.arpa.")
+		if e == nil || len(e.answer(kPTR)) != 3 {
+			t.Fatalf("order %v: want 3 PTR records, got %v", order, e)
+		}
+		got := fmt.Sprint(e.answer(kPTR))
+		if first == "" {
+			first = got
+		} else if got != first {
+			t.Errorf("owners seen in order %v answer\n%s\nbut in the first order\n%s", order, got, first)
+		}
+	}
+}
