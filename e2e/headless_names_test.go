@@ -329,3 +329,35 @@ func TestHeadlessWithoutReadyEndpoints(t *testing.T) {
 		t.Errorf("endpoints gauge %v with idle not ready again, want %v", g, base+1)
 	}
 }
+
+// TestSharedReverseNameOrder: a pod behind headless services of two
+// namespaces has one PTR record per service, in the same order whichever
+// service the server saw first (clients often take the first).
+func TestSharedReverseNameOrder(t *testing.T) {
+	srv := suite(t)
+	addr := srv.Ports.DNSAddr()
+	for _, ns := range []string{"e2e-ptr-a", "e2e-ptr-b"} {
+		namespace(t, ns)
+	}
+	owner := func(ns, ip, hostname string) {
+		createService(t, headlessService(ns, "web-"+strings.ReplaceAll(ip, ".", "-"), "http", 80))
+		createSlice(t, slice(ns, "web-"+strings.ReplaceAll(ip, ".", "-")+"-x", "web-"+strings.ReplaceAll(ip, ".", "-"), "http", 80, ep{ip: ip, hostname: hostname}))
+	}
+	// 10.0.10.1: a's service first; 10.0.10.2: b's first.
+	owner("e2e-ptr-a", "10.0.10.1", "pod")
+	owner("e2e-ptr-b", "10.0.10.1", "pod")
+	owner("e2e-ptr-b", "10.0.10.2", "pod")
+	owner("e2e-ptr-a", "10.0.10.2", "pod")
+	var cases []recordCase
+	for _, ip := range []string{"10.0.10.1", "10.0.10.2"} {
+		svc := "web-" + strings.ReplaceAll(ip, ".", "-")
+		first, second := "pod."+svc+".e2e-ptr-a.svc.cluster.local.", "pod."+svc+".e2e-ptr-b.svc.cluster.local."
+		w := want{
+			answer: []string{reverse(t, ip) + " 30 IN PTR " + first, reverse(t, ip) + " 30 IN PTR " + second},
+			first:  reverse(t, ip) + " 30 IN PTR " + first,
+		}
+		eventually(t, 5*time.Second, "both PTR records of "+ip, answers(addr, reverse(t, ip), dns.TypePTR, want{answer: w.answer}))
+		cases = append(cases, recordCase{"PTR-" + ip, reverse(t, ip), dns.TypePTR, w})
+	}
+	runCases(t, addr, cases)
+}
