@@ -144,8 +144,8 @@ func toEndpointSlice(obj any) (any, error) {
 			ep.hostname = strings.ToLower(*e.Hostname)
 		}
 		for _, a := range e.Addresses {
-			if ip, err := netip.ParseAddr(a); err == nil && ip.Is4() == (es.AddressType == discovery.AddressTypeIPv4) {
-				ep.addrs = append(ep.addrs, ip.Unmap())
+			if ip, ok := endpointAddr(a, es.AddressType == discovery.AddressTypeIPv4); ok {
+				ep.addrs = append(ep.addrs, ip)
 			}
 		}
 		if len(ep.addrs) > 0 {
@@ -216,18 +216,43 @@ func parseIPs(ips []string, fallback string) []netip.Addr {
 	}
 	var out []netip.Addr
 	for _, s := range ips {
-		if ip, err := netip.ParseAddr(s); err == nil {
-			out = append(out, ip.Unmap())
+		if ip, ok := hostAddr(s); ok {
+			out = append(out, ip)
 		}
 	}
 	return out
 }
 
-// isLabel reports whether s can stand as one DNS label of a name we build:
-// letters, digits and '-', at most 63 characters. Anything else would need
-// escaping and cannot come from a valid Kubernetes object anyway.
+// hostAddr parses an address an answer can carry. A v4-mapped IPv6 address
+// is the IPv4 address it maps (as resolvers read it, and as stock answers
+// it: with an A record); an address with a zone (fe80::1%eth0) has no place
+// in DNS.
+func hostAddr(s string) (netip.Addr, bool) {
+	ip, err := netip.ParseAddr(s)
+	if err != nil || ip.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
+}
+
+// endpointAddr parses an address of an IPv4 (v4 true) or IPv6 slice, which
+// must be of the slice's family; a v4-mapped address counts as IPv4 in
+// either.
+func endpointAddr(s string, v4 bool) (netip.Addr, bool) {
+	ip, ok := hostAddr(s)
+	mapped := ok && strings.Contains(s, ":") && ip.Is4()
+	if !ok || ip.Is4() != v4 && !mapped {
+		return netip.Addr{}, false
+	}
+	return ip, true
+}
+
+// isLabel reports whether s can stand as one label of a host name we build
+// (RFC 1123): letters, digits and '-', neither first nor last, at most 63
+// characters. Resolvers refuse whole answers that hold other names (Go's
+// LookupSRV and LookupAddr do), and no valid Kubernetes object needs them.
 func isLabel(s string) bool {
-	if s == "" || len(s) > 63 {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"cmp"
 	"net"
 	"net/netip"
 	"slices"
@@ -81,6 +82,9 @@ func (r *records) srv(name, target string, port, weight uint16) dns.RR {
 // slices; only headless services use them.
 func (r *records) service(s *service, sls []*endpointSlice) *owned {
 	o := &owned{names: map[string]*builder{}}
+	if !isLabel(s.name()) || !isLabel(s.namespace()) {
+		return o // not a name the API allows: no host name can be built on it
+	}
 	for i, zone := range r.zones {
 		base := within(s.name()+"."+s.namespace()+".svc", zone)
 		switch s.kind {
@@ -135,36 +139,67 @@ func (r *records) clusterIP(o *owned, s *service, base string, primary bool) {
 // srvName is the SRV name of port p of the service named base.
 func srvName(p port, base string) string { return "_" + p.name + "._" + p.proto + "." + base }
 
-// member is one distinct endpoint address of a headless service.
+// member is one name an endpoint address goes by in a headless service.
 type member struct {
 	ip     netip.Addr
-	target string // <hostname or dashed IP>.<base>
+	target string // <hostname or dashed IP>.<base>; "" when it cannot be a name
 	ports  []port
 }
 
-// members merges the ready endpoints of all slices, one per address.
+// members is the union of what the slices say of the service's ready
+// endpoints (all of them with publishNotReadyAddresses), merged by address:
+// an address listed ready by any slice is ready; it goes by every hostname
+// any slice gives it, or by its dashed form if none does; and it serves
+// every port of every slice that lists it. So an address listed without a
+// hostname in one slice and with one in another (while it moves between
+// slices, or gains the hostname) is its hostname's, as the specification
+// names endpoints with a hostname: its PTR points there and SRV counts it
+// once. Stock answers the dashed name too. The result is sorted by address
+// and name: neither the slices' names nor their order changes an answer.
 func members(s *service, sls []*endpointSlice, base string) []member {
-	var out []member
-	seen := map[netip.Addr]int{}
+	type merged struct {
+		hostnames []string
+		ports     []port
+	}
+	byAddr := map[netip.Addr]*merged{}
 	for _, sl := range sls {
 		for _, ep := range sl.endpoints {
 			if !ep.ready && !s.publishNotReady {
 				continue
 			}
 			for _, ip := range ep.addrs {
-				if i, ok := seen[ip]; ok {
-					out[i].ports = appendPorts(out[i].ports, sl.ports)
-					continue
+				m := byAddr[ip]
+				if m == nil {
+					m = &merged{ports: sl.ports}
+					byAddr[ip] = m
+				} else {
+					m.ports = appendPorts(m.ports, sl.ports)
 				}
-				label := ep.hostname
-				if !isLabel(label) {
-					label = dashed(ip)
+				if isLabel(ep.hostname) && !slices.Contains(m.hostnames, ep.hostname) {
+					m.hostnames = append(m.hostnames, ep.hostname)
 				}
-				seen[ip] = len(out)
-				out = append(out, member{ip: ip, target: label + "." + base, ports: sl.ports})
 			}
 		}
 	}
+	out := make([]member, 0, len(byAddr))
+	add := func(ip netip.Addr, label string, ports []port) {
+		m := member{ip: ip, ports: ports}
+		if target := label + "." + base; isLabel(label) && len(target) <= maxName {
+			m.target = target
+		}
+		out = append(out, m)
+	}
+	for ip, m := range byAddr {
+		if len(m.hostnames) == 0 {
+			add(ip, dashed(ip), m.ports)
+		}
+		for _, h := range m.hostnames {
+			add(ip, h, m.ports)
+		}
+	}
+	slices.SortFunc(out, func(a, b member) int {
+		return cmp.Or(a.ip.Compare(b.ip), strings.Compare(a.target, b.target))
+	})
 	return out
 }
 
@@ -178,36 +213,57 @@ func appendPorts(have, more []port) []port {
 }
 
 // dashed is the name an endpoint without a hostname goes by: its address
-// with '.' or ':' replaced by '-'.
+// with '.' or ':' replaced by '-'. An IPv6 address whose compressed form
+// starts or ends with "::" gets a 0 there (fd00:: is fd00--0, ::1 is 0--1):
+// a label cannot start or end with '-', and the form still reads back as
+// the same address (pods insecure parses it). Stock adds the trailing 0 but
+// not the leading one.
 func dashed(ip netip.Addr) string {
 	if ip.Is4() {
 		return strings.ReplaceAll(ip.String(), ".", "-")
 	}
-	return strings.ReplaceAll(ip.String(), ":", "-")
+	s := strings.ReplaceAll(ip.WithZone("").String(), ":", "-")
+	if s[0] == '-' {
+		s = "0" + s
+	}
+	if s[len(s)-1] == '-' {
+		s += "0"
+	}
+	return s
 }
 
+// headless answers with the service's members. With none, the service's
+// name does not exist (spec 2.4.1: NXDOMAIN), and nothing below it does.
 func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
-	b := o.at(base)
 	ms := members(s, sls, base)
-	if primary {
-		o.endpoints = len(ms)
+	if len(ms) == 0 {
+		return
 	}
+	b := o.at(base)
 	addrsOf := map[string][]dns.RR{} // target name -> its address records
-	for _, m := range ms {
-		k, rr := r.addr(base, m.ip)
-		b.add(k, rr)
-		if len(m.target) > maxName {
+	for i, m := range ms {
+		if i == 0 || m.ip != ms[i-1].ip { // one record per address, whatever its names
+			b.add(r.addr(base, m.ip))
+			if primary {
+				o.endpoints++
+			}
+		}
+		if m.target == "" {
 			continue // no name of its own, no SRV target, no PTR
 		}
-		k, rr = r.addr(m.target, m.ip)
+		k, rr := r.addr(m.target, m.ip)
 		o.at(m.target).add(k, rr)
 		addrsOf[m.target] = append(addrsOf[m.target], rr)
 		if primary {
 			o.ptrs = append(o.ptrs, ptrRef{reverse(m.ip), m.target})
 		}
 	}
-	// One SRV per port name and target, even for a target with several
-	// addresses (a dual-stack pod).
+	r.headlessSRV(o, ms, base, addrsOf)
+}
+
+// headlessSRV adds one SRV per port name, target and port number, even for a
+// target with several addresses (a dual-stack pod), in an order of their own.
+func (r *records) headlessSRV(o *owned, ms []member, base string, addrsOf map[string][]dns.RR) {
 	type srvKey struct {
 		name, target string
 		port         uint16
@@ -216,7 +272,7 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 	seen := map[srvKey]bool{}
 	count := map[string]int{}
 	for _, m := range ms {
-		if len(m.target) > maxName {
+		if m.target == "" {
 			continue // no SRV can point at it
 		}
 		for _, p := range m.ports {
@@ -229,6 +285,9 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 			}
 		}
 	}
+	slices.SortFunc(keys, func(a, b srvKey) int {
+		return cmp.Or(strings.Compare(a.name, b.name), strings.Compare(a.target, b.target), cmp.Compare(a.port, b.port))
+	})
 	for _, key := range keys {
 		sb := o.at(key.name)
 		sb.add(kSRV, r.srv(key.name, key.target, key.port, uint16(max(1, 100/count[key.name]))))
@@ -261,7 +320,8 @@ func externalTarget(name string) (string, bool) {
 		return "", false
 	}
 	for label := range strings.SplitSeq(name, ".") {
-		if label != "_" && !isLabel(strings.ReplaceAll(label, "_", "-")) {
+		// '_' may stand anywhere a letter may (as resolvers accept it).
+		if !isLabel(strings.ReplaceAll(label, "_", "a")) {
 			return "", false
 		}
 	}

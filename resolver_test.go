@@ -51,6 +51,18 @@ func seed() []runtime.Object {
 		slice("default", "pnr-a", "pnr", discovery.AddressTypeIPv4,
 			[]discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 8080)}, ep("10.0.3.1", "", false)),
 		slice("default", "orphan", "", discovery.AddressTypeIPv4, web, ep("10.0.4.1", "lost", true)),
+		// Issue 14: an IPv6 address ending in ::, an address with a hostname
+		// in one slice only (in both orders of slice names), no ready endpoint.
+		headlessSvc("default", "v6h", svcPort("web", corev1.ProtocolTCP, 80)),
+		slice("default", "v6h-a", "v6h", discovery.AddressTypeIPv6, web, ep("fd00:10:244:1::", "", true)),
+		headlessSvc("default", "hs", svcPort("web", corev1.ProtocolTCP, 80)),
+		slice("default", "hs-a", "hs", discovery.AddressTypeIPv4, web, ep("10.0.7.1", "", true)),
+		slice("default", "hs-b", "hs", discovery.AddressTypeIPv4, web, ep("10.0.7.1", "web-0", true)),
+		headlessSvc("default", "sh", svcPort("web", corev1.ProtocolTCP, 80)),
+		slice("default", "sh-a", "sh", discovery.AddressTypeIPv4, web, ep("10.0.7.2", "web-0", true)),
+		slice("default", "sh-b", "sh", discovery.AddressTypeIPv4, web, ep("10.0.7.2", "", true)),
+		headlessSvc("default", "idle", svcPort("web", corev1.ProtocolTCP, 80)),
+		slice("default", "idle-a", "idle", discovery.AddressTypeIPv4, web, ep("10.0.8.1", "idle-0", false)),
 		externalSvc("test", "my-blog", "blog.mosuke.tech"),
 		externalSvc("default", "ip-ext", "1.2.3.4"),
 		externalSvc("default", "bad-ext", "not a name!"),
@@ -126,6 +138,37 @@ func TestResolve(t *testing.T) {
 			Answer: []dns.RR{test.PTR("3.1.0.10.in-addr.arpa. 30 IN PTR sample-statefulset-headless-1." + hl)}},
 		{Qname: "pnr.default.svc.cluster.local.", Qtype: dns.TypeA,
 			Answer: []dns.RR{test.A("pnr.default.svc.cluster.local. 30 IN A 10.0.3.1")}},
+
+		// Dashed IPv6 names are host names: fd00:10:244:1:: is fd00-10-244-1--0.
+		{Qname: "_http-port._tcp.v6h.default.svc.cluster.local.", Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_http-port._tcp.v6h.default.svc.cluster.local. 30 IN SRV 0 100 80 fd00-10-244-1--0.v6h.default.svc.cluster.local.")},
+			Extra:  []dns.RR{test.AAAA("fd00-10-244-1--0.v6h.default.svc.cluster.local. 30 IN AAAA fd00:10:244:1::")}},
+		{Qname: "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.4.4.2.0.0.1.0.0.0.0.d.f.ip6.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.4.4.2.0.0.1.0.0.0.0.d.f.ip6.arpa. 30 IN PTR fd00-10-244-1--0.v6h.default.svc.cluster.local.")}},
+		{Qname: "fd00-10-244-1--0.default.pod.cluster.local.", Qtype: dns.TypeAAAA,
+			Answer: []dns.RR{test.AAAA("fd00-10-244-1--0.default.pod.cluster.local. 30 IN AAAA fd00:10:244:1::")}},
+
+		// An address with a hostname in one slice goes by it, whichever slice
+		// is named first.
+		{Qname: "web-0.hs.default.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("web-0.hs.default.svc.cluster.local. 30 IN A 10.0.7.1")}},
+		{Qname: "web-0.sh.default.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("web-0.sh.default.svc.cluster.local. 30 IN A 10.0.7.2")}},
+		{Qname: "hs.default.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("hs.default.svc.cluster.local. 30 IN A 10.0.7.1")}},
+		{Qname: "_http-port._tcp.sh.default.svc.cluster.local.", Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_http-port._tcp.sh.default.svc.cluster.local. 30 IN SRV 0 100 80 web-0.sh.default.svc.cluster.local.")},
+			Extra:  []dns.RR{test.A("web-0.sh.default.svc.cluster.local. 30 IN A 10.0.7.2")}},
+		{Qname: "1.7.0.10.in-addr.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("1.7.0.10.in-addr.arpa. 30 IN PTR web-0.hs.default.svc.cluster.local.")}},
+		{Qname: "2.7.0.10.in-addr.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("2.7.0.10.in-addr.arpa. 30 IN PTR web-0.sh.default.svc.cluster.local.")}},
+
+		// No ready endpoint: the headless service's names do not exist.
+		{Qname: "idle.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "idle.default.svc.cluster.local.", Qtype: dns.TypeAAAA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "_http-port._tcp.idle.default.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "idle-0.idle.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
 
 		// ExternalName: the CNAME (chasing needs a running server).
 		{Qname: "my-blog.test.svc.cluster.local.", Qtype: dns.TypeCNAME,

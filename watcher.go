@@ -272,6 +272,7 @@ func (w *watcher) repoint(old, refs []ptrRef, batch map[string]*entry) {
 			batch[name] = nil
 			continue
 		}
+		slices.Sort(ts) // the same order whichever owner came first, on every replica
 		b := &builder{}
 		for _, t := range ts {
 			b.add(kPTR, w.rec.ptr(name, t))
