@@ -222,56 +222,13 @@ func TestAutopathSavingsPerSetup(t *testing.T) {
 	t.Log(report.String())
 }
 
-// truncatingUpstream serves big.example. A on 127.0.0.1 (a random port) the
-// way a real upstream does when the answer does not fit: over UDP an empty
-// answer with TC set, over TCP all 100 A records. Other names are NXDOMAIN.
-func truncatingUpstream(t *testing.T) string {
-	t.Helper()
-	port, err := coredns.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
-	handler := func(tcp bool) dns.HandlerFunc {
-		return func(w dns.ResponseWriter, r *dns.Msg) {
-			m := new(dns.Msg)
-			m.SetReply(r)
-			q := r.Question[0]
-			switch {
-			case !strings.EqualFold(q.Name, "big.example."):
-				m.Rcode = dns.RcodeNameError
-			case q.Qtype != dns.TypeA:
-			case !tcp:
-				m.Truncated = true
-			default:
-				for i := range 100 {
-					rr, _ := dns.NewRR(fmt.Sprintf("big.example. 60 IN A 198.51.100.%d", i+1))
-					m.Answer = append(m.Answer, rr)
-				}
-			}
-			_ = w.WriteMsg(m)
-		}
-	}
-	for _, proto := range []string{"udp", "tcp"} {
-		srv := &dns.Server{Addr: addr, Net: proto, Handler: handler(proto == "tcp")}
-		started := make(chan error, 1)
-		srv.NotifyStartedFunc = func() { started <- nil }
-		go func() { started <- srv.ListenAndServe() }()
-		if err := <-started; err != nil {
-			t.Fatalf("truncating upstream on %s/%s: %v", addr, proto, err)
-		}
-		t.Cleanup(func() { _ = srv.Shutdown() })
-	}
-	return addr
-}
-
 // TestAutopathTruncatedCompletion is the autopath part of issue 14's item
 // 1: a completion whose target's answer came back truncated carries TC over
 // UDP, so the client asks again over TCP and gets the whole answer there.
 func TestAutopathTruncatedCompletion(t *testing.T) {
 	suite(t)
 	t.Parallel()
-	up := truncatingUpstream(t)
+	up := fmt.Sprintf("127.0.0.1:%d", localUpstream(t, truncatingUpstream)) // truncation_test.go
 	srv := autopathDNS(t, "autopath-tc", nil, func(p coredns.Ports, kc string) coredns.AutopathCorefile {
 		return coredns.AutopathCorefile{
 			Kubeconfig: kc,
