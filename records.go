@@ -144,21 +144,24 @@ type member struct {
 	ip     netip.Addr
 	target string // <hostname or dashed IP>.<base>; "" when it cannot be a name
 	ports  []port
+	dashed bool // target is the dashed form of ip
+	named  bool // ip goes by a hostname too (in this or another member)
 }
 
 // members is the union of what the slices say of the service's ready
 // endpoints (all of them with publishNotReadyAddresses), merged by address:
 // an address listed ready by any slice is ready; it goes by every hostname
-// any slice gives it, or by its dashed form if none does; and it serves
-// every port of every slice that lists it. So an address listed without a
-// hostname in one slice and with one in another (while it moves between
-// slices, or gains the hostname) is its hostname's, as the specification
-// names endpoints with a hostname: its PTR points there and SRV counts it
-// once. Stock answers the dashed name too. The result is sorted by address
-// and name: neither the slices' names nor their order changes an answer.
+// a slice gives it, and by its dashed form if a slice lists it without a
+// hostname; and it serves every port of every slice that lists it. So an
+// address listed without a hostname in one slice and with one in another
+// (while it moves between slices, or gains the hostname) has both names, as
+// the specification asks of each of the two endpoints and as stock answers.
+// The result is sorted by address and name: neither the slices' names nor
+// their order changes an answer.
 func members(s *service, sls []*endpointSlice, base string) []member {
 	type merged struct {
 		hostnames []string
+		anonymous bool // listed without a hostname by some slice
 		ports     []port
 	}
 	byAddr := map[netip.Addr]*merged{}
@@ -175,26 +178,30 @@ func members(s *service, sls []*endpointSlice, base string) []member {
 				} else {
 					m.ports = appendPorts(m.ports, sl.ports)
 				}
-				if isLabel(ep.hostname) && !slices.Contains(m.hostnames, ep.hostname) {
+				switch {
+				case !isLabel(ep.hostname):
+					m.anonymous = true
+				case !slices.Contains(m.hostnames, ep.hostname):
 					m.hostnames = append(m.hostnames, ep.hostname)
 				}
 			}
 		}
 	}
 	out := make([]member, 0, len(byAddr))
-	add := func(ip netip.Addr, label string, ports []port) {
-		m := member{ip: ip, ports: ports}
+	add := func(ip netip.Addr, label string, ports []port, dashed, named bool) {
+		m := member{ip: ip, ports: ports, dashed: dashed, named: named}
 		if target := label + "." + base; isLabel(label) && len(target) <= maxName {
 			m.target = target
 		}
 		out = append(out, m)
 	}
 	for ip, m := range byAddr {
-		if len(m.hostnames) == 0 {
-			add(ip, dashed(ip), m.ports)
+		named := len(m.hostnames) > 0
+		if m.anonymous {
+			add(ip, dashed(ip), m.ports, true, named)
 		}
 		for _, h := range m.hostnames {
-			add(ip, h, m.ports)
+			add(ip, h, m.ports, false, named)
 		}
 	}
 	slices.SortFunc(out, func(a, b member) int {
@@ -254,7 +261,9 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 		k, rr := r.addr(m.target, m.ip)
 		o.at(m.target).add(k, rr)
 		addrsOf[m.target] = append(addrsOf[m.target], rr)
-		if primary {
+		// The address's PTR names its hostnames (spec 2.4.2), its dashed
+		// form only when it has none.
+		if primary && !(m.dashed && m.named) {
 			o.ptrs = append(o.ptrs, ptrRef{reverse(m.ip), m.target})
 		}
 	}

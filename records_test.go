@@ -216,7 +216,7 @@ func TestHeadlessSlicesInAnyOrder(t *testing.T) {
 		{"hostname in one slice only (issue 14.5)", []*discovery.EndpointSlice{
 			slice("ns", "hs-a", "hs", v4, web, ep("10.0.7.1", "", true)),
 			slice("ns", "hs-b", "hs", v4, web, ep("10.0.7.1", "web-0", true)),
-		}, []string{"web-0"}, 1, 1},
+		}, []string{"10-0-7-1", "web-0"}, 1, 2},
 		{"ready in one slice only", []*discovery.EndpointSlice{
 			slice("ns", "hs-a", "hs", v4, web, ep("10.0.7.2", "web-1", false)),
 			slice("ns", "hs-b", "hs", v4, web, ep("10.0.7.2", "web-1", true)),
@@ -235,7 +235,7 @@ func TestHeadlessSlicesInAnyOrder(t *testing.T) {
 			slice("ns", "hs-a", "hs", v4, web, ep("10.0.7.6", "web-6", true), ep("10.0.7.6", "", true), ep("10.0.7.6", "web-6", false)),
 			slice("ns", "hs-b", "hs", v6, web, ep("fd00::6", "web-6", true)),
 			slice("ns", "hs-c", "hs", v6, web, ep("fd00::6", "web-6", true), ep("fd00::", "", true)),
-		}, []string{"fd00--0", "web-6"}, 3, 2},
+		}, []string{"10-0-7-6", "fd00--0", "web-6"}, 3, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc, _ := toService(headlessSvc("ns", "hs", svcPort("web", corev1.ProtocolTCP, 80)))

@@ -148,17 +148,26 @@ func TestResolve(t *testing.T) {
 		{Qname: "fd00-10-244-1--0.default.pod.cluster.local.", Qtype: dns.TypeAAAA,
 			Answer: []dns.RR{test.AAAA("fd00-10-244-1--0.default.pod.cluster.local. 30 IN AAAA fd00:10:244:1::")}},
 
-		// An address with a hostname in one slice goes by it, whichever slice
-		// is named first.
+		// An address with a hostname in one slice and none in another has
+		// both names, whichever slice is named first; its PTR names the
+		// hostname.
 		{Qname: "web-0.hs.default.svc.cluster.local.", Qtype: dns.TypeA,
 			Answer: []dns.RR{test.A("web-0.hs.default.svc.cluster.local. 30 IN A 10.0.7.1")}},
 		{Qname: "web-0.sh.default.svc.cluster.local.", Qtype: dns.TypeA,
 			Answer: []dns.RR{test.A("web-0.sh.default.svc.cluster.local. 30 IN A 10.0.7.2")}},
 		{Qname: "hs.default.svc.cluster.local.", Qtype: dns.TypeA,
 			Answer: []dns.RR{test.A("hs.default.svc.cluster.local. 30 IN A 10.0.7.1")}},
+		{Qname: "10-0-7-2.sh.default.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("10-0-7-2.sh.default.svc.cluster.local. 30 IN A 10.0.7.2")}},
 		{Qname: "_http-port._tcp.sh.default.svc.cluster.local.", Qtype: dns.TypeSRV,
-			Answer: []dns.RR{test.SRV("_http-port._tcp.sh.default.svc.cluster.local. 30 IN SRV 0 100 80 web-0.sh.default.svc.cluster.local.")},
-			Extra:  []dns.RR{test.A("web-0.sh.default.svc.cluster.local. 30 IN A 10.0.7.2")}},
+			Answer: []dns.RR{
+				test.SRV("_http-port._tcp.sh.default.svc.cluster.local. 30 IN SRV 0 50 80 10-0-7-2.sh.default.svc.cluster.local."),
+				test.SRV("_http-port._tcp.sh.default.svc.cluster.local. 30 IN SRV 0 50 80 web-0.sh.default.svc.cluster.local."),
+			},
+			Extra: []dns.RR{
+				test.A("10-0-7-2.sh.default.svc.cluster.local. 30 IN A 10.0.7.2"),
+				test.A("web-0.sh.default.svc.cluster.local. 30 IN A 10.0.7.2"),
+			}},
 		{Qname: "1.7.0.10.in-addr.arpa.", Qtype: dns.TypePTR,
 			Answer: []dns.RR{test.PTR("1.7.0.10.in-addr.arpa. 30 IN PTR web-0.hs.default.svc.cluster.local.")}},
 		{Qname: "2.7.0.10.in-addr.arpa.", Qtype: dns.TypePTR,

@@ -196,8 +196,9 @@ func goResolverTakes(t *testing.T, addr, svc string, dashed map[string]string) {
 }
 
 // TestHeadlessSlicesUnion: an address listed without a hostname in one slice
-// and with one in another goes by its hostname whichever slice's name sorts
-// first (hs-a/hs-b, then the same with the names swapped); ready in one
+// and with one in another has both names (the spec asks a name of each
+// endpoint), whichever slice's name sorts first (hs-a/hs-b, then the same
+// with the names swapped), and its PTR names the hostname; ready in one
 // slice is ready; ports of both slices are served.
 func TestHeadlessSlicesUnion(t *testing.T) {
 	srv := suite(t)
@@ -231,10 +232,10 @@ func TestHeadlessSlicesUnion(t *testing.T) {
 		cases = append(cases,
 			recordCase{c.svc + "-A", fq(c.svc), dns.TypeA, want{answer: []string{fq(c.svc) + " 30 IN A " + c.ip}}},
 			recordCase{c.svc + "-hostname-A", host, dns.TypeA, want{answer: []string{host + " 30 IN A " + c.ip}}},
-			recordCase{c.svc + "-dashed-A", dashedName, dns.TypeA, nxDomain},
+			recordCase{c.svc + "-dashed-A", dashedName, dns.TypeA, want{answer: []string{dashedName + " 30 IN A " + c.ip}}},
 			recordCase{c.svc + "-SRV", "_http._tcp." + fq(c.svc), dns.TypeSRV, want{
-				answer: []string{"_http._tcp." + fq(c.svc) + " 30 IN SRV 0 100 80 " + host},
-				extra:  []string{host + " 30 IN A " + c.ip},
+				answer: []string{"_http._tcp." + fq(c.svc) + " 30 IN SRV 0 50 80 " + host, "_http._tcp." + fq(c.svc) + " 30 IN SRV 0 50 80 " + dashedName},
+				extra:  []string{host + " 30 IN A " + c.ip, dashedName + " 30 IN A " + c.ip},
 			}},
 			recordCase{c.svc + "-PTR", reverse(t, c.ip), dns.TypePTR, want{answer: []string{reverse(t, c.ip) + " 30 IN PTR " + host}}},
 		)
@@ -248,8 +249,12 @@ func TestHeadlessSlicesUnion(t *testing.T) {
 		)
 	}
 	cases = append(cases,
-		recordCase{"pt-SRV-http", "_http._tcp." + fq("pt"), dns.TypeSRV, want{answer: []string{"_http._tcp." + fq("pt") + " 30 IN SRV 0 100 80 web-5." + fq("pt")}}},
-		recordCase{"pt-SRV-admin", "_admin._tcp." + fq("pt"), dns.TypeSRV, want{answer: []string{"_admin._tcp." + fq("pt") + " 30 IN SRV 0 100 9090 web-5." + fq("pt")}}},
+		// pt-b lists the address without a hostname: its dashed name too.
+		recordCase{"pt-SRV-http", "_http._tcp." + fq("pt"), dns.TypeSRV, want{answer: []string{
+			"_http._tcp." + fq("pt") + " 30 IN SRV 0 50 80 web-5." + fq("pt"), "_http._tcp." + fq("pt") + " 30 IN SRV 0 50 80 10-0-7-5." + fq("pt")}}},
+		recordCase{"pt-SRV-admin", "_admin._tcp." + fq("pt"), dns.TypeSRV, want{answer: []string{
+			"_admin._tcp." + fq("pt") + " 30 IN SRV 0 50 9090 web-5." + fq("pt"), "_admin._tcp." + fq("pt") + " 30 IN SRV 0 50 9090 10-0-7-5." + fq("pt")}}},
+		recordCase{"pt-PTR", reverse(t, "10.0.7.5"), dns.TypePTR, want{answer: []string{reverse(t, "10.0.7.5") + " 30 IN PTR web-5." + fq("pt")}}},
 	)
 	runCases(t, addr, cases)
 }
