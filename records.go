@@ -297,13 +297,17 @@ func (r *records) headlessSRV(o *owned, ms []member, base string, addrsOf map[st
 	slices.SortFunc(keys, func(a, b srvKey) int {
 		return cmp.Or(strings.Compare(a.name, b.name), strings.Compare(a.target, b.target), cmp.Compare(a.port, b.port))
 	})
-	for _, key := range keys {
+	for i, key := range keys {
 		sb := o.at(key.name)
 		sb.add(kSRV, r.srv(key.name, key.target, key.port, uint16(max(1, 100/count[key.name]))))
+		// A target's addresses once per SRV name: keys are sorted, so a
+		// target's other port numbers follow it. (Searching the additional
+		// records instead made a service of n endpoints cost n² steps.)
+		if i > 0 && keys[i-1].name == key.name && keys[i-1].target == key.target {
+			continue
+		}
 		for _, rr := range addrsOf[key.target] {
-			if !slices.Contains(sb.by[kExtra], rr) {
-				sb.add(kExtra, rr)
-			}
+			sb.add(kExtra, rr)
 		}
 	}
 }
