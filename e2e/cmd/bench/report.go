@@ -126,7 +126,14 @@ func (r *results) progStat(k string, p float64) stat {
 	return stat{float64(v), true, fmtDur(v)}
 }
 
-func (r *results) growStat(k string) stat { return kbStat(r.growKB, k) }
+// growStat is the KiB each service added under the running server cost, at
+// the first growth, with the default GOGC.
+func (r *results) growStat(k string) stat {
+	if len(r.growth) == 0 {
+		return na()
+	}
+	return kbStat(r.growth[0].kb, k)
+}
 
 func kbStat(m map[string]float64, k string) stat {
 	v, ok := m[k]
@@ -217,11 +224,9 @@ func report(c config, r *results, f *fleet) {
 		line("prog_p50", func(k string) stat { return r.progStat(k, 50) }, false)
 		line("prog_p99", func(k string) stat { return r.progStat(k, 99) }, false)
 	}
-	if r.added > 0 {
-		line("KB/added_svc", r.growStat, false)
-	}
-	if r.addedLarge > 0 {
-		line(fmt.Sprintf("KB/added_svc(+%d)", r.addedLarge), func(k string) stat { return kbStat(r.growLargeKB, k) }, false)
+	for _, g := range r.growth {
+		line(fmt.Sprintf("KB/added_svc(%d+%d)", g.from, g.added), func(k string) stat { return kbStat(g.kb, k) }, false)
+		line("  with GOMEMLIMIT", func(k string) stat { return kbStat(g.kb, k+"-memlimit") }, false)
 	}
 	if len(r.cold) > 1 {
 		line(slopeHead, r.coldSlope, false)
@@ -242,6 +247,7 @@ func report(c config, r *results, f *fleet) {
 	}
 	tw.Flush()
 
+	reportSideBySide(c, r)
 	if r.prog != nil {
 		fmt.Println("programming latency p50 / p99 by change (ms):")
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
@@ -282,14 +288,10 @@ func report(c config, r *results, f *fleet) {
 	if r.prog != nil {
 		fmt.Printf("  prog: API write returned -> first correct answer, polled every %s, kubesvc and stock at once; %d changes.\n", c.pollEvery, c.changes)
 	}
-	if r.added > 0 {
-		fmt.Printf("  KB/added_svc: VmRSS growth of the running server over %d added services (same mix); read before and after\n", r.added)
+	if len(r.growth) > 0 {
+		fmt.Println("  KB/added_svc: VmRSS growth of running servers over the added services (same mix); read before and after")
 		fmt.Printf("    alike: after a 2s query burst and %s settle. Go's heap slack makes it noisy; KB/svc(cold) is the slope of\n", c.settle)
 		fmt.Println("    the cold-start RSS between cluster sizes, a cross-check.")
-	}
-	if r.addedLarge > 0 {
-		fmt.Printf("  KB/added_svc(+%d): the same, over the growth to -first-answer-services under a kubesvc and a stock\n", r.addedLarge)
-		fmt.Println("    started just before it.")
 	}
 	if len(r.perfIssues) > 0 {
 		fmt.Println("PROBLEMS in dnsperf runs:")
