@@ -1,0 +1,137 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+func TestPodIPsAreDistinctHostAddresses(t *testing.T) {
+	seen := map[string]int{}
+	for x := 1; x <= 300000; x++ {
+		ip := podIP(x)
+		if prev, ok := seen[ip]; ok {
+			t.Fatalf("podIP(%d) = %s, the same as podIP(%d)", x, ip, prev)
+		}
+		seen[ip] = x
+		if strings.HasSuffix(ip, ".0") || strings.HasSuffix(ip, ".255") {
+			t.Fatalf("podIP(%d) = %s: a network or broadcast address", x, ip)
+		}
+	}
+}
+
+func TestPlanGivesEveryServiceItsEndpoints(t *testing.T) {
+	d := &dataset{namespaces: 3, headlessFrac: 0.1, endpoints: 10}
+	svcs := d.plan(100)
+	if n := countHeadless(svcs); n != 10 {
+		t.Fatalf("%d headless services of 100, want 10", n)
+	}
+	for _, s := range svcs {
+		switch {
+		case s.headless && (len(s.eps) != 10 || len(s.ips) != 10):
+			t.Errorf("%s: headless with %d endpoints and %d answers, want 10 and 10", s.name, len(s.eps), len(s.ips))
+		case !s.headless && (len(s.eps) < 3 || len(s.eps) > 10):
+			t.Errorf("%s: ClusterIP with %d endpoints, want 3 to 10", s.name, len(s.eps))
+		}
+	}
+}
+
+func TestGoBenchLinesAreBenchstatFormat(t *testing.T) {
+	g := &gobench{}
+	g.add("FlipCPU", "services=5000/server=kubesvc", 300, 13500*time.Nanosecond, "ns/op")
+	g.add("Relist", "services=5000/server=stock", 1, int64(1024), "peak-rss-B", 1.25, "peak/steady")
+	line := regexp.MustCompile(`^Benchmark[^ ]+ [0-9]+( [0-9.e+-]+ [^ ]+)+$`)
+	for _, l := range g.lines {
+		if !line.MatchString(l) {
+			t.Errorf("%q is not a Go benchmark line", l)
+		}
+	}
+	if want := "BenchmarkFlipCPU/services=5000/server=kubesvc 300 13500 ns/op"; g.lines[0] != want {
+		t.Errorf("got %q, want %q", g.lines[0], want)
+	}
+}
+
+func TestDeployMemLimit(t *testing.T) {
+	for _, tc := range []struct{ name, env, want string }{
+		{"value", "env: [{name: GOMEMLIMIT, value: 150MiB}]", "150MiB"},
+		{"resourceFieldRef", "env: [{name: GOMEMLIMIT, valueFrom: {resourceFieldRef: {resource: limits.memory}}}]", "178257920"},
+		{"none: the memory limit", "", "178257920"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "deploy", "base")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			yaml := "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n" +
+				"        - name: coredns\n          resources: {limits: {memory: 170Mi}}\n"
+			if tc.env != "" {
+				yaml += "          " + tc.env + "\n"
+			}
+			if err := os.WriteFile(filepath.Join(dir, "deployment.yaml"), []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, from, err := deployMemLimit(root, "")
+			if err != nil || got != tc.want {
+				t.Fatalf("deployMemLimit = %q (%s), %v; want %q", got, from, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRelistProxyExpiresOnlyWatchesFromBefore checks that after expire(rv)
+// only watches resuming from an older resource version get 410 Gone: lists,
+// watches from the relist's newer version and streaming initial lists pass.
+func TestRelistProxyExpiresOnlyWatchesFromBefore(t *testing.T) {
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "upstream")
+	}))
+	defer api.Close()
+	p, err := newRelistProxy(&rest.Config{Host: api.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	client, err := rest.HTTPClientFor(p.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(query string) int {
+		t.Helper()
+		resp, err := client.Get(p.clientConfig().Host + "/api/v1/services?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	if got := get("watch=true&resourceVersion=5"); got != http.StatusOK {
+		t.Fatalf("watch before expire: status %d, want 200", got)
+	}
+	p.expire(10)
+	for query, want := range map[string]int{
+		"watch=true&resourceVersion=5":                        http.StatusGone,
+		"watch=1&resourceVersion=9":                           http.StatusGone,
+		"watch=true&resourceVersion=10":                       http.StatusOK,
+		"watch=true&resourceVersion=":                         http.StatusOK,
+		"watch=true&resourceVersion=5&sendInitialEvents=true": http.StatusOK,
+		"resourceVersion=5":                                   http.StatusOK,
+		"limit=500":                                           http.StatusOK,
+	} {
+		if got := get(query); got != want {
+			t.Errorf("%s after expire(10): status %d, want %d", query, got, want)
+		}
+	}
+	if expired, resumed, _ := p.progress(); expired != 1 || resumed != 1 {
+		t.Errorf("progress: %d refused, %d back; want 1 and 1 (one client, one resource)", expired, resumed)
+	}
+}
