@@ -131,7 +131,56 @@ func TestRelistProxyExpiresOnlyWatchesFromBefore(t *testing.T) {
 			t.Errorf("%s after expire(10): status %d, want %d", query, got, want)
 		}
 	}
-	if expired, resumed, _ := p.progress(); expired != 1 || resumed != 1 {
-		t.Errorf("progress: %d refused, %d back; want 1 and 1 (one client, one resource)", expired, resumed)
+	if pr := p.progress(); pr.refused != 2 || pr.streamed != 1 || pr.lists != 2 {
+		t.Errorf("progress: %s; want 2 refused, 1 streaming list, 2 lists", pr)
+	}
+}
+
+// TestRelistProxyCutsLiveWatches checks that expire ends a watch being
+// served, and counts it back once its client watches again.
+func TestRelistProxyCutsLiveWatches(t *testing.T) {
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // a watch: streams until the client or proxy ends it
+	}))
+	defer api.Close()
+	p, err := newRelistProxy(&rest.Config{Host: api.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	client, err := rest.HTTPClientFor(p.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := p.clientConfig().Host + "/api/v1/services?watch=true&resourceVersion=5"
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
+	p.expire(10)
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch still streams 5s after expire")
+	}
+	resp.Body.Close()
+	if pr := p.progress(); pr.cut != 1 || pr.back != 0 {
+		t.Fatalf("after expire: %s; want 1 cut, 0 back", pr)
+	}
+	go func() {
+		if resp, err := client.Get(p.clientConfig().Host + "/api/v1/services?watch=true&resourceVersion=10"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.progress().back != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a new watch: %s; want 1 back", p.progress())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

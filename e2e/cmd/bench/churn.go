@@ -94,7 +94,8 @@ type churnSet struct {
 	flips, moves   int
 	flipCPU        map[string]time.Duration // CPU time per flip
 	moveCPU        map[string]time.Duration // CPU time per move
-	soa            map[string]soaCheck      // the SOA serial during the moves
+	soa            map[string]soaCheck      // the SOA serial during soaMoves more moves
+	soaMoves       int
 	underChurn     map[string][]time.Duration
 	missedUnder    map[string]int
 	createdUnder   int
@@ -172,29 +173,52 @@ func (b *bench) flips(n int) error {
 }
 
 // cpuPer runs changes, waits until every server of pair answers final(),
-// and returns each server's CPU time over that span divided by n.
+// and returns each server's CPU time over that span, less what it uses
+// idle over as long (measured for a second just before), divided by n.
 func (b *bench) cpuPer(pair []*running, n int, changes func() error, final func() expect) (map[string]time.Duration, error) {
-	before := map[string]time.Duration{}
-	for _, r := range pair {
-		t, err := procCPU(r.srv.Pid())
-		if err != nil {
-			return nil, err
+	cpuNow := func() (map[string]time.Duration, error) {
+		out := map[string]time.Duration{}
+		for _, r := range pair {
+			t, err := procCPU(r.srv.Pid())
+			if err != nil {
+				return nil, err
+			}
+			out[r.kind.name] = t
 		}
-		before[r.kind.name] = t
+		return out, nil
 	}
+	idle0, err := cpuNow()
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	if err := sleep(b.ctx, time.Second); err != nil {
+		return nil, err
+	}
+	before, err := cpuNow()
+	if err != nil {
+		return nil, err
+	}
+	t1 := time.Now()
+	idleSpan := t1.Sub(t0)
 	if err := changes(); err != nil {
 		return nil, err
 	}
 	if _, err := b.waitAll(pair, final(), 5*time.Millisecond, time.Minute); err != nil {
 		return nil, err
 	}
+	after, err := cpuNow()
+	if err != nil {
+		return nil, err
+	}
+	span := time.Since(t1)
 	out := map[string]time.Duration{}
 	for _, r := range pair {
-		t, err := procCPU(r.srv.Pid())
-		if err != nil {
-			return nil, err
-		}
-		out[r.kind.name] = (t - before[r.kind.name]) / time.Duration(n)
+		k := r.kind.name
+		idle := time.Duration(float64(before[k]-idle0[k]) * float64(span) / float64(idleSpan))
+		out[k] = (after[k] - before[k] - idle) / time.Duration(n)
+		b.logf("  %-8s CPU %s over %s of changes, less %s idle (%s per second idle)", k, fmtDur(after[k]-before[k]),
+			fmtDur(span), fmtDur(idle), fmtDur(before[k]-idle0[k]))
 	}
 	return out, nil
 }

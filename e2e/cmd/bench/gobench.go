@@ -86,6 +86,14 @@ func (g *gobench) growth(set growthSet) {
 	}
 }
 
+func (g *gobench) allocs(m map[string]float64) {
+	for _, k := range []string{"kubesvc", "stock"} {
+		if v, ok := m[k]; ok {
+			g.add("AllocsPerQuery", "server="+k, 1, v, "allocs/op")
+		}
+	}
+}
+
 func (g *gobench) relist(r *relistResult) {
 	for _, k := range []string{"kubesvc", "stock"} {
 		if r.steady[k] > 0 {

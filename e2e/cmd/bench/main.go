@@ -177,7 +177,8 @@ type results struct {
 	churn      []churnSet          // by cluster size
 	relist     *relistResult
 	growth     []growthSet
-	memLimit   string // GOMEMLIMIT of the second growth measure, and where it came from
+	allocs     map[string]float64 // heap allocations per query under dnsperf, by server
+	memLimit   string             // GOMEMLIMIT of the second growth measure, and where it came from
 	perfIssues []string
 }
 

@@ -70,6 +70,9 @@ func (b *bench) growth(add int) error {
 		b.logf("  %-16s RSS %s -> %s: %.2f KB per added service; heap in use %.0f B per added service",
 			k, fmtKB(before[k][0]), fmtKB(after[k][0]), set.kb[k], set.heapB[k])
 	}
+	if len(b.res.growth) == 0 {
+		b.gb.allocs(b.res.allocs)
+	}
 	b.res.growth = append(b.res.growth, set)
 	b.gb.growth(set)
 	return nil
@@ -79,8 +82,20 @@ func (b *bench) growth(add int) error {
 // query burst and the settle.
 func (b *bench) measureMemory(servers []*running) (map[string][2]int64, error) {
 	for _, r := range servers {
-		if _, err := runDNSPerf(b.ctx, b.c.perf, portOf(r), b.queryPath, 2*time.Second); err != nil {
+		m0, err := mallocs(r)
+		if err != nil {
+			return nil, err
+		}
+		pr, err := runDNSPerf(b.ctx, b.c.perf, portOf(r), b.queryPath, 2*time.Second)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.kind.name, err)
+		}
+		m1, err := mallocs(r)
+		if err != nil {
+			return nil, err
+		}
+		if _, seen := b.res.allocs[r.kind.name]; !seen && pr.completed > 0 {
+			b.res.allocs[r.kind.name] = (m1 - m0) / float64(pr.completed)
 		}
 	}
 	if err := sleep(b.ctx, b.c.settle); err != nil {

@@ -62,3 +62,17 @@ func heapKB(r *running) (alloc, inuse int64, err error) {
 	}
 	return int64(a) / 1024, int64(u) / 1024, nil
 }
+
+// mallocs is the number of heap allocations the server has made
+// (go_memstats_mallocs_total).
+func mallocs(r *running) (float64, error) {
+	mfs, err := scrape(r.srv.Ports.MetricsURL())
+	if err != nil {
+		return 0, fmt.Errorf("%s metrics: %w", r.kind.name, err)
+	}
+	v, ok := gauge(mfs, "go_memstats_mallocs_total")
+	if !ok {
+		return 0, fmt.Errorf("%s metrics: no go_memstats_mallocs_total", r.kind.name)
+	}
+	return v, nil
+}

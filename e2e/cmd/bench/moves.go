@@ -12,15 +12,53 @@ import (
 
 // movePhase moves -moves endpoints behind ClusterIP services (a pod replaced
 // by one at a new address: no DNS answer changes) and measures each server's
-// CPU per move. Meanwhile it polls every server's SOA serial: kubesvc's must
-// not move when no answer does. The moves end with a readiness flip of the
-// sentinel service, which the servers see after every move (one watch, in
-// order): its answer marks the end of the CPU span.
+// CPU per move. The moves end with a readiness flip of the sentinel service,
+// which the servers see after every move (one watch, in order): its answer
+// marks the end of the CPU span. Then, apart, a second batch of moves while
+// every server's SOA serial is polled: kubesvc's must not move when no
+// answer does.
 func (b *bench) movePhase(pair []*running, set *churnSet) error {
 	cips := b.clusterIPServices()
 	if len(cips) == 0 {
 		return fmt.Errorf("no ClusterIP services to move endpoints of")
 	}
+	next := 0
+	moves := func(n int) error {
+		return b.paced(n, func(int) error {
+			// Stride over the services so consecutive moves hit different
+			// namespaces and slices.
+			s := cips[next*7919%len(cips)]
+			next++
+			return b.move(s, next%len(s.eps))
+		})
+	}
+	var err error
+	set.moveCPU, err = b.cpuPer(pair, b.c.moves, func() error {
+		if err := moves(b.c.moves); err != nil {
+			return err
+		}
+		return b.sentinel.flip(b.ctx, b.client, 0)
+	}, b.sentinel.expect)
+	if err != nil {
+		return err
+	}
+	b.logCPU("move", set.moveCPU)
+	n := min(b.c.moves, 100)
+	set.soaMoves = n
+	set.soa, err = b.watchSOA(pair, func() error { return moves(n) })
+	if err != nil {
+		return err
+	}
+	for _, r := range pair {
+		c := set.soa[r.kind.name]
+		b.logf("  %-8s SOA serial over %d more moves: %d -> %d over %d polls: moved=%t", r.kind.name, n, c.before, c.last, c.polls, c.moved)
+	}
+	return nil
+}
+
+// watchSOA polls every server's SOA serial every 20 ms while changes run and
+// for a second after (for changes still on their way).
+func (b *bench) watchSOA(pair []*running, changes func() error) (map[string]soaCheck, error) {
 	var (
 		mu   sync.Mutex
 		soas = map[string]soaCheck{}
@@ -32,7 +70,9 @@ func (b *bench) movePhase(pair []*running, set *churnSet) error {
 		s0, err := soaSerial(p)
 		if err != nil {
 			p.close()
-			return fmt.Errorf("%s SOA: %w", r.kind.name, err)
+			close(stop)
+			wg.Wait()
+			return nil, fmt.Errorf("%s SOA: %w", r.kind.name, err)
 		}
 		soas[r.kind.name] = soaCheck{before: s0, last: s0}
 		wg.Go(func() {
@@ -57,38 +97,13 @@ func (b *bench) movePhase(pair []*running, set *churnSet) error {
 			}
 		})
 	}
-	stopPolls := sync.OnceFunc(func() { close(stop); wg.Wait() })
-	defer stopPolls()
-
-	moves := func() error {
-		err := b.paced(b.c.moves, func(i int) error {
-			// Stride over the services so consecutive moves hit different
-			// namespaces and slices.
-			s := cips[i*7919%len(cips)]
-			return b.move(s, i%len(s.eps))
-		})
-		if err != nil {
-			return err
-		}
-		// The serial is watched for a second more, for moves still on
-		// their way, before the sentinel changes an answer.
-		if err := sleep(b.ctx, time.Second); err != nil {
-			return err
-		}
-		stopPolls()
-		return b.sentinel.flip(b.ctx, b.client, 0)
+	err := changes()
+	if err == nil {
+		err = sleep(b.ctx, time.Second)
 	}
-	var err error
-	if set.moveCPU, err = b.cpuPer(pair, b.c.moves, moves, b.sentinel.expect); err != nil {
-		return err
-	}
-	set.soa = soas
-	b.logCPU("move", set.moveCPU)
-	for _, r := range pair {
-		c := soas[r.kind.name]
-		b.logf("  %-8s SOA serial %d -> %d over %d polls: moved=%t", r.kind.name, c.before, c.last, c.polls, c.moved)
-	}
-	return nil
+	close(stop)
+	wg.Wait()
+	return soas, err
 }
 
 // move replaces endpoint j of s's slice with a pod at a new address.

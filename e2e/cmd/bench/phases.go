@@ -47,7 +47,7 @@ func newBench(ctx context.Context, c config) *bench {
 	return &bench{
 		c: c, ctx: ctx, began: time.Now(), f: newFleet(),
 		d:   &dataset{namespaces: c.namespaces, headlessFrac: c.headlessFrac, endpoints: c.endpoints},
-		res: &results{idle: map[string]int64{}, qps: map[string][]float64{}},
+		res: &results{idle: map[string]int64{}, qps: map[string][]float64{}, allocs: map[string]float64{}},
 		gb:  &gobench{},
 	}
 }

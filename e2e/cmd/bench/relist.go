@@ -18,7 +18,7 @@ type relistResult struct {
 	steady, peak map[string]int64
 	asked, wrong map[string]int
 	firstWrong   map[string]string
-	lists        int
+	progress     relistProgress
 }
 
 // relistPhase forces every watch of pair to relist (relistProxy.expire)
@@ -82,7 +82,7 @@ func (b *bench) relistPhase(pair []*running) error {
 			}
 		})
 	}
-	err := b.expireAndWait(res)
+	err := b.expireAndWait(pair, res)
 	close(stop)
 	wg.Wait()
 	b.px.settle()
@@ -103,9 +103,11 @@ func (b *bench) relistPhase(pair []*running) error {
 }
 
 // expireAndWait bumps the resource version (a ConfigMap write), expires
-// every resource version before it, and waits until every refused watch has
-// been accepted again (its informer listed and resumed), plus the settle.
-func (b *bench) expireAndWait(res *relistResult) error {
+// every resource version before it, and waits until every cut watch is
+// watching again and every server answers a headless service created after
+// the cut (so its informers hold the new lists: a streaming list looks like
+// any other watch), plus the settle.
+func (b *bench) expireAndWait(pair []*running, res *relistResult) error {
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "relist-mark-", Namespace: nsName(0)}}
 	cm, err := b.client.CoreV1().ConfigMaps(cm.Namespace).Create(b.ctx, cm, metav1.CreateOptions{})
 	if err != nil {
@@ -117,21 +119,28 @@ func (b *bench) expireAndWait(res *relistResult) error {
 	}
 	t0 := time.Now()
 	b.px.expire(rv)
+	marker := newBigHeadless(nsName(0), "relist-marker", 1, 1, b.d)
+	if err := marker.create(b.ctx, b.client); err != nil {
+		return err
+	}
 	for {
-		expired, resumed, lists := b.px.progress()
-		res.lists = lists
-		if expired > 0 && resumed == expired {
+		res.progress = b.px.progress()
+		if pr := res.progress; pr.cut > 0 && pr.back == pr.cut {
 			break
 		}
-		if time.Since(t0) > 3*time.Minute || (expired == 0 && time.Since(t0) > 30*time.Second) {
-			return fmt.Errorf("relist: %d watches refused, %d back after %s", expired, resumed, time.Since(t0).Round(time.Second))
+		if time.Since(t0) > 3*time.Minute {
+			return fmt.Errorf("relist: after %s: %s", time.Since(t0).Round(time.Second), res.progress)
 		}
 		if err := sleep(b.ctx, 10*time.Millisecond); err != nil {
 			return err
 		}
 	}
+	if _, err := b.waitAll(pair, marker.expect(), 5*time.Millisecond, 3*time.Minute); err != nil {
+		return fmt.Errorf("after the relist: %w", err)
+	}
 	res.took = time.Since(t0)
-	b.logf("  every watch back after %s (%d lists served)", res.took.Round(time.Millisecond), res.lists)
+	res.progress = b.px.progress()
+	b.logf("  every watch back and the marker answered after %s: %s", res.took.Round(time.Millisecond), res.progress)
 	return sleep(b.ctx, max(b.c.settle, 2*time.Second))
 }
 

@@ -23,7 +23,10 @@ import (
 // certificates): expire cuts every watch and answers each watch that tries
 // to resume from before that point with 410 Gone, "too old resource
 // version", as a restarted API server whose watch cache starts later does.
-// client-go's reflectors then list everything again.
+// client-go's reflectors then list everything again: with a LIST after the
+// 410, or (client-go's streaming lists, which kubesvc and stock use) with a
+// watch that sends every object first, which is how they resume any cut
+// watch.
 //
 // It terminates TLS with its own certificate and talks to the API server as
 // the admin, so the servers behind it need no credentials of their own.
@@ -35,11 +38,19 @@ type relistProxy struct {
 	served chan struct{}
 
 	mu        sync.Mutex
-	goneBelow int64                       // resource versions below this are expired
-	watches   map[*int]context.CancelFunc // watches being served
-	expired   map[string]int              // refused watches, by client and resource
-	resumed   map[string]int              // watches accepted after one was refused
-	lists     map[string]int              // lists since expire, by client and resource
+	goneBelow int64              // resource versions below this are expired
+	watches   map[*int]liveWatch // watches being served
+	cut       map[string]bool    // watches cut by expire, by client and resource
+	back      map[string]bool    // of those, the ones watching again
+	refused   int                // watches answered 410 since expire
+	streamed  int                // watches since expire that list first (sendInitialEvents)
+	lists     int                // lists since expire
+}
+
+// liveWatch is a watch being served: who asks for what, and how to end it.
+type liveWatch struct {
+	key    string
+	cancel context.CancelFunc
 }
 
 func newRelistProxy(admin *rest.Config) (*relistProxy, error) {
@@ -65,7 +76,7 @@ func newRelistProxy(admin *rest.Config) (*relistProxy, error) {
 	}
 	p := &relistProxy{
 		ln: ln, caPEM: certPEM, served: make(chan struct{}),
-		watches: map[*int]context.CancelFunc{}, expired: map[string]int{}, resumed: map[string]int{}, lists: map[string]int{},
+		watches: map[*int]liveWatch{}, cut: map[string]bool{}, back: map[string]bool{},
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -97,26 +108,33 @@ func (p *relistProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if watch := q.Get("watch"); watch != "true" && watch != "1" {
 		p.mu.Lock()
 		if p.goneBelow > 0 {
-			p.lists[key]++
+			p.lists++
 		}
 		p.mu.Unlock()
 		p.rp.ServeHTTP(w, r)
 		return
 	}
 	rv, _ := strconv.ParseInt(q.Get("resourceVersion"), 10, 64)
+	streaming := q.Get("sendInitialEvents") == "true"
 	p.mu.Lock()
-	if rv > 0 && rv < p.goneBelow && q.Get("sendInitialEvents") != "true" {
-		p.expired[key]++
+	// A watch that lists first (client-go's streaming list, which it also
+	// resumes with) is served from any version not older than rv: an API
+	// server with a fresh watch cache serves it too.
+	if rv > 0 && rv < p.goneBelow && !streaming {
+		p.refused++
 		p.mu.Unlock()
 		gone(w, rv)
 		return
 	}
-	if p.expired[key] > 0 {
-		p.resumed[key]++
+	if p.goneBelow > 0 {
+		p.back[key] = true
+		if streaming {
+			p.streamed++
+		}
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	id := new(int)
-	p.watches[id] = cancel
+	p.watches[id] = liveWatch{key: key, cancel: cancel}
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
@@ -141,29 +159,37 @@ func (p *relistProxy) expire(rv int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.goneBelow = rv
-	clear(p.expired)
-	clear(p.resumed)
-	clear(p.lists)
-	for _, cancel := range p.watches {
-		cancel()
+	clear(p.cut)
+	clear(p.back)
+	p.refused, p.streamed, p.lists = 0, 0, 0
+	for id, w := range p.watches {
+		p.cut[w.key] = true
+		w.cancel()
+		delete(p.watches, id)
 	}
 }
 
-// progress reports how many (client, resource) watches were refused and how
-// many of those have been accepted again since (after a relist), and the
-// lists served since expire.
-func (p *relistProxy) progress() (expired, resumed, lists int) {
+// relistProgress is what the clients did since expire.
+type relistProgress struct {
+	cut, back                int // watches cut; of those, watching again
+	refused, streamed, lists int // 410s, streaming lists, lists
+}
+
+func (p *relistProxy) progress() relistProgress {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k := range p.expired {
-		if p.resumed[k] > 0 {
-			resumed++
+	pr := relistProgress{cut: len(p.cut), refused: p.refused, streamed: p.streamed, lists: p.lists}
+	for k := range p.cut {
+		if p.back[k] {
+			pr.back++
 		}
 	}
-	for _, n := range p.lists {
-		lists += n
-	}
-	return len(p.expired), resumed, lists
+	return pr
+}
+
+func (pr relistProgress) String() string {
+	return fmt.Sprintf("%d watches cut, %d back; %d resumes answered 410 Gone, %d streaming lists, %d lists",
+		pr.cut, pr.back, pr.refused, pr.streamed, pr.lists)
 }
 
 // settle stops expiring.

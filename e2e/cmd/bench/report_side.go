@@ -16,8 +16,18 @@ func reportSideBySide(c config, r *results) {
 			fmtKB(ks[0]), fmtKB(ks[1]), fmtKB(st[0]), fmtKB(st[1]),
 			ratio(float64(ks[0]), float64(st[0]), true, true), ratio(float64(ks[1]), float64(st[1]), true, true))
 	}
+	if len(r.allocs) > 0 {
+		fmt.Printf("heap allocations per query under dnsperf (go_memstats_mallocs_total; CoreDNS's and the prometheus plugin's included):")
+		for _, k := range []string{"kubesvc", "stock", "kubesvc-memlimit", "stock-memlimit"} {
+			if v, ok := r.allocs[k]; ok {
+				fmt.Printf(" %s %.2f", k, v)
+			}
+		}
+		fmt.Println()
+	}
 	if len(r.churn) > 0 {
-		fmt.Println("churn: CPU time per EndpointSlice change (all threads' run time from /proc, over the changes and until both answer the last);")
+		fmt.Println("churn: CPU time per EndpointSlice change (all threads' run time from /proc, over the changes and until both answer the last,")
+		fmt.Println("  less the server's idle CPU over as long, measured for 1s before);")
 		fmt.Println("  programming latency of services created one at a time while the flips run (p50/p99)")
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  services\tmeasure\tkubesvc\tstock\tkubesvc/stock")
@@ -44,14 +54,14 @@ func reportSideBySide(c config, r *results) {
 		for _, s := range r.churn {
 			if s.soa != nil {
 				ks, st := s.soa["kubesvc"], s.soa["stock"]
-				fmt.Printf("  SOA serial during the %d moves at %d services (no answer changed): kubesvc moved=%t (%d -> %d, %d polls), stock moved=%t (%d -> %d)\n",
-					s.moves, s.n, ks.moved, ks.before, ks.last, ks.polls, st.moved, st.before, st.last)
+				fmt.Printf("  SOA serial during %d more moves and 1s after at %d services (no answer changed): kubesvc moved=%t (%d -> %d, %d polls), stock moved=%t (%d -> %d)\n",
+					s.soaMoves, s.n, ks.moved, ks.before, ks.last, ks.polls, st.moved, st.before, st.last)
 			}
 		}
 	}
 	if rl := r.relist; rl != nil {
-		fmt.Printf("relist at %d services (every watch cut, resumes answered 410 Gone; all watches back after %s, %d lists):\n",
-			rl.n, fmtDur(rl.took), rl.lists)
+		fmt.Printf("relist at %d services (every watch cut, resumes from before it answered 410 Gone; back and answering after %s;\n  %s):\n",
+			rl.n, fmtDur(rl.took), rl.progress)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  server\tsteady RSS\tpeak RSS\tpeak/steady\twrong answers")
 		for _, k := range []string{"kubesvc", "stock"} {
@@ -61,6 +71,7 @@ func reportSideBySide(c config, r *results) {
 		fmt.Fprintf(tw, "  kubesvc/stock\t%s\t%s\t\t\n", ratio(float64(rl.steady["kubesvc"]), float64(rl.steady["stock"]), true, true),
 			ratio(float64(rl.peak["kubesvc"]), float64(rl.peak["stock"]), true, true))
 		tw.Flush()
+		fmt.Println("  (the cut watches log \"watch ended with error\" in both servers: expected, listed below)")
 		for _, k := range []string{"kubesvc", "stock"} {
 			if rl.firstWrong[k] != "" {
 				fmt.Printf("  %s first wrong answer: %s\n", k, rl.firstWrong[k])
