@@ -175,7 +175,7 @@ type results struct {
 	prog       map[string]*progResult
 	heap       map[string][2]int64 // KiB of heap (alloc, in use) after sync, kubesvc and stock side by side
 	churn      []churnSet          // by cluster size
-	relist     *relistResult
+	relist     []*relistResult     // by cluster size
 	growth     []growthSet
 	allocs     map[string]float64 // heap allocations per query under dnsperf, by server
 	memLimit   string             // GOMEMLIMIT of the second growth measure, and where it came from

@@ -97,7 +97,7 @@ func (b *bench) relistPhase(pair []*running) error {
 		b.logf("  %-8s RSS steady %s, peak %s (%.2fx); %d of %d answers wrong%s", k, fmtKB(res.steady[k]), fmtKB(res.peak[k]),
 			float64(res.peak[k])/float64(res.steady[k]), res.wrong[k], res.asked[k], ifNotEmpty("; first: ", res.firstWrong[k]))
 	}
-	b.res.relist = res
+	b.res.relist = append(b.res.relist, res)
 	b.gb.relist(res)
 	return nil
 }
@@ -119,7 +119,7 @@ func (b *bench) expireAndWait(pair []*running, res *relistResult) error {
 	}
 	t0 := time.Now()
 	b.px.expire(rv)
-	marker := newBigHeadless(nsName(0), "relist-marker", 1, 1, b.d)
+	marker := newBigHeadless(nsName(0), fmt.Sprintf("relist-marker-%d", len(b.res.relist)), 1, 1, b.d)
 	if err := marker.create(b.ctx, b.client); err != nil {
 		return err
 	}

@@ -59,7 +59,7 @@ func reportSideBySide(c config, r *results) {
 			}
 		}
 	}
-	if rl := r.relist; rl != nil {
+	for _, rl := range r.relist {
 		fmt.Printf("relist at %d services (every watch cut, resumes from before it answered 410 Gone; back and answering after %s;\n  %s):\n",
 			rl.n, fmtDur(rl.took), rl.progress)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)

@@ -61,7 +61,8 @@ func (b *bench) sideBySide() error {
 
 // largePhase grows the cluster to -first-answer-services under a fresh
 // kubesvc and stock (a second, larger measure of the memory an added
-// service costs), then times cold starts and the churn phases there.
+// service costs), then times cold starts, the churn phases and the relist
+// there.
 func (b *bench) largePhase() error {
 	if b.c.firstAnswerN <= len(b.d.svcs) {
 		return nil
@@ -74,13 +75,16 @@ func (b *bench) largePhase() error {
 	if err := b.coldPhase(5 * time.Minute); err != nil {
 		return err
 	}
-	if b.c.flips == 0 && b.c.moves == 0 {
-		return nil
-	}
 	pair, err := b.startPair(b.pks, b.pst)
 	if err != nil {
 		return err
 	}
 	defer b.stopAll(pair)
-	return b.churnPhase(pair)
+	if err := b.churnPhase(pair); err != nil {
+		return err
+	}
+	if b.c.relist {
+		return b.relistPhase(pair)
+	}
+	return nil
 }
