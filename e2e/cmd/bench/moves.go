@@ -57,8 +57,14 @@ func (b *bench) movePhase(pair []*running, set *churnSet) error {
 }
 
 // watchSOA polls every server's SOA serial every 20 ms while changes run and
-// for a second after (for changes still on their way).
+// for a second after (for changes still on their way). The serial is the
+// second of the last change: the first is read over a second after the last
+// change that altered an answer, so that a serial bumped by any change
+// after it differs.
 func (b *bench) watchSOA(pair []*running, changes func() error) (map[string]soaCheck, error) {
+	if err := sleep(b.ctx, 1100*time.Millisecond); err != nil {
+		return nil, err
+	}
 	var (
 		mu   sync.Mutex
 		soas = map[string]soaCheck{}

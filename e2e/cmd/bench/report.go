@@ -202,7 +202,15 @@ func report(c config, r *results, f *fleet) {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()
+	reportRatios(r, first, slopeHead)
+	reportCold(c, r)
+	reportSideBySide(c, r)
+	reportProgByKind(r)
+	reportNotes(c, r, f)
+}
 
+// reportRatios prints kubesvc's figures over stock's and the ceiling's.
+func reportRatios(r *results, first coldSet, slopeHead string) {
 	fmt.Println("ratios (qps: above 1 is better for kubesvc; everything else: below 1 is better):")
 	line := func(what string, get func(string) stat, withCeiling bool) {
 		ks, st, ce := get("kubesvc"), get("stock"), get("ceiling")
@@ -231,9 +239,12 @@ func report(c config, r *results, f *fleet) {
 	if len(r.cold) > 1 {
 		line(slopeHead, r.coldSlope, false)
 	}
+}
 
+// reportCold prints the cold starts, by cluster size.
+func reportCold(c config, r *results) {
 	fmt.Printf("cold starts by cluster size (medians of %d): first correct answer; CPU time the process used by then; RSS %s after it\n", c.rounds, c.settle)
-	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  services\tfirst: kubesvc\tstock\tceiling\tkubesvc/stock\tkubesvc/ceiling\tcpu: kubesvc\tstock\tkubesvc/stock\trss: kubesvc\tstock\tceiling\tkubesvc/stock")
 	for _, set := range r.cold {
 		trio := func(get func(string) stat) (a, b, c stat) { return get("kubesvc"), get("stock"), get("ceiling") }
@@ -246,11 +257,13 @@ func report(c config, r *results, f *fleet) {
 			rk.txt, rst.txt, rc.txt, ratio(rk.v, rst.v, rk.ok, rst.ok))
 	}
 	tw.Flush()
+}
 
-	reportSideBySide(c, r)
+// reportProgByKind prints the programming latency by kind of change.
+func reportProgByKind(r *results) {
 	if r.prog != nil {
 		fmt.Println("programming latency p50 / p99 by change (ms):")
-		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  server\t"+strings.Join(changeKinds, "\t")+"\tall\tmissed")
 		for _, k := range []string{"kubesvc", "stock"} {
 			pr := r.prog[k]
@@ -276,7 +289,10 @@ func report(c config, r *results, f *fleet) {
 		}
 		tw.Flush()
 	}
+}
 
+// reportNotes says how each figure was taken, and what went wrong.
+func reportNotes(c config, r *results, f *fleet) {
 	fmt.Println("notes:")
 	fmt.Printf("  qps: %s; %s per run, servers alternated per round; no cache plugin anywhere.\n", c.perf, c.duration)
 	fmt.Println("  ceiling: bin/coredns with hosts (all names; every endpoint of a headless name) falling through to a file")

@@ -25,13 +25,22 @@ func reportSideBySide(c config, r *results) {
 		}
 		fmt.Println()
 	}
-	if len(r.churn) > 0 {
+	reportChurn(r.churn)
+	for _, rl := range r.relist {
+		reportRelist(rl)
+	}
+	reportGrowth(r)
+}
+
+// reportChurn prints CPU per change, latency under flips and the SOA serial.
+func reportChurn(churn []churnSet) {
+	if len(churn) > 0 {
 		fmt.Println("churn: CPU time per EndpointSlice change (all threads' run time from /proc, over the changes and until both answer the last,")
 		fmt.Println("  less the server's idle CPU over as long, measured for 1s before);")
 		fmt.Println("  programming latency of services created one at a time while the flips run (p50/p99)")
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  services\tmeasure\tkubesvc\tstock\tkubesvc/stock")
-		for _, s := range r.churn {
+		for _, s := range churn {
 			cpuRow := func(what string, n int, m map[string]time.Duration) {
 				if n > 0 {
 					fmt.Fprintf(tw, "  %d\t%s (%d)\t%s\t%s\t%s\n", s.n, what, n, fmtCPU(m["kubesvc"]), fmtCPU(m["stock"]),
@@ -51,7 +60,7 @@ func reportSideBySide(c config, r *results) {
 			}
 		}
 		tw.Flush()
-		for _, s := range r.churn {
+		for _, s := range churn {
 			if s.soa != nil {
 				ks, st := s.soa["kubesvc"], s.soa["stock"]
 				fmt.Printf("  SOA serial during %d more moves and 1s after at %d services (no answer changed): kubesvc moved=%t (%d -> %d, %d polls), stock moved=%t (%d -> %d)\n",
@@ -59,25 +68,31 @@ func reportSideBySide(c config, r *results) {
 			}
 		}
 	}
-	for _, rl := range r.relist {
-		fmt.Printf("relist at %d services (every watch cut, resumes from before it answered 410 Gone; back and answering after %s;\n  %s):\n",
-			rl.n, fmtDur(rl.took), rl.progress)
-		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  server\tsteady RSS\tpeak RSS\tpeak/steady\twrong answers")
-		for _, k := range []string{"kubesvc", "stock"} {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d of %d\n", k, fmtKB(rl.steady[k]), fmtKB(rl.peak[k]),
-				ratio(float64(rl.peak[k]), float64(rl.steady[k]), true, rl.steady[k] > 0), rl.wrong[k], rl.asked[k])
-		}
-		fmt.Fprintf(tw, "  kubesvc/stock\t%s\t%s\t\t\n", ratio(float64(rl.steady["kubesvc"]), float64(rl.steady["stock"]), true, true),
-			ratio(float64(rl.peak["kubesvc"]), float64(rl.peak["stock"]), true, true))
-		tw.Flush()
-		fmt.Println("  (the cut watches log \"watch ended with error\" in both servers: expected, listed below)")
-		for _, k := range []string{"kubesvc", "stock"} {
-			if rl.firstWrong[k] != "" {
-				fmt.Printf("  %s first wrong answer: %s\n", k, rl.firstWrong[k])
-			}
+}
+
+// reportRelist prints one relist's peak memory and wrong answers.
+func reportRelist(rl *relistResult) {
+	fmt.Printf("relist at %d services (every watch cut, resumes from before it answered 410 Gone; back and answering after %s;\n  %s):\n",
+		rl.n, fmtDur(rl.took), rl.progress)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  server\tsteady RSS\tpeak RSS\tpeak/steady\twrong answers")
+	for _, k := range []string{"kubesvc", "stock"} {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d of %d\n", k, fmtKB(rl.steady[k]), fmtKB(rl.peak[k]),
+			ratio(float64(rl.peak[k]), float64(rl.steady[k]), true, rl.steady[k] > 0), rl.wrong[k], rl.asked[k])
+	}
+	fmt.Fprintf(tw, "  kubesvc/stock\t%s\t%s\t\t\n", ratio(float64(rl.steady["kubesvc"]), float64(rl.steady["stock"]), true, true),
+		ratio(float64(rl.peak["kubesvc"]), float64(rl.peak["stock"]), true, true))
+	tw.Flush()
+	fmt.Println("  (the cut watches log \"watch ended with error\" in both servers: expected, listed below)")
+	for _, k := range []string{"kubesvc", "stock"} {
+		if rl.firstWrong[k] != "" {
+			fmt.Printf("  %s first wrong answer: %s\n", k, rl.firstWrong[k])
 		}
 	}
+}
+
+// reportGrowth prints the memory each added service cost.
+func reportGrowth(r *results) {
 	if len(r.growth) > 0 {
 		fmt.Printf("memory per service added under running servers: KB of VmRSS, B of heap in use; GOMEMLIMIT %s\n", r.memLimit)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
