@@ -85,7 +85,7 @@ func main() {
 	fs.IntVar(&c.changes, "changes", 1200, "API writes for the DNS programming latency (create/update/delete of Services and EndpointSlices; 200 of each kind by default, so that p99 is not one or two samples)")
 	fs.DurationVar(&c.pollEvery, "poll", time.Millisecond, "DNS polling interval when waiting for a change")
 	fs.Float64Var(&c.addFrac, "add-fraction", 0.4, "memory growth: add this fraction of -services under the running servers (0: skip)")
-	fs.IntVar(&c.firstAnswerN, "first-answer-services", 0, "long run: grow the cluster to this many Services (e.g. 20000) and time cold starts again; seeding takes about 10 minutes for 20000 on 2 cores (0: skip)")
+	fs.IntVar(&c.firstAnswerN, "first-answer-services", 0, "long run: grow the cluster to this many Services (e.g. 20000) under running servers, then cold starts, churn and relist there; ClusterIP creates slow down as services accumulate (about 11 minutes to 20000 on 2 cores, hours to 100000); past 60000 a second ServiceCIDR is added (0: skip)")
 	fs.IntVar(&c.seedWorkers, "seed-workers", 16, "parallel API writers while seeding")
 	fs.IntVar(&c.perf.clients, "dnsperf-clients", 8, "dnsperf -c")
 	fs.IntVar(&c.perf.threads, "dnsperf-threads", 1, "dnsperf -T")
