@@ -3,10 +3,15 @@
 # CoreDNS into bin/coredns-stock if it is missing, then runs the benchmark
 # driver (e2e/cmd/bench) with the arguments given, e.g.
 #
-#   hack/bench.sh                      # full run (about 7 minutes on 2 cores)
-#   hack/bench.sh -quick               # smoke test (about 1 minute)
-#   hack/bench.sh -first-answer-services 20000   # plus cold starts at 20,000 services (+12 minutes)
+#   hack/bench.sh                      # full run at 5,000 services (about 10 minutes on 2 cores)
+#   hack/bench.sh -quick               # smoke test of every phase at small sizes (about 2 minutes)
+#   hack/bench.sh -first-answer-services 20000   # plus growth, cold starts and churn at 20,000 services
+#   hack/bench.sh -first-answer-services 100000  # the same at 100,000 (adds a ServiceCIDR past 60,000)
 #   hack/bench.sh -h                   # every flag
+#
+# The driver prints a table per phase with kubesvc/stock ratios and writes
+# the figures in Go benchmark format to bin/bench.txt (-gobench-out): keep
+# one run's file and compare the next with `benchstat old.txt bin/bench.txt`.
 #
 # It expects bin/coredns, bin/kube-apiserver and bin/etcd (make build controlplane).
 set -euo pipefail

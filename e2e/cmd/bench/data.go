@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -28,54 +30,83 @@ type service struct {
 	ns, name string
 	headless bool
 	ips      []string // sorted: the cluster IP, or the headless endpoints
+	eps      []string // the addresses of its EndpointSlice's endpoints (pods)
 }
 
 func (s service) fqdn() string { return s.name + "." + s.ns + ".svc." + zone + "." }
 
+func (s service) sliceName() string { return s.name + "-1" }
+
 // dataset is every Service seeded so far, in creation order. Service i lives
 // in namespace i mod namespaces; it is headless when the running count of
 // headless services (i+1)*headlessFrac steps up, which spreads them evenly.
+// Every service has one EndpointSlice, as the EndpointSlice controller would
+// write it: endpoints headless ones, 3 to 10 (by i) ClusterIP ones.
 type dataset struct {
 	namespaces   int
 	headlessFrac float64
 	endpoints    int // per headless service
 	svcs         []service
 	nHeadless    int
+	pods         int // pod addresses handed out so far
+}
+
+// podIP is the x-th pod address, in 10.128.0.0/10 (room for 4M), never a
+// .0 or .255.
+func podIP(x int) string {
+	x = x/254*256 + x%254 + 1
+	return fmt.Sprintf("10.%d.%d.%d", 128+(x>>16)&63, (x>>8)&255, x&255)
+}
+
+// newPod hands out the next pod address.
+func (d *dataset) newPod() string {
+	d.pods++
+	return podIP(d.pods)
 }
 
 func nsName(i int) string { return fmt.Sprintf("bench-%02d", i) }
 
-// plan returns the next n services (not yet created; cluster IPs unknown).
+// plan returns the next n services (not yet created; cluster IPs unknown)
+// and hands out their pod addresses.
 func (d *dataset) plan(n int) []service {
 	out := make([]service, 0, n)
-	h := d.nHeadless
 	for k := range n {
 		i := len(d.svcs) + k
 		s := service{ns: nsName(i % d.namespaces)}
+		eps := 3 + i%8
 		if int(float64(i+1)*d.headlessFrac) > int(float64(i)*d.headlessFrac) {
 			s.headless = true
 			s.name = fmt.Sprintf("hl-%05d", i)
-			for j := range d.endpoints {
-				x := h*d.endpoints + j + 1 // 10.128.0.0/10: room for 4M endpoints
-				s.ips = append(s.ips, fmt.Sprintf("10.%d.%d.%d", 128+(x>>16)&63, (x>>8)&255, x&255))
-			}
-			sort.Strings(s.ips)
-			h++
+			eps = d.endpoints
 		} else {
 			s.name = fmt.Sprintf("svc-%05d", i)
+		}
+		for range eps {
+			s.eps = append(s.eps, d.newPod())
+		}
+		if s.headless {
+			s.ips = slices.Clone(s.eps)
+			sort.Strings(s.ips)
 		}
 		out = append(out, s)
 	}
 	return out
 }
 
-// add records created services.
-func (d *dataset) add(svcs []service) {
+// countHeadless is how many of svcs are headless.
+func countHeadless(svcs []service) int {
+	n := 0
 	for _, s := range svcs {
 		if s.headless {
-			d.nHeadless++
+			n++
 		}
 	}
+	return n
+}
+
+// add records created services.
+func (d *dataset) add(svcs []service) {
+	d.nHeadless += countHeadless(svcs)
 	d.svcs = append(d.svcs, svcs...)
 }
 
@@ -124,24 +155,45 @@ func svcObject(s service) *corev1.Service {
 	return o
 }
 
+// sliceObject is an EndpointSlice of svc as the EndpointSlice controller
+// writes one: its labels, every endpoint ready with the pod it targets and
+// the node that runs it.
 func sliceObject(ns, name, svc string, ips []string) *discoveryv1.EndpointSlice {
 	sl := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns, Name: name,
-			Labels: map[string]string{discoveryv1.LabelServiceName: svc},
+			Labels: map[string]string{
+				discoveryv1.LabelServiceName: svc,
+				discoveryv1.LabelManagedBy:   "endpointslice-controller.k8s.io",
+			},
 		},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Ports: []discoveryv1.EndpointPort{{
 			Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(corev1.ProtocolTCP),
 		}},
 	}
-	for _, ip := range ips {
+	for j, ip := range ips {
+		pod := fmt.Sprintf("%s-%d", svc, j)
 		sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{
-			Addresses:  []string{ip},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+			Addresses: []string{ip},
+			Conditions: discoveryv1.EndpointConditions{
+				Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false),
+			},
+			NodeName: ptr.To(fmt.Sprintf("node-%03d", len(ip)*7%100+j%3)),
+			TargetRef: &corev1.ObjectReference{
+				Kind: "Pod", Namespace: ns, Name: pod,
+				UID: types.UID(fmt.Sprintf("%08x-0000-4000-8000-%012x", len(pod), ipKey(ip))),
+			},
 		})
 	}
 	return sl
+}
+
+// ipKey is an IPv4 address as a number, for made-up UIDs.
+func ipKey(ip string) uint32 {
+	var a, b, c, d uint32
+	fmt.Sscanf(ip, "%d.%d.%d.%d", &a, &b, &c, &d)
+	return a<<24 | b<<16 | c<<8 | d
 }
 
 // retry runs f up to 4 times, backing off, unless ctx ends.
@@ -160,8 +212,7 @@ func retry(ctx context.Context, f func() error) error {
 	return err
 }
 
-// createServices creates svcs (and a 10-endpoint EndpointSlice per headless
-// one) with workers in parallel, filling in the cluster IPs the API server
+// createServices creates svcs and each one's EndpointSlice with workers in parallel, filling in the cluster IPs the API server
 // allocates.
 func createServices(ctx context.Context, c kubernetes.Interface, svcs []service, workers int, logf func(string, ...any)) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -228,18 +279,15 @@ func createOne(ctx context.Context, c kubernetes.Interface, s *service) error {
 	if err != nil {
 		return fmt.Errorf("create service %s/%s: %w", s.ns, s.name, err)
 	}
-	if !s.headless {
-		return nil
-	}
 	err = retry(ctx, func() error {
-		_, err := c.DiscoveryV1().EndpointSlices(s.ns).Create(ctx, sliceObject(s.ns, s.name+"-1", s.name, s.ips), metav1.CreateOptions{})
+		_, err := c.DiscoveryV1().EndpointSlices(s.ns).Create(ctx, sliceObject(s.ns, s.sliceName(), s.name, s.eps), metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
 		}
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create endpointslice %s/%s-1: %w", s.ns, s.name, err)
+		return fmt.Errorf("create endpointslice %s/%s: %w", s.ns, s.sliceName(), err)
 	}
 	return nil
 }

@@ -45,65 +45,12 @@ func progPhase(ctx context.Context, c kubernetes.Interface, servers []*running, 
 		_ = c.CoreV1().Services(ns).Delete(dctx, hl.name, metav1.DeleteOptions{})
 	}()
 
-	var (
-		svc   *corev1.Service
-		slice *discoveryv1.EndpointSlice
-		err   error
-	)
+	var st progState
 	start := time.Now()
 	for i := range n {
-		cycle := i / len(changeKinds)
 		kindName := changeKinds[i%len(changeKinds)]
-		svcName := fmt.Sprintf("prog-%04d", cycle)
-		svcFQDN := fmt.Sprintf("%s.%s.svc.%s.", svcName, ns, zone)
-		sliceIPs := func(last int) []string {
-			return []string{fmt.Sprintf("10.250.%d.1", cycle%250), fmt.Sprintf("10.250.%d.2", cycle%250), fmt.Sprintf("10.250.%d.%d", cycle%250, last)}
-		}
-		var want expect
-		var write func() error
-		switch kindName {
-		case "svc-create":
-			write = func() error {
-				svc, err = c.CoreV1().Services(ns).Create(ctx, svcObject(service{ns: ns, name: svcName}), metav1.CreateOptions{})
-				if err == nil {
-					want = expectA(svcFQDN, []string{svc.Spec.ClusterIP})
-				}
-				return err
-			}
-		case "svc-update": // a new named port: its SRV name appears
-			write = func() error {
-				svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "extra", Port: 81, Protocol: corev1.ProtocolTCP})
-				svc, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{})
-				want = expect{name: "_extra._tcp." + svcFQDN, qtype: dns.TypeSRV, want: []string{"81 " + svcFQDN}}
-				return err
-			}
-		case "svc-delete":
-			write = func() error {
-				want = expectNone(svcFQDN, dns.TypeA)
-				return c.CoreV1().Services(ns).Delete(ctx, svcName, metav1.DeleteOptions{})
-			}
-		case "slice-create":
-			write = func() error {
-				ips := sliceIPs(3)
-				slice, err = c.DiscoveryV1().EndpointSlices(ns).Create(ctx, sliceObject(ns, fmt.Sprintf("%s-%04d", hl.name, cycle), hl.name, ips), metav1.CreateOptions{})
-				want = expectA(hl.fqdn(), ips)
-				return err
-			}
-		case "slice-update": // one endpoint's address changes
-			write = func() error {
-				ips := sliceIPs(4)
-				slice.Endpoints[2].Addresses = []string{ips[2]}
-				slice, err = c.DiscoveryV1().EndpointSlices(ns).Update(ctx, slice, metav1.UpdateOptions{})
-				want = expectA(hl.fqdn(), ips)
-				return err
-			}
-		case "slice-delete":
-			write = func() error {
-				want = expectNone(hl.fqdn(), dns.TypeA)
-				return c.DiscoveryV1().EndpointSlices(ns).Delete(ctx, slice.Name, metav1.DeleteOptions{})
-			}
-		}
-		if err := write(); err != nil {
+		want, err := st.change(ctx, c, hl, i)
+		if err != nil {
 			return nil, fmt.Errorf("change %d (%s): %w", i, kindName, err)
 		}
 		t0 := time.Now()
@@ -138,11 +85,80 @@ func progPhase(ctx context.Context, c kubernetes.Interface, servers []*running, 
 		}
 	}
 	// Leave no half-finished cycle behind.
-	if svc != nil {
-		_ = c.CoreV1().Services(ns).Delete(ctx, svc.Name, metav1.DeleteOptions{})
+	if st.svc != nil {
+		_ = c.CoreV1().Services(ns).Delete(ctx, st.svc.Name, metav1.DeleteOptions{})
 	}
-	if slice != nil {
-		_ = c.DiscoveryV1().EndpointSlices(ns).Delete(ctx, slice.Name, metav1.DeleteOptions{})
+	if st.slice != nil {
+		_ = c.DiscoveryV1().EndpointSlices(ns).Delete(ctx, st.slice.Name, metav1.DeleteOptions{})
 	}
 	return res, nil
+}
+
+// progState is what the programming-latency changes write next to.
+type progState struct {
+	svc   *corev1.Service
+	slice *discoveryv1.EndpointSlice
+}
+
+// change makes change i (of kind changeKinds[i mod 6]) and returns the
+// answer that shows it.
+func (st *progState) change(ctx context.Context, c kubernetes.Interface, hl service, i int) (expect, error) {
+	ns := hl.ns
+	var err error // set by the writes below
+	cycle := i / len(changeKinds)
+	kindName := changeKinds[i%len(changeKinds)]
+	svcName := fmt.Sprintf("prog-%04d", cycle)
+	svcFQDN := fmt.Sprintf("%s.%s.svc.%s.", svcName, ns, zone)
+	sliceIPs := func(last int) []string {
+		return []string{fmt.Sprintf("10.250.%d.1", cycle%250), fmt.Sprintf("10.250.%d.2", cycle%250), fmt.Sprintf("10.250.%d.%d", cycle%250, last)}
+	}
+	var want expect
+	var write func() error
+	switch kindName {
+	case "svc-create":
+		write = func() error {
+			st.svc, err = c.CoreV1().Services(ns).Create(ctx, svcObject(service{ns: ns, name: svcName}), metav1.CreateOptions{})
+			if err == nil {
+				want = expectA(svcFQDN, []string{st.svc.Spec.ClusterIP})
+			}
+			return err
+		}
+	case "svc-update": // a new named port: its SRV name appears
+		write = func() error {
+			st.svc.Spec.Ports = append(st.svc.Spec.Ports, corev1.ServicePort{Name: "extra", Port: 81, Protocol: corev1.ProtocolTCP})
+			st.svc, err = c.CoreV1().Services(ns).Update(ctx, st.svc, metav1.UpdateOptions{})
+			want = expect{name: "_extra._tcp." + svcFQDN, qtype: dns.TypeSRV, want: []string{"81 " + svcFQDN}}
+			return err
+		}
+	case "svc-delete":
+		write = func() error {
+			want = expectNone(svcFQDN, dns.TypeA)
+			return c.CoreV1().Services(ns).Delete(ctx, svcName, metav1.DeleteOptions{})
+		}
+	case "slice-create":
+		write = func() error {
+			ips := sliceIPs(3)
+			st.slice, err = c.DiscoveryV1().EndpointSlices(ns).Create(ctx, sliceObject(ns, fmt.Sprintf("%s-%04d", hl.name, cycle), hl.name, ips), metav1.CreateOptions{})
+			want = expectA(hl.fqdn(), ips)
+			return err
+		}
+	case "slice-update": // one endpoint's address changes
+		write = func() error {
+			ips := sliceIPs(4)
+			st.slice.Endpoints[2].Addresses = []string{ips[2]}
+			st.slice, err = c.DiscoveryV1().EndpointSlices(ns).Update(ctx, st.slice, metav1.UpdateOptions{})
+			want = expectA(hl.fqdn(), ips)
+			return err
+		}
+	case "slice-delete":
+		write = func() error {
+			want = expectNone(hl.fqdn(), dns.TypeA)
+			return c.DiscoveryV1().EndpointSlices(ns).Delete(ctx, st.slice.Name, metav1.DeleteOptions{})
+		}
+	}
+	// want is set by write: call it first.
+	if err := write(); err != nil {
+		return expect{}, err
+	}
+	return want, nil
 }

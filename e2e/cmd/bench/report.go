@@ -126,7 +126,14 @@ func (r *results) progStat(k string, p float64) stat {
 	return stat{float64(v), true, fmtDur(v)}
 }
 
-func (r *results) growStat(k string) stat { return kbStat(r.growKB, k) }
+// growStat is the KiB each service added under the running server cost, at
+// the first growth, with the default GOGC.
+func (r *results) growStat(k string) stat {
+	if len(r.growth) == 0 {
+		return na()
+	}
+	return kbStat(r.growth[0].kb, k)
+}
 
 func kbStat(m map[string]float64, k string) stat {
 	v, ok := m[k]
@@ -195,7 +202,15 @@ func report(c config, r *results, f *fleet) {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()
+	reportRatios(r, first, slopeHead)
+	reportCold(c, r)
+	reportSideBySide(c, r)
+	reportProgByKind(r)
+	reportNotes(c, r, f)
+}
 
+// reportRatios prints kubesvc's figures over stock's and the ceiling's.
+func reportRatios(r *results, first coldSet, slopeHead string) {
 	fmt.Println("ratios (qps: above 1 is better for kubesvc; everything else: below 1 is better):")
 	line := func(what string, get func(string) stat, withCeiling bool) {
 		ks, st, ce := get("kubesvc"), get("stock"), get("ceiling")
@@ -217,18 +232,19 @@ func report(c config, r *results, f *fleet) {
 		line("prog_p50", func(k string) stat { return r.progStat(k, 50) }, false)
 		line("prog_p99", func(k string) stat { return r.progStat(k, 99) }, false)
 	}
-	if r.added > 0 {
-		line("KB/added_svc", r.growStat, false)
-	}
-	if r.addedLarge > 0 {
-		line(fmt.Sprintf("KB/added_svc(+%d)", r.addedLarge), func(k string) stat { return kbStat(r.growLargeKB, k) }, false)
+	for _, g := range r.growth {
+		line(fmt.Sprintf("KB/added_svc(%d+%d)", g.from, g.added), func(k string) stat { return kbStat(g.kb, k) }, false)
+		line("  with GOMEMLIMIT", func(k string) stat { return kbStat(g.kb, k+"-memlimit") }, false)
 	}
 	if len(r.cold) > 1 {
 		line(slopeHead, r.coldSlope, false)
 	}
+}
 
+// reportCold prints the cold starts, by cluster size.
+func reportCold(c config, r *results) {
 	fmt.Printf("cold starts by cluster size (medians of %d): first correct answer; CPU time the process used by then; RSS %s after it\n", c.rounds, c.settle)
-	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  services\tfirst: kubesvc\tstock\tceiling\tkubesvc/stock\tkubesvc/ceiling\tcpu: kubesvc\tstock\tkubesvc/stock\trss: kubesvc\tstock\tceiling\tkubesvc/stock")
 	for _, set := range r.cold {
 		trio := func(get func(string) stat) (a, b, c stat) { return get("kubesvc"), get("stock"), get("ceiling") }
@@ -241,10 +257,13 @@ func report(c config, r *results, f *fleet) {
 			rk.txt, rst.txt, rc.txt, ratio(rk.v, rst.v, rk.ok, rst.ok))
 	}
 	tw.Flush()
+}
 
+// reportProgByKind prints the programming latency by kind of change.
+func reportProgByKind(r *results) {
 	if r.prog != nil {
 		fmt.Println("programming latency p50 / p99 by change (ms):")
-		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  server\t"+strings.Join(changeKinds, "\t")+"\tall\tmissed")
 		for _, k := range []string{"kubesvc", "stock"} {
 			pr := r.prog[k]
@@ -270,7 +289,10 @@ func report(c config, r *results, f *fleet) {
 		}
 		tw.Flush()
 	}
+}
 
+// reportNotes says how each figure was taken, and what went wrong.
+func reportNotes(c config, r *results, f *fleet) {
 	fmt.Println("notes:")
 	fmt.Printf("  qps: %s; %s per run, servers alternated per round; no cache plugin anywhere.\n", c.perf, c.duration)
 	fmt.Println("  ceiling: bin/coredns with hosts (all names; every endpoint of a headless name) falling through to a file")
@@ -282,14 +304,10 @@ func report(c config, r *results, f *fleet) {
 	if r.prog != nil {
 		fmt.Printf("  prog: API write returned -> first correct answer, polled every %s, kubesvc and stock at once; %d changes.\n", c.pollEvery, c.changes)
 	}
-	if r.added > 0 {
-		fmt.Printf("  KB/added_svc: VmRSS growth of the running server over %d added services (same mix); read before and after\n", r.added)
+	if len(r.growth) > 0 {
+		fmt.Println("  KB/added_svc: VmRSS growth of running servers over the added services (same mix); read before and after")
 		fmt.Printf("    alike: after a 2s query burst and %s settle. Go's heap slack makes it noisy; KB/svc(cold) is the slope of\n", c.settle)
 		fmt.Println("    the cold-start RSS between cluster sizes, a cross-check.")
-	}
-	if r.addedLarge > 0 {
-		fmt.Printf("  KB/added_svc(+%d): the same, over the growth to -first-answer-services under a kubesvc and a stock\n", r.addedLarge)
-		fmt.Println("    started just before it.")
 	}
 	if len(r.perfIssues) > 0 {
 		fmt.Println("PROBLEMS in dnsperf runs:")

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,22 +21,27 @@ type kind struct {
 // The Corefiles: bound to 127.0.0.1 only, no cache (the backend is what is measured),
 // errors (silent unless something fails) and ready (not on the query path).
 
-func kubesvcCorefile(kubeconfig string) func(coredns.Ports) string {
-	return pluginCorefile("kubesvc", kubeconfig)
+func kubesvcCorefile(kubeconfig string, metrics bool) func(coredns.Ports) string {
+	return pluginCorefile("kubesvc", kubeconfig, metrics)
 }
 
-func stockCorefile(kubeconfig string) func(coredns.Ports) string {
-	return pluginCorefile("kubernetes", kubeconfig)
+func stockCorefile(kubeconfig string, metrics bool) func(coredns.Ports) string {
+	return pluginCorefile("kubernetes", kubeconfig, metrics)
 }
 
 // pluginCorefile serves the cluster with directive (kubesvc or kubernetes),
-// both with the same options.
-func pluginCorefile(directive, kubeconfig string) func(coredns.Ports) string {
+// both with the same options; with metrics, also the prometheus plugin (off
+// where queries/s are measured: it counts every query).
+func pluginCorefile(directive, kubeconfig string, metrics bool) func(coredns.Ports) string {
 	return func(p coredns.Ports) string {
+		prom := ""
+		if metrics {
+			prom = fmt.Sprintf("\n    prometheus 127.0.0.1:%d", p.Metrics)
+		}
 		return fmt.Sprintf(`.:%d {
     bind 127.0.0.1
     errors
-    ready 127.0.0.1:%d
+    ready 127.0.0.1:%d%s
     %s cluster.local in-addr.arpa ip6.arpa {
         kubeconfig %s
         ttl 30
@@ -47,7 +49,7 @@ func pluginCorefile(directive, kubeconfig string) func(coredns.Ports) string {
         fallthrough in-addr.arpa ip6.arpa
     }
 }
-`, p.DNS, p.Ready, directive, kubeconfig)
+`, p.DNS, p.Ready, prom, directive, kubeconfig)
 	}
 }
 
@@ -194,25 +196,6 @@ func (f *fleet) stopAll() {
 	f.mu.Lock()
 	clear(f.servers)
 	f.mu.Unlock()
-}
-
-// rssKB is the process's resident set (VmRSS) in KiB.
-func rssKB(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			fields := strings.Fields(rest)
-			if len(fields) >= 1 {
-				return strconv.ParseInt(fields[0], 10, 64)
-			}
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+func TestPodIPsAreDistinctHostAddresses(t *testing.T) {
+	seen := map[string]int{}
+	for x := 1; x <= 300000; x++ {
+		ip := podIP(x)
+		if prev, ok := seen[ip]; ok {
+			t.Fatalf("podIP(%d) = %s, the same as podIP(%d)", x, ip, prev)
+		}
+		seen[ip] = x
+		if strings.HasSuffix(ip, ".0") || strings.HasSuffix(ip, ".255") {
+			t.Fatalf("podIP(%d) = %s: a network or broadcast address", x, ip)
+		}
+	}
+}
+
+func TestPlanGivesEveryServiceItsEndpoints(t *testing.T) {
+	d := &dataset{namespaces: 3, headlessFrac: 0.1, endpoints: 10}
+	svcs := d.plan(100)
+	if n := countHeadless(svcs); n != 10 {
+		t.Fatalf("%d headless services of 100, want 10", n)
+	}
+	for _, s := range svcs {
+		switch {
+		case s.headless && (len(s.eps) != 10 || len(s.ips) != 10):
+			t.Errorf("%s: headless with %d endpoints and %d answers, want 10 and 10", s.name, len(s.eps), len(s.ips))
+		case !s.headless && (len(s.eps) < 3 || len(s.eps) > 10):
+			t.Errorf("%s: ClusterIP with %d endpoints, want 3 to 10", s.name, len(s.eps))
+		}
+	}
+}
+
+func TestGoBenchLinesAreBenchstatFormat(t *testing.T) {
+	g := &gobench{}
+	g.add("FlipCPU", "services=5000/server=kubesvc", 300, 13500*time.Nanosecond, "ns/op")
+	g.add("Relist", "services=5000/server=stock", 1, int64(1024), "peak-rss-B", 1.25, "peak/steady")
+	line := regexp.MustCompile(`^Benchmark[^ ]+ [0-9]+( [0-9.e+-]+ [^ ]+)+$`)
+	for _, l := range g.lines {
+		if !line.MatchString(l) {
+			t.Errorf("%q is not a Go benchmark line", l)
+		}
+	}
+	if want := "BenchmarkFlipCPU/services=5000/server=kubesvc 300 13500 ns/op"; g.lines[0] != want {
+		t.Errorf("got %q, want %q", g.lines[0], want)
+	}
+}
+
+func TestDeployMemLimit(t *testing.T) {
+	for _, tc := range []struct{ name, env, want string }{
+		{"value", "env: [{name: GOMEMLIMIT, value: 150MiB}]", "150MiB"},
+		{"resourceFieldRef", "env: [{name: GOMEMLIMIT, valueFrom: {resourceFieldRef: {resource: limits.memory}}}]", "178257920"},
+		{"none: the memory limit", "", "178257920"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "deploy", "base")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			yaml := "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n" +
+				"        - name: coredns\n          resources: {limits: {memory: 170Mi}}\n"
+			if tc.env != "" {
+				yaml += "          " + tc.env + "\n"
+			}
+			if err := os.WriteFile(filepath.Join(dir, "deployment.yaml"), []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, from, err := deployMemLimit(root, "")
+			if err != nil || got != tc.want {
+				t.Fatalf("deployMemLimit = %q (%s), %v; want %q", got, from, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRelistProxyExpiresOnlyWatchesFromBefore checks that after expire(rv)
+// only watches resuming from an older resource version get 410 Gone: lists,
+// watches from the relist's newer version and streaming initial lists pass.
+func TestRelistProxyExpiresOnlyWatchesFromBefore(t *testing.T) {
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "upstream")
+	}))
+	defer api.Close()
+	p, err := newRelistProxy(&rest.Config{Host: api.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	client, err := rest.HTTPClientFor(p.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(query string) int {
+		t.Helper()
+		resp, err := client.Get(p.clientConfig().Host + "/api/v1/services?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	if got := get("watch=true&resourceVersion=5"); got != http.StatusOK {
+		t.Fatalf("watch before expire: status %d, want 200", got)
+	}
+	p.expire(10)
+	for query, want := range map[string]int{
+		"watch=true&resourceVersion=5":                        http.StatusGone,
+		"watch=1&resourceVersion=9":                           http.StatusGone,
+		"watch=true&resourceVersion=10":                       http.StatusOK,
+		"watch=true&resourceVersion=":                         http.StatusOK,
+		"watch=true&resourceVersion=5&sendInitialEvents=true": http.StatusOK,
+		"resourceVersion=5":                                   http.StatusOK,
+		"limit=500":                                           http.StatusOK,
+	} {
+		if got := get(query); got != want {
+			t.Errorf("%s after expire(10): status %d, want %d", query, got, want)
+		}
+	}
+	if pr := p.progress(); pr.refused != 2 || pr.streamed != 1 || pr.lists != 2 {
+		t.Errorf("progress: %s; want 2 refused, 1 streaming list, 2 lists", pr)
+	}
+}
+
+// TestRelistProxyCutsLiveWatches checks that expire ends a watch being
+// served, and counts it back once its client watches again.
+func TestRelistProxyCutsLiveWatches(t *testing.T) {
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // a watch: streams until the client or proxy ends it
+	}))
+	defer api.Close()
+	p, err := newRelistProxy(&rest.Config{Host: api.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	client, err := rest.HTTPClientFor(p.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := p.clientConfig().Host + "/api/v1/services?watch=true&resourceVersion=5"
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
+	p.expire(10)
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch still streams 5s after expire")
+	}
+	resp.Body.Close()
+	if pr := p.progress(); pr.cut != 1 || pr.back != 0 {
+		t.Fatalf("after expire: %s; want 1 cut, 0 back", pr)
+	}
+	go func() {
+		if resp, err := client.Get(p.clientConfig().Host + "/api/v1/services?watch=true&resourceVersion=10"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.progress().back != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a new watch: %s; want 1 back", p.progress())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// growthSet is the memory each service added under running servers cost.
+type growthSet struct {
+	from, added int
+	kb          map[string]float64 // KiB of VmRSS per added service, by server
+	heapB       map[string]float64 // bytes of heap in use per added service
+}
+
+// growthPhase adds -add-fraction of the services under running servers,
+// then times cold starts at the new size.
+func (b *bench) growthPhase() error {
+	add := int(b.c.addFrac * float64(b.c.services))
+	if add == 0 {
+		return nil
+	}
+	b.logf("memory growth: +%d services under running kubesvc and stock, with the default GOGC and with GOMEMLIMIT=%s (%s)", add, b.memLimit, b.memLimitFrom)
+	if err := b.growth(add); err != nil {
+		return err
+	}
+	return b.coldPhase(2 * time.Minute)
+}
+
+// growth adds add services under fresh servers, with the default GOGC and
+// with GOMEMLIMIT, and records what each grew by per added service. Memory
+// is read the same way before and after: after a short burst of queries
+// (the garbage collector then runs at its steady pace) and a settle, so the
+// heap's slack counts the same both times.
+func (b *bench) growth(add int) error {
+	servers, err := b.startPair(b.pks, b.pst, b.lks, b.lst)
+	if err != nil {
+		return err
+	}
+	defer b.stopAll(servers)
+	set := growthSet{from: len(b.d.svcs), added: add, kb: map[string]float64{}, heapB: map[string]float64{}}
+	before, err := b.measureMemory(servers)
+	if err != nil {
+		return err
+	}
+	if err := b.growTo(len(b.d.svcs) + add); err != nil {
+		return err
+	}
+	for _, r := range servers {
+		if _, err := waitCorrect(b.ctx, r.addr, b.probes(), 20*time.Millisecond, time.Now().Add(5*time.Minute), r.srv.Exited()); err != nil {
+			return fmt.Errorf("%s after growth: %w", r.kind.name, err)
+		}
+	}
+	if _, err := writeQueries(b.queryPath, b.d.svcs, b.c.namespaces); err != nil {
+		return err
+	}
+	after, err := b.measureMemory(servers)
+	if err != nil {
+		return err
+	}
+	for _, r := range servers {
+		k := r.kind.name
+		set.kb[k] = float64(after[k][0]-before[k][0]) / float64(add)
+		set.heapB[k] = 1024 * float64(after[k][1]-before[k][1]) / float64(add)
+		b.logf("  %-16s RSS %s -> %s: %.2f KB per added service; heap in use %.0f B per added service",
+			k, fmtKB(before[k][0]), fmtKB(after[k][0]), set.kb[k], set.heapB[k])
+	}
+	if len(b.res.growth) == 0 {
+		b.gb.allocs(b.res.allocs)
+	}
+	b.res.growth = append(b.res.growth, set)
+	b.gb.growth(set)
+	return nil
+}
+
+// measureMemory is each server's VmRSS and heap in use (KiB), after a 2 s
+// query burst and the settle.
+func (b *bench) measureMemory(servers []*running) (map[string][2]int64, error) {
+	for _, r := range servers {
+		m0, err := mallocs(r)
+		if err != nil {
+			return nil, err
+		}
+		pr, err := runDNSPerf(b.ctx, b.c.perf, portOf(r), b.queryPath, 2*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.kind.name, err)
+		}
+		m1, err := mallocs(r)
+		if err != nil {
+			return nil, err
+		}
+		if _, seen := b.res.allocs[r.kind.name]; !seen && pr.completed > 0 {
+			b.res.allocs[r.kind.name] = (m1 - m0) / float64(pr.completed)
+		}
+	}
+	if err := sleep(b.ctx, b.c.settle); err != nil {
+		return nil, err
+	}
+	out := map[string][2]int64{}
+	for _, r := range servers {
+		kb, err := rssKB(r.srv.Pid())
+		if err != nil {
+			return nil, err
+		}
+		_, inuse, err := heapKB(r)
+		if err != nil {
+			return nil, err
+		}
+		out[r.kind.name] = [2]int64{kb, inuse}
+	}
+	return out, nil
+}
+
+// deployMemLimit is the GOMEMLIMIT to measure with and where it comes from:
+// flag if given, else the coredns container's GOMEMLIMIT in
+// deploy/base/deployment.yaml (a value, or the memory limit through a
+// resourceFieldRef), else that container's memory limit itself.
+func deployMemLimit(root, flag string) (limit, from string, err error) {
+	if flag != "" {
+		return flag, "-gomemlimit", nil
+	}
+	path := filepath.Join(root, "deploy", "base", "deployment.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", err
+	}
+	var d appsv1.Deployment
+	if err := yaml.Unmarshal(data, &d); err != nil {
+		return "", "", fmt.Errorf("%s: %w", path, err)
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name != "coredns" {
+			continue
+		}
+		mem, hasLimit := c.Resources.Limits["memory"]
+		for _, e := range c.Env {
+			if e.Name != "GOMEMLIMIT" {
+				continue
+			}
+			if e.Value != "" {
+				return e.Value, "deploy/base/deployment.yaml", nil
+			}
+			if ref := e.ValueFrom; ref != nil && ref.ResourceFieldRef != nil && ref.ResourceFieldRef.Resource == "limits.memory" && hasLimit {
+				div := int64(1)
+				if !ref.ResourceFieldRef.Divisor.IsZero() {
+					div = ref.ResourceFieldRef.Divisor.Value()
+				}
+				return strconv.FormatInt(mem.Value()/div, 10), "deploy/base/deployment.yaml: limits.memory " + mem.String(), nil
+			}
+		}
+		if hasLimit {
+			return strconv.FormatInt(mem.Value(), 10), "deploy/ sets no GOMEMLIMIT: its memory limit " + mem.String(), nil
+		}
+	}
+	return "", "", fmt.Errorf("%s: no coredns container with a memory limit or GOMEMLIMIT (give -gomemlimit)", path)
+}
+
+// withEnv is k run with key=value in its environment, through a wrapper
+// script in dir that execs the binary (so the pid is the server's).
+func withEnv(k *kind, dir, key, value string) (*kind, error) {
+	name := k.name + "-memlimit"
+	path := filepath.Join(dir, name+".sh")
+	script := fmt.Sprintf("#!/bin/sh\nexec env %s=%s %s \"$@\"\n", key, strconv.Quote(value), strconv.Quote(k.binary))
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		return nil, err
+	}
+	return &kind{name: name, binary: path, corefile: k.corefile}, nil
+}

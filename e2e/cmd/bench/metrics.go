@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// The servers of the churn, relist and growth phases also run CoreDNS's
+// prometheus plugin; the bench reads the Go runtime's own account of the
+// heap there, parsed with expfmt.
+
+var metricsClient = &http.Client{Timeout: 2 * time.Second}
+
+// scrape reads every metric family the server on url exposes.
+func scrape(url string) (map[string]*dto.MetricFamily, error) {
+	resp, err := metricsClient.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(resp.Body)
+}
+
+// gauge is the value of an unlabelled gauge (or untyped sample) name.
+func gauge(mfs map[string]*dto.MetricFamily, name string) (float64, bool) {
+	mf := mfs[name]
+	if mf == nil || len(mf.GetMetric()) == 0 {
+		return 0, false
+	}
+	m := mf.GetMetric()[0]
+	switch {
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue(), true
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue(), true
+	case m.Counter != nil:
+		return m.GetCounter().GetValue(), true
+	}
+	return 0, false
+}
+
+// heapKB is the server's live heap (go_memstats_heap_alloc_bytes: reachable
+// objects plus garbage not yet swept) and the heap's in-use spans, in KiB.
+func heapKB(r *running) (alloc, inuse int64, err error) {
+	mfs, err := scrape(r.srv.Ports.MetricsURL())
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s metrics: %w", r.kind.name, err)
+	}
+	a, ok1 := gauge(mfs, "go_memstats_heap_alloc_bytes")
+	u, ok2 := gauge(mfs, "go_memstats_heap_inuse_bytes")
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("%s metrics: no go_memstats_heap_alloc_bytes/heap_inuse_bytes", r.kind.name)
+	}
+	return int64(a) / 1024, int64(u) / 1024, nil
+}
+
+// mallocs is the number of heap allocations the server has made
+// (go_memstats_mallocs_total).
+func mallocs(r *running) (float64, error) {
+	mfs, err := scrape(r.srv.Ports.MetricsURL())
+	if err != nil {
+		return 0, fmt.Errorf("%s metrics: %w", r.kind.name, err)
+	}
+	v, ok := gauge(mfs, "go_memstats_mallocs_total")
+	if !ok {
+		return 0, fmt.Errorf("%s metrics: no go_memstats_mallocs_total", r.kind.name)
+	}
+	return v, nil
+}

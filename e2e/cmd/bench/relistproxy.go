@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"k8s.io/client-go/rest"
+	certutil "k8s.io/client-go/util/cert"
+)
+
+// relistProxy is an HTTPS reverse proxy in front of the API server that the
+// side-by-side servers watch through. It can do what an API server restart
+// does to its clients' watches, without restarting the one the bench seeds
+// (an envtest API server restarted in place gets a new CA and new client
+// certificates): expire cuts every watch and answers each watch that tries
+// to resume from before that point with 410 Gone, "too old resource
+// version", as a restarted API server whose watch cache starts later does.
+// client-go's reflectors then list everything again: with a LIST after the
+// 410, or (client-go's streaming lists, which kubesvc and stock use) with a
+// watch that sends every object first, which is how they resume any cut
+// watch.
+//
+// It terminates TLS with its own certificate and talks to the API server as
+// the admin, so the servers behind it need no credentials of their own.
+type relistProxy struct {
+	ln     net.Listener
+	srv    *http.Server
+	rp     *httputil.ReverseProxy
+	caPEM  []byte
+	served chan struct{}
+
+	mu        sync.Mutex
+	goneBelow int64              // resource versions below this are expired
+	watches   map[*int]liveWatch // watches being served
+	cut       map[string]bool    // watches cut by expire, by client and resource
+	back      map[string]bool    // of those, the ones watching again
+	refused   int                // watches answered 410 since expire
+	streamed  int                // watches since expire that list first (sendInitialEvents)
+	lists     int                // lists since expire
+}
+
+// liveWatch is a watch being served: who asks for what, and how to end it.
+type liveWatch struct {
+	key    string
+	cancel context.CancelFunc
+}
+
+func newRelistProxy(admin *rest.Config) (*relistProxy, error) {
+	upstream, err := url.Parse(admin.Host)
+	if err != nil {
+		return nil, err
+	}
+	transport, err := rest.TransportFor(admin)
+	if err != nil {
+		return nil, err
+	}
+	certPEM, keyPEM, err := certutil.GenerateSelfSignedCertKey("127.0.0.1", []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &relistProxy{
+		ln: ln, caPEM: certPEM, served: make(chan struct{}),
+		watches: map[*int]liveWatch{}, cut: map[string]bool{}, back: map[string]bool{},
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(upstream)
+			r.Out.Host = upstream.Host
+		},
+		Transport:     transport,
+		FlushInterval: -1, // watch events as they come
+		ErrorLog:      nil,
+	}
+	p.srv = &http.Server{Handler: p, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	go func() {
+		defer close(p.served)
+		if err := p.srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Println("bench: relist proxy:", err)
+		}
+	}()
+	return p, nil
+}
+
+// clientConfig is what a client of the proxy needs: its address and CA.
+func (p *relistProxy) clientConfig() *rest.Config {
+	return &rest.Config{Host: "https://" + p.ln.Addr().String(), TLSClientConfig: rest.TLSClientConfig{CAData: p.caPEM}}
+}
+
+func (p *relistProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	key := r.UserAgent() + " " + r.URL.Path
+	if watch := q.Get("watch"); watch != "true" && watch != "1" {
+		p.mu.Lock()
+		if p.goneBelow > 0 {
+			p.lists++
+		}
+		p.mu.Unlock()
+		p.rp.ServeHTTP(w, r)
+		return
+	}
+	rv, _ := strconv.ParseInt(q.Get("resourceVersion"), 10, 64)
+	streaming := q.Get("sendInitialEvents") == "true"
+	p.mu.Lock()
+	// A watch that lists first (client-go's streaming list, which it also
+	// resumes with) is served from any version not older than rv: an API
+	// server with a fresh watch cache serves it too.
+	if rv > 0 && rv < p.goneBelow && !streaming {
+		p.refused++
+		p.mu.Unlock()
+		gone(w, rv)
+		return
+	}
+	if p.goneBelow > 0 {
+		p.back[key] = true
+		if streaming {
+			p.streamed++
+		}
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	id := new(int)
+	p.watches[id] = liveWatch{key: key, cancel: cancel}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.watches, id)
+		p.mu.Unlock()
+		cancel()
+	}()
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// gone answers as an API server does a watch from a resource version its
+// watch cache no longer holds.
+func gone(w http.ResponseWriter, rv int64) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusGone)
+	fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",`+
+		`"message":"too old resource version: %d","reason":"Expired","code":410}`, rv)
+}
+
+// expire cuts every watch and expires every resource version below rv.
+func (p *relistProxy) expire(rv int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.goneBelow = rv
+	clear(p.cut)
+	clear(p.back)
+	p.refused, p.streamed, p.lists = 0, 0, 0
+	for id, w := range p.watches {
+		p.cut[w.key] = true
+		w.cancel()
+		delete(p.watches, id)
+	}
+}
+
+// relistProgress is what the clients did since expire.
+type relistProgress struct {
+	cut, back                int // watches cut; of those, watching again
+	refused, streamed, lists int // 410s, streaming lists, lists
+}
+
+func (p *relistProxy) progress() relistProgress {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr := relistProgress{cut: len(p.cut), refused: p.refused, streamed: p.streamed, lists: p.lists}
+	for k := range p.cut {
+		if p.back[k] {
+			pr.back++
+		}
+	}
+	return pr
+}
+
+func (pr relistProgress) String() string {
+	return fmt.Sprintf("%d watches cut, %d back; %d resumes answered 410 Gone, %d streaming lists, %d lists",
+		pr.cut, pr.back, pr.refused, pr.streamed, pr.lists)
+}
+
+// settle stops expiring.
+func (p *relistProxy) settle() {
+	p.mu.Lock()
+	p.goneBelow = 0
+	p.mu.Unlock()
+}
+
+func (p *relistProxy) Close() {
+	_ = p.srv.Close()
+	<-p.served
+}

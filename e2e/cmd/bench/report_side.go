@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+)
+
+// reportSideBySide prints what kubesvc and stock did watching the same API
+// server at once: heap, churn, relist and memory growth.
+func reportSideBySide(c config, r *results) {
+	if h := r.heap; h != nil {
+		ks, st := h["kubesvc"], h["stock"]
+		fmt.Printf("heap after sync (go_memstats_heap_alloc_bytes / heap_inuse_bytes): kubesvc %s / %s, stock %s / %s, kubesvc/stock %s / %s\n",
+			fmtKB(ks[0]), fmtKB(ks[1]), fmtKB(st[0]), fmtKB(st[1]),
+			ratio(float64(ks[0]), float64(st[0]), true, true), ratio(float64(ks[1]), float64(st[1]), true, true))
+	}
+	if len(r.allocs) > 0 {
+		fmt.Printf("heap allocations per query under dnsperf (go_memstats_mallocs_total; CoreDNS's and the prometheus plugin's included):")
+		for _, k := range []string{"kubesvc", "stock", "kubesvc-memlimit", "stock-memlimit"} {
+			if v, ok := r.allocs[k]; ok {
+				fmt.Printf(" %s %.2f", k, v)
+			}
+		}
+		fmt.Println()
+	}
+	reportChurn(r.churn)
+	for _, rl := range r.relist {
+		reportRelist(rl)
+	}
+	reportGrowth(r)
+}
+
+// reportChurn prints CPU per change, latency under flips and the SOA serial.
+func reportChurn(churn []churnSet) {
+	if len(churn) > 0 {
+		fmt.Println("churn: CPU time per EndpointSlice change (all threads' run time from /proc, over the changes and until both answer the last,")
+		fmt.Println("  less the server's idle CPU over as long, measured for 1s before);")
+		fmt.Println("  programming latency of services created one at a time while the flips run (p50/p99)")
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  services\tmeasure\tkubesvc\tstock\tkubesvc/stock")
+		for _, s := range churn {
+			cpuRow := func(what string, n int, m map[string]time.Duration) {
+				if n > 0 {
+					fmt.Fprintf(tw, "  %d\t%s (%d)\t%s\t%s\t%s\n", s.n, what, n, fmtCPU(m["kubesvc"]), fmtCPU(m["stock"]),
+						ratio(float64(m["kubesvc"]), float64(m["stock"]), true, true))
+				}
+			}
+			cpuRow(fmt.Sprintf("CPU/flip, %d-endpoint headless", bigEndpoints), s.flips, s.flipCPU)
+			cpuRow("CPU/move, behind ClusterIP", s.moves, s.moveCPU)
+			for _, p := range []float64{50, 99} {
+				ks, ok1 := percentile(s.underChurn["kubesvc"], p)
+				st, ok2 := percentile(s.underChurn["stock"], p)
+				if ok1 || ok2 {
+					fmt.Fprintf(tw, "  %d\tprog p%.0f under flips (n=%d/%d, missed %d/%d)\t%s\t%s\t%s\n", s.n, p,
+						len(s.underChurn["kubesvc"]), len(s.underChurn["stock"]), s.missedUnder["kubesvc"], s.missedUnder["stock"],
+						fmtDur(ks), fmtDur(st), ratio(float64(ks), float64(st), ok1, ok2))
+				}
+			}
+		}
+		tw.Flush()
+		for _, s := range churn {
+			if s.soa != nil {
+				ks, st := s.soa["kubesvc"], s.soa["stock"]
+				fmt.Printf("  SOA serial during %d more moves and 1s after at %d services (no answer changed): kubesvc moved=%t (%d -> %d, %d polls), stock moved=%t (%d -> %d)\n",
+					s.soaMoves, s.n, ks.moved, ks.before, ks.last, ks.polls, st.moved, st.before, st.last)
+			}
+		}
+	}
+}
+
+// reportRelist prints one relist's peak memory and wrong answers.
+func reportRelist(rl *relistResult) {
+	fmt.Printf("relist at %d services (every watch cut, resumes from before it answered 410 Gone; back and answering after %s;\n  %s):\n",
+		rl.n, fmtDur(rl.took), rl.progress)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  server\tsteady RSS\tpeak RSS\tpeak/steady\twrong answers")
+	for _, k := range []string{"kubesvc", "stock"} {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d of %d\n", k, fmtKB(rl.steady[k]), fmtKB(rl.peak[k]),
+			ratio(float64(rl.peak[k]), float64(rl.steady[k]), true, rl.steady[k] > 0), rl.wrong[k], rl.asked[k])
+	}
+	fmt.Fprintf(tw, "  kubesvc/stock\t%s\t%s\t\t\n", ratio(float64(rl.steady["kubesvc"]), float64(rl.steady["stock"]), true, true),
+		ratio(float64(rl.peak["kubesvc"]), float64(rl.peak["stock"]), true, true))
+	tw.Flush()
+	fmt.Println("  (the cut watches log \"watch ended with error\" in both servers: expected, listed below)")
+	for _, k := range []string{"kubesvc", "stock"} {
+		if rl.firstWrong[k] != "" {
+			fmt.Printf("  %s first wrong answer: %s\n", k, rl.firstWrong[k])
+		}
+	}
+}
+
+// reportGrowth prints the memory each added service cost.
+func reportGrowth(r *results) {
+	if len(r.growth) > 0 {
+		fmt.Printf("memory per service added under running servers: KB of VmRSS, B of heap in use; GOMEMLIMIT %s\n", r.memLimit)
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  services\tGo settings\tRSS KB: kubesvc\tstock\tkubesvc/stock\theap B: kubesvc\tstock\tkubesvc/stock")
+		for _, g := range r.growth {
+			for _, set := range []struct{ name, suffix string }{{"GOGC=100", ""}, {"GOMEMLIMIT", "-memlimit"}} {
+				ks, st := g.kb["kubesvc"+set.suffix], g.kb["stock"+set.suffix]
+				hk, hs := g.heapB["kubesvc"+set.suffix], g.heapB["stock"+set.suffix]
+				fmt.Fprintf(tw, "  %d->%d\t%s\t%.2f\t%.2f\t%s\t%.0f\t%.0f\t%s\n", g.from, g.from+g.added, set.name,
+					ks, st, ratio(ks, st, true, true), hk, hs, ratio(hk, hs, true, true))
+			}
+		}
+		tw.Flush()
+	}
+}
