@@ -66,7 +66,7 @@ func (h *bigHeadless) create(ctx context.Context, c kubernetes.Interface) error 
 	}
 	for k := 0; k*h.perSlice < len(h.ips); k++ {
 		ips := h.ips[k*h.perSlice : min((k+1)*h.perSlice, len(h.ips))]
-		if _, err := c.DiscoveryV1().EndpointSlices(h.ns).Create(ctx, sliceObject(h.ns, h.sliceName(k), h.name, ips), metav1.CreateOptions{}); err != nil {
+		if _, err := c.DiscoveryV1().EndpointSlices(h.ns).Create(ctx, sliceObject(h.ns, h.sliceName(k), h.name, true, ips), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create endpointslice %s/%s: %w", h.ns, h.sliceName(k), err)
 		}
 	}

@@ -156,9 +156,9 @@ func svcObject(s service) *corev1.Service {
 }
 
 // sliceObject is an EndpointSlice of svc as the EndpointSlice controller
-// writes one: its labels, every endpoint ready with the pod it targets and
-// the node that runs it.
-func sliceObject(ns, name, svc string, ips []string) *discoveryv1.EndpointSlice {
+// writes one: its labels (headless ones marked so), every endpoint ready with
+// the pod it targets and the node that runs it.
+func sliceObject(ns, name, svc string, headless bool, ips []string) *discoveryv1.EndpointSlice {
 	sl := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns, Name: name,
@@ -171,6 +171,9 @@ func sliceObject(ns, name, svc string, ips []string) *discoveryv1.EndpointSlice 
 		Ports: []discoveryv1.EndpointPort{{
 			Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(corev1.ProtocolTCP),
 		}},
+	}
+	if headless {
+		sl.Labels[corev1.IsHeadlessService] = ""
 	}
 	for j, ip := range ips {
 		pod := fmt.Sprintf("%s-%d", svc, j)
@@ -280,7 +283,7 @@ func createOne(ctx context.Context, c kubernetes.Interface, s *service) error {
 		return fmt.Errorf("create service %s/%s: %w", s.ns, s.name, err)
 	}
 	err = retry(ctx, func() error {
-		_, err := c.DiscoveryV1().EndpointSlices(s.ns).Create(ctx, sliceObject(s.ns, s.sliceName(), s.name, s.eps), metav1.CreateOptions{})
+		_, err := c.DiscoveryV1().EndpointSlices(s.ns).Create(ctx, sliceObject(s.ns, s.sliceName(), s.name, s.headless, s.eps), metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
 		}

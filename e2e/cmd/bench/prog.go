@@ -138,7 +138,7 @@ func (st *progState) change(ctx context.Context, c kubernetes.Interface, hl serv
 	case "slice-create":
 		write = func() error {
 			ips := sliceIPs(3)
-			st.slice, err = c.DiscoveryV1().EndpointSlices(ns).Create(ctx, sliceObject(ns, fmt.Sprintf("%s-%04d", hl.name, cycle), hl.name, ips), metav1.CreateOptions{})
+			st.slice, err = c.DiscoveryV1().EndpointSlices(ns).Create(ctx, sliceObject(ns, fmt.Sprintf("%s-%04d", hl.name, cycle), hl.name, true, ips), metav1.CreateOptions{})
 			want = expectA(hl.fqdn(), ips)
 			return err
 		}
