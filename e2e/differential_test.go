@@ -11,15 +11,15 @@ import (
 	"github.com/miekg/dns"
 )
 
-// differentialPair starts kubesvc and stock CoreDNS with the same options
-// (coredns.PluginCorefile) for t, both ready.
-func differentialPair(t *testing.T) (kubesvc, stock *coredns.Server) {
+// differentialPair starts kubesvc and stock CoreDNS with the same Corefile
+// (coredns.PluginCorefile with options) for t, both ready.
+func differentialPair(t *testing.T, options ...string) (kubesvc, stock *coredns.Server) {
 	t.Helper()
 	kubesvc = ownCoreDNS(t, "kubesvc", sharedProxy.URL(), func(p coredns.Ports, kc string) string {
-		return coredns.PluginCorefile("kubesvc", p, kc)
+		return coredns.PluginCorefile("kubesvc", p, kc, options...)
 	})
 	stock = stockCoreDNS(t, "stock", func(p coredns.Ports, kc string) string {
-		return coredns.PluginCorefile("kubernetes", p, kc)
+		return coredns.PluginCorefile("kubernetes", p, kc, options...)
 	})
 	for _, s := range []*coredns.Server{kubesvc, stock} {
 		if err := s.WaitReady(ctxFor(t, 60*time.Second)); err != nil {
@@ -67,6 +67,26 @@ func differences(a, b *dns.Msg) string {
 		}
 	}
 	return strings.Join(diffs, "\n")
+}
+
+// sameAsStock asks kubesvc and stock the same question over UDP and TCP and
+// fails t where their replies differ (differences).
+func sameAsStock(t *testing.T, kubesvc, stock *coredns.Server, name string, qtype uint16) {
+	t.Helper()
+	for _, proto := range protos {
+		a, err := ask(kubesvc.Ports.DNSAddr(), proto, name, qtype, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ask(stock.Ports.DNSAddr(), proto, name, qtype, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := differences(a, b); d != "" {
+			t.Errorf("%s %s over %s: kubesvc's answer differs from stock's:\n%s\nkubesvc:\n%v\nstock:\n%v",
+				name, dns.TypeToString[qtype], proto, d, a, b)
+		}
+	}
 }
 
 // The same objects and the same mixed-case questions to kubesvc and to stock
@@ -117,20 +137,7 @@ func TestDifferentialMixedCaseAnswersMatchStock(t *testing.T) {
 		{"Ext.E2e-Case.Svc.Cluster.Local.", dns.TypeA},
 		{"10-1-2-3.E2e-Case.Pod.Cluster.Local.", dns.TypeA},
 	} {
-		for _, proto := range protos {
-			a, err := ask(kubesvc.Ports.DNSAddr(), proto, q.name, q.qtype, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := ask(stock.Ports.DNSAddr(), proto, q.name, q.qtype, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := differences(a, b); d != "" {
-				t.Errorf("%s %s over %s: kubesvc's answer differs from stock's:\n%s\nkubesvc:\n%v\nstock:\n%v",
-					q.name, dns.TypeToString[q.qtype], proto, d, a, b)
-			}
-		}
+		sameAsStock(t, kubesvc, stock, q.name, q.qtype)
 	}
 	// Stock answers NODATA for the apex NS here (it names the addresses it is
 	// bound to, and a loopback one does not count); its SOA names the name

@@ -56,8 +56,19 @@ func E2ECorefile(p Ports, kubeconfig string) string {
 // PluginCorefile serves cluster.local and the reverse zones with directive,
 // "kubesvc" (bin/coredns) or stock's "kubernetes" (bin/coredns-stock), both
 // with the same options, so that their answers compare; what the plugin
-// passes on goes to the local upstream block.
-func PluginCorefile(directive string, p Ports, kubeconfig string) string {
+// passes on goes to the local upstream block. Each of options is one more
+// line in the plugin's block (such as "endpoint_pod_names"); a line that
+// starts with "server:" goes into the server block instead, after the
+// plugin (such as "server:transfer { to * }").
+func PluginCorefile(directive string, p Ports, kubeconfig string, options ...string) string {
+	var block, server strings.Builder
+	for _, o := range options {
+		if rest, ok := strings.CutPrefix(o, "server:"); ok {
+			server.WriteString("    " + rest + "\n")
+			continue
+		}
+		block.WriteString("        " + o + "\n")
+	}
 	return fmt.Sprintf(`.:%d {
     bind 127.0.0.1
     errors
@@ -67,10 +78,10 @@ func PluginCorefile(directive string, p Ports, kubeconfig string) string {
         pods insecure
         fallthrough in-addr.arpa ip6.arpa
         ttl 30
-    }
-    forward . 127.0.0.1:%d
+%s    }
+%s    forward . 127.0.0.1:%d
 }
-`, p.DNS, p.Ready, directive, kubeconfig, p.Upstream) + UpstreamBlock(p.Upstream)
+`, p.DNS, p.Ready, directive, kubeconfig, block.String(), server.String(), p.Upstream) + UpstreamBlock(p.Upstream)
 }
 
 // KubeadmCorefile is kubeadm's default CoreDNS Corefile with kubesvc where
