@@ -108,16 +108,7 @@ func TestExternalNameUpstreamTimeout(t *testing.T) {
 	t.Parallel()
 	hole := blackHole(t)
 	srv := ownCoreDNS(t, "blackhole", sharedProxy.URL(), func(p coredns.Ports, kc string) string {
-		return fmt.Sprintf(`.:%d {
-    errors
-    ready 127.0.0.1:%d
-    kubesvc cluster.local {
-        kubeconfig %s
-        ttl 30
-    }
-    forward . 127.0.0.1:%d
-}
-`, p.DNS, p.Ready, kc, hole)
+		return coredns.ForwardCorefile(p, kc, hole)
 	})
 	if err := srv.WaitReady(ctxFor(t, 30*time.Second)); err != nil {
 		t.Fatal(err)

@@ -99,16 +99,7 @@ func TestExternalNameTruncatedUpstreamSetsTC(t *testing.T) {
 	createService(t, externalNameService(ns, "gone", "gone.example"))
 	up := localUpstream(t, truncatingUpstream)
 	srv := ownCoreDNS(t, "truncating-upstream", sharedProxy.URL(), func(p coredns.Ports, kc string) string {
-		return fmt.Sprintf(`.:%d {
-    errors
-    ready 127.0.0.1:%d
-    kubesvc cluster.local {
-        kubeconfig %s
-        ttl 30
-    }
-    forward . 127.0.0.1:%d
-}
-`, p.DNS, p.Ready, kc, up)
+		return coredns.ForwardCorefile(p, kc, up)
 	})
 	if err := srv.WaitReady(ctxFor(t, 30*time.Second)); err != nil {
 		t.Fatal(err)

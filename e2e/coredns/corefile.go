@@ -84,6 +84,22 @@ func PluginCorefile(directive string, p Ports, kubeconfig string, options ...str
 `, p.DNS, p.Ready, directive, kubeconfig, block.String(), server.String(), p.Upstream) + UpstreamBlock(p.Upstream)
 }
 
+// ForwardCorefile is the smallest server a test of kubesvc's chases needs:
+// kubesvc for cluster.local (ttl 30) and forward to upstream, a port on
+// 127.0.0.1 where the test's own upstream listens.
+func ForwardCorefile(p Ports, kubeconfig string, upstream int) string {
+	return fmt.Sprintf(`.:%d {
+    errors
+    ready 127.0.0.1:%d
+    kubesvc cluster.local {
+        kubeconfig %s
+        ttl 30
+    }
+    forward . 127.0.0.1:%d
+}
+`, p.DNS, p.Ready, kubeconfig, upstream)
+}
+
 // KubeadmCorefile is kubeadm's default CoreDNS Corefile with kubesvc where
 // kubernetes stands, a kubeconfig line, the listeners moved to loopback ports
 // and forward pointed at the local upstream block.
