@@ -52,7 +52,9 @@ func (w *watcher) start(client api, namespaces []string, selector string) {
 	}
 	for _, ns := range namespaces {
 		add("services", ns, selector, 0, &corev1.Service{}, toService, w.serviceHandler())
-		add("endpointslices", ns, "", 1, &discovery.EndpointSlice{}, toEndpointSlice, w.sliceHandler())
+		for _, sel := range sliceSelectors(w.allSlices) {
+			add("endpointslices", ns, sel, 1, &discovery.EndpointSlice{}, toEndpointSlice, w.sliceHandler())
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		log.Errorf("cannot watch the Kubernetes API, so the index is never published: every name in the zones gets SERVFAIL, and the plugin is never ready: %v", err)
@@ -62,6 +64,25 @@ func (w *watcher) start(client api, namespaces []string, selector string) {
 		w.done.Go(func() { inf.RunWithContext(ctx) })
 	}
 	w.done.Go(func() { w.awaitSync(ctx, synced, contacts) })
+}
+
+// sliceSelectors are the label selectors of the EndpointSlice watches. Only
+// headless services are answered with their endpoints, and most slices of a
+// cluster are the EndpointSlice controller's for services with a cluster IP,
+// which it does not label service.kubernetes.io/headless (see notHeadless):
+// unless every slice matters (all), two watches leave those to the API
+// server. One takes the controller's slices of headless services, the other
+// every slice someone else manages (the mirroring controller's, hand-made
+// ones), whose labels promise nothing. The two are disjoint, so no slice
+// comes twice; one that moves between them is handled by removeSlice.
+func sliceSelectors(all bool) []string {
+	if all {
+		return []string{""}
+	}
+	return []string{
+		corev1.IsHeadlessService + "," + discovery.LabelManagedBy + "=" + endpointSliceController,
+		discovery.LabelManagedBy + "!=" + endpointSliceController,
+	}
 }
 
 // setUpInformer gives inf its transform, its watch error handler and the

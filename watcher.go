@@ -24,6 +24,9 @@ type watcher struct {
 	nsCount map[string]int       // services per namespace: <ns>.svc.<zone> exists while > 0
 	changed func()               // called after each published change, with mu held
 	counted int                  // names this watcher added to the index_names gauge
+	// allSlices: watch every EndpointSlice, not only those that feed
+	// headless answers (sliceSelectors); set before start.
+	allSlices bool
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -111,10 +114,23 @@ var apiContact = [2]prometheus.Gauge{
 }
 
 // setSlice records sl (nil: deleted) as slice name of the service at key.
-func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
+func (w *watcher) setSlice(key, name string, sl *endpointSlice) { w.putSlice(key, name, sl, nil) }
+
+// removeSlice forgets gone, the last version of a slice an informer held,
+// unless the watcher holds another version under its name: with two slice
+// watches (sliceSelectors), a slice whose labels move it from one to the
+// other may arrive in the second before it leaves the first.
+func (w *watcher) removeSlice(key string, gone *endpointSlice) {
+	w.putSlice(key, gone.name(), nil, gone)
+}
+
+func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	apiContact[1].SetToCurrentTime()
+	if held := w.svcs[key]; gone != nil && (held == nil || held.slices[name] == nil || held.slices[name].resourceVersion != gone.resourceVersion) {
+		return // not what the watcher holds: a newer version came from the other watch
+	}
 	st := w.state(key)
 	// Only a headless service's answers are made of its endpoints. The
 	// slices of any other are kept, for the service may become headless,
@@ -365,7 +381,7 @@ func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 				return
 			}
 			if o != nil && o.service != "" && o.service != sl.service {
-				w.setSlice(o.serviceKey(), o.name(), nil) // relabelled to another service
+				w.removeSlice(o.serviceKey(), o) // relabelled to another service
 			}
 			if sl.service != "" {
 				w.setSlice(sl.serviceKey(), sl.name(), sl)
@@ -378,7 +394,7 @@ func (w *watcher) sliceHandler() cache.ResourceEventHandler {
 				return
 			}
 			if sl.service != "" {
-				w.setSlice(sl.serviceKey(), sl.name(), nil)
+				w.removeSlice(sl.serviceKey(), sl)
 			}
 		},
 	}

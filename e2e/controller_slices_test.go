@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // controllerSlice labels sl as the EndpointSlice controller labels the
@@ -44,5 +45,38 @@ func TestControllerSlicesAnswerAsBefore(t *testing.T) {
 			answer: []string{"_pg._tcp." + fq("db") + " 30 IN SRV 0 * 5432 db-0." + fq("db")},
 			extra:  []string{"db-0." + fq("db") + " 30 IN A 10.8.1.1"},
 		})
+	}
+}
+
+// kubesvc watches the controller's slices of headless services and every
+// slice others manage, apart: a slice whose labels move it from one watch to
+// the other keeps its service answered throughout, and a controller's slice
+// of a service with a cluster IP is not needed at all.
+func TestSliceMovingBetweenWatchesKeepsAnswering(t *testing.T) {
+	srv := suite(t)
+	addr := srv.Ports.DNSAddr()
+	const ns = "e2e-slice-move"
+	namespace(t, ns)
+	name := "db." + ns + ".svc.cluster.local."
+	createService(t, headlessService(ns, "db", "pg", 5432))
+	sl := createSlice(t, slice(ns, "db-abc", "db", "pg", 5432, ep{ip: "10.8.2.1"}, ep{ip: "10.8.2.2"}))
+	dbA := want{answer: []string{name + " 30 IN A 10.8.2.1", name + " 30 IN A 10.8.2.2"}}
+	eventually(t, 10*time.Second, "db answered", answers(addr, name, dns.TypeA, dbA))
+	for i, headless := range []bool{true, false, true} {
+		if headless {
+			sl = controllerSlice(sl, true)
+		} else {
+			delete(sl.Labels, discoveryv1.LabelManagedBy)
+			delete(sl.Labels, corev1.IsHeadlessService)
+		}
+		var err error
+		if sl, err = kube.Client.DiscoveryV1().EndpointSlices(ns).Update(ctxFor(t, 10*time.Second), sl, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("relabel db-abc (%d): %v", i, err)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			expect(t, query(t, addr, "udp", name, dns.TypeA), dbA)
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }
