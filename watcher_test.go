@@ -80,7 +80,7 @@ func TestSliceMovedBetweenWatchesIsKept(t *testing.T) {
 	moved := transformed(headlessSlice("big", "big", 3, 100, 203, 7), 11)
 	c.w.setSlice(old.serviceKey(), old.name(), old)
 	c.w.setSlice(moved.serviceKey(), moved.name(), moved) // added by the other watch
-	c.w.removeSlice(old.serviceKey(), old)                 // then deleted by the first
+	c.w.removeSlice(old.serviceKey(), old)                // then deleted by the first
 	if n := addresses(c.w.ix, "big.big.svc.cluster.local."); n != 999 {
 		t.Fatalf("after a slice moved between watches, big.big.svc.cluster.local. has %d A records, want 999: the moved slice's ready addresses and the other slices'", n)
 	}
