@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"path"
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // BenchmarkServeDNS measures one query of each kind through ServeDNS. The
@@ -155,13 +158,23 @@ func BenchmarkSyncMemory(b *testing.B) {
 // open without events. A request for a streamed list is refused, so the
 // informers fall back to listing.
 func fakeJSONAPI(b *testing.B, lists map[string]any) api {
-	bodies := map[string][]byte{}
-	for resource, l := range lists {
-		body, err := json.Marshal(l)
-		if err != nil {
-			b.Fatal(err)
+	var mu sync.Mutex
+	bodies := map[string][]byte{} // by resource and label selector, as listed
+	body := func(resource, selector string) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		key := resource + "?" + selector
+		if bodies[key] == nil {
+			sel, err := labels.Parse(selector)
+			if err != nil {
+				b.Errorf("label selector %q: %v", selector, err)
+				return nil
+			}
+			if bodies[key], err = json.Marshal(selected(lists[resource], sel)); err != nil {
+				b.Error(err)
+			}
 		}
-		bodies[resource] = body
+		return bodies[key]
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -174,11 +187,27 @@ func fakeJSONAPI(b *testing.B, lists map[string]any) api {
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
 		default:
-			_, _ = w.Write(bodies[path.Base(r.URL.Path)])
+			_, _ = w.Write(body(path.Base(r.URL.Path), q.Get("labelSelector")))
 		}
 	}))
 	b.Cleanup(srv.Close)
 	return restAPIAt(b, srv.URL)
+}
+
+// selected is the part of a list whose items' labels match sel, as the API
+// server lists it.
+func selected(list any, sel labels.Selector) any {
+	switch l := list.(type) {
+	case *corev1.ServiceList:
+		out := *l
+		out.Items = slices.DeleteFunc(slices.Clone(l.Items), func(s corev1.Service) bool { return !sel.Matches(labels.Set(s.Labels)) })
+		return &out
+	case *discovery.EndpointSliceList:
+		out := *l
+		out.Items = slices.DeleteFunc(slices.Clone(l.Items), func(s discovery.EndpointSlice) bool { return !sel.Matches(labels.Set(s.Labels)) })
+		return &out
+	}
+	return list
 }
 
 // liveHeap is the heap still in use after collecting twice: what sync.Pools
