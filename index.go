@@ -255,3 +255,34 @@ func setOrDelete(m map[string]*entry, name string, e *entry) int {
 // size is the number of names in the index, kept by apply rather than
 // counted over the shards on every change. Callers hold the writer's lock.
 func (ix *index) size() int { return ix.names }
+
+// view is the index's shards, each loaded once. A shard is an immutable map,
+// so a view can be read at leisure; it sees each shard as it stood at one
+// instant, and the whole index at one instant only if no change was
+// published while it was taken (transfer takes it under the writer's lock).
+type view [numShards]map[string]*entry
+
+// view loads every shard. Only a published index may be viewed: before
+// that, apply writes its shards in place.
+func (ix *index) view() *view {
+	v := &view{}
+	for i := range ix.shards {
+		v[i] = *ix.shards[i].Load()
+	}
+	return v
+}
+
+// each calls yield with every name of the view and its entry, in no order,
+// until yield returns false.
+func (v *view) each(yield func(name string, e *entry) bool) {
+	for _, m := range v {
+		for name, e := range m {
+			if !yield(name, e) {
+				return
+			}
+		}
+	}
+}
+
+// get is the entry of a lower-cased name in the view, or nil.
+func (v *view) get(name string) *entry { return v[shardOf(name)][name] }

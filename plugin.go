@@ -184,11 +184,14 @@ func reply(r *dns.Msg, res result) *dns.Msg {
 // soa returns zone z's SOA record as a one-element slice.
 func (k *KubeSvc) soa(z int) []dns.RR { return *k.soas[z].Load() }
 
-// touch moves the SOA serial to now; called by the watcher after a change.
+// touch moves the SOA serial to now, or one past the last serial when that
+// is not older (changes within a second): every change gets a serial of its
+// own, so that a secondary holding a serial is never told it is up to date
+// after a change it did not get. Called by the watcher after a change.
 func (k *KubeSvc) touch() {
 	now := uint32(time.Now().Unix())
-	if now == k.serial {
-		return
+	if int32(now-k.serial) <= 0 {
+		now = k.serial + 1
 	}
 	k.serial = now
 	for i, z := range k.zones {

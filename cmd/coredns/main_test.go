@@ -17,7 +17,7 @@ func TestDirectives(t *testing.T) {
 		return i
 	}
 	k := at("kubesvc")
-	for _, before := range []string{"errors", "log", "cache", "rewrite", "template", "hosts", "loadbalance"} {
+	for _, before := range []string{"errors", "log", "cache", "rewrite", "template", "hosts", "loadbalance", "transfer"} {
 		if at(before) > k {
 			t.Errorf("%s must run before kubesvc: %v", before, got)
 		}
