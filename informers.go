@@ -52,8 +52,8 @@ func (w *watcher) start(client api, namespaces []string, selector string) {
 	}
 	for _, ns := range namespaces {
 		add("services", ns, selector, 0, &corev1.Service{}, toService, w.serviceHandler())
-		for _, sel := range sliceSelectors(w.allSlices) {
-			add("endpointslices", ns, sel, 1, &discovery.EndpointSlice{}, toEndpointSlice, w.sliceHandler())
+		for i, sel := range sliceSelectors(w.allSlices) {
+			add("endpointslices", ns, sel, 1, &discovery.EndpointSlice{}, fromWatch(uint8(i)), w.sliceHandler())
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -82,6 +82,18 @@ func sliceSelectors(all bool) []string {
 	return []string{
 		corev1.IsHeadlessService + "," + discovery.LabelManagedBy + "=" + endpointSliceController,
 		discovery.LabelManagedBy + "!=" + endpointSliceController,
+	}
+}
+
+// fromWatch is the transform of slice watch i: toEndpointSlice, with the
+// slice marked as that watch's.
+func fromWatch(i uint8) cache.TransformFunc {
+	return func(obj any) (any, error) {
+		out, err := toEndpointSlice(obj)
+		if sl, ok := out.(*endpointSlice); ok && out != obj {
+			sl.watch = i
+		}
+		return out, err
 	}
 }
 

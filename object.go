@@ -73,6 +73,7 @@ type port struct {
 type endpointSlice struct {
 	objMeta
 	service   string // the kubernetes.io/service-name label; "" means the slice is ignored
+	watch     uint8  // which of the slice watches (sliceSelectors) delivered it
 	trigger   int64  // last-change-trigger-time annotation, Unix nanoseconds; 0 if none
 	endpoints []endpoint
 	ports     []port

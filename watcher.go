@@ -116,10 +116,11 @@ var apiContact = [2]prometheus.Gauge{
 // setSlice records sl (nil: deleted) as slice name of the service at key.
 func (w *watcher) setSlice(key, name string, sl *endpointSlice) { w.putSlice(key, name, sl, nil) }
 
-// removeSlice forgets gone, the last version of a slice an informer held,
-// unless the watcher holds another version under its name: with two slice
-// watches (sliceSelectors), a slice whose labels move it from one to the
-// other may arrive in the second before it leaves the first.
+// removeSlice forgets gone, a slice an informer no longer holds, unless the
+// watcher holds it from another watch: with two slice watches
+// (sliceSelectors), a slice whose labels move it from one to the other may
+// arrive in the second before it leaves the first. (A deletion carries the
+// resource version of the deletion, not of what the informer held.)
 func (w *watcher) removeSlice(key string, gone *endpointSlice) {
 	w.putSlice(key, gone.name(), nil, gone)
 }
@@ -128,8 +129,8 @@ func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	apiContact[1].SetToCurrentTime()
-	if held := w.svcs[key]; gone != nil && (held == nil || held.slices[name] == nil || held.slices[name].resourceVersion != gone.resourceVersion) {
-		return // not what the watcher holds: a newer version came from the other watch
+	if held := w.svcs[key]; gone != nil && (held == nil || held.slices[name] == nil || held.slices[name].watch != gone.watch) {
+		return // the watcher holds it from the other watch
 	}
 	st := w.state(key)
 	// Only a headless service's answers are made of its endpoints. The

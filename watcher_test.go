@@ -78,13 +78,20 @@ func TestSliceMovedBetweenWatchesIsKept(t *testing.T) {
 	c := newChangeCluster(t, 100)
 	old := transformed(headlessSlice("big", "big", 3, 100, 203, -1), 10)
 	moved := transformed(headlessSlice("big", "big", 3, 100, 203, 7), 11)
+	old.watch, moved.watch = 0, 1
+	// A deletion carries the resource version of the deletion, not of what
+	// the informer held.
+	gone := *old
+	gone.resourceVersion = "12"
 	c.w.setSlice(old.serviceKey(), old.name(), old)
 	c.w.setSlice(moved.serviceKey(), moved.name(), moved) // added by the other watch
-	c.w.removeSlice(old.serviceKey(), old)                // then deleted by the first
+	c.w.removeSlice(old.serviceKey(), &gone)              // then deleted by the first
 	if n := addresses(c.w.ix, "big.big.svc.cluster.local."); n != 999 {
 		t.Fatalf("after a slice moved between watches, big.big.svc.cluster.local. has %d A records, want 999: the moved slice's ready addresses and the other slices'", n)
 	}
-	c.w.removeSlice(moved.serviceKey(), moved)
+	gone = *moved
+	gone.resourceVersion = "13"
+	c.w.removeSlice(moved.serviceKey(), &gone)
 	if n := addresses(c.w.ix, "big.big.svc.cluster.local."); n != 900 {
 		t.Errorf("after the moved slice's own deletion, big.big.svc.cluster.local. has %d A records, want the other 9 slices' 900", n)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,5 +79,32 @@ func TestSliceMovingBetweenWatchesKeepsAnswering(t *testing.T) {
 			expect(t, query(t, addr, "udp", name, dns.TypeA), dbA)
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+}
+
+// The controller's slices of a headless service come and go one after
+// another (as make bench's programming-latency phase writes them): each is
+// answered on creation, on update and gone on deletion.
+func TestControllerSliceLifecycle(t *testing.T) {
+	srv := suite(t)
+	addr := srv.Ports.DNSAddr()
+	const ns = "e2e-slice-life"
+	namespace(t, ns)
+	name := "hl." + ns + ".svc.cluster.local."
+	createService(t, headlessService(ns, "hl", "http", 80))
+	for cycle := range 4 {
+		ip := func(last int) string { return fmt.Sprintf("10.8.3%d.%d", cycle, last) }
+		sl := createSlice(t, controllerSlice(slice(ns, fmt.Sprintf("hl-%04d", cycle), "hl", "http", 80, ep{ip: ip(1)}, ep{ip: ip(2)}, ep{ip: ip(3)}), true))
+		eventually(t, 5*time.Second, "slice created", answers(addr, name, dns.TypeA, want{answer: []string{name + " 30 IN A " + ip(1), name + " 30 IN A " + ip(2), name + " 30 IN A " + ip(3)}}))
+		sl.Endpoints[2].Addresses = []string{ip(4)}
+		var err error
+		if sl, err = kube.Client.DiscoveryV1().EndpointSlices(ns).Update(ctxFor(t, 10*time.Second), sl, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "slice updated", answers(addr, name, dns.TypeA, want{answer: []string{name + " 30 IN A " + ip(1), name + " 30 IN A " + ip(2), name + " 30 IN A " + ip(4)}}))
+		if err := kube.Client.DiscoveryV1().EndpointSlices(ns).Delete(ctxFor(t, 10*time.Second), sl.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "slice deleted", answers(addr, name, dns.TypeA, nxDomain))
 	}
 }
