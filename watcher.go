@@ -139,7 +139,7 @@ func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 		delete(w.svcs, key)
 	}
 	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
-		programmingLatency.WithLabelValues(kindNames[st.svc.kind]).Observe(time.Since(time.Unix(0, sl.trigger)).Seconds())
+		observeProgramming(st.svc, sl.trigger)
 	}
 }
 
