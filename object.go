@@ -55,8 +55,9 @@ type service struct {
 	ips             []netip.Addr // spec.clusterIPs, valid ones only
 	ports           []port       // named ports only: unnamed ones get no SRV
 	externalName    string
-	kind            svcKind // next to the bool: the struct fits a smaller size class
+	kind            svcKind // next to the bools: the struct fits a smaller size class
 	publishNotReady bool
+	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
 }
 
 // DeepCopyObject returns the object itself: stored objects are never mutated.
@@ -101,6 +102,7 @@ func toService(obj any) (any, error) {
 	s := &service{
 		objMeta:         newObjMeta(&svc.ObjectMeta),
 		publishNotReady: svc.Spec.PublishNotReadyAddresses,
+		selector:        len(svc.Spec.Selector) > 0,
 	}
 	switch {
 	case svc.Spec.Type == corev1.ServiceTypeExternalName:

@@ -156,7 +156,7 @@ func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 		delete(w.svcs, key)
 	}
 	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
-		programmingLatency.WithLabelValues(kindNames[st.svc.kind]).Observe(time.Since(time.Unix(0, sl.trigger)).Seconds())
+		observeProgramming(st.svc, sl.trigger)
 	}
 }
 

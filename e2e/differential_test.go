@@ -12,10 +12,12 @@ import (
 )
 
 // differentialPair starts kubesvc and stock CoreDNS with the same Corefile
-// (coredns.PluginCorefile with options) for t, both ready.
+// (coredns.PluginCorefile with options) for t, both ready. Both talk to the
+// API server at the same address, so that the host label of their REST
+// client metrics compares.
 func differentialPair(t *testing.T, options ...string) (kubesvc, stock *coredns.Server) {
 	t.Helper()
-	kubesvc = ownCoreDNS(t, "kubesvc", sharedProxy.URL(), func(p coredns.Ports, kc string) string {
+	kubesvc = ownCoreDNS(t, "kubesvc", "", func(p coredns.Ports, kc string) string {
 		return coredns.PluginCorefile("kubesvc", p, kc, options...)
 	})
 	stock = stockCoreDNS(t, "stock", func(p coredns.Ports, kc string) string {

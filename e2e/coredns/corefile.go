@@ -59,11 +59,16 @@ func E2ECorefile(p Ports, kubeconfig string) string {
 // passes on goes to the local upstream block. Each of options is one more
 // line in the plugin's block (such as "endpoint_pod_names"); a line that
 // starts with "server:" goes into the server block instead, after the
-// plugin (such as "server:transfer { to * }").
+// plugin (such as "server:transfer { to * }"); "server:prometheus" serves
+// the metrics on p.Metrics on loopback, as the options are the same for
+// both servers and their ports are not.
 func PluginCorefile(directive string, p Ports, kubeconfig string, options ...string) string {
 	var block, server strings.Builder
 	for _, o := range options {
 		if rest, ok := strings.CutPrefix(o, "server:"); ok {
+			if rest == "prometheus" {
+				rest = "prometheus " + hostPort(p.Metrics)
+			}
 			server.WriteString("    " + rest + "\n")
 			continue
 		}

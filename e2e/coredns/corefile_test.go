@@ -70,3 +70,15 @@ func TestFromExample(t *testing.T) {
 		}
 	}
 }
+
+// "server:prometheus" listens on each server's own metrics port: the options
+// are shared by both servers of a differential pair.
+func TestPluginCorefilePrometheusOnTheServersPort(t *testing.T) {
+	p := Ports{DNS: 1053, Health: 8080, Ready: 8181, Metrics: 9153, Upstream: 1054}
+	got := PluginCorefile("kubesvc", p, "/kc", "server:prometheus", "server:transfer { to * }", "ttl 5")
+	for _, want := range []string{"\n    prometheus 127.0.0.1:9153\n", "\n    transfer { to * }\n", "\n        ttl 5\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("PluginCorefile has no line %q:\n%s", strings.TrimSpace(want), got)
+		}
+	}
+}
