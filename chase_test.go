@@ -76,3 +76,12 @@ func sameRRs(a, b []dns.RR) bool {
 	}
 	return true
 }
+
+// An rcode without a name still labels the chases metric, by its number.
+func TestRcodeLabelNamesEveryRcode(t *testing.T) {
+	for rcode, want := range map[int]string{dns.RcodeSuccess: "NOERROR", dns.RcodeNameError: "NXDOMAIN", 3841: "3841"} {
+		if got := rcodeLabel(rcode); got != want {
+			t.Errorf("rcodeLabel(%d) = %q, want %q", rcode, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package kubesvc
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,7 +238,7 @@ func (k *KubeSvc) chase(ctx context.Context, state request.Request, res result, 
 		chases.WithLabelValues("failed").Inc()
 		return res
 	}
-	chases.WithLabelValues(dns.RcodeToString[m.Rcode]).Inc()
+	chases.WithLabelValues(rcodeLabel(m.Rcode)).Inc()
 	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
 		return res
 	}
@@ -292,4 +293,13 @@ func containsRR(rrs []dns.RR, rr dns.RR) bool {
 		}
 	}
 	return false
+}
+
+// rcodeLabel names an rcode for a metric label; one without a name (an
+// upstream may send any of 4,096) is its number, never "".
+func rcodeLabel(rcode int) string {
+	if name, ok := dns.RcodeToString[rcode]; ok {
+		return name
+	}
+	return strconv.Itoa(rcode)
 }

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"cmp"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -94,6 +95,8 @@ func (r *records) service(s *service, sls []*endpointSlice) *owned {
 			r.headless(o, s, sls, base, i == 0)
 		case kindExternalName:
 			r.externalName(o, s, base)
+		default:
+			panic(fmt.Sprintf("kubesvc: service %s of kind %d, which records does not know", s.key, s.kind))
 		}
 		if s.kind == kindClusterIP && s.namespace() == "kube-system" && s.name() == "kube-dns" {
 			// The zone's NS record names ns.dns.<zone>; the cluster's DNS

@@ -346,3 +346,17 @@ func TestSharedReverseNameOrder(t *testing.T) {
 		}
 	}
 }
+
+// A service kind that records does not know is a bug: it panics, instead
+// of the service silently owning no name (NXDOMAIN for a service that
+// exists).
+func TestRecordsRefuseUnknownServiceKind(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("records.service gave a service of an unknown kind no names, want a panic")
+		}
+	}()
+	rec := records{zones: []string{"cluster.local."}, ttl: 30}
+	s := &service{objMeta: objMeta{key: "ns/odd", nsLen: 2}, kind: numSvcKinds}
+	rec.service(s, nil)
+}
