@@ -8,30 +8,30 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 )
 
 // newInformer makes the informers; a test replaces it to make one fail.
 var newInformer = cache.NewSharedIndexInformer
 
-// start runs the informers until stop is called: one Service and one
-// EndpointSlice informer per watched namespace (all namespaces by default).
-// If any of them cannot be set up, none runs and the index is never
-// published: without one resource's objects, names that exist would get
-// NXDOMAIN, where SERVFAIL says the truth.
-func (w *watcher) start(client api, namespaces []string, selector string) {
+// start runs the informers of the resources cfg needs until stop is
+// called: one per watched namespace (all namespaces by default) for a
+// namespaced resource, one for a cluster-scoped one. If any of them cannot
+// be set up, none runs and the index is never published: without one
+// resource's objects, names that exist would get NXDOMAIN, where SERVFAIL
+// says the truth.
+func (w *watcher) start(client api, cfg *clientConfig) {
+	namespaces := cfg.namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	informerSynced.WithLabelValues("services").Set(0)
-	informerSynced.WithLabelValues("endpointslices").Set(0)
+	w.watched = cfg.watched()
 	w.mu.Lock()
+	w.filterNamespaces = namespacesResource.wanted(cfg)
 	w.countNames() // the zones' own names
 	w.mu.Unlock()
 	var (
@@ -40,19 +40,25 @@ func (w *watcher) start(client api, namespaces []string, selector string) {
 		contacts  []*contact
 		errs      []error
 	)
-	add := func(resource, ns, sel string, gauge int, obj runtime.Object, transform cache.TransformFunc, h cache.ResourceEventHandler) {
-		c := newContact(resource, ns, apiContact[gauge])
-		inf := newInformer(patient(client, c, resource, ns, sel), obj, 0, cache.Indexers{})
-		reg, err := setUpInformer(inf, transform, h, c)
+	add := func(r *resource, ns string) {
+		c := newContact(r.name, ns, r.contact)
+		inf := newInformer(patient(client, c, r.name, ns, r.selector(cfg)), r.object, 0, cache.Indexers{})
+		reg, err := setUpInformer(inf, r.transform, contacted{r.contact, r.handler(w)}, c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", c.what, err))
 			return
 		}
 		informers, synced, contacts = append(informers, inf), append(synced, reg.HasSynced), append(contacts, c)
 	}
-	for _, ns := range namespaces {
-		add("services", ns, selector, 0, &corev1.Service{}, toService, w.serviceHandler())
-		add("endpointslices", ns, "", 1, &discovery.EndpointSlice{}, toEndpointSlice, w.sliceHandler())
+	for _, r := range w.watched {
+		informerSynced.WithLabelValues(r.name).Set(0)
+		if !r.namespaced {
+			add(r, metav1.NamespaceAll)
+			continue
+		}
+		for _, ns := range namespaces {
+			add(r, ns)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		log.Errorf("cannot watch the Kubernetes API, so the index is never published: every name in the zones gets SERVFAIL, and the plugin is never ready: %v", err)
@@ -101,8 +107,9 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced, 
 			all = all && s()
 		}
 		if all {
-			informerSynced.WithLabelValues("services").Set(1)
-			informerSynced.WithLabelValues("endpointslices").Set(1)
+			for _, r := range w.watched {
+				informerSynced.WithLabelValues(r.name).Set(1)
+			}
 			w.mu.Lock()
 			w.ix.publish()
 			n := w.ix.size()
@@ -124,6 +131,28 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced, 
 			}
 		}
 	}
+}
+
+// contacted notes each event of a resource in its api_last_contact gauge
+// before the watcher's handler takes it.
+type contacted struct {
+	gauge prometheus.Gauge
+	h     cache.ResourceEventHandler
+}
+
+func (c contacted) OnAdd(obj any, initial bool) {
+	c.gauge.SetToCurrentTime()
+	c.h.OnAdd(obj, initial)
+}
+
+func (c contacted) OnUpdate(old, obj any) {
+	c.gauge.SetToCurrentTime()
+	c.h.OnUpdate(old, obj)
+}
+
+func (c contacted) OnDelete(obj any) {
+	c.gauge.SetToCurrentTime()
+	c.h.OnDelete(obj)
 }
 
 // failures lists the informers' last failures, for the waiting line.

@@ -32,6 +32,10 @@ type KubeSvc struct {
 	upstream   lookuper
 	autopath   *autopath // nil: off
 
+	// namespaceLabels: only the namespaces namespace_labels selects are
+	// served; the watcher publishes <ns>.pod.<zone> for each of them.
+	namespaceLabels bool
+
 	w      *watcher
 	soas   []atomic.Pointer[[]dns.RR] // per zone; the serial follows changes
 	serial uint32                     // guarded by w.mu

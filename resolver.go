@@ -112,7 +112,7 @@ func (k *KubeSvc) apex(z int, qtype uint16) result {
 func (k *KubeSvc) pod(name []byte, z int, qtype uint16) result {
 	rel, ok := relative(string(name), k.zones[z].name)
 	labels := strings.Split(rel, ".")
-	if !ok || labels[len(labels)-1] != "pod" || len(labels) < 2 || len(labels) > 3 || !k.exposed(labels[len(labels)-2]) {
+	if !ok || labels[len(labels)-1] != "pod" || len(labels) < 2 || len(labels) > 3 || !k.exposed(labels[len(labels)-2], z) {
 		return k.negative(z, dns.RcodeNameError)
 	}
 	if len(labels) == 2 {
@@ -151,7 +151,11 @@ func podIP(label string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// exposed reports whether the namespace's names are served at all.
-func (k *KubeSvc) exposed(ns string) bool {
+// exposed reports whether the namespace's names are served at all in zone
+// z.
+func (k *KubeSvc) exposed(ns string, z int) bool {
+	if k.namespaceLabels {
+		return k.w.ix.lookup(within(ns+".pod", k.zones[z].name)) != nil
+	}
 	return len(k.namespaces) == 0 || k.namespaces[ns]
 }

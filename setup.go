@@ -34,7 +34,7 @@ func setup(c *caddy.Controller) error {
 		if err != nil {
 			return plugin.Error(pluginName, err)
 		}
-		k.w.start(client, cfg.namespaces, cfg.labels)
+		k.w.start(client, cfg)
 		return nil
 	})
 	c.OnShutdown(func() error {
@@ -53,6 +53,8 @@ type clientConfig struct {
 	kubeconfig, context, endpoint string
 	namespaces                    []string
 	labels                        string
+	namespaceLabels               string // namespace_labels: a label selector, "" for all namespaces
+	noEndpoints                   bool   // noendpoints: no EndpointSlice watch
 }
 
 const (
@@ -93,6 +95,10 @@ func parseBlock(c *caddy.Controller) (*KubeSvc, *clientConfig, error) {
 	if err := k.setZones(zones); err != nil {
 		return nil, nil, c.Err(err.Error())
 	}
+	if len(cfg.namespaces) > 0 && cfg.namespaceLabels != "" {
+		return nil, nil, c.Err("namespaces and namespace_labels cannot both be set")
+	}
+	k.namespaceLabels = cfg.namespaceLabels != ""
 	if len(cfg.namespaces) > 0 {
 		k.namespaces = map[string]bool{}
 		for _, ns := range cfg.namespaces {
@@ -138,6 +144,17 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			return c.Errf("labels needs a label selector: %v", err)
 		}
 		cfg.labels = sel.String()
+	case "namespace_labels":
+		sel, err := labels.Parse(strings.Join(args, " "))
+		if len(args) == 0 || err != nil {
+			return c.Errf("namespace_labels needs a label selector: %v", err)
+		}
+		cfg.namespaceLabels = sel.String()
+	case "noendpoints":
+		if len(args) != 0 {
+			return c.Errf("noendpoints takes no arguments, got %d", len(args))
+		}
+		cfg.noEndpoints = true
 	case "ttl":
 		if len(args) != 1 {
 			return c.Errf("ttl needs one number of seconds, got %d arguments", len(args))

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -24,6 +23,16 @@ type watcher struct {
 	nsCount map[string]int       // services per namespace: <ns>.svc.<zone> exists while > 0
 	changed func()               // called after each published change, with mu held
 	counted int                  // names this watcher added to the index_names gauge
+	pods    bool                 // pods insecure: <namespace>.pod.<zone> names exist
+
+	// namespace_labels: only the services of the namespaces in served are
+	// published; members files every state by namespace, so that a
+	// namespace that starts or stops matching finds its services at once.
+	filterNamespaces bool
+	served           map[string]bool
+	members          map[string]map[string]*svcState
+
+	watched []*resource // the resources start watches, for the synced gauges
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -43,6 +52,9 @@ func newWatcher(rec records, pods bool) *watcher {
 		ix:      newIndex(),
 		svcs:    map[string]*svcState{},
 		nsCount: map[string]int{},
+		pods:    pods,
+		served:  map[string]bool{},
+		members: map[string]map[string]*svcState{},
 	}
 	w.ix.apply(rec.zoneRecords(pods))
 	return w
@@ -53,15 +65,21 @@ func (w *watcher) state(key string) *svcState {
 	if st == nil {
 		st = &svcState{}
 		w.svcs[key] = st
+		w.join(key, st)
 	}
 	return st
+}
+
+// forget drops the state of a service of which nothing is left.
+func (w *watcher) forget(key string) {
+	delete(w.svcs, key)
+	w.leave(key)
 }
 
 // setService records s (nil: deleted) under key and republishes its names.
 func (w *watcher) setService(key string, s *service) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	apiContact[0].SetToCurrentTime()
 	st := w.state(key)
 	before := w.owned(st)
 	batch := map[string]*entry{}
@@ -105,16 +123,10 @@ func warnInvalidExternalName(key string, s *service) {
 
 var kindNames = [numSvcKinds]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
 
-// apiContact are the api_last_contact gauges of services and slices.
-var apiContact = [2]prometheus.Gauge{
-	apiLastContact.WithLabelValues("services"), apiLastContact.WithLabelValues("endpointslices"),
-}
-
 // setSlice records sl (nil: deleted) as slice name of the service at key.
 func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	apiContact[1].SetToCurrentTime()
 	st := w.state(key)
 	// Only a headless service's answers are made of its endpoints. The
 	// slices of any other are kept, for the service may become headless,
@@ -136,7 +148,7 @@ func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 	case answered:
 		w.rebuild(key, st, before, map[string]*entry{})
 	case st.svc == nil && len(st.slices) == 0:
-		delete(w.svcs, key)
+		w.forget(key)
 	}
 	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
 		programmingLatency.WithLabelValues(kindNames[st.svc.kind]).Observe(time.Since(time.Unix(0, sl.trigger)).Seconds())
@@ -159,11 +171,17 @@ func (w *watcher) countNamespace(batch map[string]*entry, ns string, add bool) {
 	if after == 0 {
 		delete(w.nsCount, ns)
 	}
-	if (before == 0) == (after == 0) {
+	if (before == 0) == (after == 0) || !w.serves(ns) {
 		return
 	}
+	w.publishNamespace(batch, ns, after > 0)
+}
+
+// publishNamespace adds or removes <ns>.svc.<zone>, the parent of the
+// namespace's service names.
+func (w *watcher) publishNamespace(batch map[string]*entry, ns string, add bool) {
 	for _, zone := range w.rec.zones {
-		if after > 0 {
+		if add {
 			batch[within(ns+".svc", zone)] = emptyNonTerminal
 		} else {
 			batch[within(ns+".svc", zone)] = nil
@@ -171,9 +189,9 @@ func (w *watcher) countNamespace(batch map[string]*entry, ns string, add bool) {
 	}
 }
 
-// owned is what st publishes.
+// owned is what st publishes: nothing while its namespace is not served.
 func (w *watcher) owned(st *svcState) *owned {
-	if st.svc == nil {
+	if st.svc == nil || !w.serves(st.svc.namespace()) {
 		return &owned{}
 	}
 	return w.rec.service(st.svc, sortedSlices(st.slices))
@@ -200,7 +218,7 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 	w.repoint(before.ptrs, now.ptrs, batch)
 	indexEndpoints.Add(float64(now.endpoints - before.endpoints))
 	if st.svc == nil && len(st.slices) == 0 {
-		delete(w.svcs, key)
+		w.forget(key)
 	}
 	if len(batch) == 0 {
 		return // nothing a client can see changed: the SOA serial stays
