@@ -180,11 +180,12 @@ func (w *watcher) stop() {
 	defer w.mu.Unlock()
 	for _, st := range w.svcs {
 		if st.svc != nil {
-			indexServices.WithLabelValues(kindNames[st.svc.kind]).Dec()
+			w.countService(st.svc, -1)
 			indexEndpoints.Sub(float64(w.owned(st).endpoints))
 		}
 	}
 	clear(w.svcs) // a second stop takes nothing out again
+	clear(w.members)
 	indexNames.Sub(float64(w.counted))
 	w.counted = 0
 }

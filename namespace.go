@@ -73,11 +73,15 @@ func (w *watcher) setNamespace(ns string, served bool) {
 	before := make(map[string]*owned, len(w.members[ns]))
 	for key, st := range w.members[ns] {
 		before[key] = w.owned(st)
+		w.countService(st.svc, -1)
 	}
 	if served {
 		w.served[ns] = true
 	} else {
 		delete(w.served, ns)
+	}
+	for _, st := range w.members[ns] {
+		w.countService(st.svc, 1)
 	}
 	batch := map[string]*entry{}
 	if w.nsCount[ns] > 0 {

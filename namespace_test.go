@@ -7,6 +7,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,6 +36,17 @@ func rcodeOf(t *testing.T, k *KubeSvc, name string, qtype uint16) int {
 // services, reverse names, <ns>.svc and <ns>.pod; a namespace that comes
 // to match gains them, one that stops matching loses them.
 func TestNamespaceLabelsServeOnlySelectedNamespaces(t *testing.T) {
+	clusterIPs, headless := indexServices.WithLabelValues("clusterip"), indexServices.WithLabelValues("headless")
+	ip0, hl0 := testutil.ToFloat64(clusterIPs), testutil.ToFloat64(headless)
+	counted := func(stage string, wantClusterIP, wantHeadless float64) {
+		t.Helper()
+		if got := testutil.ToFloat64(clusterIPs) - ip0; got != wantClusterIP {
+			t.Errorf("%s: services{type=clusterip} %v, want %v (served ones only)", stage, got, wantClusterIP)
+		}
+		if got := testutil.ToFloat64(headless) - hl0; got != wantHeadless {
+			t.Errorf("%s: services{type=headless} %v, want %v (served ones only)", stage, got, wantHeadless)
+		}
+	}
 	k, client := newTestKubeSvc(t, namespaceLabelsCorefile,
 		labelledNamespace("in", map[string]string{"dns": "served"}),
 		labelledNamespace("out", map[string]string{"dns": "no"}),
@@ -72,6 +84,7 @@ func TestNamespaceLabelsServeOnlySelectedNamespaces(t *testing.T) {
 		}
 	}
 	check("at start", want)
+	counted("at start", 1, 0)
 
 	// The fake clientset's watch does not filter by labels as the API
 	// server does; what the server sends is an added namespace when it
@@ -94,6 +107,7 @@ func TestNamespaceLabelsServeOnlySelectedNamespaces(t *testing.T) {
 		}
 	}
 	check("after namespace in stopped matching", flipped)
+	counted("after namespace in stopped matching", 0, 0)
 
 	if _, err := client.CoreV1().Namespaces().Create(ctx, labelledNamespace("out", map[string]string{"dns": "served"}), metav1.CreateOptions{}); err == nil {
 		t.Fatal("the fake let a namespace be created twice")
@@ -115,6 +129,7 @@ func TestNamespaceLabelsServeOnlySelectedNamespaces(t *testing.T) {
 		"10-0-0-9.out.pod.cluster.local.":    dns.RcodeSuccess,
 		"web.in.svc.cluster.local.":          dns.RcodeNameError,
 	})
+	counted("after namespace out came to match", 1, 1)
 }
 
 // Without namespace_labels no Namespace is watched (and none needs to be

@@ -86,12 +86,8 @@ func (w *watcher) setService(key string, s *service) {
 	if ns := namespaceOf(key); (st.svc == nil) != (s == nil) {
 		w.countNamespace(batch, ns, s != nil)
 	}
-	if st.svc != nil {
-		indexServices.WithLabelValues(kindNames[st.svc.kind]).Dec()
-	}
-	if s != nil {
-		indexServices.WithLabelValues(kindNames[s.kind]).Inc()
-	}
+	w.countService(st.svc, -1)
+	w.countService(s, 1)
 	st.svc = s
 	w.rebuild(key, st, before, batch)
 	warnInvalidExternalName(key, s)
@@ -119,6 +115,15 @@ func warnInvalidExternalName(key string, s *service) {
 		return
 	}
 	log.Warningf("service %s: externalName %q is not a DNS name; it gets no CNAME", key, s.externalName)
+}
+
+// countService adds n to the services gauge for s (nil: none), if s is
+// served: a service of a namespace namespace_labels leaves out is not in the
+// index.
+func (w *watcher) countService(s *service, n float64) {
+	if s != nil && w.serves(s.namespace()) {
+		indexServices.WithLabelValues(kindNames[s.kind]).Add(n)
+	}
 }
 
 var kindNames = [numSvcKinds]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
