@@ -102,9 +102,6 @@ func (w *watcher) setNamespace(ns string, served bool) {
 	if len(batch) > 0 { // a namespace without services
 		w.ix.apply(batch)
 		w.countNames()
-		if w.changed != nil {
-			w.changed()
-		}
 	}
 }
 

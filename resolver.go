@@ -46,7 +46,7 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 	if len(name) == len(zone.name) || zone.name == "." && len(name) == 1 {
 		return k.apex(z, qtype)
 	}
-	e := k.w.ix.get(name)
+	e := k.ix.get(name)
 	if e == nil {
 		if k.pods && !zone.reverse && inZone(name, zone.podZone) {
 			return k.pod(name, z, qtype)
@@ -97,7 +97,7 @@ func (k *KubeSvc) apex(z int, qtype uint16) result {
 	case dns.TypeNS:
 		zone := k.zones[z]
 		var extra []dns.RR
-		if e := k.w.ix.lookup(zone.nsName); e != nil {
+		if e := k.ix.lookup(zone.nsName); e != nil {
 			extra = e.all()
 		}
 		return result{answer: zone.ns, extra: extra}
@@ -155,7 +155,7 @@ func podIP(label string) (netip.Addr, bool) {
 // z.
 func (k *KubeSvc) exposed(ns string, z int) bool {
 	if k.namespaceLabels {
-		return k.w.ix.lookup(within(ns+".pod", k.zones[z].name)) != nil
+		return k.ix.lookup(within(ns+".pod", k.zones[z].name)) != nil
 	}
 	return len(k.namespaces) == 0 || k.namespaces[ns]
 }

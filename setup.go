@@ -227,8 +227,7 @@ func (k *KubeSvc) setZones(names []string) error {
 	}
 	k.soas = make([]atomic.Pointer[[]dns.RR], len(k.zones))
 	k.w = newWatcher(records{zones: fwd, ttl: k.ttl}, k.pods)
-	k.w.changed = k.touch
-	k.touch()
+	k.ix = k.w.ix
 	return nil
 }
 

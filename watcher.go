@@ -21,7 +21,6 @@ type watcher struct {
 	mu      sync.Mutex
 	svcs    map[string]*svcState // by "namespace/name"
 	nsCount map[string]int       // services per namespace: <ns>.svc.<zone> exists while > 0
-	changed func()               // called after each published change, with mu held
 	counted int                  // names this watcher added to the index_names gauge
 	pods    bool                 // pods insecure: <namespace>.pod.<zone> names exist
 
@@ -230,9 +229,6 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 	}
 	w.ix.apply(batch)
 	w.countNames()
-	if w.changed != nil {
-		w.changed()
-	}
 }
 
 // countNames brings this watcher's share of the index_names gauge up to
