@@ -31,7 +31,6 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 	w.cancel = cancel
 	w.watched = cfg.watched()
 	w.mu.Lock()
-	w.filterNamespaces = namespacesResource.wanted(cfg)
 	w.countNames() // the zones' own names
 	w.mu.Unlock()
 	var (

@@ -27,7 +27,13 @@ func toNamespace(obj any) (any, error) {
 	return &namespace{objMeta: newObjMeta(&ns.ObjectMeta)}, nil
 }
 
+// namespaceHandler is made only when namespaces are watched, before any
+// informer runs: from then on the watcher serves only the namespaces it
+// hears of.
 func (w *watcher) namespaceHandler() cache.ResourceEventHandler {
+	w.mu.Lock()
+	w.filterNamespaces = true
+	w.mu.Unlock()
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if n, ok := obj.(*namespace); ok {

@@ -325,8 +325,8 @@ func replayed(old, now *objMeta) bool {
 }
 
 // unexpected logs an object the informer should not have delivered: the
-// transform makes every object a *service or *endpointSlice, so another type
-// is a bug, and the object's names are missing from the index.
+// transforms make every object a *service, *endpointSlice or *namespace, so
+// another type is a bug, and the object's names are missing from the index.
 func unexpected(want string, obj any) {
 	log.Errorf("an informer delivered a %T where a %s was expected; it is left out of the index", obj, want)
 }
