@@ -67,6 +67,15 @@ func (w *watcher) serves(ns string) bool {
 	return !w.filterNamespaces || w.served[ns]
 }
 
+// countService adds n to the services gauge for s (nil: none), if s is
+// served: a service of a namespace namespace_labels leaves out is not in the
+// index.
+func (w *watcher) countService(s *service, n float64) {
+	if s != nil && w.serves(s.namespace()) {
+		indexServices.WithLabelValues(kindNames[s.kind]).Add(n)
+	}
+}
+
 // setNamespace serves the names of namespace ns or stops serving them: its
 // services, their reverse names, <ns>.svc.<zone> and, with pods insecure,
 // <ns>.pod.<zone>.

@@ -2,6 +2,10 @@ package kubesvc
 
 import (
 	"fmt"
+	"strings"
+
+	"github.com/coredns/caddy"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -85,6 +89,26 @@ func resourceNamed(name string) (*resource, error) {
 		}
 	}
 	return nil, fmt.Errorf("kubesvc does not watch the resource %q", name)
+}
+
+// parseResourceOption reads the options that choose what is watched.
+func parseResourceOption(c *caddy.Controller, opt string, args []string, cfg *clientConfig) error {
+	switch opt {
+	case "namespace_labels":
+		sel, err := labels.Parse(strings.Join(args, " "))
+		if len(args) == 0 || err != nil {
+			return c.Errf("namespace_labels needs a label selector: %v", err)
+		}
+		cfg.namespaceLabels = sel.String()
+	case "noendpoints":
+		if len(args) != 0 {
+			return c.Errf("noendpoints takes no arguments, got %d", len(args))
+		}
+		cfg.noEndpoints = true
+	default:
+		return c.Errf("unknown option %q", opt)
+	}
+	return nil
 }
 
 // watched are the descriptions the Corefile needs.

@@ -144,17 +144,8 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			return c.Errf("labels needs a label selector: %v", err)
 		}
 		cfg.labels = sel.String()
-	case "namespace_labels":
-		sel, err := labels.Parse(strings.Join(args, " "))
-		if len(args) == 0 || err != nil {
-			return c.Errf("namespace_labels needs a label selector: %v", err)
-		}
-		cfg.namespaceLabels = sel.String()
-	case "noendpoints":
-		if len(args) != 0 {
-			return c.Errf("noendpoints takes no arguments, got %d", len(args))
-		}
-		cfg.noEndpoints = true
+	case "namespace_labels", "noendpoints":
+		return parseResourceOption(c, opt, args, cfg)
 	case "ttl":
 		if len(args) != 1 {
 			return c.Errf("ttl needs one number of seconds, got %d arguments", len(args))

@@ -116,15 +116,6 @@ func warnInvalidExternalName(key string, s *service) {
 	log.Warningf("service %s: externalName %q is not a DNS name; it gets no CNAME", key, s.externalName)
 }
 
-// countService adds n to the services gauge for s (nil: none), if s is
-// served: a service of a namespace namespace_labels leaves out is not in the
-// index.
-func (w *watcher) countService(s *service, n float64) {
-	if s != nil && w.serves(s.namespace()) {
-		indexServices.WithLabelValues(kindNames[s.kind]).Add(n)
-	}
-}
-
 var kindNames = [numSvcKinds]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
 
 // setSlice records sl (nil: deleted) as slice name of the service at key.
