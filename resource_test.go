@@ -1,7 +1,13 @@
 package kubesvc
 
 import (
+	"cmp"
+	"maps"
+	"slices"
 	"testing"
+
+	"github.com/miekg/dns"
+	discovery "k8s.io/api/discovery/v1"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -43,5 +49,42 @@ func TestResourceDescriptionsAreWhole(t *testing.T) {
 		if r.handler(w) == nil || r.selector == nil || r.wanted == nil || r.contact == nil {
 			t.Errorf("%s: description without handler, selector, wanted or contact", r.name)
 		}
+	}
+}
+
+// The API is asked only for what the Corefile needs: no Namespaces without
+// namespace_labels, no EndpointSlices with noendpoints, whose headless
+// services then have no endpoints to answer with (NXDOMAIN, as stock).
+func TestOnlyWantedResourcesAreAsked(t *testing.T) {
+	objs := []runtime.Object{
+		headlessSvc("default", "hl", svcPort("http", "TCP", 80)),
+		slice("default", "hl-1", "hl", discovery.AddressTypeIPv4, nil, ep("10.1.0.1", "web-0", true)),
+		clusterIPSvc("default", "web", []string{"10.0.0.1"}),
+	}
+	for _, tc := range []struct {
+		option string
+		asked  []string
+		rcode  int // of hl.default.svc.cluster.local. A
+	}{
+		{"", []string{"endpointslices", "services"}, dns.RcodeSuccess},
+		{"noendpoints", []string{"services"}, dns.RcodeNameError},
+		{"namespace_labels x=y", []string{"endpointslices", "namespaces", "services"}, dns.RcodeNameError},
+	} {
+		t.Run(cmp.Or(tc.option, "no option"), func(t *testing.T) {
+			k, client := newTestKubeSvc(t, "kubesvc cluster.local {\n"+tc.option+"\n}", objs...)
+			set := map[string]bool{}
+			for _, a := range client.Actions() {
+				set[a.GetResource().Resource] = true
+			}
+			if got := slices.Sorted(maps.Keys(set)); !slices.Equal(got, tc.asked) {
+				t.Errorf("asked the API for %v, want %v", got, tc.asked)
+			}
+			if got := rcodeOf(t, k, "hl.default.svc.cluster.local.", dns.TypeA); got != tc.rcode {
+				t.Errorf("hl.default.svc: %s, want %s", dns.RcodeToString[got], dns.RcodeToString[tc.rcode])
+			}
+			if got := rcodeOf(t, k, "web.default.svc.cluster.local.", dns.TypeA); (got == dns.RcodeSuccess) != (tc.option != "namespace_labels x=y") {
+				t.Errorf("web.default.svc: %s", dns.RcodeToString[got])
+			}
+		})
 	}
 }
