@@ -41,6 +41,7 @@ func namespaceReader(t *testing.T) string {
 		if _, err := kube.Client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { deleteRBAC(t, "ClusterRole", role.Name) })
 		roles = append(roles, role.Name)
 	}
 	for _, r := range roles {
@@ -52,6 +53,7 @@ func namespaceReader(t *testing.T) string {
 		if _, err := kube.Client.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { deleteRBAC(t, "ClusterRoleBinding", b.Name) })
 	}
 	cfg.Host = sharedProxy.URL()
 	path := filepath.Join(t.TempDir(), "namespaces.kubeconfig")
@@ -59,6 +61,21 @@ func namespaceReader(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// deleteRBAC deletes a ClusterRole or ClusterRoleBinding a test created.
+func deleteRBAC(t *testing.T, kind, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	if kind == "ClusterRole" {
+		err = kube.Client.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
+	} else {
+		err = kube.Client.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("delete %s %s: %v", kind, name, err)
+	}
 }
 
 // labelNamespace sets the label e2e-dns of namespace ns to value ("":
