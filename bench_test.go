@@ -143,7 +143,7 @@ func BenchmarkSyncMemory(b *testing.B) {
 	for b.Loop() {
 		before := liveHeap()
 		w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
-		w.start(api, nil, "")
+		w.start(api, &clientConfig{})
 		for deadline := time.Now().Add(time.Minute); !w.ix.ready(); time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				b.Fatal("no sync within a minute")

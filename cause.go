@@ -90,18 +90,26 @@ func classify(err error) cause {
 	return causeOther
 }
 
-// contact is one informer's dealings with the API server: when it last
-// answered (the api_last_contact gauge), and why it last failed. A failure
-// is logged when its cause differs from the last one, not on every retry;
-// the first success after failures is logged too.
+// contact is a resource's dealings with the API server in one namespace:
+// when it last answered (the api_last_contact gauge), and why it last
+// failed. A resource may be watched by several informers (through several
+// selectors); each has its own contact (watch), and they share the
+// resource's state and log as one: a failure when its cause differs from the
+// last one logged, not on every retry, and the first time all of them
+// answer again after failures.
 type contact struct {
-	what  string // the informer's resource, and namespace if it has one
+	what  string // the resource, and namespace if it has one
 	gauge prometheus.Gauge
+	of    *contact // the resource's contact, whose lock and state its watches share
+	// failing: this watch's last call failed; guarded by of.mu.
+	failing bool
 
-	mu    sync.Mutex
-	cause cause // of the last failure; causeNone once a call succeeded
-	err   error
-	since time.Time // when the calls began failing
+	// The resource's, on of only.
+	mu             sync.Mutex
+	cause          cause // of the last failure logged; causeNone while every watch answers
+	err            error
+	since          time.Time // when the calls began failing
+	failingWatches int       // watches whose last call failed
 }
 
 func newContact(resource, namespace string, gauge prometheus.Gauge) *contact {
@@ -109,20 +117,30 @@ func newContact(resource, namespace string, gauge prometheus.Gauge) *contact {
 	if namespace != "" {
 		what += " in namespace " + namespace
 	}
-	return &contact{what: what, gauge: gauge}
+	c := &contact{what: what, gauge: gauge}
+	c.of = c
+	return c
 }
+
+// watch is one more informer's contact for the same resource.
+func (c *contact) watch() *contact { return &contact{what: c.what, gauge: c.gauge, of: c.of} }
 
 // ok notes a successful call.
 func (c *contact) ok() {
 	c.gauge.SetToCurrentTime()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cause == causeNone {
+	r := c.of
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c.failing {
+		c.failing = false
+		r.failingWatches--
+	}
+	if r.cause == causeNone || r.failingWatches > 0 {
 		return
 	}
 	log.Infof("%s: the Kubernetes API answers again, after %v of failures (last: %s)",
-		c.what, time.Since(c.since).Round(time.Millisecond), c.cause)
-	c.cause, c.err = causeNone, nil
+		r.what, time.Since(r.since).Round(time.Millisecond), r.cause)
+	r.cause, r.err = causeNone, nil
 }
 
 // failed notes a failed list or watch call and returns its cause. Other
@@ -141,16 +159,21 @@ func (c *contact) failed(err error) cause {
 func (c *contact) watchFailed(err error) { c.note(classify(err), err) }
 
 func (c *contact) note(cause cause, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.err = err
-	if cause == c.cause {
+	r := c.of
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !c.failing {
+		c.failing = true
+		r.failingWatches++
+	}
+	r.err = err
+	if cause == r.cause {
 		return
 	}
-	if c.cause == causeNone {
-		c.since = time.Now()
+	if r.cause == causeNone {
+		r.since = time.Now()
 	}
-	c.cause = cause
+	r.cause = cause
 	retrying := "every second"
 	logf := log.Warningf
 	if cause.needsOperator() {
@@ -160,15 +183,16 @@ func (c *contact) note(cause cause, err error) {
 		retrying = "with back-off"
 	}
 	logf("%s: cannot use the Kubernetes API: %s; retrying %s (answers come from what is known, SERVFAIL before the first sync): %v",
-		c.what, cause, retrying, err)
+		r.what, cause, retrying, err)
 }
 
-// status is the last failure, or "" if the last call succeeded.
+// status is the resource's last failure, or "" if its watches answer.
 func (c *contact) status() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cause == causeNone {
+	r := c.of
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cause == causeNone {
 		return ""
 	}
-	return fmt.Sprintf("%s: %s: %v", c.what, c.cause, c.err)
+	return fmt.Sprintf("%s: %s: %v", r.what, r.cause, r.err)
 }

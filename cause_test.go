@@ -189,6 +189,38 @@ func TestContactLogsCauseOnChange(t *testing.T) {
 	}
 }
 
+// A resource watched through two selectors logs as one: a cause once
+// whichever watch meets it, and "answers again" once both do.
+func TestContactWatchesLogAsTheirResource(t *testing.T) {
+	logs := captureLog(t)
+	a := newContact("endpointslices", "", prometheus.NewGauge(prometheus.GaugeOpts{Name: "test"}))
+	b := a.watch()
+	refused := fmt.Errorf("dial: %w", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)})
+	for _, step := range []func(){
+		func() { a.failed(refused) }, func() { b.failed(refused) },
+		func() { a.ok() }, func() { b.failed(refused) }, // b still fails: nothing to say yet
+		func() { b.ok() }, func() { a.ok() }, func() { b.ok() },
+	} {
+		step()
+	}
+	want := []string{
+		"[WARNING] plugin/kubesvc: endpointslices: cannot use the Kubernetes API: connection refused",
+		"[INFO] plugin/kubesvc: endpointslices: the Kubernetes API answers again",
+	}
+	got := logs.lines("plugin/kubesvc")
+	if len(got) != len(want) {
+		t.Fatalf("%d lines logged, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("line %d: %q\nwant it to start with %q", i, got[i], want[i])
+		}
+	}
+	if s := b.status(); s != "" {
+		t.Errorf("status %q once both watches answer, want none", s)
+	}
+}
+
 // failingAPI fails its lists with errs in turn, then lists nothing.
 type failingAPI struct {
 	errs  []error

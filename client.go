@@ -2,11 +2,10 @@ package kubesvc
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -17,18 +16,19 @@ import (
 )
 
 // api is what the watcher asks of the Kubernetes API: lists and watches of
-// one resource, "services" or "endpointslices", in one namespace ("": all).
+// one described resource (resource.go) by its name, in one namespace ("":
+// all, or a cluster-scoped resource).
 type api interface {
 	list(ctx context.Context, resource, namespace string, o metav1.ListOptions) (runtime.Object, error)
 	watch(ctx context.Context, resource, namespace string, o metav1.ListOptions) (watch.Interface, error)
 }
 
-// restAPI is api over two REST clients whose scheme knows only the types DNS
-// reads. client-go's clientset would compile in and register every API group
+// restAPI is api over REST clients, one per group-version of the described
+// resources, whose scheme knows only the types DNS reads. client-go's clientset would compile in and register every API group
 // instead: a binary of 81 MB rather than 43, and 15 MB more resident memory
 // before the first object arrives.
 type restAPI struct {
-	core, discovery rest.Interface
+	clients map[schema.GroupVersion]rest.Interface
 }
 
 var (
@@ -36,13 +36,6 @@ var (
 	apiCodecs = serializer.NewCodecFactory(apiScheme)
 	apiParams = runtime.NewParameterCodec(apiScheme)
 )
-
-func init() {
-	apiScheme.AddKnownTypes(corev1.SchemeGroupVersion, &corev1.Service{}, &corev1.ServiceList{})
-	apiScheme.AddKnownTypes(discovery.SchemeGroupVersion, &discovery.EndpointSlice{}, &discovery.EndpointSliceList{})
-	metav1.AddToGroupVersion(apiScheme, corev1.SchemeGroupVersion) // list options, watch events, Status
-	metav1.AddToGroupVersion(apiScheme, discovery.SchemeGroupVersion)
-}
 
 func newRestAPI(rc *rest.Config) (*restAPI, error) {
 	hc, err := rest.HTTPClientFor(rc)
@@ -55,34 +48,41 @@ func newRestAPI(rc *rest.Config) (*restAPI, error) {
 		c.NegotiatedSerializer = apiCodecs.WithoutConversion()
 		return rest.RESTClientForConfigAndClient(c, hc)
 	}
-	a := &restAPI{}
-	if a.core, err = client(corev1.SchemeGroupVersion, "/api"); err != nil {
-		return nil, err
-	}
-	if a.discovery, err = client(discovery.SchemeGroupVersion, "/apis"); err != nil {
-		return nil, err
+	a := &restAPI{clients: map[schema.GroupVersion]rest.Interface{}}
+	for _, r := range resources {
+		if a.clients[r.gv] != nil {
+			continue
+		}
+		if a.clients[r.gv], err = client(r.gv, r.apiPath); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
 
-func (a *restAPI) request(resource, namespace string, o *metav1.ListOptions) *rest.Request {
-	c := a.core
-	if resource == "endpointslices" {
-		c = a.discovery
+// request is a GET of the named resource; an unknown resource is an error.
+func (a *restAPI) request(resource, namespace string, o *metav1.ListOptions) (*rest.Request, *resource, error) {
+	r, err := resourceNamed(resource)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !r.namespaced && namespace != "" {
+		return nil, nil, fmt.Errorf("%s are not namespaced, asked in namespace %q", r.name, namespace)
 	}
 	var timeout time.Duration
 	if o.TimeoutSeconds != nil {
 		timeout = time.Duration(*o.TimeoutSeconds) * time.Second
 	}
-	return c.Get().Namespace(namespace).Resource(resource).VersionedParams(o, apiParams).Timeout(timeout)
+	return a.clients[r.gv].Get().Namespace(namespace).Resource(r.name).VersionedParams(o, apiParams).Timeout(timeout), r, nil
 }
 
 func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1.ListOptions) (runtime.Object, error) {
-	var into runtime.Object = &corev1.ServiceList{}
-	if resource == "endpointslices" {
-		into = &discovery.EndpointSliceList{}
+	req, r, err := a.request(resource, namespace, &o)
+	if err != nil {
+		return nil, err
 	}
-	if err := a.request(resource, namespace, &o).Do(ctx).Into(into); err != nil {
+	into := r.newList()
+	if err := req.Do(ctx).Into(into); err != nil {
 		return nil, err
 	}
 	return into, nil
@@ -90,7 +90,11 @@ func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1
 
 func (a *restAPI) watch(ctx context.Context, resource, namespace string, o metav1.ListOptions) (watch.Interface, error) {
 	o.Watch = true
-	return a.request(resource, namespace, &o).Watch(ctx)
+	req, _, err := a.request(resource, namespace, &o)
+	if err != nil {
+		return nil, err
+	}
+	return req.Watch(ctx)
 }
 
 // patient builds the informer's lister-watcher from list and watch calls

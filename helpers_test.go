@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,7 +79,7 @@ func newTestKubeSvc(t testing.TB, corefile string, objs ...runtime.Object) (*Kub
 	}
 	client := fake.NewClientset(objs...)
 	k.Next = test.NextHandler(dns.RcodeRefused, nil) // marks what fell through
-	k.w.start(fakeAPI{client}, cfg.namespaces, cfg.labels)
+	k.w.start(fakeAPI{client}, cfg)
 	t.Cleanup(k.w.stop)
 	waitFor(t, "first sync", k.Ready)
 	return k, client
@@ -125,17 +126,27 @@ var metav1Create = metav1.CreateOptions{}
 type fakeAPI struct{ c *fake.Clientset }
 
 func (f fakeAPI) list(ctx context.Context, resource, ns string, o metav1.ListOptions) (runtime.Object, error) {
-	if resource == "services" {
+	switch resource {
+	case "services":
 		return f.c.CoreV1().Services(ns).List(ctx, o)
+	case "endpointslices":
+		return f.c.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
+	case "namespaces":
+		return f.c.CoreV1().Namespaces().List(ctx, o)
 	}
-	return f.c.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
+	return nil, fmt.Errorf("fakeAPI: no resource %q", resource)
 }
 
 func (f fakeAPI) watch(ctx context.Context, resource, ns string, o metav1.ListOptions) (watch.Interface, error) {
-	if resource == "services" {
+	switch resource {
+	case "services":
 		return f.c.CoreV1().Services(ns).Watch(ctx, o)
+	case "endpointslices":
+		return f.c.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
+	case "namespaces":
+		return f.c.CoreV1().Namespaces().Watch(ctx, o)
 	}
-	return f.c.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
+	return nil, fmt.Errorf("fakeAPI: no resource %q", resource)
 }
 
 // IsWatchListSemanticsUnSupported tells the reflector the fake cannot stream

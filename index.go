@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -172,10 +173,16 @@ type index struct {
 	shards [numShards]atomic.Pointer[map[string]*entry]
 	live   atomic.Bool // published: readers may look, writers must copy
 	names  int         // names held; written by apply only, under the caller's lock
+	// serial is the zones' SOA serial: when the index last changed, in Unix
+	// seconds. It is published with the index, so readers need nothing
+	// else; changes counts the changes apply published.
+	serial  atomic.Uint32
+	changes int
 }
 
 func newIndex() *index {
 	ix := &index{}
+	ix.serial.Store(uint32(time.Now().Unix()))
 	for i := range ix.shards {
 		m := map[string]*entry{}
 		ix.shards[i].Store(&m)
@@ -209,12 +216,28 @@ func (ix *index) ready() bool { return ix.live.Load() }
 // publish opens the index to readers; from then on changes copy shards.
 func (ix *index) publish() { ix.live.Store(true) }
 
-// apply sets the batch's entries (a nil entry deletes the name). The caller
-// serialises calls.
+// nextSerial is the SOA serial of a change made at now after one of serial
+// last: now in Unix seconds, or one past last when that is not older
+// (changes within a second). Every change gets a serial of its own, so that
+// a secondary holding a serial is never told it is up to date after a change
+// it did not get (RFC 1982 arithmetic: the serial may run ahead of the clock
+// during a burst, and wraps).
+func nextSerial(last uint32, now time.Time) uint32 {
+	s := uint32(now.Unix())
+	if int32(s-last) <= 0 {
+		s = last + 1
+	}
+	return s
+}
+
+// apply sets the batch's entries (a nil entry deletes the name) and moves
+// the SOA serial. The caller serialises calls.
 func (ix *index) apply(batch map[string]*entry) {
 	if len(batch) == 0 {
-		return
+		return // nothing a client can see changed: the SOA serial stays
 	}
+	ix.changes++
+	defer ix.serial.Store(nextSerial(ix.serial.Load(), time.Now())) // once the change is readable
 	if !ix.live.Load() {
 		for name, e := range batch {
 			ix.names += setOrDelete(*ix.shards[shardOf(name)].Load(), name, e)

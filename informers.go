@@ -8,29 +8,28 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 )
 
 // newInformer makes the informers; a test replaces it to make one fail.
 var newInformer = cache.NewSharedIndexInformer
 
-// start runs the informers until stop is called: one Service and one
-// EndpointSlice informer per watched namespace (all namespaces by default).
-// If any of them cannot be set up, none runs and the index is never
-// published: without one resource's objects, names that exist would get
-// NXDOMAIN, where SERVFAIL says the truth.
-func (w *watcher) start(client api, namespaces []string, selector string) {
+// start runs the informers of the resources cfg needs until stop is
+// called: one per watched namespace (all namespaces by default) for a
+// namespaced resource, one for a cluster-scoped one. If any of them cannot
+// be set up, none runs and the index is never published: without one
+// resource's objects, names that exist would get NXDOMAIN, where SERVFAIL
+// says the truth.
+func (w *watcher) start(client api, cfg *clientConfig) {
+	namespaces := cfg.namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	informerSynced.WithLabelValues("services").Set(0)
-	informerSynced.WithLabelValues("endpointslices").Set(0)
+	w.watched = cfg.watched()
 	w.mu.Lock()
 	w.countNames() // the zones' own names
 	w.mu.Unlock()
@@ -40,20 +39,31 @@ func (w *watcher) start(client api, namespaces []string, selector string) {
 		contacts  []*contact
 		errs      []error
 	)
-	add := func(resource, ns, sel string, gauge int, obj runtime.Object, transform cache.TransformFunc, h cache.ResourceEventHandler) {
-		c := newContact(resource, ns, apiContact[gauge])
-		inf := newInformer(patient(client, c, resource, ns, sel), obj, 0, cache.Indexers{})
-		reg, err := setUpInformer(inf, transform, h, c)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.what, err))
-			return
+	add := func(r *resource, ns string) {
+		res := newContact(r.name, ns, r.contact) // the watches of a resource fail and recover as one
+		for i, sel := range r.selectors(cfg) {
+			c := res
+			if i > 0 {
+				c = res.watch()
+			}
+			inf := newInformer(patient(client, c, r.name, ns, sel), r.object, 0, cache.Indexers{})
+			reg, err := setUpInformer(inf, fromWatch(r.transform, uint8(i)), contacted{r.contact, r.handler(w)}, c)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", c.what, err))
+				return
+			}
+			informers, synced = append(informers, inf), append(synced, reg.HasSynced)
 		}
-		informers, synced, contacts = append(informers, inf), append(synced, reg.HasSynced), append(contacts, c)
+		contacts = append(contacts, res)
 	}
-	for _, ns := range namespaces {
-		add("services", ns, selector, 0, &corev1.Service{}, toService, w.serviceHandler())
-		for i, sel := range sliceSelectors(w.allSlices) {
-			add("endpointslices", ns, sel, 1, &discovery.EndpointSlice{}, fromWatch(uint8(i)), w.sliceHandler())
+	for _, r := range w.watched {
+		informerSynced.WithLabelValues(r.name).Set(0)
+		if !r.namespaced {
+			add(r, metav1.NamespaceAll)
+			continue
+		}
+		for _, ns := range namespaces {
+			add(r, ns)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -66,32 +76,14 @@ func (w *watcher) start(client api, namespaces []string, selector string) {
 	w.done.Go(func() { w.awaitSync(ctx, synced, contacts) })
 }
 
-// sliceSelectors are the label selectors of the EndpointSlice watches. Only
-// headless services are answered with their endpoints, and most slices of a
-// cluster are the EndpointSlice controller's for services with a cluster IP,
-// which it does not label service.kubernetes.io/headless (see notHeadless):
-// unless every slice matters (all), two watches leave those to the API
-// server. One takes the controller's slices of headless services, the other
-// every slice someone else manages (the mirroring controller's, hand-made
-// ones), whose labels promise nothing. The two are disjoint, so no slice
-// comes twice; one that moves between them is handled by removeSlice.
-func sliceSelectors(all bool) []string {
-	if all {
-		return []string{""}
-	}
-	return []string{
-		corev1.IsHeadlessService + "," + discovery.LabelManagedBy + "=" + endpointSliceController,
-		discovery.LabelManagedBy + "!=" + endpointSliceController,
-	}
-}
-
-// fromWatch is the transform of slice watch i: toEndpointSlice, with the
-// slice marked as that watch's.
-func fromWatch(i uint8) cache.TransformFunc {
+// fromWatch is the transform of a resource's watch i: transform, with the
+// object marked as that watch's where the resource is watched through more
+// than one selector (EndpointSlices: see sliceSelectors).
+func fromWatch(transform cache.TransformFunc, i uint8) cache.TransformFunc {
 	return func(obj any) (any, error) {
-		out, err := toEndpointSlice(obj)
-		if sl, ok := out.(*endpointSlice); ok && out != obj {
-			sl.watch = i
+		out, err := transform(obj)
+		if m, ok := out.(interface{ fromWatch(uint8) }); ok && out != obj {
+			m.fromWatch(i)
 		}
 		return out, err
 	}
@@ -134,8 +126,9 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced, 
 			all = all && s()
 		}
 		if all {
-			informerSynced.WithLabelValues("services").Set(1)
-			informerSynced.WithLabelValues("endpointslices").Set(1)
+			for _, r := range w.watched {
+				informerSynced.WithLabelValues(r.name).Set(1)
+			}
 			w.mu.Lock()
 			w.ix.publish()
 			n := w.ix.size()
@@ -157,6 +150,28 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced, 
 			}
 		}
 	}
+}
+
+// contacted notes each event of a resource in its api_last_contact gauge
+// before the watcher's handler takes it.
+type contacted struct {
+	gauge prometheus.Gauge
+	h     cache.ResourceEventHandler
+}
+
+func (c contacted) OnAdd(obj any, initial bool) {
+	c.gauge.SetToCurrentTime()
+	c.h.OnAdd(obj, initial)
+}
+
+func (c contacted) OnUpdate(old, obj any) {
+	c.gauge.SetToCurrentTime()
+	c.h.OnUpdate(old, obj)
+}
+
+func (c contacted) OnDelete(obj any) {
+	c.gauge.SetToCurrentTime()
+	c.h.OnDelete(obj)
 }
 
 // failures lists the informers' last failures, for the waiting line.
@@ -184,11 +199,12 @@ func (w *watcher) stop() {
 	defer w.mu.Unlock()
 	for _, st := range w.svcs {
 		if st.svc != nil {
-			indexServices.WithLabelValues(kindNames[st.svc.kind]).Dec()
+			w.countService(st.svc, -1)
 			indexEndpoints.Sub(float64(w.owned(st).endpoints))
 		}
 	}
 	clear(w.svcs) // a second stop takes nothing out again
+	clear(w.members)
 	indexNames.Sub(float64(w.counted))
 	w.counted = 0
 }

@@ -23,8 +23,8 @@ func TestMetrics(t *testing.T) {
 	names := testutil.ToFloat64(indexNames)
 	informerSynced.WithLabelValues("services").Set(-1)
 	informerSynced.WithLabelValues("endpointslices").Set(-1)
-	apiContact[0].Set(0)
-	apiContact[1].Set(0)
+	servicesResource.contact.Set(0)
+	endpointSlicesResource.contact.Set(0)
 	start := float64(time.Now().Unix())
 	k, _ := newTestKubeSvc(t, clusterCorefile, seed()...)
 	ask(k, test.Case{Qname: "sample-clusterip.default.svc.cluster.local.", Qtype: dns.TypeA})
@@ -48,9 +48,9 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	for i, g := range apiContact {
-		if got := testutil.ToFloat64(g); got < start {
-			t.Errorf("api_last_contact_timestamp_seconds %d: %v, want the time of this test's lists (%v or later)", i, got, start)
+	for _, r := range []*resource{servicesResource, endpointSlicesResource} {
+		if got := testutil.ToFloat64(r.contact); got < start {
+			t.Errorf("api_last_contact_timestamp_seconds{resource=%q}: %v, want the time of this test's lists (%v or later)", r.name, got, start)
 		}
 	}
 	k.w.stop()

@@ -83,6 +83,9 @@ type endpointSlice struct {
 // serviceKey is the key of the service the slice belongs to.
 func (s *endpointSlice) serviceKey() string { return s.namespace() + "/" + s.service }
 
+// fromWatch marks the slice as delivered by slice watch i (sliceSelectors).
+func (s *endpointSlice) fromWatch(i uint8) { s.watch = i }
+
 // DeepCopyObject returns the object itself: stored objects are never mutated.
 func (s *endpointSlice) DeepCopyObject() runtime.Object { return s }
 

@@ -33,9 +33,13 @@ type KubeSvc struct {
 	upstream   lookuper
 	autopath   *autopath // nil: off
 
-	w      *watcher
-	soas   []atomic.Pointer[[]dns.RR] // per zone; the serial follows changes
-	serial uint32                     // guarded by w.mu
+	// namespaceLabels: only the namespaces namespace_labels selects are
+	// served; the watcher publishes <ns>.pod.<zone> for each of them.
+	namespaceLabels bool
+
+	w    *watcher                   // the index's writer
+	ix   *index                     // the watcher's index, read without locks
+	soas []atomic.Pointer[[]dns.RR] // per zone, made for the index's serial
 }
 
 // lookuper resolves a name through the server's plugin chain; it is
@@ -57,7 +61,7 @@ type zone struct {
 func (k *KubeSvc) Name() string { return pluginName }
 
 // Ready implements ready.Readiness: true once the informers have synced.
-func (k *KubeSvc) Ready() bool { return k.w.ix.ready() }
+func (k *KubeSvc) Ready() bool { return k.ix.ready() }
 
 // ServeDNS implements plugin.Handler.
 func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
@@ -71,7 +75,7 @@ func (k *KubeSvc) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if z < 0 {
 		return plugin.NextOrFailure(k.Name(), k.Next, ctx, w, r)
 	}
-	if !k.w.ix.ready() {
+	if !k.ix.ready() {
 		countAnswer(q.Qtype, resServFail)
 		return dns.RcodeServerFailure, nil // never NXDOMAIN for what we do not know yet
 	}
@@ -182,32 +186,27 @@ func reply(r *dns.Msg, res result) *dns.Msg {
 	return m
 }
 
-// soa returns zone z's SOA record as a one-element slice.
-func (k *KubeSvc) soa(z int) []dns.RR { return *k.soas[z].Load() }
-
-// touch moves the SOA serial to now, or one past the last serial when that
-// is not older (changes within a second): every change gets a serial of its
-// own, so that a secondary holding a serial is never told it is up to date
-// after a change it did not get. Called by the watcher after a change.
-func (k *KubeSvc) touch() {
-	now := uint32(time.Now().Unix())
-	if int32(now-k.serial) <= 0 {
-		now = k.serial + 1
+// soa returns zone z's SOA record, with the index's serial, as a
+// one-element slice. It is made once per serial and zone, by the first query
+// that needs it, and shared by the rest.
+func (k *KubeSvc) soa(z int) []dns.RR {
+	serial := k.ix.serial.Load()
+	if p := k.soas[z].Load(); p != nil && (*p)[0].(*dns.SOA).Serial == serial {
+		return *p
 	}
-	k.serial = now
-	for i, z := range k.zones {
-		soa := []dns.RR{&dns.SOA{
-			Hdr:     dns.RR_Header{Name: z.name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: k.ttl},
-			Ns:      z.nsName,
-			Mbox:    within("hostmaster", z.name),
-			Serial:  now,
-			Refresh: 7200,
-			Retry:   1800,
-			Expire:  86400,
-			Minttl:  k.ttl,
-		}}
-		k.soas[i].Store(&soa)
-	}
+	zone := k.zones[z]
+	soa := []dns.RR{&dns.SOA{
+		Hdr:     dns.RR_Header{Name: zone.name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: k.ttl},
+		Ns:      zone.nsName,
+		Mbox:    within("hostmaster", zone.name),
+		Serial:  serial,
+		Refresh: 7200,
+		Retry:   1800,
+		Expire:  86400,
+		Minttl:  k.ttl,
+	}}
+	k.soas[z].Store(&soa)
+	return soa
 }
 
 // chaseDepth counts nested ExternalName chases in a query's context: a chase

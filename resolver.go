@@ -46,7 +46,7 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 	if len(name) == len(zone.name) || zone.name == "." && len(name) == 1 {
 		return k.apex(z, qtype)
 	}
-	e := k.w.ix.get(name)
+	e := k.ix.get(name)
 	if e == nil {
 		if k.pods && !zone.reverse && inZone(name, zone.podZone) {
 			return k.pod(name, z, qtype)
@@ -97,7 +97,7 @@ func (k *KubeSvc) apex(z int, qtype uint16) result {
 	case dns.TypeNS:
 		zone := k.zones[z]
 		var extra []dns.RR
-		if e := k.w.ix.lookup(zone.nsName); e != nil {
+		if e := k.ix.lookup(zone.nsName); e != nil {
 			extra = e.all()
 		}
 		return result{answer: zone.ns, extra: extra}
@@ -112,7 +112,7 @@ func (k *KubeSvc) apex(z int, qtype uint16) result {
 func (k *KubeSvc) pod(name []byte, z int, qtype uint16) result {
 	rel, ok := relative(string(name), k.zones[z].name)
 	labels := strings.Split(rel, ".")
-	if !ok || labels[len(labels)-1] != "pod" || len(labels) < 2 || len(labels) > 3 || !k.exposed(labels[len(labels)-2]) {
+	if !ok || labels[len(labels)-1] != "pod" || len(labels) < 2 || len(labels) > 3 || !k.exposed(labels[len(labels)-2], z) {
 		return k.negative(z, dns.RcodeNameError)
 	}
 	if len(labels) == 2 {
@@ -151,7 +151,11 @@ func podIP(label string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// exposed reports whether the namespace's names are served at all.
-func (k *KubeSvc) exposed(ns string) bool {
+// exposed reports whether the namespace's names are served at all in zone
+// z.
+func (k *KubeSvc) exposed(ns string, z int) bool {
+	if k.namespaceLabels {
+		return k.ix.lookup(within(ns+".pod", k.zones[z].name)) != nil
+	}
 	return len(k.namespaces) == 0 || k.namespaces[ns]
 }

@@ -34,7 +34,7 @@ func setup(c *caddy.Controller) error {
 		if err != nil {
 			return plugin.Error(pluginName, err)
 		}
-		k.w.start(client, cfg.namespaces, cfg.labels)
+		k.w.start(client, cfg)
 		return nil
 	})
 	c.OnShutdown(func() error {
@@ -53,6 +53,11 @@ type clientConfig struct {
 	kubeconfig, context, endpoint string
 	namespaces                    []string
 	labels                        string
+	namespaceLabels               string // namespace_labels: a label selector, "" for all namespaces
+	noEndpoints                   bool   // noendpoints: no EndpointSlice watch
+	// allSlices: watch every EndpointSlice, not only those that feed
+	// headless answers (sliceSelectors).
+	allSlices bool
 }
 
 const (
@@ -93,6 +98,10 @@ func parseBlock(c *caddy.Controller) (*KubeSvc, *clientConfig, error) {
 	if err := k.setZones(zones); err != nil {
 		return nil, nil, c.Err(err.Error())
 	}
+	if len(cfg.namespaces) > 0 && cfg.namespaceLabels != "" {
+		return nil, nil, c.Err("namespaces and namespace_labels cannot both be set")
+	}
+	k.namespaceLabels = cfg.namespaceLabels != ""
 	if len(cfg.namespaces) > 0 {
 		k.namespaces = map[string]bool{}
 		for _, ns := range cfg.namespaces {
@@ -138,6 +147,8 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			return c.Errf("labels needs a label selector: %v", err)
 		}
 		cfg.labels = sel.String()
+	case "namespace_labels", "noendpoints":
+		return parseResourceOption(c, opt, args, cfg)
 	case "ttl":
 		if len(args) != 1 {
 			return c.Errf("ttl needs one number of seconds, got %d arguments", len(args))
@@ -210,8 +221,7 @@ func (k *KubeSvc) setZones(names []string) error {
 	}
 	k.soas = make([]atomic.Pointer[[]dns.RR], len(k.zones))
 	k.w = newWatcher(records{zones: fwd, ttl: k.ttl}, k.pods)
-	k.w.changed = k.touch
-	k.touch()
+	k.ix = k.w.ix
 	return nil
 }
 

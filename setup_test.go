@@ -68,7 +68,13 @@ func TestParse(t *testing.T) {
 		{input: "kubesvc cluster.local {\nlabels\n}", shouldErr: "labels"},
 		{input: "kubesvc cluster.local {\nlabels app in (\n}", shouldErr: "labels"},
 		{input: "kubesvc cluster.local {\nendpoint_pod_names\n}", shouldErr: `unknown option "endpoint_pod_names"`},
-		{input: "kubesvc cluster.local {\nnoendpoints\n}", shouldErr: `unknown option "noendpoints"`},
+		{input: "kubesvc cluster.local {\nnoendpoints\n}", zones: []string{"cluster.local."}, ttl: 5, cfg: clientConfig{noEndpoints: true}},
+		{input: "kubesvc cluster.local {\nnoendpoints now\n}", shouldErr: "noendpoints takes no arguments"},
+		{input: "kubesvc cluster.local {\nnamespace_labels team in (a, b) , !legacy\n}", zones: []string{"cluster.local."}, ttl: 5,
+			cfg: clientConfig{namespaceLabels: "!legacy,team in (a,b)"}},
+		{input: "kubesvc cluster.local {\nnamespace_labels\n}", shouldErr: "namespace_labels needs a label selector"},
+		{input: "kubesvc cluster.local {\nnamespace_labels team in (\n}", shouldErr: "namespace_labels needs a label selector"},
+		{input: "kubesvc cluster.local {\nnamespaces a\nnamespace_labels team=a\n}", shouldErr: "namespaces and namespace_labels cannot both be set"},
 		{input: "kubesvc in-addr.arpa", shouldErr: "forward zone"},
 		{input: "kubesvc cluster.local\nkubesvc example.org", shouldErr: "once per server block"},
 	} {
@@ -99,7 +105,8 @@ func TestParse(t *testing.T) {
 			t.Errorf("%q: falls through %v, want %v", tc.input, got, tc.fall)
 		}
 		if cfg.kubeconfig != tc.cfg.kubeconfig || cfg.context != tc.cfg.context || cfg.endpoint != tc.cfg.endpoint ||
-			!slices.Equal(cfg.namespaces, tc.cfg.namespaces) || cfg.labels != tc.cfg.labels {
+			!slices.Equal(cfg.namespaces, tc.cfg.namespaces) || cfg.labels != tc.cfg.labels ||
+			cfg.namespaceLabels != tc.cfg.namespaceLabels || cfg.noEndpoints != tc.cfg.noEndpoints {
 			t.Errorf("%q: client config %+v, want %+v", tc.input, *cfg, tc.cfg)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -22,11 +21,17 @@ type watcher struct {
 	mu      sync.Mutex
 	svcs    map[string]*svcState // by "namespace/name"
 	nsCount map[string]int       // services per namespace: <ns>.svc.<zone> exists while > 0
-	changed func()               // called after each published change, with mu held
 	counted int                  // names this watcher added to the index_names gauge
-	// allSlices: watch every EndpointSlice, not only those that feed
-	// headless answers (sliceSelectors); set before start.
-	allSlices bool
+	pods    bool                 // pods insecure: <namespace>.pod.<zone> names exist
+
+	// namespace_labels: only the services of the namespaces in served are
+	// published; members files every state by namespace, so that a
+	// namespace that starts or stops matching finds its services at once.
+	filterNamespaces bool
+	served           map[string]bool
+	members          map[string]map[string]*svcState
+
+	watched []*resource // the resources start watches, for the synced gauges
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -46,6 +51,9 @@ func newWatcher(rec records, pods bool) *watcher {
 		ix:      newIndex(),
 		svcs:    map[string]*svcState{},
 		nsCount: map[string]int{},
+		pods:    pods,
+		served:  map[string]bool{},
+		members: map[string]map[string]*svcState{},
 	}
 	w.ix.apply(rec.zoneRecords(pods))
 	return w
@@ -56,27 +64,29 @@ func (w *watcher) state(key string) *svcState {
 	if st == nil {
 		st = &svcState{}
 		w.svcs[key] = st
+		w.join(key, st)
 	}
 	return st
+}
+
+// forget drops the state of a service of which nothing is left.
+func (w *watcher) forget(key string) {
+	delete(w.svcs, key)
+	w.leave(key)
 }
 
 // setService records s (nil: deleted) under key and republishes its names.
 func (w *watcher) setService(key string, s *service) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	apiContact[0].SetToCurrentTime()
 	st := w.state(key)
 	before := w.owned(st)
 	batch := map[string]*entry{}
 	if ns := namespaceOf(key); (st.svc == nil) != (s == nil) {
 		w.countNamespace(batch, ns, s != nil)
 	}
-	if st.svc != nil {
-		indexServices.WithLabelValues(kindNames[st.svc.kind]).Dec()
-	}
-	if s != nil {
-		indexServices.WithLabelValues(kindNames[s.kind]).Inc()
-	}
+	w.countService(st.svc, -1)
+	w.countService(s, 1)
 	st.svc = s
 	w.rebuild(key, st, before, batch)
 	warnInvalidExternalName(key, s)
@@ -108,11 +118,6 @@ func warnInvalidExternalName(key string, s *service) {
 
 var kindNames = [numSvcKinds]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
 
-// apiContact are the api_last_contact gauges of services and slices.
-var apiContact = [2]prometheus.Gauge{
-	apiLastContact.WithLabelValues("services"), apiLastContact.WithLabelValues("endpointslices"),
-}
-
 // setSlice records sl (nil: deleted) as slice name of the service at key.
 func (w *watcher) setSlice(key, name string, sl *endpointSlice) { w.putSlice(key, name, sl, nil) }
 
@@ -128,7 +133,6 @@ func (w *watcher) removeSlice(key string, gone *endpointSlice) {
 func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	apiContact[1].SetToCurrentTime()
 	if held := w.svcs[key]; gone != nil && (held == nil || held.slices[name] == nil || held.slices[name].watch != gone.watch) {
 		return // the watcher holds it from the other watch
 	}
@@ -153,7 +157,7 @@ func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 	case answered:
 		w.rebuild(key, st, before, map[string]*entry{})
 	case st.svc == nil && len(st.slices) == 0:
-		delete(w.svcs, key)
+		w.forget(key)
 	}
 	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
 		observeProgramming(st.svc, sl.trigger)
@@ -176,11 +180,17 @@ func (w *watcher) countNamespace(batch map[string]*entry, ns string, add bool) {
 	if after == 0 {
 		delete(w.nsCount, ns)
 	}
-	if (before == 0) == (after == 0) {
+	if (before == 0) == (after == 0) || !w.serves(ns) {
 		return
 	}
+	w.publishNamespace(batch, ns, after > 0)
+}
+
+// publishNamespace adds or removes <ns>.svc.<zone>, the parent of the
+// namespace's service names.
+func (w *watcher) publishNamespace(batch map[string]*entry, ns string, add bool) {
 	for _, zone := range w.rec.zones {
-		if after > 0 {
+		if add {
 			batch[within(ns+".svc", zone)] = emptyNonTerminal
 		} else {
 			batch[within(ns+".svc", zone)] = nil
@@ -188,9 +198,9 @@ func (w *watcher) countNamespace(batch map[string]*entry, ns string, add bool) {
 	}
 }
 
-// owned is what st publishes.
+// owned is what st publishes: nothing while its namespace is not served.
 func (w *watcher) owned(st *svcState) *owned {
-	if st.svc == nil {
+	if st.svc == nil || !w.serves(st.svc.namespace()) {
 		return &owned{}
 	}
 	return w.rec.service(st.svc, sortedSlices(st.slices))
@@ -217,16 +227,13 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 	w.repoint(before.ptrs, now.ptrs, batch)
 	indexEndpoints.Add(float64(now.endpoints - before.endpoints))
 	if st.svc == nil && len(st.slices) == 0 {
-		delete(w.svcs, key)
+		w.forget(key)
 	}
 	if len(batch) == 0 {
 		return // nothing a client can see changed: the SOA serial stays
 	}
 	w.ix.apply(batch)
 	w.countNames()
-	if w.changed != nil {
-		w.changed()
-	}
 }
 
 // countNames brings this watcher's share of the index_names gauge up to
@@ -323,8 +330,8 @@ func replayed(old, now *objMeta) bool {
 }
 
 // unexpected logs an object the informer should not have delivered: the
-// transform makes every object a *service or *endpointSlice, so another type
-// is a bug, and the object's names are missing from the index.
+// transforms make every object a *service, *endpointSlice or *namespace, so
+// another type is a bug, and the object's names are missing from the index.
 func unexpected(want string, obj any) {
 	log.Errorf("an informer delivered a %T where a %s was expected; it is left out of the index", obj, want)
 }

@@ -17,8 +17,8 @@ func TestClusterIPSliceChangePublishesNothing(t *testing.T) {
 		c.w.setSlice(sl.serviceKey(), sl.name(), sl)
 	}
 	c.w.setSlice("ns7/svc-7", "svc-7-x", nil)
-	if c.changes != 0 {
-		t.Errorf("4 slice events behind a ClusterIP service published %d changes, want 0", c.changes)
+	if c.changes() != 0 {
+		t.Errorf("4 slice events behind a ClusterIP service published %d changes, want 0", c.changes())
 	}
 	if n := changedShards(before, c.w.ix); n != 0 {
 		t.Errorf("4 slice events behind a ClusterIP service replaced %d index shards, want 0", n)
@@ -32,8 +32,8 @@ func TestHeadlessFlipPublishesOnlyChangedNames(t *testing.T) {
 	before := shardPointers(c.w.ix)
 	sl := transformed(headlessSlice("big", "big", 3, 100, 203, 7), 10)
 	c.w.setSlice(sl.serviceKey(), sl.name(), sl)
-	if c.changes != 1 {
-		t.Errorf("a readiness flip published %d changes, want 1", c.changes)
+	if c.changes() != 1 {
+		t.Errorf("a readiness flip published %d changes, want 1", c.changes())
 	}
 	// The service's name and its SRV name, the endpoint's own name and its
 	// PTR: at most 4 shards (fewer if they share one).

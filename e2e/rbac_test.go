@@ -14,7 +14,9 @@ import (
 
 // TestLeastPrivilegeUser proves the user every CoreDNS of this suite runs as
 // can list and watch Services and EndpointSlices and do nothing else, so the
-// passing tests show that this is all kubesvc needs.
+// passing tests show that this is all kubesvc needs. Only the namespace_labels
+// test runs kubesvc as another user, who may also list and watch Namespaces
+// (namespaceReader): that option, and only it, needs them.
 func TestLeastPrivilegeUser(t *testing.T) {
 	suite(t)
 	c, err := kubernetes.NewForConfig(kube.CoreDNS)
