@@ -157,7 +157,9 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 		case "insecure":
 			k.pods = true
 		case "verified":
-			return c.Errf("pods verified is not supported: kubesvc does not watch Pods; use disabled or insecure")
+			return c.Errf("pods verified is not supported: kubesvc does not watch Pods; use `pods insecure` " +
+				"(answers <a-b-c-d>.<namespace>.pod.<zone> with the address in the name, as verified does for a running Pod) " +
+				"or `pods disabled`")
 		default:
 			return c.Errf("pods %q: want disabled or insecure", args[0])
 		}

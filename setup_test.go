@@ -56,7 +56,7 @@ func TestParse(t *testing.T) {
 		{input: "kubesvc cluster.local {\nttl five\n}", shouldErr: "ttl"},
 		{input: "kubesvc cluster.local {\nttl\n}", shouldErr: "ttl"},
 		{input: "kubesvc cluster.local {\nttl 1 2\n}", shouldErr: "ttl"},
-		{input: "kubesvc cluster.local {\npods verified\n}", shouldErr: "pods verified is not supported"},
+		{input: "kubesvc cluster.local {\npods verified\n}", shouldErr: "pods verified is not supported: kubesvc does not watch Pods; use `pods insecure`"},
 		{input: "kubesvc cluster.local {\npods maybe\n}", shouldErr: "pods"},
 		{input: "kubesvc cluster.local {\npods\n}", shouldErr: "pods"},
 		{input: "kubesvc cluster.local {\nkubeconfig\n}", shouldErr: "kubeconfig"},
