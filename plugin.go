@@ -27,6 +27,8 @@ type KubeSvc struct {
 
 	zones      []zone
 	ttl        uint32
+	denialTTL  uint32 // denial_ttl: how long denials are cached, if hasDenial
+	hasDenial  bool
 	pods       bool
 	namespaces map[string]bool // nil: all
 	upstream   lookuper
@@ -191,19 +193,36 @@ func (k *KubeSvc) touch() {
 		return
 	}
 	k.serial = now
+	ttl, minimum := k.soaTTLs()
 	for i, z := range k.zones {
 		soa := []dns.RR{&dns.SOA{
-			Hdr:     dns.RR_Header{Name: z.name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: k.ttl},
+			Hdr:     dns.RR_Header{Name: z.name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
 			Ns:      z.nsName,
 			Mbox:    within("hostmaster", z.name),
 			Serial:  now,
 			Refresh: 7200,
 			Retry:   1800,
 			Expire:  86400,
-			Minttl:  k.ttl,
+			Minttl:  minimum,
 		}}
 		k.soas[i].Store(&soa)
 	}
+}
+
+// maxSOATTL caps the SOA record's TTL as stock does.
+const maxSOATTL = 300
+
+// soaTTLs are the SOA record's own TTL and its MINIMUM field. A resolver
+// caches a denial (NXDOMAIN, NODATA) for the smaller of the two (RFC 2308
+// section 5). As with stock, MINIMUM is ttl and the record's TTL is ttl but
+// at most 300 s, so that with a large ttl a new service is hidden for 5
+// minutes at most, not an hour. denial_ttl sets both: denials are cached for
+// exactly that long, whatever ttl is.
+func (k *KubeSvc) soaTTLs() (ttl, minimum uint32) {
+	if k.hasDenial {
+		return k.denialTTL, k.denialTTL
+	}
+	return min(k.ttl, maxSOATTL), k.ttl
 }
 
 // chaseDepth counts nested ExternalName chases in a query's context: a chase

@@ -53,6 +53,7 @@ type clientConfig struct {
 	kubeconfig, context, endpoint string
 	namespaces                    []string
 	labels                        string
+	api                           apiOptions
 }
 
 const (
@@ -139,14 +140,17 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 		}
 		cfg.labels = sel.String()
 	case "ttl":
-		if len(args) != 1 {
-			return c.Errf("ttl needs one number of seconds, got %d arguments", len(args))
+		t, err := parseTTL(c, opt, args)
+		if err != nil {
+			return err
 		}
-		t, err := strconv.Atoi(args[0])
-		if err != nil || t < 0 || t > maxTTL {
-			return c.Errf("ttl %q is not a number of seconds from 0 to %d", args[0], maxTTL)
+		k.ttl = t
+	case "denial_ttl":
+		t, err := parseTTL(c, opt, args)
+		if err != nil {
+			return err
 		}
-		k.ttl = uint32(t)
+		k.denialTTL, k.hasDenial = t, true
 	case "pods":
 		if len(args) != 1 {
 			return c.Errf("pods needs one of disabled, insecure")
@@ -182,9 +186,24 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			k.Fall.Zones[i] = strings.ToLower(z)
 		}
 	default:
+		if handled, err := parseAPIOption(c, &cfg.api, opt, args); handled {
+			return err
+		}
 		return c.Errf("unknown option %q", opt)
 	}
 	return nil
+}
+
+// parseTTL reads the one argument of a TTL option: seconds, 0 to maxTTL.
+func parseTTL(c *caddy.Controller, opt string, args []string) (uint32, error) {
+	if len(args) != 1 {
+		return 0, c.Errf("%s needs one number of seconds, got %d arguments", opt, len(args))
+	}
+	t, err := strconv.Atoi(args[0])
+	if err != nil || t < 0 || t > maxTTL {
+		return 0, c.Errf("%s %q is not a number of seconds from 0 to %d", opt, args[0], maxTTL)
+	}
+	return uint32(t), nil
 }
 
 // setZones normalises the zones and builds their fixed records.
@@ -255,5 +274,6 @@ func (cfg *clientConfig) restConfig() (*rest.Config, error) {
 	// that saves little and costs CPU on both ends, a quarter of ours while
 	// syncing (a sync of 5,000 services took 0.77 s, now 0.57 s).
 	rc.DisableCompression = true
+	cfg.api.apply(rc, cfg.endpoint != "")
 	return rc, nil
 }
