@@ -1,13 +1,17 @@
 package kubesvc
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +22,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 )
 
@@ -218,5 +223,43 @@ func TestSOATTLs(t *testing.T) {
 		if _, _, err := parse(caddy.NewTestController("dns", "kubesvc cluster.local {\n"+bad+"\n}")); err == nil || !strings.Contains(err.Error(), "denial_ttl") {
 			t.Errorf("%q: want an error naming denial_ttl, got %v", bad, err)
 		}
+	}
+}
+
+// The bucket holds for the requests of both resources together: with 5
+// requests a second and no burst, 6 lists alternating between Services and
+// EndpointSlices take a second (a bucket per resource would let them through
+// in 0.4 s).
+func TestAPIRateLimitSharedByResources(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.URL.Path, "endpointslices") {
+			fmt.Fprint(w, `{"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":{},"items":[]}`)
+			return
+		}
+		fmt.Fprint(w, `{"kind":"ServiceList","apiVersion":"v1","metadata":{},"items":[]}`)
+	}))
+	defer srv.Close()
+	_, cfg, err := parse(caddy.NewTestController("dns", "kubesvc cluster.local {\nendpoint "+srv.URL+"\napiserver_qps 5\napiserver_burst 1\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cfg.restConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newRestAPI(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i := range 6 {
+		resource := []string{"services", "endpointslices"}[i%2]
+		if _, err := a.list(context.Background(), resource, "", metav1.ListOptions{}); err != nil {
+			t.Fatalf("list %s: %v", resource, err)
+		}
+	}
+	if took := time.Since(start); took < 900*time.Millisecond {
+		t.Errorf("6 lists at 5 a second, no burst, took %v: want about a second", took)
 	}
 }
