@@ -116,8 +116,12 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			cfg.context = args[1]
 		}
 	case "endpoint":
-		if len(args) != 1 {
-			return c.Errf("endpoint needs one URL, got %d arguments", len(args))
+		if len(args) == 0 {
+			return c.Errf("endpoint needs a URL")
+		}
+		if len(args) > 1 {
+			// Stock deprecated a list of URLs and uses the first.
+			log.Warningf("endpoint: only the first URL, %s, is used", args[0])
 		}
 		if !strings.HasPrefix(args[0], "http://") && !strings.HasPrefix(args[0], "https://") {
 			return c.Errf("endpoint %q is not an http:// or https:// URL", args[0])

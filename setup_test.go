@@ -50,6 +50,11 @@ func TestParse(t *testing.T) {
 			kubeconfig: "/etc/kube.conf", context: "admin@cluster", endpoint: "https://10.0.0.1:6443",
 			namespaces: []string{"default", "kube-system", "test"}, labels: "app=web,tier!=db"}},
 		{input: "kubesvc cluster.local {\nttl 3600\n}", zones: []string{"cluster.local."}, ttl: 3600},
+		// Stock's deprecated list of endpoints: the first is used.
+		{input: "kubesvc cluster.local {\nendpoint https://10.0.0.1:6443 https://10.0.0.2:6443\n}", zones: []string{"cluster.local."}, ttl: 5,
+			cfg: clientConfig{endpoint: "https://10.0.0.1:6443"}},
+		{input: "kubesvc cluster.local {\nendpoint https://10.0.0.1:6443 10.0.0.2\n}", zones: []string{"cluster.local."}, ttl: 5,
+			cfg: clientConfig{endpoint: "https://10.0.0.1:6443"}},
 
 		{input: "kubesvc cluster.local {\nttl 3601\n}", shouldErr: "ttl"},
 		{input: "kubesvc cluster.local {\nttl -1\n}", shouldErr: "ttl"},

@@ -175,15 +175,17 @@ func writeTLSFiles(t *testing.T, dir string, cfg *rest.Config) string {
 }
 
 // endpointCorefile is PluginCorefile reaching the API server through
-// endpoint and tls instead of a kubeconfig.
+// endpoint and tls instead of a kubeconfig. The endpoint line lists a second
+// URL, where nothing listens: stock's deprecated list, of which both use
+// only the first.
 func endpointCorefile(directive string, p coredns.Ports, kc, endpoint, tls string) string {
 	cf := coredns.PluginCorefile(directive, p, kc)
-	return strings.Replace(cf, "kubeconfig "+kc+"\n", "endpoint "+endpoint+"\n        "+tls+"\n", 1)
+	return strings.Replace(cf, "kubeconfig "+kc+"\n", "endpoint "+endpoint+" https://127.0.0.1:1\n        "+tls+"\n", 1)
 }
 
 // tls CERT KEY CACERT with endpoint reaches the API server with that client
 // certificate, as stock does; a file that does not load stops the start with
-// an error naming tls.
+// an error naming tls. endpoint may list several URLs, as stock's.
 func TestDifferentialTLSWithEndpoint(t *testing.T) {
 	suite(t)
 	const ns = "e2e-tls"
