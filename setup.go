@@ -144,33 +144,12 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 		}
 		cfg.labels = sel.String()
 	case "ttl":
-		t, err := parseTTL(c, opt, args)
-		if err != nil {
-			return err
-		}
-		k.ttl = t
+		return parseTTL(c, opt, args, &k.ttl)
 	case "denial_ttl":
-		t, err := parseTTL(c, opt, args)
-		if err != nil {
-			return err
-		}
-		k.denialTTL, k.hasDenial = t, true
+		k.hasDenial = true
+		return parseTTL(c, opt, args, &k.denialTTL)
 	case "pods":
-		if len(args) != 1 {
-			return c.Errf("pods needs one of disabled, insecure")
-		}
-		switch args[0] {
-		case "disabled":
-			k.pods = false
-		case "insecure":
-			k.pods = true
-		case "verified":
-			return c.Errf("pods verified is not supported: kubesvc does not watch Pods; use `pods insecure` " +
-				"(answers <a-b-c-d>.<namespace>.pod.<zone> with the address in the name, as verified does for a running Pod) " +
-				"or `pods disabled`")
-		default:
-			return c.Errf("pods %q: want disabled or insecure", args[0])
-		}
+		return parsePods(c, k, args)
 	case "autopath":
 		if len(args) > 1 {
 			return c.Errf("autopath takes at most one resolv.conf path, got %d arguments", len(args))
@@ -198,16 +177,37 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 	return nil
 }
 
-// parseTTL reads the one argument of a TTL option: seconds, 0 to maxTTL.
-func parseTTL(c *caddy.Controller, opt string, args []string) (uint32, error) {
+// parseTTL reads the one argument of a TTL option into ttl: seconds, 0 to
+// maxTTL.
+func parseTTL(c *caddy.Controller, opt string, args []string, ttl *uint32) error {
 	if len(args) != 1 {
-		return 0, c.Errf("%s needs one number of seconds, got %d arguments", opt, len(args))
+		return c.Errf("%s needs one number of seconds, got %d arguments", opt, len(args))
 	}
 	t, err := strconv.Atoi(args[0])
 	if err != nil || t < 0 || t > maxTTL {
-		return 0, c.Errf("%s %q is not a number of seconds from 0 to %d", opt, args[0], maxTTL)
+		return c.Errf("%s %q is not a number of seconds from 0 to %d", opt, args[0], maxTTL)
 	}
-	return uint32(t), nil
+	*ttl = uint32(t)
+	return nil
+}
+
+func parsePods(c *caddy.Controller, k *KubeSvc, args []string) error {
+	if len(args) != 1 {
+		return c.Errf("pods needs one of disabled, insecure")
+	}
+	switch args[0] {
+	case "disabled":
+		k.pods = false
+	case "insecure":
+		k.pods = true
+	case "verified":
+		return c.Errf("pods verified is not supported: kubesvc does not watch Pods; use `pods insecure` " +
+			"(answers <a-b-c-d>.<namespace>.pod.<zone> with the address in the name, as verified does for a running Pod) " +
+			"or `pods disabled`")
+	default:
+		return c.Errf("pods %q: want disabled or insecure", args[0])
+	}
+	return nil
 }
 
 // setZones normalises the zones and builds their fixed records.
