@@ -28,6 +28,8 @@ type KubeSvc struct {
 
 	zones      []zone
 	ttl        uint32
+	denialTTL  uint32 // denial_ttl: how long denials are cached, if hasDenial
+	hasDenial  bool
 	pods       bool
 	namespaces map[string]bool // nil: all
 	upstream   lookuper
@@ -195,18 +197,35 @@ func (k *KubeSvc) soa(z int) []dns.RR {
 		return *p
 	}
 	zone := k.zones[z]
+	ttl, minimum := k.soaTTLs()
 	soa := []dns.RR{&dns.SOA{
-		Hdr:     dns.RR_Header{Name: zone.name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: k.ttl},
+		Hdr:     dns.RR_Header{Name: zone.name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
 		Ns:      zone.nsName,
 		Mbox:    within("hostmaster", zone.name),
 		Serial:  serial,
 		Refresh: 7200,
 		Retry:   1800,
 		Expire:  86400,
-		Minttl:  k.ttl,
+		Minttl:  minimum,
 	}}
 	k.soas[z].Store(&soa)
 	return soa
+}
+
+// maxSOATTL caps the SOA record's TTL as stock does.
+const maxSOATTL = 300
+
+// soaTTLs are the SOA record's own TTL and its MINIMUM field. A resolver
+// caches a denial (NXDOMAIN, NODATA) for the smaller of the two (RFC 2308
+// section 5). As with stock, MINIMUM is ttl and the record's TTL is ttl but
+// at most 300 s, so that with a large ttl a new service is hidden for 5
+// minutes at most, not an hour. denial_ttl sets both: denials are cached for
+// exactly that long, whatever ttl is.
+func (k *KubeSvc) soaTTLs() (ttl, minimum uint32) {
+	if k.hasDenial {
+		return k.denialTTL, k.denialTTL
+	}
+	return min(k.ttl, maxSOATTL), k.ttl
 }
 
 // chaseDepth counts nested ExternalName chases in a query's context: a chase

@@ -361,7 +361,9 @@ func (r *records) zoneRecords(pods bool) map[string]*entry {
 	for _, zone := range r.zones {
 		txt := within("dns-version", zone)
 		b := &builder{}
-		b.add(kTXT, &dns.TXT{Hdr: r.hdr(txt, dns.TypeTXT), Txt: []string{specVersion}})
+		hdr := r.hdr(txt, dns.TypeTXT)
+		hdr.Ttl = versionTTL
+		b.add(kTXT, &dns.TXT{Hdr: hdr, Txt: []string{specVersion}})
 		out[txt] = b.entry()
 		out[within("svc", zone)] = emptyNonTerminal
 		if pods {
@@ -373,3 +375,7 @@ func (r *records) zoneRecords(pods bool) map[string]*entry {
 
 // specVersion is the schema of the Kubernetes DNS specification implemented.
 const specVersion = "1.1.0"
+
+// versionTTL is the TTL of the schema version's TXT record, whatever ttl
+// is: the specification's example gives it, and stock answers it.
+const versionTTL = 28800

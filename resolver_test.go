@@ -81,7 +81,7 @@ func TestResolve(t *testing.T) {
 	runCases(t, k, []test.Case{
 		// The zone's own records.
 		{Qname: "dns-version.cluster.local.", Qtype: dns.TypeTXT,
-			Answer: []dns.RR{test.TXT(`dns-version.cluster.local. 30 IN TXT "1.1.0"`)}},
+			Answer: []dns.RR{test.TXT(`dns-version.cluster.local. 28800 IN TXT "1.1.0"`)}},
 		{Qname: "cluster.local.", Qtype: dns.TypeSOA, Answer: zsoa},
 		{Qname: "cluster.local.", Qtype: dns.TypeNS,
 			Answer: []dns.RR{test.NS("cluster.local. 30 IN NS ns.dns.cluster.local.")},

@@ -55,6 +55,7 @@ type clientConfig struct {
 	labels                        string
 	namespaceLabels               string // namespace_labels: a label selector, "" for all namespaces
 	noEndpoints                   bool   // noendpoints: no EndpointSlice watch
+	api                           apiOptions
 	// allSlices: watch every EndpointSlice, not only those that feed
 	// headless answers (sliceSelectors).
 	allSlices bool
@@ -124,8 +125,12 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			cfg.context = args[1]
 		}
 	case "endpoint":
-		if len(args) != 1 {
-			return c.Errf("endpoint needs one URL, got %d arguments", len(args))
+		if len(args) == 0 {
+			return c.Errf("endpoint needs a URL")
+		}
+		if len(args) > 1 {
+			// Stock deprecated a list of URLs and uses the first.
+			log.Warningf("endpoint: only the first URL, %s, is used", args[0])
 		}
 		if !strings.HasPrefix(args[0], "http://") && !strings.HasPrefix(args[0], "https://") {
 			return c.Errf("endpoint %q is not an http:// or https:// URL", args[0])
@@ -150,28 +155,12 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 	case "namespace_labels", "noendpoints":
 		return parseResourceOption(c, opt, args, cfg)
 	case "ttl":
-		if len(args) != 1 {
-			return c.Errf("ttl needs one number of seconds, got %d arguments", len(args))
-		}
-		t, err := strconv.Atoi(args[0])
-		if err != nil || t < 0 || t > maxTTL {
-			return c.Errf("ttl %q is not a number of seconds from 0 to %d", args[0], maxTTL)
-		}
-		k.ttl = uint32(t)
+		return parseTTL(c, opt, args, &k.ttl)
+	case "denial_ttl":
+		k.hasDenial = true
+		return parseTTL(c, opt, args, &k.denialTTL)
 	case "pods":
-		if len(args) != 1 {
-			return c.Errf("pods needs one of disabled, insecure")
-		}
-		switch args[0] {
-		case "disabled":
-			k.pods = false
-		case "insecure":
-			k.pods = true
-		case "verified":
-			return c.Errf("pods verified is not supported: kubesvc does not watch Pods; use disabled or insecure")
-		default:
-			return c.Errf("pods %q: want disabled or insecure", args[0])
-		}
+		return parsePods(c, k, args)
 	case "autopath":
 		if len(args) > 1 {
 			return c.Errf("autopath takes at most one resolv.conf path, got %d arguments", len(args))
@@ -191,7 +180,43 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			k.Fall.Zones[i] = strings.ToLower(z)
 		}
 	default:
+		if handled, err := parseAPIOption(c, &cfg.api, opt, args); handled {
+			return err
+		}
 		return c.Errf("unknown option %q", opt)
+	}
+	return nil
+}
+
+// parseTTL reads the one argument of a TTL option into ttl: seconds, 0 to
+// maxTTL.
+func parseTTL(c *caddy.Controller, opt string, args []string, ttl *uint32) error {
+	if len(args) != 1 {
+		return c.Errf("%s needs one number of seconds, got %d arguments", opt, len(args))
+	}
+	t, err := strconv.Atoi(args[0])
+	if err != nil || t < 0 || t > maxTTL {
+		return c.Errf("%s %q is not a number of seconds from 0 to %d", opt, args[0], maxTTL)
+	}
+	*ttl = uint32(t)
+	return nil
+}
+
+func parsePods(c *caddy.Controller, k *KubeSvc, args []string) error {
+	if len(args) != 1 {
+		return c.Errf("pods needs one of disabled, insecure")
+	}
+	switch args[0] {
+	case "disabled":
+		k.pods = false
+	case "insecure":
+		k.pods = true
+	case "verified":
+		return c.Errf("pods verified is not supported: kubesvc does not watch Pods; use `pods insecure` " +
+			"(answers <a-b-c-d>.<namespace>.pod.<zone> with the address in the name, as verified does for a running Pod) " +
+			"or `pods disabled`")
+	default:
+		return c.Errf("pods %q: want disabled or insecure", args[0])
 	}
 	return nil
 }
@@ -263,5 +288,6 @@ func (cfg *clientConfig) restConfig() (*rest.Config, error) {
 	// that saves little and costs CPU on both ends, a quarter of ours while
 	// syncing (a sync of 5,000 services took 0.77 s, now 0.57 s).
 	rc.DisableCompression = true
+	cfg.api.apply(rc, cfg.endpoint != "")
 	return rc, nil
 }

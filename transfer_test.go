@@ -78,7 +78,7 @@ func TestTransferHoldsEveryRecordQueriesAnswer(t *testing.T) {
 	const cip = "sample-clusterip.default.svc.cluster.local."
 	const hl = "sample-headless.default.svc.cluster.local."
 	for _, want := range []string{
-		`dns-version.cluster.local. 30 IN TXT "1.1.0"`,
+		`dns-version.cluster.local. 28800 IN TXT "1.1.0"`, // as stock and the spec's example
 		cip + " 30 IN A 10.96.246.109",
 		"_http-port._tcp." + cip + " 30 IN SRV 0 100 8080 " + cip,
 		"dual.default.svc.cluster.local. 30 IN AAAA fd00:10:96::20",

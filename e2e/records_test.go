@@ -41,7 +41,7 @@ func TestZoneRecords(t *testing.T) {
 	srv := suite(t)
 	runCases(t, srv.Ports.DNSAddr(), []recordCase{
 		{"dns-version", "dns-version.cluster.local.", dns.TypeTXT, want{
-			answer: []string{`dns-version.cluster.local. 30 IN TXT "1.1.0"`},
+			answer: []string{`dns-version.cluster.local. 28800 IN TXT "1.1.0"`},
 		}},
 		{"soa", "cluster.local.", dns.TypeSOA, want{anyAnswer: true, check: func(r *dns.Msg) error {
 			if len(r.Answer) != 1 {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 )
 
@@ -44,5 +46,19 @@ func TestDirectives(t *testing.T) {
 		if !registered()[d] {
 			t.Errorf("directive %q listed but not compiled in", d)
 		}
+	}
+}
+
+// A stock Corefile's `autopath @kubernetes` fails the start with an error
+// that says to use kubesvc's own autopath option instead.
+func TestAutopathPluginRefused(t *testing.T) {
+	for _, in := range []string{"autopath @kubernetes", "autopath @kubesvc", "autopath cluster.local /etc/resolv.conf", "autopath"} {
+		err := refuseAutopath(caddy.NewTestController("dns", in))
+		if err == nil || !strings.Contains(err.Error(), in) || !strings.Contains(err.Error(), "`autopath [RESOLV_CONF]` inside the kubesvc block") {
+			t.Errorf("%q: want an error naming the line and kubesvc's autopath option, got %v", in, err)
+		}
+	}
+	if !slices.Contains(directives(dnsserver.Directives, registered()), "autopath") {
+		t.Errorf("autopath is not a directive of this binary: a Corefile with it would fail as an unknown directive")
 	}
 }
