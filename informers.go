@@ -50,9 +50,13 @@ func (w *watcher) start(client api, namespaces []string, selector string) {
 		}
 		informers, synced, contacts = append(informers, inf), append(synced, reg.HasSynced), append(contacts, c)
 	}
+	toSlice := toEndpointSlice
+	if w.rec.podNames {
+		toSlice = toEndpointSliceWithPodNames
+	}
 	for _, ns := range namespaces {
 		add("services", ns, selector, 0, &corev1.Service{}, toService, w.serviceHandler())
-		add("endpointslices", ns, "", 1, &discovery.EndpointSlice{}, toEndpointSlice, w.sliceHandler())
+		add("endpointslices", ns, "", 1, &discovery.EndpointSlice{}, toSlice, w.sliceHandler())
 	}
 	if err := errors.Join(errs...); err != nil {
 		log.Errorf("cannot watch the Kubernetes API, so the index is never published: every name in the zones gets SERVFAIL, and the plugin is never ready: %v", err)

@@ -31,6 +31,8 @@ type KubeSvc struct {
 	namespaces map[string]bool // nil: all
 	upstream   lookuper
 	autopath   *autopath // nil: off
+	// endpoint_pod_names and ignore empty_service: see records.
+	podNames, ignoreEmpty bool
 
 	w      *watcher
 	soas   []atomic.Pointer[[]dns.RR] // per zone; the serial follows changes

@@ -174,6 +174,16 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			search = rc.Search
 		}
 		k.autopath = newAutopath(search)
+	case "endpoint_pod_names":
+		if len(args) != 0 {
+			return c.Errf("endpoint_pod_names takes no arguments, got %d", len(args))
+		}
+		k.podNames = true
+	case "ignore":
+		if len(args) != 1 || args[0] != "empty_service" {
+			return c.Errf("ignore needs empty_service, got %q", strings.Join(args, " "))
+		}
+		k.ignoreEmpty = true
 	case "fallthrough":
 		k.Fall.SetZonesFromArgs(args)
 		for i, z := range k.Fall.Zones {
@@ -209,7 +219,7 @@ func (k *KubeSvc) setZones(names []string) error {
 		k.zones = append(k.zones, z)
 	}
 	k.soas = make([]atomic.Pointer[[]dns.RR], len(k.zones))
-	k.w = newWatcher(records{zones: fwd, ttl: k.ttl}, k.pods)
+	k.w = newWatcher(records{zones: fwd, ttl: k.ttl, podNames: k.podNames, ignoreEmpty: k.ignoreEmpty}, k.pods)
 	k.w.changed = k.touch
 	k.touch()
 	return nil

@@ -116,10 +116,15 @@ func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 	defer w.mu.Unlock()
 	apiContact[1].SetToCurrentTime()
 	st := w.state(key)
-	// Only a headless service's answers are made of its endpoints. The
-	// slices of any other are kept, for the service may become headless,
-	// but a change to them publishes nothing and leaves the SOA serial be.
+	// Only a headless service's answers are made of its endpoints; under
+	// "ignore empty_service" a ClusterIP service's change when it gains its
+	// first answering endpoint or loses its last. The slices of any other
+	// are kept, for the service may become headless, but a change to them
+	// publishes nothing and leaves the SOA serial be.
 	answered := st.svc != nil && st.svc.kind == kindHeadless
+	if st.svc != nil && st.svc.kind == kindClusterIP && w.rec.ignoreEmpty {
+		answered = hasEndpointIn(st, "", nil) != hasEndpointIn(st, name, sl)
+	}
 	var before *owned
 	if answered {
 		before = w.owned(st)
@@ -141,6 +146,21 @@ func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
 		programmingLatency.WithLabelValues(kindNames[st.svc.kind]).Observe(time.Since(time.Unix(0, sl.trigger)).Seconds())
 	}
+}
+
+// hasEndpointIn reports whether st's slices, with slice name set to sl (nil:
+// deleted; name "": none changed), list an endpoint that answers for its
+// service.
+func hasEndpointIn(st *svcState, name string, sl *endpointSlice) bool {
+	if sl != nil && sliceHasEndpoint(st.svc, sl) {
+		return true
+	}
+	for n, other := range st.slices {
+		if n != name && sliceHasEndpoint(st.svc, other) {
+			return true
+		}
+	}
+	return false
 }
 
 func namespaceOf(key string) string {
