@@ -185,6 +185,13 @@ func TestSRVAtServiceName(t *testing.T) {
 			Answer: []dns.RR{test.SRV(two + " 30 IN SRV 0 33 53 " + two), test.SRV(two + " 30 IN SRV 0 33 8080 " + two)},
 			Extra:  []dns.RR{test.A(two + " 30 IN A 10.96.8.1")}},
 		{Qname: two, Qtype: dns.TypeA, Answer: []dns.RR{test.A(two + " 30 IN A 10.96.8.1")}},
+		// In mixed case the owner is the name as asked, the target and the
+		// additional record's owner are derived: the zone as asked.
+		{Qname: "Two.Default.svc.Cluster.Local.", Qtype: dns.TypeSRV,
+			Answer: []dns.RR{
+				test.SRV("Two.Default.svc.Cluster.Local. 30 IN SRV 0 33 53 two.default.svc.Cluster.Local."),
+				test.SRV("Two.Default.svc.Cluster.Local. 30 IN SRV 0 33 8080 two.default.svc.Cluster.Local.")},
+			Extra: []dns.RR{test.A("two.default.svc.Cluster.Local. 30 IN A 10.96.8.1")}},
 		{Qname: "_http._tcp." + two, Qtype: dns.TypeSRV,
 			Answer: []dns.RR{test.SRV("_http._tcp." + two + " 30 IN SRV 0 100 8080 " + two)},
 			Extra:  []dns.RR{test.A(two + " 30 IN A 10.96.8.1")}},
