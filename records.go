@@ -154,40 +154,6 @@ func (r *records) clusterIP(o *owned, s *service, sls []*endpointSlice, base str
 	}
 }
 
-// serviceSRV adds the SRV records of a ClusterIP service's own name, which
-// the specification does not define and stock answers: one per port number
-// (named or not), its target the service's name, each weighing 100 divided
-// by the ports times the cluster IPs, as stock counts them.
-func (r *records) serviceSRV(b *builder, base string, ports []port, ips int, addrs []dns.RR) {
-	if ips == 0 || len(ports) == 0 {
-		return
-	}
-	weight := uint16(max(1, 100/(len(ports)*ips)))
-	var seen []uint16
-	for _, p := range ports {
-		if !slices.Contains(seen, p.port) {
-			seen = append(seen, p.port)
-			b.add(kSRV, r.srv(base, base, p.port, weight))
-		}
-	}
-	if len(seen) > 0 {
-		b.by[kExtra] = addrs
-	}
-}
-
-// named reports whether p has a name, and so an SRV name of its own.
-func named(p port) bool { return p.name != "" }
-
-// hasEndpoint reports whether a service's slices list an endpoint that
-// answers for it: a ready one, or any with publishNotReadyAddresses.
-func hasEndpoint(s *service, sls []*endpointSlice) bool {
-	return slices.ContainsFunc(sls, func(sl *endpointSlice) bool { return sliceHasEndpoint(s, sl) })
-}
-
-func sliceHasEndpoint(s *service, sl *endpointSlice) bool {
-	return s.publishNotReady && len(sl.endpoints) > 0 || slices.ContainsFunc(sl.endpoints, func(ep endpoint) bool { return ep.ready })
-}
-
 // srvName is the SRV name of port p of the service named base.
 func srvName(p port, base string) string { return "_" + p.name + "._" + p.proto + "." + base }
 

@@ -148,21 +148,6 @@ func (w *watcher) setSlice(key, name string, sl *endpointSlice) {
 	}
 }
 
-// hasEndpointIn reports whether st's slices, with slice name set to sl (nil:
-// deleted; name "": none changed), list an endpoint that answers for its
-// service.
-func hasEndpointIn(st *svcState, name string, sl *endpointSlice) bool {
-	if sl != nil && sliceHasEndpoint(st.svc, sl) {
-		return true
-	}
-	for n, other := range st.slices {
-		if n != name && sliceHasEndpoint(st.svc, other) {
-			return true
-		}
-	}
-	return false
-}
-
 func namespaceOf(key string) string {
 	ns, _, _ := strings.Cut(key, "/")
 	return ns
