@@ -202,6 +202,7 @@ func TestDifferentialSRVAtServiceName(t *testing.T) {
 	createService(t, headlessService(ns, "hl-unnamed", "", 8080))
 	createSlice(t, slice(ns, "hl-unnamed-a", "hl-unnamed", "", 8080, ep{ip: "10.43.1.1"}))
 	createService(t, headlessService(ns, "hl-idle", "http", 80))
+	createService(t, externalNameService(ns, "ext", "blog.mosuke.tech"))
 	kubesvc, stock := differentialPair(t)
 	const svc = "." + ns + ".svc.cluster.local."
 	bothAnswer(t, kubesvc, stock, "_http._tcp.hl"+svc, dns.TypeSRV, dns.RcodeSuccess, 2)
@@ -219,4 +220,15 @@ func TestDifferentialSRVAtServiceName(t *testing.T) {
 		{"_metrics._tcp.hl" + svc, dns.TypeSRV},
 		{"multi" + svc, dns.TypeA},
 	})
+
+	// An ExternalName service's name holds a CNAME (the specification's
+	// record for it), which answers every type (RFC 1034 3.6.2): kubesvc
+	// answers SRV with it. Stock answers NODATA, as if the name held other
+	// data but no SRV, which a CNAME's owner cannot.
+	for _, proto := range protos {
+		expect(t, query(t, kubesvc.Ports.DNSAddr(), proto, "ext"+svc, dns.TypeSRV), want{
+			answer: []string{"ext" + svc + " 30 IN CNAME blog.mosuke.tech."}})
+		r := query(t, stock.Ports.DNSAddr(), proto, "ext"+svc, dns.TypeSRV)
+		t.Logf("stock, SRV at an ExternalName service over %s: %s %v", proto, dns.RcodeToString[r.Rcode], r.Answer)
+	}
 }
