@@ -78,7 +78,7 @@ func (c *casing) record(rr dns.RR, derived bool) dns.RR {
 	h := rr.Header()
 	owner := h.Name
 	switch {
-	case isAsked(owner, c.asked):
+	case !derived && isAsked(owner, c.asked):
 		owner = c.asked
 	case derived || h.Rrtype == dns.TypeSOA || h.Rrtype == dns.TypeNS:
 		owner = c.name(owner)
@@ -122,13 +122,12 @@ func (c *casing) record(rr dns.RR, derived bool) dns.RR {
 
 // name returns a lower-cased name of the zone with the zone as asked: the
 // question's own bytes for the zone itself, a carved string otherwise.
-// Names outside the zone are returned as they are.
+// Names outside the zone are returned as they are. The question's name too
+// is derived so (an SRV at a service's name targets that name), as stock
+// spells it.
 func (c *casing) name(n string) string {
 	if c.zoneAsked == "" || c.zoneAsked == c.zone || !hasZone(n, c.zone) {
 		return n
-	}
-	if isAsked(n, c.asked) {
-		return c.asked
 	}
 	rel := n[:len(n)-len(c.zone)]
 	if rel == "" {

@@ -47,7 +47,7 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 				c = res.watch()
 			}
 			inf := newInformer(patient(client, c, r.name, ns, sel), r.object, 0, cache.Indexers{})
-			reg, err := setUpInformer(inf, fromWatch(r.transform, uint8(i)), contacted{r.contact, r.handler(w)}, c)
+			reg, err := setUpInformer(inf, fromWatch(r.transformFor(cfg), uint8(i)), contacted{r.contact, r.handler(w)}, c)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", c.what, err))
 				return

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +54,7 @@ const (
 type service struct {
 	objMeta
 	ips             []netip.Addr // spec.clusterIPs, valid ones only
-	ports           []port       // named ports only: unnamed ones get no SRV
+	ports           []port       // an unnamed one only has an SRV at the service's own name
 	externalName    string
 	kind            svcKind // next to the bools: the struct fits a smaller size class
 	publishNotReady bool
@@ -91,9 +92,18 @@ func (s *endpointSlice) DeepCopyObject() runtime.Object { return s }
 
 type endpoint struct {
 	addrs    []netip.Addr
-	hostname string
+	hostname string // or, with podName, the name of the Pod its targetRef names
 	ready    bool
+	podName  bool // hostname is the endpoint's Pod name, kept for endpoint_pod_names
 }
+
+// Compact slices (see notHeadless) keep, instead of their endpoints, one of
+// these shared address-less endpoints: whether any of theirs is ready, or
+// any at all is not, which is all "ignore empty_service" asks of them.
+var (
+	readySummary    = []endpoint{{ready: true}}
+	notReadySummary = []endpoint{{ready: false}}
+)
 
 // toService is the Service informer's transform. It must accept its own
 // output: the informer may hand it an object it already transformed.
@@ -126,7 +136,14 @@ func toService(obj any) (any, error) {
 }
 
 // toEndpointSlice is the EndpointSlice informer's transform.
-func toEndpointSlice(obj any) (any, error) {
+func toEndpointSlice(obj any) (any, error) { return endpointSliceOf(obj, false) }
+
+// toEndpointSliceWithPodNames is toEndpointSlice that keeps the Pod name of
+// each endpoint without a hostname, for endpoint_pod_names (only then: it
+// costs a string per endpoint).
+func toEndpointSliceWithPodNames(obj any) (any, error) { return endpointSliceOf(obj, true) }
+
+func endpointSliceOf(obj any, podNames bool) (any, error) {
 	es, ok := obj.(*discovery.EndpointSlice)
 	if !ok {
 		return obj, nil
@@ -141,16 +158,26 @@ func toEndpointSlice(obj any) (any, error) {
 	if es.AddressType != discovery.AddressTypeIPv4 && es.AddressType != discovery.AddressTypeIPv6 {
 		return s, nil // FQDN slices are deprecated and have no place in A/AAAA answers
 	}
+	v4 := es.AddressType == discovery.AddressTypeIPv4
 	if notHeadless(es.Labels) {
-		return s, nil // its endpoints feed no answer: a service with a cluster IP is answered with that
+		// Its endpoints feed no answer but "ignore empty_service"'s: a
+		// service with a cluster IP is answered with that.
+		s.endpoints = summary(es.Endpoints, v4)
+		return s, nil
 	}
 	for _, e := range es.Endpoints {
-		ep := endpoint{ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
-		if e.Hostname != nil {
+		ep := endpoint{ready: ready(e)}
+		switch {
+		case e.Hostname != nil && *e.Hostname != "":
 			ep.hostname = strings.ToLower(*e.Hostname)
+		case podNames && e.TargetRef != nil && e.TargetRef.Kind == "Pod" && isLabel(e.TargetRef.Name):
+			// A Pod name is a DNS subdomain: one with dots, or longer
+			// than a label, cannot name the endpoint, which keeps its
+			// dashed address instead.
+			ep.hostname, ep.podName = strings.ToLower(e.TargetRef.Name), true
 		}
 		for _, a := range e.Addresses {
-			if ip, ok := endpointAddr(a, es.AddressType == discovery.AddressTypeIPv4); ok {
+			if ip, ok := endpointAddr(a, v4); ok {
 				ep.addrs = append(ep.addrs, ip)
 			}
 		}
@@ -159,18 +186,42 @@ func toEndpointSlice(obj any) (any, error) {
 		}
 	}
 	for _, p := range es.Ports {
-		if p.Name == nil || p.Port == nil {
+		if p.Port == nil {
 			continue
 		}
-		proto := corev1.ProtocolTCP
+		proto, name := corev1.ProtocolTCP, ""
 		if p.Protocol != nil {
 			proto = *p.Protocol
 		}
-		if np, ok := namedPort(*p.Name, proto, *p.Port); ok {
+		if p.Name != nil {
+			name = *p.Name
+		}
+		if np, ok := namedPort(name, proto, *p.Port); ok {
 			s.ports = append(s.ports, np)
 		}
 	}
 	return s, nil
+}
+
+// ready is an endpoint's ready condition; unknown counts as ready, as the
+// API asks.
+func ready(e discovery.Endpoint) bool { return e.Conditions.Ready == nil || *e.Conditions.Ready }
+
+// summary is what a compact slice keeps of its endpoints (those with an
+// address of the slice's family): readySummary if one is ready,
+// notReadySummary if all are not, nil if it has none.
+func summary(eps []discovery.Endpoint, v4 bool) []endpoint {
+	var out []endpoint
+	for _, e := range eps {
+		if !slices.ContainsFunc(e.Addresses, func(a string) bool { _, ok := endpointAddr(a, v4); return ok }) {
+			continue
+		}
+		if ready(e) {
+			return readySummary
+		}
+		out = notReadySummary
+	}
+	return out
 }
 
 // endpointSliceController is the managed-by label of the slices the
@@ -190,9 +241,10 @@ func notHeadless(labels map[string]string) bool {
 	return labels[discovery.LabelManagedBy] == endpointSliceController && !headless
 }
 
-// namedPort keeps a port only if it can name an SRV record.
+// namedPort keeps a port only if it can be an SRV record's: at its own
+// name if it has a name, at the service's if not ("").
 func namedPort(name string, proto corev1.Protocol, num int32) (port, bool) {
-	if name == "" || num <= 0 || num > 65535 || !isLabel(name) {
+	if num <= 0 || num > 65535 || name != "" && !isLabel(name) {
 		return port{}, false
 	}
 	pr := lowerProto(proto)

@@ -8,7 +8,8 @@ import (
 )
 
 // The EndpointSlice controller's slices of a service with a cluster IP are
-// stored without their endpoints; every other slice keeps them.
+// stored without their endpoints (a shared summary of their readiness
+// stands for them); every other slice keeps them.
 func TestEndpointSliceKeepsEndpointsOnlyWhereAnswersUseThem(t *testing.T) {
 	web := []discovery.EndpointPort{slicePort("http", "TCP", 8080)}
 	for _, tc := range []struct {
@@ -31,12 +32,41 @@ func TestEndpointSliceKeepsEndpointsOnlyWhereAnswersUseThem(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := obj.(*endpointSlice)
-			if len(got.endpoints) != tc.want {
+			compact := tc.want == 0
+			switch {
+			case compact && !sameSlice(got.endpoints, readySummary):
+				t.Errorf("stored %v, want the shared ready summary", got.endpoints)
+			case !compact && len(got.endpoints) != tc.want:
 				t.Errorf("stored %d endpoints, want %d", len(got.endpoints), tc.want)
 			}
 			if got.service != "web" || got.key != "ns/web-x" {
 				t.Errorf("stored slice %q of service %q, want ns/web-x of web", got.key, got.service)
 			}
 		})
+	}
+}
+
+func sameSlice(a, b []endpoint) bool { return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0]) }
+
+// A compact slice's summary says whether an endpoint with an address of
+// its family is ready, or none is, or it has none at all.
+func TestCompactSliceSummary(t *testing.T) {
+	web := []discovery.EndpointPort{slicePort("http", "TCP", 8080)}
+	for _, tc := range []struct {
+		name string
+		eps  []discovery.Endpoint
+		want []endpoint
+	}{
+		{"one ready", []discovery.Endpoint{ep("10.1.0.2", "", false), ep("10.1.0.1", "", true)}, readySummary},
+		{"none ready", []discovery.Endpoint{ep("10.1.0.2", "", false)}, notReadySummary},
+		{"ready, wrong family", []discovery.Endpoint{ep("fd00::1", "", true), ep("10.1.0.2", "", false)}, notReadySummary},
+		{"none", nil, nil},
+	} {
+		sl := slice("ns", "web-x", "web", discovery.AddressTypeIPv4, web, tc.eps...)
+		sl.Labels[discovery.LabelManagedBy] = endpointSliceController
+		obj, _ := toEndpointSlice(sl)
+		if got := obj.(*endpointSlice).endpoints; !sameSlice(got, tc.want) {
+			t.Errorf("%s: stored %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -34,6 +34,8 @@ type KubeSvc struct {
 	namespaces map[string]bool // nil: all
 	upstream   lookuper
 	autopath   *autopath // nil: off
+	// endpoint_pod_names and ignore empty_service: see records.
+	podNames, ignoreEmpty bool
 
 	// namespaceLabels: only the namespaces namespace_labels selects are
 	// served; the watcher publishes <ns>.pod.<zone> for each of them.

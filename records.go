@@ -17,6 +17,12 @@ import (
 type records struct {
 	zones []string // forward zones, lower-cased FQDNs; the first names PTR targets
 	ttl   uint32
+	// podNames (endpoint_pod_names): an endpoint without a hostname is
+	// named after its Pod rather than its dashed address.
+	podNames bool
+	// ignoreEmpty (ignore empty_service): a ClusterIP service without a
+	// ready endpoint owns no name, as if it did not exist.
+	ignoreEmpty bool
 }
 
 // owned is what one service contributes to the index.
@@ -90,7 +96,7 @@ func (r *records) service(s *service, sls []*endpointSlice) *owned {
 		base := within(s.name()+"."+s.namespace()+".svc", zone)
 		switch s.kind {
 		case kindClusterIP:
-			r.clusterIP(o, s, base, i == 0)
+			r.clusterIP(o, s, sls, base, i == 0)
 		case kindHeadless:
 			r.headless(o, s, sls, base, i == 0)
 		case kindExternalName:
@@ -111,11 +117,22 @@ func (r *records) service(s *service, sls []*endpointSlice) *owned {
 	return o
 }
 
-func (r *records) clusterIP(o *owned, s *service, base string, primary bool) {
+func (r *records) clusterIP(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
 	var first string // the first SRV name; the service's own name shares its bytes
-	if len(s.ports) > 0 {
-		first = srvName(s.ports[0], base)
+	fi := slices.IndexFunc(s.ports, named)
+	if fi >= 0 {
+		first = srvName(s.ports[fi], base)
 		base = first[len(first)-len(base):]
+	}
+	// The spec asks a PTR of each cluster IP whatever the endpoints, and
+	// stock keeps it under "ignore empty_service" too.
+	if primary {
+		for _, ip := range s.ips {
+			o.ptrs = append(o.ptrs, ptrRef{reverse(ip), base})
+		}
+	}
+	if r.ignoreEmpty && !hasEndpoint(s, sls) {
+		return // the service's names do not exist: NXDOMAIN, which fallthrough may pass on
 	}
 	b := o.at(base)
 	var addrs []dns.RR
@@ -123,13 +140,14 @@ func (r *records) clusterIP(o *owned, s *service, base string, primary bool) {
 		k, rr := r.addr(base, ip)
 		b.add(k, rr)
 		addrs = append(addrs, rr)
-		if primary {
-			o.ptrs = append(o.ptrs, ptrRef{reverse(ip), base})
-		}
 	}
+	r.serviceSRV(b, base, s.ports, len(s.ips), addrs)
 	for i, p := range s.ports {
+		if !named(p) {
+			continue // only the service's own name answers it
+		}
 		name := first
-		if i > 0 {
+		if i != fi {
 			name = srvName(p, base)
 		}
 		sb := o.at(name)
@@ -144,11 +162,11 @@ func srvName(p port, base string) string { return "_" + p.name + "._" + p.proto 
 
 // member is one name an endpoint address goes by in a headless service.
 type member struct {
-	ip     netip.Addr
-	target string // <hostname or dashed IP>.<base>; "" when it cannot be a name
-	ports  []port
-	dashed bool // target is the dashed form of ip
-	named  bool // ip goes by a hostname too (in this or another member)
+	ip        netip.Addr
+	target    string // <hostname or dashed IP>.<base>; "" when it cannot be a name
+	ports     []port
+	anonymous bool // the name of an endpoint without hostname: ip dashed, or its Pod's name
+	named     bool // ip goes by a hostname too (in this or another member)
 }
 
 // members is the union of what the slices say of the service's ready
@@ -159,12 +177,16 @@ type member struct {
 // address listed without a hostname in one slice and with one in another
 // (while it moves between slices, or gains the hostname) has both names, as
 // the specification asks of each of the two endpoints and as stock answers.
+// With podNames, an endpoint without a hostname goes by its Pod's name
+// where its targetRef gives one, instead of the dashed address (as stock's
+// endpoint_pod_names does).
 // The result is sorted by address and name: neither the slices' names nor
 // their order changes an answer.
-func members(s *service, sls []*endpointSlice, base string) []member {
+func members(s *service, sls []*endpointSlice, base string, podNames bool) []member {
 	type merged struct {
 		hostnames []string
-		anonymous bool // listed without a hostname by some slice
+		anonymous bool     // listed without a hostname (nor a Pod name) by some slice
+		pods      []string // Pod names it is listed with, without a hostname
 		ports     []port
 	}
 	byAddr := map[netip.Addr]*merged{}
@@ -182,7 +204,11 @@ func members(s *service, sls []*endpointSlice, base string) []member {
 					m.ports = appendPorts(m.ports, sl.ports)
 				}
 				switch {
-				case !isLabel(ep.hostname):
+				case ep.podName && podNames:
+					if !slices.Contains(m.pods, ep.hostname) {
+						m.pods = append(m.pods, ep.hostname)
+					}
+				case ep.podName || !isLabel(ep.hostname):
 					m.anonymous = true
 				case !slices.Contains(m.hostnames, ep.hostname):
 					m.hostnames = append(m.hostnames, ep.hostname)
@@ -191,8 +217,8 @@ func members(s *service, sls []*endpointSlice, base string) []member {
 		}
 	}
 	out := make([]member, 0, len(byAddr))
-	add := func(ip netip.Addr, label string, ports []port, dashed, named bool) {
-		m := member{ip: ip, ports: ports, dashed: dashed, named: named}
+	add := func(ip netip.Addr, label string, ports []port, anonymous, named bool) {
+		m := member{ip: ip, ports: ports, anonymous: anonymous, named: named}
 		if target := label + "." + base; isLabel(label) && len(target) <= maxName {
 			m.target = target
 		}
@@ -202,6 +228,9 @@ func members(s *service, sls []*endpointSlice, base string) []member {
 		named := len(m.hostnames) > 0
 		if m.anonymous {
 			add(ip, dashed(ip), m.ports, true, named)
+		}
+		for _, p := range m.pods {
+			add(ip, p, m.ports, true, named)
 		}
 		for _, h := range m.hostnames {
 			add(ip, h, m.ports, false, named)
@@ -245,7 +274,7 @@ func dashed(ip netip.Addr) string {
 // headless answers with the service's members. With none, the service's
 // name does not exist (spec 2.4.1: NXDOMAIN), and nothing below it does.
 func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
-	ms := members(s, sls, base)
+	ms := members(s, sls, base, r.podNames)
 	if len(ms) == 0 {
 		return
 	}
@@ -265,8 +294,8 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 		o.at(m.target).add(k, rr)
 		addrsOf[m.target] = append(addrsOf[m.target], rr)
 		// The address's PTR names its hostnames (spec 2.4.2), its dashed
-		// form only when it has none.
-		if primary && !(m.dashed && m.named) {
+		// form (or Pod name) only when it has none.
+		if primary && !(m.anonymous && m.named) {
 			o.ptrs = append(o.ptrs, ptrRef{reverse(m.ip), m.target})
 		}
 	}
@@ -274,7 +303,8 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 }
 
 // headlessSRV adds one SRV per port name, target and port number, even for a
-// target with several addresses (a dual-stack pod), in an order of their own.
+// target with several addresses (a dual-stack pod), in an order of their own;
+// and at the service's own name one per target and port number.
 func (r *records) headlessSRV(o *owned, ms []member, base string, addrsOf map[string][]dns.RR) {
 	type srvKey struct {
 		name, target string
@@ -288,6 +318,17 @@ func (r *records) headlessSRV(o *owned, ms []member, base string, addrsOf map[st
 			continue // no SRV can point at it
 		}
 		for _, p := range m.ports {
+			// The service's own name (beyond the spec, as stock answers
+			// it) has one SRV per target and port number, named or not,
+			// each weighing 100 divided by the addresses times the ports.
+			count[base]++
+			if key := (srvKey{base, m.target, p.port}); !seen[key] {
+				seen[key] = true
+				keys = append(keys, key)
+			}
+			if !named(p) {
+				continue
+			}
 			key := srvKey{srvName(p, base), m.target, p.port}
 			if !seen[key] {
 				seen[key] = true

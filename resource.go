@@ -28,7 +28,9 @@ type resource struct {
 	object     runtime.Object      // the informer's object type
 	newList    func() runtime.Object
 	transform  cache.TransformFunc // API object -> the small struct the store keeps
-	handler    func(*watcher) cache.ResourceEventHandler
+	// transformWith, if set, is the transform for the Corefile's options.
+	transformWith func(*clientConfig) cache.TransformFunc
+	handler       func(*watcher) cache.ResourceEventHandler
 
 	wanted func(*clientConfig) bool // whether the Corefile needs this resource watched
 	// selectors are the label selectors of its watches, one informer each
@@ -50,6 +52,12 @@ var (
 		name: "endpointslices", gv: discovery.SchemeGroupVersion, apiPath: "/apis", namespaced: true,
 		object: &discovery.EndpointSlice{}, newList: func() runtime.Object { return &discovery.EndpointSliceList{} },
 		transform: toEndpointSlice, handler: (*watcher).sliceHandler,
+		transformWith: func(cfg *clientConfig) cache.TransformFunc {
+			if cfg.podNames {
+				return toEndpointSliceWithPodNames
+			}
+			return toEndpointSlice
+		},
 		// noendpoints: headless services have no endpoints to answer with,
 		// as with the stock plugin, which then skips this watch too.
 		wanted: func(cfg *clientConfig) bool { return !cfg.noEndpoints },
@@ -99,6 +107,14 @@ func init() {
 		metav1.AddToGroupVersion(apiScheme, r.gv) // list options, watch events, Status
 		r.contact = apiLastContact.WithLabelValues(r.name)
 	}
+}
+
+// transformFor is the resource's transform for the Corefile's options.
+func (r *resource) transformFor(cfg *clientConfig) cache.TransformFunc {
+	if r.transformWith != nil {
+		return r.transformWith(cfg)
+	}
+	return r.transform
 }
 
 // resourceNamed is the description of a resource; an unknown name is an

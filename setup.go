@@ -57,8 +57,9 @@ type clientConfig struct {
 	noEndpoints                   bool   // noendpoints: no EndpointSlice watch
 	api                           apiOptions
 	// allSlices: watch every EndpointSlice, not only those that feed
-	// headless answers (sliceSelectors).
+	// headless answers (sliceSelectors): ignore empty_service.
 	allSlices bool
+	podNames  bool // endpoint_pod_names: slices keep their endpoints' Pod names
 }
 
 const (
@@ -174,6 +175,18 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			search = rc.Search
 		}
 		k.autopath = newAutopath(search)
+	case "endpoint_pod_names":
+		if len(args) != 0 {
+			return c.Errf("endpoint_pod_names takes no arguments, got %d", len(args))
+		}
+		k.podNames, cfg.podNames = true, true
+	case "ignore":
+		if len(args) != 1 || args[0] != "empty_service" {
+			return c.Errf("ignore needs empty_service, got %q", strings.Join(args, " "))
+		}
+		// A ClusterIP service's answers then depend on its slices: every
+		// slice is watched.
+		k.ignoreEmpty, cfg.allSlices = true, true
 	case "fallthrough":
 		k.Fall.SetZonesFromArgs(args)
 		for i, z := range k.Fall.Zones {
@@ -245,7 +258,7 @@ func (k *KubeSvc) setZones(names []string) error {
 		k.zones = append(k.zones, z)
 	}
 	k.soas = make([]atomic.Pointer[[]dns.RR], len(k.zones))
-	k.w = newWatcher(records{zones: fwd, ttl: k.ttl}, k.pods)
+	k.w = newWatcher(records{zones: fwd, ttl: k.ttl, podNames: k.podNames, ignoreEmpty: k.ignoreEmpty}, k.pods)
 	k.ix = k.w.ix
 	return nil
 }

@@ -72,7 +72,6 @@ func TestParse(t *testing.T) {
 		{input: "kubesvc cluster.local {\nnamespaces Bad_NS\n}", shouldErr: "namespaces"},
 		{input: "kubesvc cluster.local {\nlabels\n}", shouldErr: "labels"},
 		{input: "kubesvc cluster.local {\nlabels app in (\n}", shouldErr: "labels"},
-		{input: "kubesvc cluster.local {\nendpoint_pod_names\n}", shouldErr: `unknown option "endpoint_pod_names"`},
 		{input: "kubesvc cluster.local {\nnoendpoints\n}", zones: []string{"cluster.local."}, ttl: 5, cfg: clientConfig{noEndpoints: true}},
 		{input: "kubesvc cluster.local {\nnoendpoints now\n}", shouldErr: "noendpoints takes no arguments"},
 		{input: "kubesvc cluster.local {\nnamespace_labels team in (a, b) , !legacy\n}", zones: []string{"cluster.local."}, ttl: 5,
@@ -80,6 +79,10 @@ func TestParse(t *testing.T) {
 		{input: "kubesvc cluster.local {\nnamespace_labels\n}", shouldErr: "namespace_labels needs a label selector"},
 		{input: "kubesvc cluster.local {\nnamespace_labels team in (\n}", shouldErr: "namespace_labels needs a label selector"},
 		{input: "kubesvc cluster.local {\nnamespaces a\nnamespace_labels team=a\n}", shouldErr: "namespaces and namespace_labels cannot both be set"},
+		{input: "kubesvc cluster.local {\nendpoint_pod_names yes\n}", shouldErr: "endpoint_pod_names takes no arguments"},
+		{input: "kubesvc cluster.local {\nignore\n}", shouldErr: "ignore needs empty_service"},
+		{input: "kubesvc cluster.local {\nignore empty_services\n}", shouldErr: "ignore needs empty_service"},
+		{input: "kubesvc cluster.local {\nignore empty_service empty_service\n}", shouldErr: "ignore needs empty_service"},
 		{input: "kubesvc in-addr.arpa", shouldErr: "forward zone"},
 		{input: "kubesvc cluster.local\nkubesvc example.org", shouldErr: "once per server block"},
 	} {

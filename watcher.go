@@ -137,10 +137,15 @@ func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 		return // the watcher holds it from the other watch
 	}
 	st := w.state(key)
-	// Only a headless service's answers are made of its endpoints. The
-	// slices of any other are kept, for the service may become headless,
-	// but a change to them publishes nothing and leaves the SOA serial be.
+	// Only a headless service's answers are made of its endpoints; under
+	// "ignore empty_service" a ClusterIP service's change when it gains its
+	// first answering endpoint or loses its last. The slices of any other
+	// are kept, for the service may become headless, but a change to them
+	// publishes nothing and leaves the SOA serial be.
 	answered := st.svc != nil && st.svc.kind == kindHeadless
+	if st.svc != nil && st.svc.kind == kindClusterIP && w.rec.ignoreEmpty {
+		answered = hasEndpointIn(st, "", nil) != hasEndpointIn(st, name, sl)
+	}
 	var before *owned
 	if answered {
 		before = w.owned(st)
