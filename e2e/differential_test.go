@@ -71,6 +71,12 @@ func differences(a, b *dns.Msg) string {
 	return strings.Join(diffs, "\n")
 }
 
+// question is one name and type both servers are asked.
+type question struct {
+	name  string
+	qtype uint16
+}
+
 // sameAsStock asks kubesvc and stock the same question over UDP and TCP and
 // fails t where their replies differ (differences).
 func sameAsStock(t *testing.T, kubesvc, stock *coredns.Server, name string, qtype uint16) {

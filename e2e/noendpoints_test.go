@@ -8,12 +8,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// question is one name and type both servers are asked.
-type question struct {
-	name  string
-	qtype uint16
-}
-
 // With noendpoints, kubesvc answers as stock does: ClusterIP and
 // ExternalName services as usual, headless services and their endpoints'
 // names and addresses not at all (NXDOMAIN), reverse names of endpoints not

@@ -17,11 +17,6 @@ import (
 // The stock kubernetes plugin's options, each asked of kubesvc and of stock
 // CoreDNS 1.15 with the same Corefile on the same objects.
 
-type question struct {
-	name  string
-	qtype uint16
-}
-
 // bothAnswer waits until kubesvc and stock both answer name/qtype with
 // rcode (-1: any) and n answer records: both have seen the latest change.
 func bothAnswer(t *testing.T, kubesvc, stock *coredns.Server, name string, qtype uint16, rcode, n int) {
