@@ -4,10 +4,13 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // scriptedUpstream answers every lookup with a copy of reply, its question
@@ -84,4 +87,51 @@ func TestRcodeLabelNamesEveryRcode(t *testing.T) {
 			t.Errorf("rcodeLabel(%d) = %q, want %q", rcode, got, want)
 		}
 	}
+}
+
+func TestChase(t *testing.T) {
+	k, client := newTestKubeSvc(t, clusterCorefile, autopathSeed()...)
+	k.upstream = &fakeUpstream{addrs: documentsUpstream}
+	m := askFrom(k, "10.244.0.5", "my-blog.test.svc.cluster.local.", dns.TypeA)
+	if m == nil || len(m.Answer) != 2 || m.Answer[0].(*dns.CNAME).Target != "blog.mosuke.tech." || m.Answer[1].(*dns.A).A.String() != "172.67.165.72" {
+		t.Fatalf("want CNAME and the target's A, got %v", m)
+	}
+	// ExternalNames pointing at each other end promptly.
+	for _, s := range []*corev1.Service{
+		externalSvc("default", "loop-a", "loop-b.default.svc.cluster.local"),
+		externalSvc("default", "loop-b", "loop-a.default.svc.cluster.local"),
+	} {
+		if _, err := client.CoreV1().Services("default").Create(context.Background(), s, metav1Create); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "loop services", func() bool { return k.w.ix.lookup("loop-b.default.svc.cluster.local.") != nil })
+	k.upstream = &selfUpstream{k: k}
+	start := time.Now()
+	m = askFrom(k, "10.244.0.5", "loop-a.default.svc.cluster.local.", dns.TypeA)
+	if time.Since(start) > time.Second || m == nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) < 1 {
+		t.Fatalf("loop: want a prompt NOERROR with CNAMEs, got %v after %v", m, time.Since(start))
+	}
+	if len(m.Answer) > 2 {
+		t.Errorf("loop: the chain repeats records: %v", m)
+	}
+	// A hanging upstream: the CNAME alone, in time.
+	k.upstream = &fakeUpstream{addrs: documentsUpstream, delay: 5 * time.Second}
+	start = time.Now()
+	m = askFrom(k, "10.244.0.5", "my-blog.test.svc.cluster.local.", dns.TypeA)
+	if took := time.Since(start); took > chaseTimeout+time.Second || m == nil || len(m.Answer) != 1 {
+		t.Fatalf("hanging upstream: want the CNAME alone within %v, got %v after %v", chaseTimeout, m, took)
+	}
+}
+
+// selfUpstream sends lookups back into the plugin, as the server's chain
+// does for names in the plugin's zones.
+type selfUpstream struct{ k *KubeSvc }
+
+func (s *selfUpstream) Lookup(ctx context.Context, state request.Request, name string, typ uint16) (*dns.Msg, error) {
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	m := new(dns.Msg)
+	m.SetQuestion(name, typ)
+	s.k.ServeDNS(ctx, rec, m)
+	return rec.Msg, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
@@ -64,6 +65,24 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// parseAutopath reads the autopath option: at most one resolv.conf path,
+// whose search domains follow the cluster's own.
+func parseAutopath(c *caddy.Controller, k *KubeSvc, args []string) error {
+	if len(args) > 1 {
+		return c.Errf("autopath takes at most one resolv.conf path, got %d arguments", len(args))
+	}
+	var search []string
+	if len(args) == 1 {
+		rc, err := dns.ClientConfigFromFile(args[0])
+		if err != nil {
+			return c.Errf("autopath: reading %s: %v", args[0], err)
+		}
+		search = rc.Search
+	}
+	k.autopath = newAutopath(search)
+	return nil
 }
 
 // walking marks lookups made for a walk, so they never start one.

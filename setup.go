@@ -163,18 +163,7 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 	case "pods":
 		return parsePods(c, k, args)
 	case "autopath":
-		if len(args) > 1 {
-			return c.Errf("autopath takes at most one resolv.conf path, got %d arguments", len(args))
-		}
-		var search []string
-		if len(args) == 1 {
-			rc, err := dns.ClientConfigFromFile(args[0])
-			if err != nil {
-				return c.Errf("autopath: reading %s: %v", args[0], err)
-			}
-			search = rc.Search
-		}
-		k.autopath = newAutopath(search)
+		return parseAutopath(c, k, args)
 	case "endpoint_pod_names":
 		if len(args) != 0 {
 			return c.Errf("endpoint_pod_names takes no arguments, got %d", len(args))
