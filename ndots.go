@@ -106,9 +106,13 @@ func (k *KubeSvc) complete(ctx context.Context, state request.Request, name []by
 		if rcode == dns.RcodeNameError {
 			continue
 		}
-		if rcode != dns.RcodeSuccess {
+		if rcode != dns.RcodeSuccess || !truncated && !hasType(answer, qtype) {
 			// SERVFAIL, REFUSED, no answer in time: whether the client's
 			// walk would stop here is unknown, so it must walk itself.
+			// So with NODATA: glibc looking up one type goes on past it,
+			// while looking up A and AAAA together it stops there. (A
+			// truncated answer may hold the type: the client asks again
+			// over TCP.)
 			return nil
 		}
 		autopathCompleted.Inc()
@@ -133,7 +137,13 @@ func (k *KubeSvc) zoneStep(name []byte, z int) (string, bool) {
 	if zone.reverse || n <= 0 {
 		return "", false
 	}
+	if z != k.clusterZone() {
+		return "", false // pods search the cluster domain only: elsewhere T.<zone> is no step of a walk
+	}
 	typed := name[:n]
+	if bytes.IndexByte(typed, '\\') >= 0 {
+		return "", false // an escaped label is no host name a pod would look up
+	}
 	if top := string(typed[bytes.LastIndexByte(typed, '.')+1:]); top == "svc" || top == "pod" {
 		return "", false
 	}
@@ -148,6 +158,27 @@ func (k *KubeSvc) zoneStep(name []byte, z int) (string, bool) {
 		}
 	}
 	return string(typed), true
+}
+
+// hasType reports whether rrs hold a record of type qtype.
+func hasType(rrs []dns.RR, qtype uint16) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == qtype {
+			return true
+		}
+	}
+	return false
+}
+
+// clusterZone is the index of the cluster domain, the first forward zone:
+// the one the kubelet puts in pods' search lists.
+func (k *KubeSvc) clusterZone() int {
+	for i, z := range k.zones {
+		if !z.reverse {
+			return i
+		}
+	}
+	return -1
 }
 
 // candidates are the names a client asks after T.<zone>, in its order.

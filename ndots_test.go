@@ -128,9 +128,10 @@ func TestAutopath(t *testing.T) {
 		// A name of the node's search domain.
 		{"fileserver.cluster.local.", dns.TypeA, dns.RcodeSuccess, "fileserver.corp.example.", "192.0.2.81"},
 		{"lp.floor2.cluster.local.", dns.TypeA, dns.RcodeSuccess, "lp.floor2.corp.example.", "198.51.100.12"},
-		// A name with an A record only: AAAA gets the CNAME and no data,
-		// not an NXDOMAIN that would contradict the A answer.
-		{"blog.mosuke.tech.cluster.local.", dns.TypeAAAA, dns.RcodeSuccess, "blog.mosuke.tech.", ""},
+		// A name with an A record only: AAAA is left to the client, whose
+		// resolver may go on past the NODATA (glibc does when it looks up
+		// AAAA alone) or stop there (with A and AAAA together).
+		{"blog.mosuke.tech.cluster.local.", dns.TypeAAAA, dns.RcodeNameError, "", ""},
 		// Under svc.<zone> a question is a step of several walks: left alone.
 		{"blog.mosuke.tech.test.svc.cluster.local.", dns.TypeA, dns.RcodeNameError, "", ""},
 		{"blog.mosuke.tech.svc.cluster.local.", dns.TypeA, dns.RcodeNameError, "", ""},
@@ -284,12 +285,38 @@ func TestAutopathAmbiguousZoneSteps(t *testing.T) {
 			t.Errorf("%s: a step of more than one walk, want NXDOMAIN, got %v", q, m)
 		}
 	}
-	// A question under one zone alone is still completed.
-	m := askFrom(k, "10.244.0.5", "printer.local.", dns.TypeA)
-	if m == nil || m.Rcode != dns.RcodeSuccess {
-		t.Fatalf("printer.local.: want a completion, got %v", m)
+	// Pods search the cluster domain, the first forward zone, only: in
+	// another zone a name is nobody's search step.
+	if m := askFrom(k, "10.244.0.5", "printer.local.", dns.TypeA); m == nil || m.Rcode != dns.RcodeNameError {
+		t.Errorf("printer.local.: a name of a zone pods do not search, want NXDOMAIN, got %v", m)
 	}
-	checkCompletion(t, m, "printer.local.", "printer.", "192.0.2.3")
+	// A question under the cluster domain alone is still completed.
+	k = newAutopathKubeSvc(t, up, "cluster.local example.org", "corp.example")
+	m := askFrom(k, "10.244.0.5", "printer.cluster.local.", dns.TypeA)
+	if m == nil || m.Rcode != dns.RcodeSuccess {
+		t.Fatalf("printer.cluster.local.: want a completion, got %v", m)
+	}
+	checkCompletion(t, m, "printer.cluster.local.", "printer.", "192.0.2.3")
+	if m := askFrom(k, "10.244.0.5", "printer.example.org.", dns.TypeA); m == nil || m.Rcode != dns.RcodeNameError {
+		t.Errorf("printer.example.org.: want NXDOMAIN, got %v", m)
+	}
+}
+
+// Escaped dots are no label boundaries: blog\.cluster.local. is the labels
+// "blog.cluster" and "local", in no zone of the plugin, and is passed on; a
+// name with an escaped label in the zone is NXDOMAIN, never completed.
+func TestEscapedDotsAreNoLabelBoundary(t *testing.T) {
+	up := &fakeUpstream{addrs: map[string]string{"mail.corp.example.": "192.0.2.9", "mail\\.corp.example.": "192.0.2.10"}}
+	k := newAutopathKubeSvc(t, up, "")
+	if m := askFrom(k, "10.244.0.5", "blog\\.cluster.local.", dns.TypeA); m != nil {
+		t.Errorf("blog\\.cluster.local. is in no zone of the plugin, want it passed on, got %v", m)
+	}
+	if m := askFrom(k, "10.244.0.5", "svc1.ns.svc\\.cluster.local.", dns.TypeA); m != nil {
+		t.Errorf("svc1.ns.svc\\.cluster.local. is in no zone of the plugin, want it passed on, got %v", m)
+	}
+	if m := askFrom(k, "10.244.0.5", "mail\\.x.cluster.local.", dns.TypeA); m == nil || m.Rcode != dns.RcodeNameError {
+		t.Errorf("mail\\.x.cluster.local.: want NXDOMAIN, no completion, got %v", m)
+	}
 }
 
 // A target whose answer came back truncated: the completion says so, so the

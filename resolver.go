@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"strings"
@@ -37,7 +38,13 @@ func inZone(name []byte, zone string) bool {
 		return true
 	}
 	n := len(name) - len(zone)
-	return n >= 0 && string(name[n:]) == zone && (n == 0 || name[n-1] == '.')
+	if n < 0 || string(name[n:]) != zone || n > 0 && name[n-1] != '.' {
+		return false
+	}
+	// An escaped dot ("blog\\.cluster.local." is the labels "blog.cluster"
+	// and "local") is no label boundary: for a name with escapes, compare by
+	// labels. Rare, so it may allocate.
+	return n == 0 || bytes.IndexByte(name[:n], '\\') < 0 || dns.IsSubDomain(zone, string(name))
 }
 
 // resolve answers a lower-cased name in zone z from the index.

@@ -186,3 +186,17 @@ func TestAutopathCompletionInQuestionCase(t *testing.T) {
 		}
 	}
 }
+
+// An escaped dot is no label boundary: blog\.cluster.local. is in the zone
+// local., not cluster.local., and both servers pass it on; an escaped label
+// inside the zone is a name that does not exist.
+func TestDifferentialEscapedDotsMatchStock(t *testing.T) {
+	suite(t)
+	kubesvc, stock := differentialPair(t)
+	for _, s := range []*coredns.Server{kubesvc, stock} {
+		eventually(t, 30*time.Second, "the server answers", answers(s.Ports.DNSAddr(), "dns-version.cluster.local.", dns.TypeTXT, want{anyAnswer: true}))
+	}
+	for _, name := range []string{`blog\.cluster.local.`, `svc1.default.svc\.cluster.local.`, `a\.b.default.svc.cluster.local.`} {
+		sameAsStock(t, kubesvc, stock, name, dns.TypeA)
+	}
+}
