@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/coredns/caddy"
@@ -46,7 +47,7 @@ const maxSearch = 8 // search domains walked, at most
 func newAutopath(search []string) *autopath {
 	ap := &autopath{}
 	for _, d := range search {
-		if d = strings.ToLower(dns.Fqdn(d)); d == "." || containsString(ap.search, d) {
+		if d = strings.ToLower(dns.Fqdn(d)); d == "." || slices.Contains(ap.search, d) {
 			continue // the kubelet drops repeats too
 		}
 		if len(ap.search) == maxSearch {
@@ -56,15 +57,6 @@ func newAutopath(search []string) *autopath {
 		ap.search = append(ap.search, d)
 	}
 	return ap
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // parseAutopath reads the autopath option: at most one resolv.conf path,
