@@ -175,7 +175,16 @@ func TestContactLogsCauseOnChange(t *testing.T) {
 		"[WARNING] plugin/kubesvc: services: cannot use the Kubernetes API: connection refused",
 		"[WARNING] plugin/kubesvc: services: cannot use the Kubernetes API: the API server answered with an error",
 	}
-	got := logs.lines("plugin/kubesvc")
+	expectLinesStartWith(t, logs.lines("plugin/kubesvc"), want)
+	if s := c.status(); !strings.Contains(s, "answered with an error") || !strings.Contains(s, "etcd") {
+		t.Errorf("status %q: want the last cause and error", s)
+	}
+}
+
+// expectLinesStartWith fails t unless got has as many lines as want, each
+// starting with want's.
+func expectLinesStartWith(t *testing.T, got, want []string) {
+	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d lines logged, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
 	}
@@ -183,9 +192,6 @@ func TestContactLogsCauseOnChange(t *testing.T) {
 		if !strings.HasPrefix(got[i], want[i]) {
 			t.Errorf("line %d: %q\nwant it to start with %q", i, got[i], want[i])
 		}
-	}
-	if s := c.status(); !strings.Contains(s, "answered with an error") || !strings.Contains(s, "etcd") {
-		t.Errorf("status %q: want the last cause and error", s)
 	}
 }
 
@@ -207,15 +213,7 @@ func TestContactWatchesLogAsTheirResource(t *testing.T) {
 		"[WARNING] plugin/kubesvc: endpointslices: cannot use the Kubernetes API: connection refused",
 		"[INFO] plugin/kubesvc: endpointslices: the Kubernetes API answers again",
 	}
-	got := logs.lines("plugin/kubesvc")
-	if len(got) != len(want) {
-		t.Fatalf("%d lines logged, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
-	}
-	for i := range want {
-		if !strings.HasPrefix(got[i], want[i]) {
-			t.Errorf("line %d: %q\nwant it to start with %q", i, got[i], want[i])
-		}
-	}
+	expectLinesStartWith(t, logs.lines("plugin/kubesvc"), want)
 	if s := b.status(); s != "" {
 		t.Errorf("status %q once both watches answer, want none", s)
 	}
