@@ -254,3 +254,40 @@ func (s *caseSlabs) copy(rr dns.RR) dns.RR {
 	}
 	return dns.Copy(rr)
 }
+
+// str carves a string of b's bytes.
+func (s *caseSlabs) str(b []byte) string {
+	raw := s.raw(b)
+	if len(raw) == 0 {
+		return ""
+	}
+	return unsafe.String(&raw[0], len(raw))
+}
+
+// join3 carves the string a+b+c.
+func (s *caseSlabs) join3(a, b, c string) string {
+	n := len(a) + len(b) + len(c)
+	if n > caseTextSlab/4 {
+		return a + b + c
+	}
+	if n > cap(s.text)-len(s.text) {
+		s.text = make([]byte, 0, caseTextSlab)
+	}
+	start := len(s.text)
+	s.text = append(append(append(s.text, a...), b...), c...)
+	return unsafe.String(&s.text[start], n)
+}
+
+// raw carves a copy of b, its capacity capped so that appending to it
+// cannot reach what follows.
+func (s *caseSlabs) raw(b []byte) []byte {
+	if len(b) > caseTextSlab/4 {
+		return append([]byte(nil), b...)
+	}
+	if len(b) > cap(s.text)-len(s.text) {
+		s.text = make([]byte, 0, caseTextSlab)
+	}
+	start := len(s.text)
+	s.text = append(s.text, b...)
+	return s.text[start:len(s.text):len(s.text)]
+}

@@ -5,20 +5,29 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-
-	"github.com/miekg/dns"
 )
 
-// The answers of a headless service: its endpoints, merged from all of its
-// EndpointSlices, by address, name and SRV record.
+// A headless service's answers are its endpoints, merged from all of its
+// EndpointSlices. They are kept compact, as an hsRecord, and the records of
+// a question are built when it is asked (headlessanswer.go): a readiness
+// flip in a service of a thousand endpoints then costs the merge of its
+// slices, not the rebuilding and comparing of two thousand names' answers.
 
-// member is one name an endpoint address goes by in a headless service.
-type member struct {
-	ip        netip.Addr
-	target    string // <hostname or dashed IP>.<base>; "" when it cannot be a name
-	ports     []port
-	anonymous bool // the name of an endpoint without hostname: ip dashed, or its Pod's name
-	named     bool // ip goes by a hostname too (in this or another member)
+// hsMember is one name an endpoint address goes by in a headless service.
+type hsMember struct {
+	ip    netip.Addr
+	label string // hostname, dashed address or Pod name; "" when it cannot be a label
+	ports []port
+	ptr   bool // the address's PTR names this member (spec 2.4.2)
+}
+
+// hsRecord is a headless service with at least one endpoint that answers
+// for it. It is immutable once published: queries read it without locks.
+type hsRecord struct {
+	members []hsMember // sorted by address, then label
+	byLabel []int32    // the members with a label, sorted by label, then address
+	addrs   int        // distinct addresses: the A and AAAA records of the service's name
+	names   int        // names it owns, for the index_names gauge
 }
 
 // members is the union of what the slices say of the service's ready
@@ -31,10 +40,11 @@ type member struct {
 // the specification asks of each of the two endpoints and as stock answers.
 // With podNames, an endpoint without a hostname goes by its Pod's name
 // where its targetRef gives one, instead of the dashed address (as stock's
-// endpoint_pod_names does).
-// The result is sorted by address and name: neither the slices' names nor
+// endpoint_pod_names does). The address's PTR names its hostnames, and its
+// dashed form (or Pod name) only when it has none.
+// The result is sorted by address and label: neither the slices' names nor
 // their order changes an answer.
-func members(s *service, sls []*endpointSlice, base string, podNames bool) []member {
+func members(s *service, sls []*endpointSlice, podNames bool) []hsMember {
 	type merged struct {
 		hostnames []string
 		anonymous bool     // listed without a hostname (nor a Pod name) by some slice
@@ -68,28 +78,27 @@ func members(s *service, sls []*endpointSlice, base string, podNames bool) []mem
 			}
 		}
 	}
-	out := make([]member, 0, len(byAddr))
-	add := func(ip netip.Addr, label string, ports []port, anonymous, named bool) {
-		m := member{ip: ip, ports: ports, anonymous: anonymous, named: named}
-		if target := label + "." + base; isLabel(label) && len(target) <= maxName {
-			m.target = target
+	out := make([]hsMember, 0, len(byAddr))
+	add := func(ip netip.Addr, label string, ports []port, ptr bool) {
+		if !isLabel(label) {
+			label, ptr = "", false
 		}
-		out = append(out, m)
+		out = append(out, hsMember{ip: ip, label: label, ports: ports, ptr: ptr})
 	}
 	for ip, m := range byAddr {
 		named := len(m.hostnames) > 0
 		if m.anonymous {
-			add(ip, dashed(ip), m.ports, true, named)
+			add(ip, dashed(ip), m.ports, !named)
 		}
 		for _, p := range m.pods {
-			add(ip, p, m.ports, true, named)
+			add(ip, p, m.ports, !named)
 		}
 		for _, h := range m.hostnames {
-			add(ip, h, m.ports, false, named)
+			add(ip, h, m.ports, true)
 		}
 	}
-	slices.SortFunc(out, func(a, b member) int {
-		return cmp.Or(a.ip.Compare(b.ip), strings.Compare(a.target, b.target))
+	slices.SortFunc(out, func(a, b hsMember) int {
+		return cmp.Or(a.ip.Compare(b.ip), strings.Compare(a.label, b.label))
 	})
 	return out
 }
@@ -123,87 +132,99 @@ func dashed(ip netip.Addr) string {
 	return s
 }
 
-// headless answers with the service's members. With none, the service's
-// name does not exist (spec 2.4.1: NXDOMAIN), and nothing below it does.
-func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
-	ms := members(s, sls, base, r.podNames)
+// newHeadless is the record of a headless service, or nil if no endpoint
+// answers for it: then the service's name does not exist (spec 2.4.1:
+// NXDOMAIN), and nothing below it does.
+func newHeadless(s *service, sls []*endpointSlice, podNames bool) *hsRecord {
+	ms := members(s, sls, podNames)
 	if len(ms) == 0 {
-		return
+		return nil
 	}
-	b := o.at(base)
-	addrsOf := map[string][]dns.RR{} // target name -> its address records
+	hs := &hsRecord{members: ms}
+	srvNames := map[port]bool{} // named ports with the name and protocol only
+	protos := map[string]bool{}
 	for i, m := range ms {
-		if i == 0 || m.ip != ms[i-1].ip { // one record per address, whatever its names
-			b.add(r.addr(base, m.ip))
-			if primary {
-				o.endpoints++
-			}
+		if i == 0 || m.ip != ms[i-1].ip {
+			hs.addrs++
 		}
-		if m.target == "" {
-			continue // no name of its own, no SRV target, no PTR
-		}
-		k, rr := r.addr(m.target, m.ip)
-		o.at(m.target).add(k, rr)
-		addrsOf[m.target] = append(addrsOf[m.target], rr)
-		// The address's PTR names its hostnames (spec 2.4.2), its dashed
-		// form (or Pod name) only when it has none.
-		if primary && !(m.anonymous && m.named) {
-			o.ptrs = append(o.ptrs, ptrRef{reverse(m.ip), m.target})
-		}
-	}
-	r.headlessSRV(o, ms, base, addrsOf)
-}
-
-// headlessSRV adds one SRV per port name, target and port number, even for a
-// target with several addresses (a dual-stack pod), in an order of their own;
-// and at the service's own name one per target and port number.
-func (r *records) headlessSRV(o *owned, ms []member, base string, addrsOf map[string][]dns.RR) {
-	type srvKey struct {
-		name, target string
-		port         uint16
-	}
-	var keys []srvKey
-	seen := map[srvKey]bool{}
-	count := map[string]int{}
-	for _, m := range ms {
-		if m.target == "" {
-			continue // no SRV can point at it
-		}
-		for _, p := range m.ports {
-			// The service's own name (beyond the spec, as stock answers
-			// it) has one SRV per target and port number, named or not,
-			// each weighing 100 divided by the addresses times the ports.
-			count[base]++
-			if key := (srvKey{base, m.target, p.port}); !seen[key] {
-				seen[key] = true
-				keys = append(keys, key)
-			}
-			if !named(p) {
-				continue
-			}
-			key := srvKey{srvName(p, base), m.target, p.port}
-			if !seen[key] {
-				seen[key] = true
-				keys = append(keys, key)
-				count[key.name]++
-				o.at(key.name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent
-			}
-		}
-	}
-	slices.SortFunc(keys, func(a, b srvKey) int {
-		return cmp.Or(strings.Compare(a.name, b.name), strings.Compare(a.target, b.target), cmp.Compare(a.port, b.port))
-	})
-	for i, key := range keys {
-		sb := o.at(key.name)
-		sb.add(kSRV, r.srv(key.name, key.target, key.port, uint16(max(1, 100/count[key.name]))))
-		// A target's addresses once per SRV name: keys are sorted, so a
-		// target's other port numbers follow it. (Searching the additional
-		// records instead made a service of n endpoints cost n² steps.)
-		if i > 0 && keys[i-1].name == key.name && keys[i-1].target == key.target {
+		if m.label == "" {
 			continue
 		}
-		for _, rr := range addrsOf[key.target] {
-			sb.add(kExtra, rr)
+		hs.byLabel = append(hs.byLabel, int32(i))
+		for _, p := range m.ports {
+			if named(p) {
+				srvNames[port{name: p.name, proto: p.proto}] = true
+				protos[p.proto] = true
+			}
 		}
 	}
+	slices.SortFunc(hs.byLabel, func(a, b int32) int {
+		return cmp.Or(strings.Compare(ms[a].label, ms[b].label), ms[a].ip.Compare(ms[b].ip))
+	})
+	labels := 0
+	for i, m := range hs.byLabel {
+		if i == 0 || ms[m].label != ms[hs.byLabel[i-1]].label {
+			labels++
+		}
+	}
+	hs.names = 1 + labels + len(srvNames) + len(protos)
+	return hs
+}
+
+// sameHeadless reports whether a and b (nil: none) answer alike.
+func sameHeadless(a, b *hsRecord) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return slices.EqualFunc(a.members, b.members, func(x, y hsMember) bool {
+		return x.ip == y.ip && x.label == y.label && x.ptr == y.ptr && slices.Equal(x.ports, y.ports)
+	})
+}
+
+// hsRefDiff are the PTR references (reverse name -> target in the zone of
+// base, the service's name there) that old has and now has not, and those
+// now has and old has not. Both member lists are sorted alike, so one pass
+// finds them: a flip in a service of a thousand endpoints makes the reverse
+// names of the one address that changed, not of all of them.
+func hsRefDiff(old, now *hsRecord, base string) (gone, came []ptrRef) {
+	var a, b []hsMember
+	if old != nil {
+		a = old.members
+	}
+	if now != nil {
+		b = now.members
+	}
+	ref := func(m hsMember) ptrRef { return ptrRef{reverse(m.ip), m.label + "." + base} }
+	fits := func(m hsMember) bool { return m.ptr && len(m.label)+1+len(base) <= maxName }
+	for len(a) > 0 || len(b) > 0 {
+		c := 0
+		switch {
+		case len(a) == 0:
+			c = 1
+		case len(b) == 0:
+			c = -1
+		default:
+			c = cmp.Or(a[0].ip.Compare(b[0].ip), strings.Compare(a[0].label, b[0].label))
+		}
+		switch {
+		case c < 0:
+			if fits(a[0]) {
+				gone = append(gone, ref(a[0]))
+			}
+			a = a[1:]
+		case c > 0:
+			if fits(b[0]) {
+				came = append(came, ref(b[0]))
+			}
+			b = b[1:]
+		default:
+			if fits(a[0]) && !fits(b[0]) {
+				gone = append(gone, ref(a[0]))
+			} else if fits(b[0]) && !fits(a[0]) {
+				came = append(came, ref(b[0]))
+			}
+			a, b = a[1:], b[1:]
+		}
+	}
+	return gone, came
 }

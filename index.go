@@ -171,8 +171,12 @@ const numShards = 256
 // initial load writes in place instead of copying a shard per object.
 type index struct {
 	shards [numShards]atomic.Pointer[map[string]*entry]
-	live   atomic.Bool // published: readers may look, writers must copy
-	names  int         // names held; written by apply only, under the caller's lock
+	// hs holds the headless services' records, by "<service>.<namespace>",
+	// copied by shard as shards are: their answers are built per query
+	// (headlessanswer.go), so a change to one replaces one pointer.
+	hs    [numShards]atomic.Pointer[map[string]*hsRecord]
+	live  atomic.Bool // published: readers may look, writers must copy
+	names int         // names held; written by apply only, under the caller's lock
 	// serial is the zones' SOA serial: when the index last changed, in Unix
 	// seconds. It is published with the index, so readers need nothing
 	// else; changes counts the changes apply published.
@@ -186,6 +190,8 @@ func newIndex() *index {
 	for i := range ix.shards {
 		m := map[string]*entry{}
 		ix.shards[i].Store(&m)
+		h := map[string]*hsRecord{}
+		ix.hs[i].Store(&h)
 	}
 	return ix
 }
@@ -210,6 +216,17 @@ func (ix *index) lookup(name string) *entry {
 	return (*ix.shards[shardOf(name)].Load())[name]
 }
 
+// headless is the record of a headless service by "<service>.<namespace>",
+// given as bytes, without allocating; nil if there is none.
+func (ix *index) headless(key []byte) *hsRecord {
+	return (*ix.hs[shardOf(key)].Load())[string(key)]
+}
+
+// headlessRecord is headless for a string key.
+func (ix *index) headlessRecord(key string) *hsRecord {
+	return (*ix.hs[shardOf(key)].Load())[key]
+}
+
 // ready reports whether the index holds a complete view of the cluster.
 func (ix *index) ready() bool { return ix.live.Load() }
 
@@ -230,14 +247,24 @@ func nextSerial(last uint32, now time.Time) uint32 {
 	return s
 }
 
-// apply sets the batch's entries (a nil entry deletes the name) and moves
-// the SOA serial. The caller serialises calls.
-func (ix *index) apply(batch map[string]*entry) {
-	if len(batch) == 0 {
+// hsChange replaces the record of a headless service (nil: it has none).
+type hsChange struct {
+	key string // "<service>.<namespace>"
+	rec *hsRecord
+}
+
+// apply sets the batch's entries (a nil entry deletes the name) and the
+// headless records hs, and moves the SOA serial. The caller serialises
+// calls.
+func (ix *index) apply(batch map[string]*entry, hs ...hsChange) {
+	if len(batch) == 0 && len(hs) == 0 {
 		return // nothing a client can see changed: the SOA serial stays
 	}
 	ix.changes++
 	defer ix.serial.Store(nextSerial(ix.serial.Load(), time.Now())) // once the change is readable
+	for _, c := range hs {
+		ix.setHeadless(c.key, c.rec)
+	}
 	if !ix.live.Load() {
 		for name, e := range batch {
 			ix.names += setOrDelete(*ix.shards[shardOf(name)].Load(), name, e)
@@ -257,6 +284,26 @@ func (ix *index) apply(batch map[string]*entry) {
 			ix.shards[s].Store(&m)
 		}
 	}
+}
+
+// setHeadless replaces one headless record, copying its shard once the
+// index is published.
+func (ix *index) setHeadless(key string, rec *hsRecord) {
+	s := shardOf(key)
+	m := *ix.hs[s].Load()
+	if ix.live.Load() {
+		m = maps.Clone(m)
+	}
+	if old := m[key]; old != nil {
+		ix.names -= old.names
+	}
+	if rec == nil {
+		delete(m, key)
+	} else {
+		m[key] = rec
+		ix.names += rec.names
+	}
+	ix.hs[s].Store(&m)
 }
 
 // setOrDelete applies one change and returns how it moved the name count.
@@ -283,14 +330,18 @@ func (ix *index) size() int { return ix.names }
 // so a view can be read at leisure; it sees each shard as it stood at one
 // instant, and the whole index at one instant only if no change was
 // published while it was taken (transfer takes it under the writer's lock).
-type view [numShards]map[string]*entry
+type view struct {
+	names [numShards]map[string]*entry
+	hs    [numShards]map[string]*hsRecord
+}
 
 // view loads every shard. Only a published index may be viewed: before
 // that, apply writes its shards in place.
 func (ix *index) view() *view {
 	v := &view{}
 	for i := range ix.shards {
-		v[i] = *ix.shards[i].Load()
+		v.names[i] = *ix.shards[i].Load()
+		v.hs[i] = *ix.hs[i].Load()
 	}
 	return v
 }
@@ -298,7 +349,7 @@ func (ix *index) view() *view {
 // each calls yield with every name of the view and its entry, in no order,
 // until yield returns false.
 func (v *view) each(yield func(name string, e *entry) bool) {
-	for _, m := range v {
+	for _, m := range v.names {
 		for name, e := range m {
 			if !yield(name, e) {
 				return
@@ -308,4 +359,4 @@ func (v *view) each(yield func(name string, e *entry) bool) {
 }
 
 // get is the entry of a lower-cased name in the view, or nil.
-func (v *view) get(name string) *entry { return v[shardOf(name)][name] }
+func (v *view) get(name string) *entry { return v.names[shardOf(name)][name] }

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestMetrics(t *testing.T) {
 	ask(k, test.Case{Qname: "nope.default.svc.cluster.local.", Qtype: dns.TypeA})
 	ask(k, test.Case{Qname: "sample-clusterip.default.svc.cluster.local.", Qtype: dns.TypeAAAA})
 	k.w.mu.Lock()
-	held := float64(countNames(k.w.ix))
+	held := float64(countNames(k))
 	k.w.mu.Unlock()
 	for _, c := range []struct {
 		name      string
@@ -61,10 +62,32 @@ func TestMetrics(t *testing.T) {
 
 // countNames counts the names shard by shard, independently of the index's
 // own count.
-func countNames(ix *index) int {
+func countNames(k *KubeSvc) int {
+	ix := k.w.ix
 	n := 0
 	for i := range ix.shards {
 		n += len(*ix.shards[i].Load())
+	}
+	// A headless service's names, in each forward zone: those with records
+	// and the _<proto> parents of its SRV names.
+	for i := range ix.hs {
+		for key, hs := range *ix.hs[i].Load() {
+			for _, zone := range k.zones {
+				if zone.reverse {
+					continue
+				}
+				base := within(key+".svc", zone.name)
+				a := &hsAnswers{hs: hs, slabs: &caseSlabs{}, base: base, maxLabel: maxName - 1 - len(base)}
+				parents := map[string]bool{}
+				a.names(func(name string, _, _ []dns.RR) {
+					n++
+					if name[0] == '_' {
+						parents[name[strings.IndexByte(name, '.')+1:]] = true
+					}
+				})
+				n += len(parents)
+			}
+		}
 	}
 	return n
 }
@@ -84,7 +107,7 @@ func TestIndexNameCount(t *testing.T) {
 	waitFor(t, "the deletion", func() bool { return k.w.ix.lookup("sample-clusterip.default.svc.cluster.local.") == nil })
 	k.w.mu.Lock()
 	defer k.w.mu.Unlock()
-	if got, want := k.w.ix.size(), countNames(k.w.ix); got != want {
+	if got, want := k.w.ix.size(), countNames(k); got != want {
 		t.Errorf("index counts %d names, its shards hold %d", got, want)
 	}
 }
@@ -108,7 +131,7 @@ func TestMetricsAfterReload(t *testing.T) {
 	}
 	k.w.mu.Lock()
 	defer k.w.mu.Unlock()
-	if got, want := testutil.ToFloat64(indexNames)-names, float64(countNames(k.w.ix)); got != want {
+	if got, want := testutil.ToFloat64(indexNames)-names, float64(countNames(k)); got != want {
 		t.Errorf("index_names after a reload: %v more than before, want the new instance's %v", got, want)
 	}
 }

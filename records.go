@@ -29,6 +29,10 @@ type owned struct {
 	names     map[string]*builder
 	ptrs      []ptrRef // reverse names; shared between owners, so kept apart
 	endpoints int      // headless endpoint addresses answered
+	// hs is a headless service's record (nil: none), answered per query in
+	// every zone. Its PTR references are not in ptrs: the watcher derives
+	// those that change from the records before and after (hsRefDiff).
+	hs *hsRecord
 }
 
 type ptrRef struct{ name, target string }
@@ -97,7 +101,13 @@ func (r *records) service(s *service, sls []*endpointSlice) *owned {
 		case kindClusterIP:
 			r.clusterIP(o, s, sls, base, i == 0)
 		case kindHeadless:
-			r.headless(o, s, sls, base, i == 0)
+			if i == 0 {
+				o.hs = newHeadless(s, sls, r.podNames)
+				if o.hs != nil {
+					o.endpoints = o.hs.addrs
+					o.hs.names *= len(r.zones) // its names are in each zone
+				}
+			}
 		case kindExternalName:
 			r.externalName(o, s, base)
 		default:

@@ -69,7 +69,7 @@ func TestGeneratedNamesAreHostNames(t *testing.T) {
 		objs = append(objs, s.(*endpointSlice))
 	}
 	svc, _ := toService(headlessSvc("bug4", "v6h", svcPort("web", corev1.ProtocolTCP, 80)))
-	o := rec.service(svc.(*service), objs)
+	o := expanded(rec, svc.(*service), objs)
 
 	var names []string
 	for name, b := range o.names {
@@ -170,6 +170,36 @@ func TestEndpointAddressFamilies(t *testing.T) {
 	}
 }
 
+// expanded is what rec.service gives s, with a headless service's record
+// expanded into the names, records and PTR references a query or a zone
+// transfer gets from it.
+func expanded(rec records, s *service, sls []*endpointSlice) *owned {
+	o := rec.service(s, sls)
+	if o.hs == nil {
+		return o
+	}
+	for i, zone := range rec.zones {
+		base := within(headlessKey(s.key)+".svc", zone)
+		a := &hsAnswers{hs: o.hs, slabs: &caseSlabs{}, ttl: rec.ttl, base: base, maxLabel: maxName - 1 - len(base)}
+		a.names(func(name string, rrs, extra []dns.RR) {
+			b := o.at(name)
+			for _, rr := range rrs {
+				b.add(kindOfRR(rr), rr)
+			}
+			for _, rr := range extra {
+				b.add(kExtra, rr)
+			}
+			if name[0] == '_' {
+				o.at(name[strings.IndexByte(name, '.')+1:]) // the _<proto> parent
+			}
+		})
+		if i == 0 {
+			_, o.ptrs = hsRefDiff(nil, o.hs, base)
+		}
+	}
+	return o
+}
+
 // render is everything o holds, in the order the index would serve it.
 func render(o *owned) string {
 	var lines []string
@@ -244,7 +274,7 @@ func TestHeadlessSlicesInAnyOrder(t *testing.T) {
 				o, _ := toEndpointSlice(s)
 				sls = append(sls, o.(*endpointSlice))
 			}
-			first := rec.service(svc.(*service), sls)
+			first := expanded(rec, svc.(*service), sls)
 			var below []string
 			for n := range first.names {
 				if rel, ok := strings.CutSuffix(n, ".hs.ns.svc.cluster.local."); ok && !strings.HasPrefix(rel, "_") {
@@ -268,7 +298,7 @@ func TestHeadlessSlicesInAnyOrder(t *testing.T) {
 			}
 			want := render(first)
 			permutations(sls, func(p []*endpointSlice) {
-				if got := render(rec.service(svc.(*service), p)); got != want {
+				if got := render(expanded(rec, svc.(*service), p)); got != want {
 					var order []string
 					for _, s := range p {
 						order = append(order, s.name())
@@ -291,8 +321,8 @@ func TestHeadlessWithoutReadyEndpoints(t *testing.T) {
 	svc := headlessSvc("ns", "idle", svcPort("web", corev1.ProtocolTCP, 80))
 	s, _ := toService(svc)
 	for what, o := range map[string]*owned{
-		"only a not-ready endpoint": rec.service(s.(*service), sls),
-		"no slice":                  rec.service(s.(*service), nil),
+		"only a not-ready endpoint": expanded(rec, s.(*service), sls),
+		"no slice":                  expanded(rec, s.(*service), nil),
 	} {
 		if len(o.names) > 0 || len(o.ptrs) > 0 || o.endpoints != 0 {
 			t.Errorf("%s: want no names, got\n%s", what, render(o))
@@ -300,7 +330,7 @@ func TestHeadlessWithoutReadyEndpoints(t *testing.T) {
 	}
 	svc.Spec.PublishNotReadyAddresses = true
 	s, _ = toService(svc)
-	o := rec.service(s.(*service), sls)
+	o := expanded(rec, s.(*service), sls)
 	for _, n := range []string{"idle.ns.svc.cluster.local.", "idle-0.idle.ns.svc.example.org.", "_web._tcp.idle.ns.svc.cluster.local."} {
 		if _, ok := o.names[n]; !ok {
 			t.Errorf("publishNotReadyAddresses: no name %s:\n%s", n, render(o))
@@ -358,5 +388,5 @@ func TestRecordsRefuseUnknownServiceKind(t *testing.T) {
 	}()
 	rec := records{zones: []string{"cluster.local."}, ttl: 30}
 	s := &service{objMeta: objMeta{key: "ns/odd", nsLen: 2}, kind: numSvcKinds}
-	rec.service(s, nil)
+	expanded(rec, s, nil)
 }

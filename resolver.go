@@ -54,6 +54,11 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 		return k.apex(z, qtype)
 	}
 	e := k.ix.get(name)
+	if e == nil && !zone.reverse {
+		if hs, start := k.ix.headlessUnder(name, zone.name); hs != nil {
+			return k.headlessAnswer(hs, name, start, z, qtype)
+		}
+	}
 	if e == nil {
 		if k.pods && !zone.reverse && inZone(name, zone.podZone) {
 			return k.pod(name, z, qtype)

@@ -55,7 +55,8 @@ func (k *KubeSvc) Transfer(name string, serial uint32) (<-chan []dns.RR, error) 
 		}()
 		return ch, nil
 	}
-	names := k.zoneNames(v, z)
+	hs := k.headlessNames(v, z)
+	names := k.zoneNames(v, z, hs)
 	go func() {
 		defer close(ch)
 		ch <- soa
@@ -64,7 +65,11 @@ func (k *KubeSvc) Transfer(name string, serial uint32) (<-chan []dns.RR, error) 
 		for _, name := range names {
 			// Records are shared with queries and the transfer plugin only
 			// reads them: they go out as they are.
-			for _, rr := range v.get(name).all() {
+			rrs, ok := hs[name]
+			if !ok {
+				rrs = v.get(name).all()
+			}
+			for _, rr := range rrs {
 				if len(chunk) == xfrChunk {
 					ch <- chunk
 					chunk = make([]dns.RR, 0, xfrChunk)
@@ -93,8 +98,9 @@ func (k *KubeSvc) snapshot(z int) ([]dns.RR, *view, bool) {
 
 // zoneNames lists the names of v that hold records of zone z: in z and in
 // no more specific zone of the plugin. The apex NS's target comes first, so
-// that its addresses follow the NS as glue; the rest are sorted.
-func (k *KubeSvc) zoneNames(v *view, z int) []string {
+// that its addresses follow the NS as glue; the rest, the names of headless
+// services (hs) among them, are sorted.
+func (k *KubeSvc) zoneNames(v *view, z int, hs map[string][]dns.RR) []string {
 	nsName := k.zones[z].nsName
 	var names []string
 	for name, e := range v.each {
@@ -102,9 +108,34 @@ func (k *KubeSvc) zoneNames(v *view, z int) []string {
 			names = append(names, name)
 		}
 	}
+	for name := range hs {
+		names = append(names, name)
+	}
 	slices.Sort(names)
 	if e := v.get(nsName); e != nil && len(e.rrs) > 0 && k.zoneOf([]byte(nsName)) == z {
 		names = slices.Insert(names, 0, nsName)
 	}
 	return names
+}
+
+// headlessNames are the records of the headless services' names in zone z,
+// by name: what a query for each name of theirs gets, of every type.
+func (k *KubeSvc) headlessNames(v *view, z int) map[string][]dns.RR {
+	out := map[string][]dns.RR{}
+	zone := k.zones[z]
+	if zone.reverse {
+		return out // their PTR records are in the index
+	}
+	slabs := &caseSlabs{}
+	for _, m := range v.hs {
+		for key, hs := range m {
+			base := within(key+".svc", zone.name)
+			if len(base) > maxName || k.zoneOf([]byte(base)) != z {
+				continue
+			}
+			a := &hsAnswers{hs: hs, slabs: slabs, ttl: k.ttl, base: base, maxLabel: maxName - 1 - len(base)}
+			a.names(func(name string, rrs, _ []dns.RR) { out[name] = rrs })
+		}
+	}
+	return out
 }

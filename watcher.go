@@ -79,7 +79,7 @@ func (w *watcher) setService(key string, s *service) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := w.state(key)
-	before := w.owned(st)
+	before := w.published(st)
 	batch := map[string]*entry{}
 	if ns := namespaceOf(key); (st.svc == nil) != (s == nil) {
 		w.countNamespace(batch, ns, s != nil)
@@ -147,7 +147,7 @@ func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 	}
 	var before *owned
 	if answered {
-		before = w.owned(st)
+		before = w.published(st)
 	}
 	if sl == nil {
 		delete(st.slices, name)
@@ -210,6 +210,27 @@ func (w *watcher) owned(st *svcState) *owned {
 	return w.rec.service(st.svc, sortedSlices(st.slices))
 }
 
+// published is what st published: owned, with a headless service's record
+// taken from the index rather than merged again from its slices.
+func (w *watcher) published(st *svcState) *owned {
+	if st.svc == nil || st.svc.kind != kindHeadless || !w.serves(st.svc.namespace()) {
+		return w.owned(st)
+	}
+	o := &owned{hs: w.ix.headlessRecord(headlessKey(st.svc.key))}
+	if o.hs != nil {
+		o.endpoints = o.hs.addrs
+	}
+	return o
+}
+
+// headlessKey is the index's key of a headless service's record,
+// "<service>.<namespace>", from the watcher's "<namespace>/<service>": the
+// part of the service's names before ".svc.<zone>".
+func headlessKey(key string) string {
+	ns, name, _ := strings.Cut(key, "/")
+	return name + "." + ns
+}
+
 // rebuild recomputes what st owns, publishes the difference with what it
 // owned before, and forgets st once nothing is left of it.
 func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[string]*entry) {
@@ -228,15 +249,22 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 			batch[name] = b.entry()
 		}
 	}
-	w.repoint(before.ptrs, now.ptrs, batch)
+	oldRefs, newRefs := before.ptrs, now.ptrs
+	var hs []hsChange
+	if !sameHeadless(before.hs, now.hs) {
+		gone, came := hsRefDiff(before.hs, now.hs, within(headlessKey(key)+".svc", w.rec.zones[0]))
+		oldRefs, newRefs = append(slices.Clip(oldRefs), gone...), append(slices.Clip(newRefs), came...)
+		hs = append(hs, hsChange{headlessKey(key), now.hs})
+	}
+	w.repoint(oldRefs, newRefs, batch)
 	indexEndpoints.Add(float64(now.endpoints - before.endpoints))
 	if st.svc == nil && len(st.slices) == 0 {
 		w.forget(key)
 	}
-	if len(batch) == 0 {
+	if len(batch) == 0 && len(hs) == 0 {
 		return // nothing a client can see changed: the SOA serial stays
 	}
-	w.ix.apply(batch)
+	w.ix.apply(batch, hs...)
 	w.countNames()
 }
 

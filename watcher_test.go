@@ -3,6 +3,8 @@ package kubesvc
 import (
 	"testing"
 
+	"github.com/miekg/dns"
+
 	discovery "k8s.io/api/discovery/v1"
 )
 
@@ -25,33 +27,38 @@ func TestClusterIPSliceChangePublishesNothing(t *testing.T) {
 	}
 }
 
-// A readiness flip in a big headless service publishes only the names whose
-// answers changed: a few shards, not every shard the service has names in.
+// A readiness flip in a big headless service replaces the service's record
+// and the one reverse name that changed: one shard of names, not every
+// shard the service has names in.
 func TestHeadlessFlipPublishesOnlyChangedNames(t *testing.T) {
 	c := newChangeCluster(t, 100)
 	before := shardPointers(c.w.ix)
+	record := c.w.ix.headlessRecord("big.big")
 	sl := transformed(headlessSlice("big", "big", 3, 100, 203, 7), 10)
 	c.w.setSlice(sl.serviceKey(), sl.name(), sl)
 	if c.changes() != 1 {
 		t.Errorf("a readiness flip published %d changes, want 1", c.changes())
 	}
-	// The service's name and its SRV name, the endpoint's own name and its
-	// PTR: at most 4 shards (fewer if they share one).
-	if n := changedShards(before, c.w.ix); n < 1 || n > 4 {
-		t.Errorf("a readiness flip replaced %d index shards, want 1 to 4", n)
+	if n := changedShards(before, c.w.ix); n != 1 {
+		t.Errorf("a readiness flip replaced %d shards of names, want 1 (the endpoint's PTR)", n)
+	}
+	if c.w.ix.headlessRecord("big.big") == record {
+		t.Errorf("a readiness flip left the service's record as it was")
 	}
 	if n := addresses(c.w.ix, "big.big.svc.cluster.local."); n != 999 {
 		t.Errorf("big.big.svc.cluster.local. has %d A records after the flip, want 999", n)
 	}
 }
 
-// addresses is the number of A records name has in ix (-1: no such name).
+// addresses is the number of A records a headless service's name (in
+// cluster.local.) has in ix (-1: no such name).
 func addresses(ix *index, name string) int {
-	e := ix.lookup(name)
-	if e == nil {
+	hs, start := ix.headlessUnder([]byte(name), "cluster.local.")
+	if hs == nil || start != 0 {
 		return -1
 	}
-	return len(e.answer(kA))
+	a := &hsAnswers{hs: hs, slabs: &caseSlabs{}, base: name}
+	return len(a.addrs(dns.TypeA))
 }
 
 func shardPointers(ix *index) (out [numShards]*map[string]*entry) {

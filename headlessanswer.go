@@ -1,0 +1,352 @@
+package kubesvc
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// The answers of a headless service, built for each question from its
+// hsRecord. They are the answers the specification gives the names below
+// <service>.<namespace>.svc.<zone>:
+//
+//	<service>                  A/AAAA of every endpoint address (2.4.1), and
+//	                           SRV per target and port number (beyond the
+//	                           spec, as stock answers it)
+//	<label>.<service>          A/AAAA of the endpoint's addresses (2.4.1)
+//	_<port>._<proto>.<service> SRV per target and port number, the targets'
+//	                           addresses as additional records (2.4.2)
+//	_<proto>.<service>         no records: the parent of the SRV names
+//
+// Records are carved from the slabs replies use (casing.go), so a query
+// allocates only when a slab runs out: a slab holds 64 records.
+
+// headlessUnder finds the headless service a lower-cased name of forward
+// zone zone is, or is under: the record and where the service's name starts
+// in name (0 for the service's own name). It is nil for any other name.
+func (ix *index) headlessUnder(name []byte, zone string) (*hsRecord, int) {
+	rel := name // the labels before the zone, with the dot that ends them
+	if zone != "." {
+		rel = name[:len(name)-len(zone)]
+	}
+	const svc = ".svc."
+	if !bytes.HasSuffix(rel, []byte(svc)) {
+		return nil, 0
+	}
+	rel = rel[:len(rel)-len(svc)]          // [<prefix>.]<service>.<namespace>
+	nsDot := bytes.LastIndexByte(rel, '.') // the dot before the namespace
+	if nsDot < 0 {
+		return nil, 0
+	}
+	start := bytes.LastIndexByte(rel[:nsDot], '.') + 1 // where the service's name starts
+	hs := ix.headless(rel[start:])
+	if hs == nil {
+		return nil, 0
+	}
+	return hs, start
+}
+
+// hsAnswers builds one question's records.
+type hsAnswers struct {
+	hs    *hsRecord
+	slabs *caseSlabs
+	ttl   uint32
+	base  string // the service's name, lower-cased
+	// maxLabel is the longest label a member's name can have in this zone:
+	// a longer one would make a name past 255 octets, and has none.
+	maxLabel int
+}
+
+// headlessAnswer answers qtype at name (lower-cased), the name of the
+// headless service hs or one under it; the service's name starts at
+// name[start:].
+func (k *KubeSvc) headlessAnswer(hs *hsRecord, name []byte, start, z int, qtype uint16) result {
+	slabs := caseCursors.Get().(*caseSlabs)
+	defer caseCursors.Put(slabs)
+	owner := slabs.str(name)
+	a := &hsAnswers{hs: hs, slabs: slabs, ttl: k.ttl, base: owner[start:]}
+	a.maxLabel = maxName - 1 - len(a.base)
+	if start == 0 {
+		return k.hsService(a, z, qtype)
+	}
+	prefix := name[:start-1]
+	dot := bytes.IndexByte(prefix, '.')
+	switch {
+	case dot < 0 && prefix[0] == '_': // _<proto>
+		if !a.hasProto(prefix[1:]) {
+			return k.negative(z, dns.RcodeNameError)
+		}
+		return k.negative(z, dns.RcodeSuccess)
+	case dot < 0: // <label>
+		lo, hi := a.member(prefix)
+		if lo == hi {
+			return k.negative(z, dns.RcodeNameError)
+		}
+		if qtype != dns.TypeA && qtype != dns.TypeAAAA && qtype != dns.TypeANY {
+			return k.negative(z, dns.RcodeSuccess)
+		}
+		return k.positive(z, a.labelAddrs(owner, lo, hi, qtype), nil)
+	}
+	pname, proto := prefix[:dot], prefix[dot+1:]
+	if len(pname) < 2 || pname[0] != '_' || len(proto) < 2 || proto[0] != '_' || bytes.IndexByte(proto, '.') >= 0 {
+		return k.negative(z, dns.RcodeNameError)
+	}
+	answer, extra := a.srv(owner, pname[1:], proto[1:])
+	switch {
+	case len(answer) == 0:
+		return k.negative(z, dns.RcodeNameError)
+	case qtype == dns.TypeSRV:
+		return result{answer: answer, extra: extra}
+	case qtype == dns.TypeANY:
+		return result{answer: answer}
+	}
+	return k.negative(z, dns.RcodeSuccess)
+}
+
+// hsService answers the service's own name.
+func (k *KubeSvc) hsService(a *hsAnswers, z int, qtype uint16) result {
+	switch qtype {
+	case dns.TypeA, dns.TypeAAAA:
+		return k.positive(z, a.addrs(qtype), nil)
+	case dns.TypeSRV:
+		answer, extra := a.srv(a.base, nil, nil)
+		return k.positive(z, answer, extra)
+	case dns.TypeANY:
+		srv, _ := a.srv(a.base, nil, nil)
+		addrs := a.addrs(dns.TypeANY)
+		all := a.slabs.rrs(len(addrs) + len(srv))
+		copy(all[copy(all, addrs):], srv)
+		return result{answer: all}
+	}
+	return k.negative(z, dns.RcodeSuccess)
+}
+
+// wants reports whether a question of type qtype is answered by ip's
+// record (ANY by both).
+func wants(qtype uint16, ip netip.Addr) bool {
+	return qtype == dns.TypeANY || ip.Is4() == (qtype == dns.TypeA)
+}
+
+// addrs are the service's records of its endpoints' addresses, one per
+// address, A before AAAA (members are sorted so).
+func (a *hsAnswers) addrs(qtype uint16) []dns.RR {
+	ms := a.hs.members
+	n := 0
+	for i, m := range ms {
+		if (i == 0 || m.ip != ms[i-1].ip) && wants(qtype, m.ip) {
+			n++
+		}
+	}
+	out := a.slabs.rrs(min(n, maxPerKind))[:0]
+	for i, m := range ms {
+		if (i == 0 || m.ip != ms[i-1].ip) && wants(qtype, m.ip) && len(out) < cap(out) {
+			out = append(out, a.slabs.addr(a.base, m.ip, a.ttl))
+		}
+	}
+	return out
+}
+
+// member finds the members named label: byLabel[lo:hi].
+func (a *hsAnswers) member(label []byte) (lo, hi int) {
+	if len(label) > a.maxLabel {
+		return 0, 0
+	}
+	ms, by := a.hs.members, a.hs.byLabel
+	// A binary search written out: the generic one lets label escape,
+	// and with it the buffer of every question's name.
+	lo, hi = 0, len(by)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if ms[by[mid]].label < string(label) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	for hi < len(by) && ms[by[hi]].label == string(label) {
+		hi++
+	}
+	return lo, hi
+}
+
+// labelAddrs are the address records of the members byLabel[lo:hi], which
+// share a label, at owner.
+func (a *hsAnswers) labelAddrs(owner string, lo, hi int, qtype uint16) []dns.RR {
+	out := a.slabs.rrs(hi - lo)[:0]
+	for _, i := range a.hs.byLabel[lo:hi] {
+		if ip := a.hs.members[i].ip; wants(qtype, ip) {
+			out = append(out, a.slabs.addr(owner, ip, a.ttl))
+		}
+	}
+	return out
+}
+
+// hasProto reports whether some member with a name serves a named port of
+// protocol proto: _<proto>.<service> is then the parent of an SRV name.
+func (a *hsAnswers) hasProto(proto []byte) bool {
+	ms := a.hs.members
+	for _, i := range a.hs.byLabel {
+		if len(ms[i].label) > a.maxLabel {
+			continue
+		}
+		for _, p := range ms[i].ports {
+			if named(p) && p.proto == string(proto) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// srvGroup is the members sharing one label, and the port numbers they
+// serve under one SRV name.
+type srvGroup struct {
+	lo, hi int
+	ports  []uint16 // sorted, distinct
+	pairs  int      // members times their ports, for the service's own name's weight
+}
+
+// srvGroups walks the labels' members and their ports of one SRV name:
+// every port at the service's own name (pname nil), the ports named pname of
+// protocol proto otherwise. Labels without one are skipped.
+type srvGroups struct {
+	a            *hsAnswers
+	pname, proto []byte
+	next         int // in byLabel
+	buf          [16]uint16
+}
+
+// group returns the next label's members and ports; false when none is left.
+func (it *srvGroups) group() (srvGroup, bool) {
+	ms, by := it.a.hs.members, it.a.hs.byLabel
+	for it.next < len(by) {
+		lo := it.next
+		label := ms[by[lo]].label
+		hi := lo + 1
+		for hi < len(by) && ms[by[hi]].label == label {
+			hi++
+		}
+		it.next = hi
+		if len(label) > it.a.maxLabel {
+			continue
+		}
+		g := srvGroup{lo: lo, hi: hi, ports: it.buf[:0]}
+		for _, i := range by[lo:hi] {
+			for _, p := range ms[i].ports {
+				if it.pname != nil && (p.name != string(it.pname) || p.proto != string(it.proto)) {
+					continue
+				}
+				g.pairs++
+				if !slices.Contains(g.ports, p.port) {
+					g.ports = append(g.ports, p.port)
+				}
+			}
+		}
+		if len(g.ports) > 0 {
+			slices.Sort(g.ports)
+			return g, true
+		}
+	}
+	return srvGroup{}, false
+}
+
+// srv is the SRV records of the service's own name (pname nil) or of
+// _<pname>._<proto>.<service>, at owner: one per target and port number,
+// sorted by target and port, and the targets' addresses, once per target.
+// At the service's own name each weighs 100 divided by the endpoints' ports
+// (as stock counts them), under a port's name 100 divided by its records.
+func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.RR) {
+	n, x, pairs := 0, 0, 0
+	it := srvGroups{a: a, pname: pname, proto: proto}
+	for g, ok := it.group(); ok; g, ok = it.group() {
+		n += len(g.ports)
+		x += g.hi - g.lo
+		pairs += g.pairs
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	weight := uint16(max(1, 100/n))
+	if pname == nil {
+		weight = uint16(max(1, 100/pairs))
+	}
+	answer, extra = a.slabs.rrs(min(n, maxPerKind))[:0], a.slabs.rrs(min(x, maxPerKind))[:0]
+	ms, by := a.hs.members, a.hs.byLabel
+	it = srvGroups{a: a, pname: pname, proto: proto}
+	for g, ok := it.group(); ok; g, ok = it.group() {
+		target := a.slabs.join3(ms[by[g.lo]].label, ".", a.base)
+		for _, p := range g.ports {
+			if len(answer) < cap(answer) {
+				answer = append(answer, a.slabs.srvRR(owner, target, p, weight, a.ttl))
+			}
+		}
+		for _, i := range by[g.lo:g.hi] {
+			if len(extra) < cap(extra) {
+				extra = append(extra, a.slabs.addr(target, ms[i].ip, a.ttl))
+			}
+		}
+	}
+	return answer, extra
+}
+
+// addr carves the A or AAAA record of ip at owner.
+func (s *caseSlabs) addr(owner string, ip netip.Addr, ttl uint32) dns.RR {
+	hdr := dns.RR_Header{Name: owner, Class: dns.ClassINET, Ttl: ttl}
+	if ip.Is4() {
+		rr := carve(&s.a)
+		hdr.Rrtype = dns.TypeA
+		v := ip.As4()
+		rr.Hdr, rr.A = hdr, net.IP(s.raw(v[:]))
+		return rr
+	}
+	rr := carve(&s.aaaa)
+	hdr.Rrtype = dns.TypeAAAA
+	v := ip.As16()
+	rr.Hdr, rr.AAAA = hdr, net.IP(s.raw(v[:]))
+	return rr
+}
+
+// srvRR carves an SRV record.
+func (s *caseSlabs) srvRR(owner, target string, port, weight uint16, ttl uint32) dns.RR {
+	rr := carve(&s.srv)
+	rr.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: ttl}
+	rr.Priority, rr.Weight, rr.Port, rr.Target = 0, weight, port, target
+	return rr
+}
+
+// names calls yield with each name of the service that has records, its
+// records of every type and the additional records of its SRV answer, for
+// zone transfers.
+func (a *hsAnswers) names(yield func(name string, rrs, extra []dns.RR)) {
+	srv, extra := a.srv(a.base, nil, nil)
+	yield(a.base, append(a.addrs(dns.TypeANY), srv...), extra)
+	ms, by := a.hs.members, a.hs.byLabel
+	var srvNames []port // named ports' names and protocols, once each
+	for lo := 0; lo < len(by); {
+		label := ms[by[lo]].label
+		hi := lo + 1
+		for hi < len(by) && ms[by[hi]].label == label {
+			hi++
+		}
+		if len(label) <= a.maxLabel {
+			owner := a.slabs.join3(label, ".", a.base)
+			yield(owner, a.labelAddrs(owner, lo, hi, dns.TypeANY), nil)
+			for _, i := range by[lo:hi] {
+				for _, p := range ms[i].ports {
+					if np := (port{name: p.name, proto: p.proto}); named(p) && !slices.Contains(srvNames, np) {
+						srvNames = append(srvNames, np)
+					}
+				}
+			}
+		}
+		lo = hi
+	}
+	for _, p := range srvNames {
+		owner := srvName(p, a.base)
+		answer, extra := a.srv(owner, []byte(p.name), []byte(p.proto))
+		yield(owner, answer, extra)
+	}
+}
