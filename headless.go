@@ -15,19 +15,26 @@ import (
 
 // hsMember is one name an endpoint address goes by in a headless service.
 type hsMember struct {
-	ip    netip.Addr
-	label string // hostname, dashed address or Pod name; "" when it cannot be a label
-	ports []port
-	ptr   bool // the address's PTR names this member (spec 2.4.2)
+	ip     netip.Addr
+	label  string // hostname, dashed address or Pod name; "" when it cannot be a label
+	ports  []port
+	ptr    bool // the address's PTR names this member (spec 2.4.2)
+	dashed bool // label is the address dashed
 }
 
 // hsRecord is a headless service with at least one endpoint that answers
 // for it. It is immutable once published: queries read it without locks.
 type hsRecord struct {
 	members []hsMember // sorted by address, then label
-	byLabel []int32    // the members with a label, sorted by label, then address
-	addrs   int        // distinct addresses: the A and AAAA records of the service's name
-	names   int        // names it owns, for the index_names gauge
+	// byLabel are the members with a label other than their dashed
+	// address, sorted by label, then address; a dashed label is found from
+	// the address it reads as. If some hostname reads as an address too,
+	// the two kinds could share a label: then byLabel holds every member
+	// with a label (allByLabel).
+	byLabel    []int32
+	allByLabel bool
+	addrs      int // distinct addresses: the A and AAAA records of the service's name
+	names      int // names it owns, for the index_names gauge
 }
 
 // members is the union of what the slices say of the service's ready
@@ -43,64 +50,194 @@ type hsRecord struct {
 // endpoint_pod_names does). The address's PTR names its hostnames, and its
 // dashed form (or Pod name) only when it has none.
 // The result is sorted by address and label: neither the slices' names nor
-// their order changes an answer.
-func members(s *service, sls []*endpointSlice, podNames bool) []hsMember {
-	type merged struct {
-		hostnames []string
-		anonymous bool     // listed without a hostname (nor a Pod name) by some slice
-		pods      []string // Pod names it is listed with, without a hostname
-		ports     []port
+// their order changes an answer. prev (nil: none) is the service's record
+// before the change, whose dashed labels are taken again rather than made.
+func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord) []hsMember {
+	var (
+		out  []hsMember
+		g    addrGroup
+		seen = prevLabels{prev: prev}
+	)
+	if prev != nil {
+		out = make([]hsMember, 0, len(prev.members)+1)
 	}
-	byAddr := map[netip.Addr]*merged{}
-	for _, sl := range sls {
-		for _, ep := range sl.endpoints {
-			if !ep.ready && !s.publishNotReady {
-				continue
-			}
-			for _, ip := range ep.addrs {
-				m := byAddr[ip]
-				if m == nil {
-					m = &merged{ports: sl.ports}
-					byAddr[ip] = m
-				} else {
-					m.ports = appendPorts(m.ports, sl.ports)
-				}
-				switch {
-				case ep.podName && podNames:
-					if !slices.Contains(m.pods, ep.hostname) {
-						m.pods = append(m.pods, ep.hostname)
-					}
-				case ep.podName || !isLabel(ep.hostname):
-					m.anonymous = true
-				case !slices.Contains(m.hostnames, ep.hostname):
-					m.hostnames = append(m.hostnames, ep.hostname)
-				}
-			}
+	for it := newAddrMerge(s, sls); ; {
+		ip, ep, sl, ok := it.next()
+		if !ok || ip != g.ip && g.listed {
+			out = g.emit(out, &seen)
+			g = addrGroup{}
 		}
+		if !ok {
+			return out
+		}
+		g.add(ip, ep, sl, podNames)
 	}
-	out := make([]hsMember, 0, len(byAddr))
-	add := func(ip netip.Addr, label string, ports []port, ptr bool) {
+}
+
+// addrGroup is what the slices say of one address.
+type addrGroup struct {
+	ip        netip.Addr
+	listed    bool
+	hostnames []string
+	anonymous bool     // listed without a hostname (nor a Pod name) by some slice
+	pods      []string // Pod names it is listed with, without a hostname
+	ports     []port
+}
+
+func (g *addrGroup) add(ip netip.Addr, ep *endpoint, sl *endpointSlice, podNames bool) {
+	if !g.listed {
+		g.ip, g.listed, g.ports = ip, true, sl.ports
+	} else {
+		g.ports = appendPorts(g.ports, sl.ports)
+	}
+	switch {
+	case ep.podName && podNames:
+		if !slices.Contains(g.pods, ep.hostname) {
+			g.pods = append(g.pods, ep.hostname)
+		}
+	case ep.podName || !isLabel(ep.hostname):
+		g.anonymous = true
+	case !slices.Contains(g.hostnames, ep.hostname):
+		g.hostnames = append(g.hostnames, ep.hostname)
+	}
+}
+
+// emit appends the address's members, sorted by label.
+func (g *addrGroup) emit(out []hsMember, seen *prevLabels) []hsMember {
+	if !g.listed {
+		return out
+	}
+	first := len(out)
+	named := len(g.hostnames) > 0
+	add := func(label string, dashed, ptr bool) {
 		if !isLabel(label) {
 			label, ptr = "", false
 		}
-		out = append(out, hsMember{ip: ip, label: label, ports: ports, ptr: ptr})
+		out = append(out, hsMember{ip: g.ip, label: label, ports: g.ports, ptr: ptr, dashed: dashed})
 	}
-	for ip, m := range byAddr {
-		named := len(m.hostnames) > 0
-		if m.anonymous {
-			add(ip, dashed(ip), m.ports, !named)
-		}
-		for _, p := range m.pods {
-			add(ip, p, m.ports, !named)
-		}
-		for _, h := range m.hostnames {
-			add(ip, h, m.ports, true)
-		}
+	if g.anonymous {
+		add(seen.dashed(g.ip), true, !named)
 	}
-	slices.SortFunc(out, func(a, b hsMember) int {
-		return cmp.Or(a.ip.Compare(b.ip), strings.Compare(a.label, b.label))
-	})
+	for _, p := range g.pods {
+		add(p, false, !named)
+	}
+	for _, h := range g.hostnames {
+		add(h, false, true)
+	}
+	if len(out)-first > 1 {
+		slices.SortFunc(out[first:], func(a, b hsMember) int { return strings.Compare(a.label, b.label) })
+	}
 	return out
+}
+
+// prevLabels hands out dashed labels, taking them from the record before
+// the change where it has the address: most of a big service's addresses
+// stay, and making their labels again was most of the work of a change.
+type prevLabels struct {
+	prev *hsRecord
+	at   int // in prev.members, which are sorted by address, as the asking is
+}
+
+func (p *prevLabels) dashed(ip netip.Addr) string {
+	if p.prev != nil {
+		ms := p.prev.members
+		for p.at < len(ms) && ms[p.at].ip.Less(ip) {
+			p.at++
+		}
+		for i := p.at; i < len(ms) && ms[i].ip == ip; i++ {
+			if ms[i].dashed {
+				return ms[i].label
+			}
+		}
+	}
+	return dashed(ip)
+}
+
+// addrMerge walks the addresses the slices list for a service, in address
+// order, merging the slices' runs: a slice's endpoints are sorted by their
+// first address (see endpointSliceOf), and the rare further addresses of an
+// endpoint are sorted here, as one more run.
+type addrMerge struct {
+	s    *service
+	runs []addrRun
+}
+
+type addrRun struct {
+	sl    *endpointSlice
+	eps   []endpoint // sorted by first address
+	extra []extraAddr
+}
+
+// extraAddr is an endpoint's second or later address.
+type extraAddr struct {
+	ip netip.Addr
+	ep *endpoint
+	sl *endpointSlice
+}
+
+func newAddrMerge(s *service, sls []*endpointSlice) *addrMerge {
+	it := &addrMerge{s: s, runs: make([]addrRun, 0, len(sls)+1)}
+	var extra addrRun
+	for _, sl := range sls {
+		it.runs = append(it.runs, addrRun{sl: sl, eps: sl.endpoints})
+		for i := range sl.endpoints {
+			ep := &sl.endpoints[i]
+			for _, ip := range ep.addrs[min(1, len(ep.addrs)):] {
+				extra.extra = append(extra.extra, extraAddr{ip, ep, sl})
+			}
+		}
+	}
+	if len(extra.extra) > 0 {
+		slices.SortFunc(extra.extra, func(a, b extraAddr) int { return a.ip.Compare(b.ip) })
+		it.runs = append(it.runs, extra)
+	}
+	return it
+}
+
+// head is the run's next address that answers for the service, with the
+// endpoint and slice that list it.
+func (it *addrMerge) head(r *addrRun) (netip.Addr, *endpoint, *endpointSlice, bool) {
+	for len(r.eps) > 0 {
+		ep := &r.eps[0]
+		if len(ep.addrs) > 0 && (ep.ready || it.s.publishNotReady) {
+			return ep.addrs[0], ep, r.sl, true
+		}
+		r.eps = r.eps[1:]
+	}
+	for len(r.extra) > 0 {
+		x := r.extra[0]
+		if x.ep.ready || it.s.publishNotReady {
+			return x.ip, x.ep, x.sl, true
+		}
+		r.extra = r.extra[1:]
+	}
+	return netip.Addr{}, nil, nil, false
+}
+
+// next is the lowest address any run has next, and the endpoint and slice
+// listing it; false when every run is done.
+func (it *addrMerge) next() (netip.Addr, *endpoint, *endpointSlice, bool) {
+	best := -1
+	var (
+		ip netip.Addr
+		ep *endpoint
+		sl *endpointSlice
+	)
+	for i := range it.runs {
+		if a, e, s, ok := it.head(&it.runs[i]); ok && (best < 0 || a.Less(ip)) {
+			best, ip, ep, sl = i, a, e, s
+		}
+	}
+	if best < 0 {
+		return netip.Addr{}, nil, nil, false
+	}
+	r := &it.runs[best]
+	if len(r.eps) > 0 {
+		r.eps = r.eps[1:]
+	} else {
+		r.extra = r.extra[1:]
+	}
+	return ip, ep, sl, true
 }
 
 func appendPorts(have, more []port) []port {
@@ -135,14 +272,16 @@ func dashed(ip netip.Addr) string {
 // newHeadless is the record of a headless service, or nil if no endpoint
 // answers for it: then the service's name does not exist (spec 2.4.1:
 // NXDOMAIN), and nothing below it does.
-func newHeadless(s *service, sls []*endpointSlice, podNames bool) *hsRecord {
-	ms := members(s, sls, podNames)
+// prev (nil: none) is its record before the change.
+func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord) *hsRecord {
+	ms := members(s, sls, podNames, prev)
 	if len(ms) == 0 {
 		return nil
 	}
 	hs := &hsRecord{members: ms}
 	srvNames := map[port]bool{} // named ports with the name and protocol only
 	protos := map[string]bool{}
+	dashedLabels := 0
 	for i, m := range ms {
 		if i == 0 || m.ip != ms[i-1].ip {
 			hs.addrs++
@@ -150,7 +289,12 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool) *hsRecord {
 		if m.label == "" {
 			continue
 		}
-		hs.byLabel = append(hs.byLabel, int32(i))
+		if m.dashed {
+			dashedLabels++
+		} else {
+			hs.byLabel = append(hs.byLabel, int32(i))
+			hs.allByLabel = hs.allByLabel || mayBeDashed(m.label)
+		}
 		for _, p := range m.ports {
 			if named(p) {
 				srvNames[port{name: p.name, proto: p.proto}] = true
@@ -158,10 +302,19 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool) *hsRecord {
 			}
 		}
 	}
+	if hs.allByLabel {
+		hs.byLabel = hs.byLabel[:0]
+		for i, m := range ms {
+			if m.label != "" {
+				hs.byLabel = append(hs.byLabel, int32(i))
+			}
+		}
+		dashedLabels = 0
+	}
 	slices.SortFunc(hs.byLabel, func(a, b int32) int {
 		return cmp.Or(strings.Compare(ms[a].label, ms[b].label), ms[a].ip.Compare(ms[b].ip))
 	})
-	labels := 0
+	labels := dashedLabels
 	for i, m := range hs.byLabel {
 		if i == 0 || ms[m].label != ms[hs.byLabel[i-1]].label {
 			labels++
@@ -169,6 +322,17 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool) *hsRecord {
 	}
 	hs.names = 1 + labels + len(srvNames) + len(protos)
 	return hs
+}
+
+// mayBeDashed reports whether a label could be an address dashed: only
+// digits, hexadecimal letters and '-'.
+func mayBeDashed(label string) bool {
+	for i := 0; i < len(label); i++ {
+		if c := label[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // sameHeadless reports whether a and b (nil: none) answer alike.

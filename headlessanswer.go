@@ -58,6 +58,7 @@ type hsAnswers struct {
 	// maxLabel is the longest label a member's name can have in this zone:
 	// a longer one would make a name past 255 octets, and has none.
 	maxLabel int
+	one      [1]int32 // the member a dashed label finds
 }
 
 // headlessAnswer answers qtype at name (lower-cased), the name of the
@@ -81,14 +82,14 @@ func (k *KubeSvc) headlessAnswer(hs *hsRecord, name []byte, start, z int, qtype 
 		}
 		return k.negative(z, dns.RcodeSuccess)
 	case dot < 0: // <label>
-		lo, hi := a.member(prefix)
-		if lo == hi {
+		idx := a.member(prefix)
+		if len(idx) == 0 {
 			return k.negative(z, dns.RcodeNameError)
 		}
 		if qtype != dns.TypeA && qtype != dns.TypeAAAA && qtype != dns.TypeANY {
 			return k.negative(z, dns.RcodeSuccess)
 		}
-		return k.positive(z, a.labelAddrs(owner, lo, hi, qtype), nil)
+		return k.positive(z, a.labelAddrs(owner, idx, qtype), nil)
 	}
 	pname, proto := prefix[:dot], prefix[dot+1:]
 	if len(pname) < 2 || pname[0] != '_' || len(proto) < 2 || proto[0] != '_' || bytes.IndexByte(proto, '.') >= 0 {
@@ -149,15 +150,28 @@ func (a *hsAnswers) addrs(qtype uint16) []dns.RR {
 	return out
 }
 
-// member finds the members named label: byLabel[lo:hi].
-func (a *hsAnswers) member(label []byte) (lo, hi int) {
+// member finds the members named label, as indexes into members.
+func (a *hsAnswers) member(label []byte) []int32 {
 	if len(label) > a.maxLabel {
-		return 0, 0
+		return nil
 	}
-	ms, by := a.hs.members, a.hs.byLabel
+	ms := a.hs.members
+	if !a.hs.allByLabel {
+		if ip, ok := dashedIP(label); ok {
+			i, _ := slices.BinarySearchFunc(ms, ip, func(m hsMember, ip netip.Addr) int { return m.ip.Compare(ip) })
+			for ; i < len(ms) && ms[i].ip == ip; i++ {
+				if ms[i].dashed && ms[i].label == string(label) {
+					a.one[0] = int32(i)
+					return a.one[:]
+				}
+			}
+			return nil
+		}
+	}
+	by := a.hs.byLabel
 	// A binary search written out: the generic one lets label escape,
 	// and with it the buffer of every question's name.
-	lo, hi = 0, len(by)
+	lo, hi := 0, len(by)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if ms[by[mid]].label < string(label) {
@@ -166,17 +180,51 @@ func (a *hsAnswers) member(label []byte) (lo, hi int) {
 			hi = mid
 		}
 	}
-	for hi < len(by) && ms[by[hi]].label == string(label) {
-		hi++
+	for hi = lo; hi < len(by) && ms[by[hi]].label == string(label); hi++ {
 	}
-	return lo, hi
+	return by[lo:hi]
 }
 
-// labelAddrs are the address records of the members byLabel[lo:hi], which
-// share a label, at owner.
-func (a *hsAnswers) labelAddrs(owner string, lo, hi int, qtype uint16) []dns.RR {
-	out := a.slabs.rrs(hi - lo)[:0]
-	for _, i := range a.hs.byLabel[lo:hi] {
+// dashedIP reads the address a dashed label stands for (see dashed); an
+// IPv4 one without allocating.
+func dashedIP(label []byte) (netip.Addr, bool) {
+	var v4 [4]byte
+	part, n := 0, 0
+	for i, c := range label {
+		switch {
+		case '0' <= c && c <= '9' && n < 3 && !(n > 0 && label[i-n] == '0'):
+			n++
+			x := int(v4[part])*10 + int(c-'0')
+			if x > 255 {
+				return v6Dashed(label)
+			}
+			v4[part] = byte(x)
+		case c == '-' && n > 0 && part < 3:
+			part, n = part+1, 0
+		default:
+			return v6Dashed(label)
+		}
+	}
+	if part != 3 || n == 0 {
+		return v6Dashed(label)
+	}
+	return netip.AddrFrom4(v4), true
+}
+
+// v6Dashed reads an IPv6 address dashed; rare enough to allocate.
+func v6Dashed(label []byte) (netip.Addr, bool) {
+	if !mayBeDashed(string(label)) {
+		return netip.Addr{}, false
+	}
+	ip, ok := podIP(string(label))
+	return ip, ok && ip.Is6()
+}
+
+// labelAddrs are the address records of the members idx, which share a
+// label, at owner.
+func (a *hsAnswers) labelAddrs(owner string, idx []int32, qtype uint16) []dns.RR {
+	out := a.slabs.rrs(len(idx))[:0]
+	for _, i := range idx {
 		if ip := a.hs.members[i].ip; wants(qtype, ip) {
 			out = append(out, a.slabs.addr(owner, ip, a.ttl))
 		}
@@ -184,17 +232,52 @@ func (a *hsAnswers) labelAddrs(owner string, lo, hi int, qtype uint16) []dns.RR 
 	return out
 }
 
+// labelWalk walks the members with a label, a label at a time: the dashed
+// ones in address order, then byLabel's.
+type labelWalk struct {
+	hs       *hsRecord
+	dashed   int // next in members
+	byLabel  int // next in byLabel
+	one      [1]int32
+	maxLabel int
+}
+
+// next returns the members of the next label that fits in a name.
+func (w *labelWalk) next() ([]int32, bool) {
+	ms, by := w.hs.members, w.hs.byLabel
+	for !w.hs.allByLabel && w.dashed < len(ms) {
+		i := w.dashed
+		w.dashed++
+		if ms[i].dashed && ms[i].label != "" && len(ms[i].label) <= w.maxLabel {
+			w.one[0] = int32(i)
+			return w.one[:], true
+		}
+	}
+	for w.byLabel < len(by) {
+		lo := w.byLabel
+		label := ms[by[lo]].label
+		hi := lo + 1
+		for hi < len(by) && ms[by[hi]].label == label {
+			hi++
+		}
+		w.byLabel = hi
+		if len(label) <= w.maxLabel {
+			return by[lo:hi], true
+		}
+	}
+	return nil, false
+}
+
 // hasProto reports whether some member with a name serves a named port of
 // protocol proto: _<proto>.<service> is then the parent of an SRV name.
 func (a *hsAnswers) hasProto(proto []byte) bool {
-	ms := a.hs.members
-	for _, i := range a.hs.byLabel {
-		if len(ms[i].label) > a.maxLabel {
-			continue
-		}
-		for _, p := range ms[i].ports {
-			if named(p) && p.proto == string(proto) {
-				return true
+	w := labelWalk{hs: a.hs, maxLabel: a.maxLabel}
+	for idx, ok := w.next(); ok; idx, ok = w.next() {
+		for _, i := range idx {
+			for _, p := range a.hs.members[i].ports {
+				if named(p) && p.proto == string(proto) {
+					return true
+				}
 			}
 		}
 	}
@@ -204,9 +287,9 @@ func (a *hsAnswers) hasProto(proto []byte) bool {
 // srvGroup is the members sharing one label, and the port numbers they
 // serve under one SRV name.
 type srvGroup struct {
-	lo, hi int
-	ports  []uint16 // sorted, distinct
-	pairs  int      // members times their ports, for the service's own name's weight
+	idx   []int32
+	ports []uint16 // sorted, distinct
+	pairs int      // members times their ports, for the service's own name's weight
 }
 
 // srvGroups walks the labels' members and their ports of one SRV name:
@@ -215,26 +298,20 @@ type srvGroup struct {
 type srvGroups struct {
 	a            *hsAnswers
 	pname, proto []byte
-	next         int // in byLabel
+	walk         labelWalk
 	buf          [16]uint16
+}
+
+func newSRVGroups(a *hsAnswers, pname, proto []byte) srvGroups {
+	return srvGroups{a: a, pname: pname, proto: proto, walk: labelWalk{hs: a.hs, maxLabel: a.maxLabel}}
 }
 
 // group returns the next label's members and ports; false when none is left.
 func (it *srvGroups) group() (srvGroup, bool) {
-	ms, by := it.a.hs.members, it.a.hs.byLabel
-	for it.next < len(by) {
-		lo := it.next
-		label := ms[by[lo]].label
-		hi := lo + 1
-		for hi < len(by) && ms[by[hi]].label == label {
-			hi++
-		}
-		it.next = hi
-		if len(label) > it.a.maxLabel {
-			continue
-		}
-		g := srvGroup{lo: lo, hi: hi, ports: it.buf[:0]}
-		for _, i := range by[lo:hi] {
+	ms := it.a.hs.members
+	for idx, ok := it.walk.next(); ok; idx, ok = it.walk.next() {
+		g := srvGroup{idx: idx, ports: it.buf[:0]}
+		for _, i := range idx {
 			for _, p := range ms[i].ports {
 				if it.pname != nil && (p.name != string(it.pname) || p.proto != string(it.proto)) {
 					continue
@@ -260,10 +337,10 @@ func (it *srvGroups) group() (srvGroup, bool) {
 // (as stock counts them), under a port's name 100 divided by its records.
 func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.RR) {
 	n, x, pairs := 0, 0, 0
-	it := srvGroups{a: a, pname: pname, proto: proto}
+	it := newSRVGroups(a, pname, proto)
 	for g, ok := it.group(); ok; g, ok = it.group() {
 		n += len(g.ports)
-		x += g.hi - g.lo
+		x += len(g.idx)
 		pairs += g.pairs
 	}
 	if n == 0 {
@@ -274,16 +351,16 @@ func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.
 		weight = uint16(max(1, 100/pairs))
 	}
 	answer, extra = a.slabs.rrs(min(n, maxPerKind))[:0], a.slabs.rrs(min(x, maxPerKind))[:0]
-	ms, by := a.hs.members, a.hs.byLabel
-	it = srvGroups{a: a, pname: pname, proto: proto}
+	ms := a.hs.members
+	it = newSRVGroups(a, pname, proto)
 	for g, ok := it.group(); ok; g, ok = it.group() {
-		target := a.slabs.join3(ms[by[g.lo]].label, ".", a.base)
+		target := a.slabs.join3(ms[g.idx[0]].label, ".", a.base)
 		for _, p := range g.ports {
 			if len(answer) < cap(answer) {
 				answer = append(answer, a.slabs.srvRR(owner, target, p, weight, a.ttl))
 			}
 		}
-		for _, i := range by[g.lo:g.hi] {
+		for _, i := range g.idx {
 			if len(extra) < cap(extra) {
 				extra = append(extra, a.slabs.addr(target, ms[i].ip, a.ttl))
 			}
@@ -323,26 +400,19 @@ func (s *caseSlabs) srvRR(owner, target string, port, weight uint16, ttl uint32)
 func (a *hsAnswers) names(yield func(name string, rrs, extra []dns.RR)) {
 	srv, extra := a.srv(a.base, nil, nil)
 	yield(a.base, append(a.addrs(dns.TypeANY), srv...), extra)
-	ms, by := a.hs.members, a.hs.byLabel
+	ms := a.hs.members
 	var srvNames []port // named ports' names and protocols, once each
-	for lo := 0; lo < len(by); {
-		label := ms[by[lo]].label
-		hi := lo + 1
-		for hi < len(by) && ms[by[hi]].label == label {
-			hi++
-		}
-		if len(label) <= a.maxLabel {
-			owner := a.slabs.join3(label, ".", a.base)
-			yield(owner, a.labelAddrs(owner, lo, hi, dns.TypeANY), nil)
-			for _, i := range by[lo:hi] {
-				for _, p := range ms[i].ports {
-					if np := (port{name: p.name, proto: p.proto}); named(p) && !slices.Contains(srvNames, np) {
-						srvNames = append(srvNames, np)
-					}
+	w := labelWalk{hs: a.hs, maxLabel: a.maxLabel}
+	for idx, ok := w.next(); ok; idx, ok = w.next() {
+		owner := a.slabs.join3(ms[idx[0]].label, ".", a.base)
+		yield(owner, a.labelAddrs(owner, idx, dns.TypeANY), nil)
+		for _, i := range idx {
+			for _, p := range ms[i].ports {
+				if np := (port{name: p.name, proto: p.proto}); named(p) && !slices.Contains(srvNames, np) {
+					srvNames = append(srvNames, np)
 				}
 			}
 		}
-		lo = hi
 	}
 	for _, p := range srvNames {
 		owner := srvName(p, a.base)

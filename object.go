@@ -185,6 +185,9 @@ func endpointSliceOf(obj any, podNames bool) (any, error) {
 			s.endpoints = append(s.endpoints, ep)
 		}
 	}
+	// By address: a headless service's answers merge its slices' endpoints
+	// by address (members), which then takes the slices' runs as they are.
+	slices.SortStableFunc(s.endpoints, func(a, b endpoint) int { return a.addrs[0].Compare(b.addrs[0]) })
 	for _, p := range es.Ports {
 		if p.Port == nil {
 			continue

@@ -89,8 +89,10 @@ func (r *records) srv(name, target string, port, weight uint16) dns.RR {
 }
 
 // service computes everything s owns. slices are the service's endpoint
-// slices; only headless services use them.
-func (r *records) service(s *service, sls []*endpointSlice) *owned {
+// slices; only headless services use them. prev (nil: none) is the
+// service's headless record before the change, from which its record takes
+// what it can again.
+func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord) *owned {
 	o := &owned{names: map[string]*builder{}}
 	if !isLabel(s.name()) || !isLabel(s.namespace()) {
 		return o // not a name the API allows: no host name can be built on it
@@ -102,7 +104,7 @@ func (r *records) service(s *service, sls []*endpointSlice) *owned {
 			r.clusterIP(o, s, sls, base, i == 0)
 		case kindHeadless:
 			if i == 0 {
-				o.hs = newHeadless(s, sls, r.podNames)
+				o.hs = newHeadless(s, sls, r.podNames, prev)
 				if o.hs != nil {
 					o.endpoints = o.hs.addrs
 					o.hs.names *= len(r.zones) // its names are in each zone

@@ -203,11 +203,15 @@ func (w *watcher) publishNamespace(batch map[string]*entry, ns string, add bool)
 }
 
 // owned is what st publishes: nothing while its namespace is not served.
-func (w *watcher) owned(st *svcState) *owned {
+func (w *watcher) owned(st *svcState) *owned { return w.ownedAfter(st, nil) }
+
+// ownedAfter is owned, which takes what it can again from prev, the
+// service's headless record before the change (nil: none).
+func (w *watcher) ownedAfter(st *svcState, prev *hsRecord) *owned {
 	if st.svc == nil || !w.serves(st.svc.namespace()) {
 		return &owned{}
 	}
-	return w.rec.service(st.svc, sortedSlices(st.slices))
+	return w.rec.service(st.svc, sortedSlices(st.slices), prev)
 }
 
 // published is what st published: owned, with a headless service's record
@@ -236,7 +240,7 @@ func headlessKey(key string) string {
 func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[string]*entry) {
 	start := time.Now()
 	defer func() { indexUpdate.Observe(time.Since(start).Seconds()) }()
-	now := w.owned(st)
+	now := w.ownedAfter(st, before.hs)
 	for name := range before.names {
 		if _, ok := now.names[name]; !ok {
 			batch[name] = nil
