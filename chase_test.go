@@ -105,7 +105,7 @@ func TestChase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "loop services", func() bool { return k.w.ix.lookup("loop-b.default.svc.cluster.local.") != nil })
+	waitFor(t, "loop services", func() bool { return indexHas(k, "loop-b.default.svc.cluster.local.") })
 	k.upstream = &selfUpstream{k: k}
 	start := time.Now()
 	m = askFrom(k, "10.244.0.5", "loop-a.default.svc.cluster.local.", dns.TypeA)

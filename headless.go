@@ -345,12 +345,13 @@ func sameHeadless(a, b *hsRecord) bool {
 	})
 }
 
-// hsRefDiff are the PTR references (reverse name -> target in the zone of
-// base, the service's name there) that old has and now has not, and those
-// now has and old has not. Both member lists are sorted alike, so one pass
+// hsRefDiff are the PTR references of the service key ("<service>.<namespace>")
+// that old has and now has not, and those now has and old has not; only
+// those whose names fit in zone, the first forward zone, which PTR records
+// point into. Both member lists are sorted alike, so one pass
 // finds them: a flip in a service of a thousand endpoints makes the reverse
 // names of the one address that changed, not of all of them.
-func hsRefDiff(old, now *hsRecord, base string) (gone, came []ptrRef) {
+func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 	var a, b []hsMember
 	if old != nil {
 		a = old.members
@@ -358,7 +359,8 @@ func hsRefDiff(old, now *hsRecord, base string) (gone, came []ptrRef) {
 	if now != nil {
 		b = now.members
 	}
-	ref := func(m hsMember) ptrRef { return ptrRef{reverse(m.ip), m.label + "." + base} }
+	base := within(key+".svc", zone)
+	ref := func(m hsMember) ptrRef { return ptrRef{m.ip, m.label + "." + key} }
 	fits := func(m hsMember) bool { return m.ptr && len(m.label)+1+len(base) <= maxName }
 	for len(a) > 0 || len(b) > 0 {
 		c := 0

@@ -24,31 +24,6 @@ import (
 // Records are carved from the slabs replies use (casing.go), so a query
 // allocates only when a slab runs out: a slab holds 64 records.
 
-// headlessUnder finds the headless service a lower-cased name of forward
-// zone zone is, or is under: the record and where the service's name starts
-// in name (0 for the service's own name). It is nil for any other name.
-func (ix *index) headlessUnder(name []byte, zone string) (*hsRecord, int) {
-	rel := name // the labels before the zone, with the dot that ends them
-	if zone != "." {
-		rel = name[:len(name)-len(zone)]
-	}
-	const svc = ".svc."
-	if !bytes.HasSuffix(rel, []byte(svc)) {
-		return nil, 0
-	}
-	rel = rel[:len(rel)-len(svc)]          // [<prefix>.]<service>.<namespace>
-	nsDot := bytes.LastIndexByte(rel, '.') // the dot before the namespace
-	if nsDot < 0 {
-		return nil, 0
-	}
-	start := bytes.LastIndexByte(rel[:nsDot], '.') + 1 // where the service's name starts
-	hs := ix.headless(rel[start:])
-	if hs == nil {
-		return nil, 0
-	}
-	return hs, start
-}
-
 // hsAnswers builds one question's records.
 type hsAnswers struct {
 	hs    *hsRecord

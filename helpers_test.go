@@ -166,3 +166,10 @@ func restAPIAt(tb testing.TB, url string) *restAPI {
 	}
 	return a
 }
+
+// indexHas reports whether a name of cluster.local. or a reverse name
+// exists in k's index: whether a query for it gets no NXDOMAIN.
+func indexHas(k *KubeSvc, name string) bool {
+	z := k.zoneOf([]byte(name))
+	return z >= 0 && k.resolve([]byte(name), z, dns.TypeANY).rcode != dns.RcodeNameError
+}

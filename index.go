@@ -171,12 +171,14 @@ const numShards = 256
 // initial load writes in place instead of copying a shard per object.
 type index struct {
 	shards [numShards]atomic.Pointer[map[string]*entry]
-	// hs holds the headless services' records, by "<service>.<namespace>",
-	// copied by shard as shards are: their answers are built per query
-	// (headlessanswer.go), so a change to one replaces one pointer.
-	hs    [numShards]atomic.Pointer[map[string]*hsRecord]
+	// svcs holds the services, by "<service>.<namespace>", and ptrs the
+	// reverse names of their addresses (svcindex.go): their answers are
+	// built per query, so a change to a service replaces one value.
+	svcs  [numShards]atomic.Pointer[map[string]svcRef]
+	ptrs  [numShards]atomic.Pointer[map[ptrKey][]string]
 	live  atomic.Bool // published: readers may look, writers must copy
-	names int         // names held; written by apply only, under the caller's lock
+	names int         // names held; written by commit only, under the caller's lock
+	zones int         // forward zones: a service's names are in each
 	// serial is the zones' SOA serial: when the index last changed, in Unix
 	// seconds. It is published with the index, so readers need nothing
 	// else; changes counts the changes apply published.
@@ -184,14 +186,16 @@ type index struct {
 	changes int
 }
 
-func newIndex() *index {
-	ix := &index{}
+// newIndex makes an empty index for services named in zones forward zones.
+func newIndex(zones int) *index {
+	ix := &index{zones: zones}
 	ix.serial.Store(uint32(time.Now().Unix()))
 	for i := range ix.shards {
 		m := map[string]*entry{}
 		ix.shards[i].Store(&m)
-		h := map[string]*hsRecord{}
-		ix.hs[i].Store(&h)
+		svcs, ptrs := map[string]svcRef{}, map[ptrKey][]string{}
+		ix.svcs[i].Store(&svcs)
+		ix.ptrs[i].Store(&ptrs)
 	}
 	return ix
 }
@@ -216,17 +220,6 @@ func (ix *index) lookup(name string) *entry {
 	return (*ix.shards[shardOf(name)].Load())[name]
 }
 
-// headless is the record of a headless service by "<service>.<namespace>",
-// given as bytes, without allocating; nil if there is none.
-func (ix *index) headless(key []byte) *hsRecord {
-	return (*ix.hs[shardOf(key)].Load())[string(key)]
-}
-
-// headlessRecord is headless for a string key.
-func (ix *index) headlessRecord(key string) *hsRecord {
-	return (*ix.hs[shardOf(key)].Load())[key]
-}
-
 // ready reports whether the index holds a complete view of the cluster.
 func (ix *index) ready() bool { return ix.live.Load() }
 
@@ -247,24 +240,32 @@ func nextSerial(last uint32, now time.Time) uint32 {
 	return s
 }
 
-// hsChange replaces the record of a headless service (nil: it has none).
-type hsChange struct {
-	key string // "<service>.<namespace>"
-	rec *hsRecord
-}
+// apply sets the batch's entries (a nil entry deletes the name) and moves
+// the SOA serial. The caller serialises calls.
+func (ix *index) apply(batch map[string]*entry) { ix.commit(update{names: batch}) }
 
-// apply sets the batch's entries (a nil entry deletes the name) and the
-// headless records hs, and moves the SOA serial. The caller serialises
-// calls.
-func (ix *index) apply(batch map[string]*entry, hs ...hsChange) {
-	if len(batch) == 0 && len(hs) == 0 {
-		return // nothing a client can see changed: the SOA serial stays
+// commit publishes u and moves the SOA serial, unless u changes nothing a
+// client can see. The caller serialises calls.
+func (ix *index) commit(u update) {
+	if !u.visible() {
+		for _, c := range u.svcs {
+			ix.setService(c.key, c.ref) // a new object answering alike
+		}
+		return // the SOA serial stays
 	}
 	ix.changes++
 	defer ix.serial.Store(nextSerial(ix.serial.Load(), time.Now())) // once the change is readable
-	for _, c := range hs {
-		ix.setHeadless(c.key, c.rec)
+	for _, c := range u.svcs {
+		ix.setService(c.key, c.ref)
 	}
+	for ip, rels := range u.ptrs {
+		ix.setPTR(ip, rels)
+	}
+	ix.setNames(u.names)
+}
+
+// setNames sets the batch's entries (a nil entry deletes the name).
+func (ix *index) setNames(batch map[string]*entry) {
 	if !ix.live.Load() {
 		for name, e := range batch {
 			ix.names += setOrDelete(*ix.shards[shardOf(name)].Load(), name, e)
@@ -284,26 +285,6 @@ func (ix *index) apply(batch map[string]*entry, hs ...hsChange) {
 			ix.shards[s].Store(&m)
 		}
 	}
-}
-
-// setHeadless replaces one headless record, copying its shard once the
-// index is published.
-func (ix *index) setHeadless(key string, rec *hsRecord) {
-	s := shardOf(key)
-	m := *ix.hs[s].Load()
-	if ix.live.Load() {
-		m = maps.Clone(m)
-	}
-	if old := m[key]; old != nil {
-		ix.names -= old.names
-	}
-	if rec == nil {
-		delete(m, key)
-	} else {
-		m[key] = rec
-		ix.names += rec.names
-	}
-	ix.hs[s].Store(&m)
 }
 
 // setOrDelete applies one change and returns how it moved the name count.
@@ -332,7 +313,8 @@ func (ix *index) size() int { return ix.names }
 // published while it was taken (transfer takes it under the writer's lock).
 type view struct {
 	names [numShards]map[string]*entry
-	hs    [numShards]map[string]*hsRecord
+	svcs  [numShards]map[string]svcRef
+	ptrs  [numShards]map[ptrKey][]string
 }
 
 // view loads every shard. Only a published index may be viewed: before
@@ -341,7 +323,8 @@ func (ix *index) view() *view {
 	v := &view{}
 	for i := range ix.shards {
 		v.names[i] = *ix.shards[i].Load()
-		v.hs[i] = *ix.hs[i].Load()
+		v.svcs[i] = *ix.svcs[i].Load()
+		v.ptrs[i] = *ix.ptrs[i].Load()
 	}
 	return v
 }

@@ -68,18 +68,16 @@ func countNames(k *KubeSvc) int {
 	for i := range ix.shards {
 		n += len(*ix.shards[i].Load())
 	}
-	// A headless service's names, in each forward zone: those with records
-	// and the _<proto> parents of its SRV names.
-	for i := range ix.hs {
-		for key, hs := range *ix.hs[i].Load() {
+	// A service's names, in each forward zone: those with records and the
+	// _<proto> parents of its SRV names; and its addresses' reverse names.
+	for i := range ix.svcs {
+		for key, ref := range *ix.svcs[i].Load() {
 			for _, zone := range k.zones {
 				if zone.reverse {
 					continue
 				}
-				base := within(key+".svc", zone.name)
-				a := &hsAnswers{hs: hs, slabs: &caseSlabs{}, base: base, maxLabel: maxName - 1 - len(base)}
 				parents := map[string]bool{}
-				a.names(func(name string, _, _ []dns.RR) {
+				k.names(ref, &caseSlabs{}, within(key+".svc", zone.name), func(name string, _ []dns.RR) {
 					n++
 					if name[0] == '_' {
 						parents[name[strings.IndexByte(name, '.')+1:]] = true
@@ -88,6 +86,7 @@ func countNames(k *KubeSvc) int {
 				n += len(parents)
 			}
 		}
+		n += len(*ix.ptrs[i].Load())
 	}
 	return n
 }
@@ -100,11 +99,11 @@ func TestIndexNameCount(t *testing.T) {
 	if _, err := client.CoreV1().Services("fresh").Create(ctx, svc, metav1Create); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the new service", func() bool { return k.w.ix.lookup("one.fresh.svc.cluster.local.") != nil })
+	waitFor(t, "the new service", func() bool { return indexHas(k, "one.fresh.svc.cluster.local.") })
 	if err := client.CoreV1().Services("default").Delete(ctx, "sample-clusterip", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the deletion", func() bool { return k.w.ix.lookup("sample-clusterip.default.svc.cluster.local.") == nil })
+	waitFor(t, "the deletion", func() bool { return !indexHas(k, "sample-clusterip.default.svc.cluster.local.") })
 	k.w.mu.Lock()
 	defer k.w.mu.Unlock()
 	if got, want := k.w.ix.size(), countNames(k); got != want {

@@ -96,7 +96,7 @@ func TestNamespaceLabelsServeOnlySelectedNamespaces(t *testing.T) {
 	if _, err := client.CoreV1().Namespaces().Create(ctx, labelledNamespace("out2", nil), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "namespace in unserved", func() bool { return k.w.ix.lookup("web.in.svc.cluster.local.") == nil })
+	waitFor(t, "namespace in unserved", func() bool { return !indexHas(k, "web.in.svc.cluster.local.") })
 	flipped := map[string]int{}
 	for name, rcode := range want {
 		switch {
@@ -118,7 +118,7 @@ func TestNamespaceLabelsServeOnlySelectedNamespaces(t *testing.T) {
 	if _, err := client.CoreV1().Namespaces().Create(ctx, labelledNamespace("out", map[string]string{"dns": "served"}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "namespace out served", func() bool { return k.w.ix.lookup("web.out.svc.cluster.local.") != nil })
+	waitFor(t, "namespace out served", func() bool { return indexHas(k, "web.out.svc.cluster.local.") })
 	check("after namespace out came to match", map[string]int{
 		"web.out.svc.cluster.local.":         dns.RcodeSuccess,
 		"db.out.svc.cluster.local.":          dns.RcodeSuccess,

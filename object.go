@@ -55,8 +55,9 @@ type service struct {
 	objMeta
 	ips             []netip.Addr // spec.clusterIPs, valid ones only
 	ports           []port       // an unnamed one only has an SRV at the service's own name
-	externalName    string
-	kind            svcKind // next to the bools: the struct fits a smaller size class
+	externalName    string       // a lower-cased FQDN, or as given if badExternalName
+	kind            svcKind      // next to the bools: the struct fits a smaller size class
+	badExternalName bool         // externalName is no DNS name: no CNAME can point at it
 	publishNotReady bool
 	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
 }
@@ -120,7 +121,11 @@ func toService(obj any) (any, error) {
 	switch {
 	case svc.Spec.Type == corev1.ServiceTypeExternalName:
 		s.kind = kindExternalName
-		s.externalName = svc.Spec.ExternalName
+		// Validated once, here: queries answer with it as it is.
+		s.externalName, s.badExternalName = svc.Spec.ExternalName, true
+		if target, ok := externalTarget(svc.Spec.ExternalName); ok {
+			s.externalName, s.badExternalName = target, false
+		}
 	case svc.Spec.ClusterIP == corev1.ClusterIPNone:
 		s.kind = kindHeadless
 	default:

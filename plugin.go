@@ -27,6 +27,7 @@ type KubeSvc struct {
 	Fall fall.F
 
 	zones      []zone
+	ptrZone    string // the first forward zone: PTR records point into it
 	ttl        uint32
 	denialTTL  uint32 // denial_ttl: how long denials are cached, if hasDenial
 	hasDenial  bool

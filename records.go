@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -26,16 +25,18 @@ type records struct {
 
 // owned is what one service contributes to the index.
 type owned struct {
-	names     map[string]*builder
-	ptrs      []ptrRef // reverse names; shared between owners, so kept apart
-	endpoints int      // headless endpoint addresses answered
-	// hs is a headless service's record (nil: none), answered per query in
-	// every zone. Its PTR references are not in ptrs: the watcher derives
-	// those that change from the records before and after (hsRefDiff).
-	hs *hsRecord
+	names     map[string]*builder // ready-made names: the cluster DNS service's ns.dns.<zone>
+	ref       svcRef              // the service's own names, answered per query; zero: none
+	ptrs      []ptrRef            // its addresses' reverse names; shared between owners, so kept apart
+	endpoints int                 // headless endpoint addresses answered
 }
 
-type ptrRef struct{ name, target string }
+// ptrRef is a reverse name's reference to a name of a service: ip's PTR
+// record points at rel + ".svc." + the first forward zone.
+type ptrRef struct {
+	ip  netip.Addr
+	rel string // "[<endpoint>.]<service>.<namespace>"
+}
 
 // maxName is the longest name in presentation form, trailing dot
 // included, that fits the 255 octets of the wire: names built from the
@@ -91,94 +92,64 @@ func (r *records) srv(name, target string, port, weight uint16) dns.RR {
 // service computes everything s owns. slices are the service's endpoint
 // slices; only headless services use them. prev (nil: none) is the
 // service's headless record before the change, from which its record takes
-// what it can again.
+// what it can again. key is the index's key of the service,
+// "<service>.<namespace>".
 func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord) *owned {
 	o := &owned{names: map[string]*builder{}}
 	if !isLabel(s.name()) || !isLabel(s.namespace()) {
 		return o // not a name the API allows: no host name can be built on it
 	}
-	for i, zone := range r.zones {
-		base := within(s.name()+"."+s.namespace()+".svc", zone)
-		switch s.kind {
-		case kindClusterIP:
-			r.clusterIP(o, s, sls, base, i == 0)
-		case kindHeadless:
-			if i == 0 {
-				o.hs = newHeadless(s, sls, r.podNames, prev)
-				if o.hs != nil {
-					o.endpoints = o.hs.addrs
-					o.hs.names *= len(r.zones) // its names are in each zone
-				}
-			}
-		case kindExternalName:
-			r.externalName(o, s, base)
-		default:
-			panic(fmt.Sprintf("kubesvc: service %s of kind %d, which records does not know", s.key, s.kind))
+	key := indexKey(s.key)
+	switch s.kind {
+	case kindClusterIP:
+		// The spec asks a PTR of each cluster IP whatever the endpoints,
+		// and stock keeps it under "ignore empty_service" too.
+		for _, ip := range s.ips {
+			o.ptrs = append(o.ptrs, ptrRef{ip, key})
 		}
-		if s.kind == kindClusterIP && s.namespace() == "kube-system" && s.name() == "kube-dns" {
-			// The zone's NS record names ns.dns.<zone>; the cluster's DNS
-			// service is where that name points.
-			ns := within("ns.dns", zone)
-			for _, ip := range s.ips {
-				o.at(ns).add(r.addr(ns, ip))
-			}
-			o.at(within("dns", zone))
+		if !r.ignoreEmpty || hasEndpoint(s, sls) {
+			o.ref.svc = s
+		} // else the service's names do not exist: NXDOMAIN, which fallthrough may pass on
+		if s.namespace() == "kube-system" && s.name() == "kube-dns" {
+			r.clusterDNS(o, s)
 		}
+	case kindHeadless:
+		o.ref.hs = newHeadless(s, sls, r.podNames, prev)
+		if o.ref.hs != nil {
+			o.endpoints = o.ref.hs.addrs
+		}
+	case kindExternalName:
+		if !s.badExternalName {
+			o.ref.svc = s
+		} // the watcher warns of it, once per value
+	default:
+		panic(fmt.Sprintf("kubesvc: service %s of kind %d, which records does not know", s.key, s.kind))
 	}
 	return o
 }
 
-func (r *records) clusterIP(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
-	var first string // the first SRV name; the service's own name shares its bytes
-	fi := slices.IndexFunc(s.ports, named)
-	if fi >= 0 {
-		first = srvName(s.ports[fi], base)
-		base = first[len(first)-len(base):]
-	}
-	// The spec asks a PTR of each cluster IP whatever the endpoints, and
-	// stock keeps it under "ignore empty_service" too.
-	if primary {
+// clusterDNS adds the names of the cluster's DNS service: the zone's NS
+// record names ns.dns.<zone>, which points at it.
+func (r *records) clusterDNS(o *owned, s *service) {
+	for _, zone := range r.zones {
+		ns := within("ns.dns", zone)
 		for _, ip := range s.ips {
-			o.ptrs = append(o.ptrs, ptrRef{reverse(ip), base})
+			o.at(ns).add(r.addr(ns, ip))
 		}
+		o.at(within("dns", zone))
 	}
-	if r.ignoreEmpty && !hasEndpoint(s, sls) {
-		return // the service's names do not exist: NXDOMAIN, which fallthrough may pass on
-	}
-	b := o.at(base)
-	var addrs []dns.RR
-	for _, ip := range s.ips {
-		k, rr := r.addr(base, ip)
-		b.add(k, rr)
-		addrs = append(addrs, rr)
-	}
-	r.serviceSRV(b, base, s.ports, len(s.ips), addrs)
-	for i, p := range s.ports {
-		if !named(p) {
-			continue // only the service's own name answers it
-		}
-		name := first
-		if i != fi {
-			name = srvName(p, base)
-		}
-		sb := o.at(name)
-		sb.add(kSRV, r.srv(name, base, p.port, 100))
-		sb.by[kExtra] = addrs
-		o.at(name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent, sharing its bytes
-	}
+}
+
+// indexKey is the index's key of a service, "<service>.<namespace>", from
+// the watcher's "<namespace>/<service>": the part of the service's names
+// before ".svc.<zone>".
+func indexKey(key string) string {
+	ns, name, _ := strings.Cut(key, "/")
+	return name + "." + ns
 }
 
 // srvName is the SRV name of port p of the service named base.
 func srvName(p port, base string) string { return "_" + p.name + "._" + p.proto + "." + base }
-
-func (r *records) externalName(o *owned, s *service, base string) {
-	target, ok := externalTarget(s.externalName)
-	if !ok {
-		return // the watcher warns of it, once per value
-	}
-	b := o.at(base)
-	b.add(kCNAME, &dns.CNAME{Hdr: r.hdr(base, dns.TypeCNAME), Target: target})
-}
 
 // externalTarget validates an ExternalName and returns it as a lower-cased
 // FQDN. An IP address or anything that is not a host name is refused: a

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -84,8 +85,8 @@ func TestGeneratedNamesAreHostNames(t *testing.T) {
 		}
 	}
 	for _, p := range o.ptrs {
-		if e := hostNameError(p.target); e != "" {
-			t.Errorf("PTR target of %s: %s", p.name, e)
+		if e := hostNameError(within(p.rel+".svc", "cluster.local.")); e != "" {
+			t.Errorf("PTR target of %s: %s", p.ip, e)
 		}
 	}
 	slices.Sort(names)
@@ -175,12 +176,13 @@ func TestEndpointAddressFamilies(t *testing.T) {
 // transfer gets from it.
 func expanded(rec records, s *service, sls []*endpointSlice) *owned {
 	o := rec.service(s, sls, nil)
-	if o.hs == nil {
+	hs := o.ref.hs
+	if hs == nil {
 		return o
 	}
 	for i, zone := range rec.zones {
-		base := within(headlessKey(s.key)+".svc", zone)
-		a := &hsAnswers{hs: o.hs, slabs: &caseSlabs{}, ttl: rec.ttl, base: base, maxLabel: maxName - 1 - len(base)}
+		base := within(indexKey(s.key)+".svc", zone)
+		a := &hsAnswers{hs: hs, slabs: &caseSlabs{}, ttl: rec.ttl, base: base, maxLabel: maxName - 1 - len(base)}
 		a.names(func(name string, rrs, extra []dns.RR) {
 			b := o.at(name)
 			for _, rr := range rrs {
@@ -194,7 +196,7 @@ func expanded(rec records, s *service, sls []*endpointSlice) *owned {
 			}
 		})
 		if i == 0 {
-			_, o.ptrs = hsRefDiff(nil, o.hs, base)
+			_, o.ptrs = hsRefDiff(nil, hs, indexKey(s.key), zone)
 		}
 	}
 	return o
@@ -213,7 +215,7 @@ func render(o *owned) string {
 	}
 	slices.Sort(lines) // the names are a map: their order is no answer's
 	for _, p := range o.ptrs {
-		lines = append(lines, "PTR "+p.name+" "+p.target)
+		lines = append(lines, "PTR "+p.ip.String()+" "+p.rel)
 	}
 	return fmt.Sprintf("endpoints %d\n%s", o.endpoints, strings.Join(lines, "\n"))
 }
@@ -292,8 +294,8 @@ func TestHeadlessSlicesInAnyOrder(t *testing.T) {
 				t.Errorf("%d SRV records, want %d:\n%s", n, tc.srvs, render(first))
 			}
 			for _, p := range first.ptrs {
-				if !slices.Contains(tc.names, strings.TrimSuffix(p.target, ".hs.ns.svc.cluster.local.")) {
-					t.Errorf("PTR %s points at %s, not at a name of %q", p.name, p.target, tc.names)
+				if !slices.Contains(tc.names, strings.TrimSuffix(p.rel, ".hs.ns")) {
+					t.Errorf("PTR of %s points at %s, not at a name of %q", p.ip, p.rel, tc.names)
 				}
 			}
 			want := render(first)
@@ -364,11 +366,11 @@ func TestSharedReverseNameOrder(t *testing.T) {
 				w.setSlice(sl.(*endpointSlice).serviceKey(), sl.(*endpointSlice).name(), sl.(*endpointSlice))
 			}
 		}
-		e := w.ix.lookup("9.9.0.10.in-addr.arpa.")
-		if e == nil || len(e.answer(kPTR)) != 3 {
-			t.Fatalf("order %v: want 3 PTR records, got %v", order, e)
+		rels := w.ix.targets(netip.MustParseAddr("10.0.9.9"))
+		if len(rels) != 3 {
+			t.Fatalf("order %v: want 3 PTR targets, got %q", order, rels)
 		}
-		got := fmt.Sprint(e.answer(kPTR))
+		got := fmt.Sprint(rels)
 		if first == "" {
 			first = got
 		} else if got != first {

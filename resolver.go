@@ -54,9 +54,12 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 		return k.apex(z, qtype)
 	}
 	e := k.ix.get(name)
-	if e == nil && !zone.reverse {
-		if hs, start := k.ix.headlessUnder(name, zone.name); hs != nil {
-			return k.headlessAnswer(hs, name, start, z, qtype)
+	if e == nil {
+		if ip, ok := reverseIP(name); ok {
+			return k.ptrAnswer(name, ip, z, qtype)
+		}
+		if ref, start := k.ix.serviceUnder(name, zone.name); ref.exists() {
+			return k.serviceAnswer(ref, name, start, z, qtype)
 		}
 	}
 	if e == nil {

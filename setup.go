@@ -247,6 +247,7 @@ func (k *KubeSvc) setZones(names []string) error {
 		k.zones = append(k.zones, z)
 	}
 	k.soas = make([]atomic.Pointer[[]dns.RR], len(k.zones))
+	k.ptrZone = first
 	k.w = newWatcher(records{zones: fwd, ttl: k.ttl, podNames: k.podNames, ignoreEmpty: k.ignoreEmpty}, k.pods)
 	k.ix = k.w.ix
 	return nil

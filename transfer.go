@@ -55,7 +55,7 @@ func (k *KubeSvc) Transfer(name string, serial uint32) (<-chan []dns.RR, error) 
 		}()
 		return ch, nil
 	}
-	hs := k.headlessNames(v, z)
+	hs := k.serviceNames(v, z)
 	names := k.zoneNames(v, z, hs)
 	go func() {
 		defer close(ch)
@@ -118,23 +118,30 @@ func (k *KubeSvc) zoneNames(v *view, z int, hs map[string][]dns.RR) []string {
 	return names
 }
 
-// headlessNames are the records of the headless services' names in zone z,
-// by name: what a query for each name of theirs gets, of every type.
-func (k *KubeSvc) headlessNames(v *view, z int) map[string][]dns.RR {
+// serviceNames are the records of the services' names in zone z, and of
+// their addresses' reverse names, by name: what a query for each name gets,
+// of every type.
+func (k *KubeSvc) serviceNames(v *view, z int) map[string][]dns.RR {
 	out := map[string][]dns.RR{}
 	zone := k.zones[z]
-	if zone.reverse {
-		return out // their PTR records are in the index
-	}
 	slabs := &caseSlabs{}
-	for _, m := range v.hs {
-		for key, hs := range m {
+	for _, m := range v.svcs {
+		if zone.reverse {
+			break // reverse zones hold only the PTR records below
+		}
+		for key, ref := range m {
 			base := within(key+".svc", zone.name)
 			if len(base) > maxName || k.zoneOf([]byte(base)) != z {
 				continue
 			}
-			a := &hsAnswers{hs: hs, slabs: slabs, ttl: k.ttl, base: base, maxLabel: maxName - 1 - len(base)}
-			a.names(func(name string, rrs, _ []dns.RR) { out[name] = rrs })
+			k.names(ref, slabs, base, func(name string, rrs []dns.RR) { out[name] = rrs })
+		}
+	}
+	for _, m := range v.ptrs {
+		for ip, rels := range m {
+			if name := reverse(ip.addr()); k.zoneOf([]byte(name)) == z {
+				out[name] = ptrRecords(slabs, name, rels, k.ptrZone, k.ttl)
+			}
 		}
 	}
 	return out

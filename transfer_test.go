@@ -206,7 +206,7 @@ func TestTransferIXFRAfterChangeHoldsTheChange(t *testing.T) {
 	if _, err := client.CoreV1().Services("default").Create(context.Background(), svc, metav1Create); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "late in the index", func() bool { return k.w.ix.lookup("late.default.svc.cluster.local.") != nil })
+	waitFor(t, "late in the index", func() bool { return indexHas(k, "late.default.svc.cluster.local.") })
 	got := rrStrings(xfr(t, k, zone, before))
 	if !slices.Contains(got, "late.default.svc.cluster.local.\t30\tIN\tA\t10.96.9.9") {
 		t.Errorf("IXFR from serial %d, before late was created: want the zone with late, got %q", before, got)

@@ -2,12 +2,11 @@ package kubesvc
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/miekg/dns"
 )
 
 // watcher is the index's only writer: informer events for Services and
@@ -47,7 +46,7 @@ type svcState struct {
 func newWatcher(rec records, pods bool) *watcher {
 	w := &watcher{
 		rec:     rec,
-		ix:      newIndex(),
+		ix:      newIndex(len(rec.zones)),
 		svcs:    map[string]*svcState{},
 		nsCount: map[string]int{},
 		pods:    pods,
@@ -105,7 +104,7 @@ func warnInvalidExternalName(key string, s *service) {
 		warnedExternalNames.Delete(key)
 		return
 	}
-	if _, ok := externalTarget(s.externalName); ok {
+	if !s.badExternalName {
 		warnedExternalNames.Delete(key)
 		return
 	}
@@ -220,19 +219,11 @@ func (w *watcher) published(st *svcState) *owned {
 	if st.svc == nil || st.svc.kind != kindHeadless || !w.serves(st.svc.namespace()) {
 		return w.owned(st)
 	}
-	o := &owned{hs: w.ix.headlessRecord(headlessKey(st.svc.key))}
-	if o.hs != nil {
-		o.endpoints = o.hs.addrs
+	o := &owned{ref: w.ix.serviceNamed(indexKey(st.svc.key))}
+	if o.ref.hs != nil {
+		o.endpoints = o.ref.hs.addrs
 	}
 	return o
-}
-
-// headlessKey is the index's key of a headless service's record,
-// "<service>.<namespace>", from the watcher's "<namespace>/<service>": the
-// part of the service's names before ".svc.<zone>".
-func headlessKey(key string) string {
-	ns, name, _ := strings.Cut(key, "/")
-	return name + "." + ns
 }
 
 // rebuild recomputes what st owns, publishes the difference with what it
@@ -240,7 +231,7 @@ func headlessKey(key string) string {
 func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[string]*entry) {
 	start := time.Now()
 	defer func() { indexUpdate.Observe(time.Since(start).Seconds()) }()
-	now := w.ownedAfter(st, before.hs)
+	now := w.ownedAfter(st, before.ref.hs)
 	for name := range before.names {
 		if _, ok := now.names[name]; !ok {
 			batch[name] = nil
@@ -253,23 +244,36 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 			batch[name] = b.entry()
 		}
 	}
+	u := update{names: batch}
+	ikey := indexKey(key)
 	oldRefs, newRefs := before.ptrs, now.ptrs
-	var hs []hsChange
-	if !sameHeadless(before.hs, now.hs) {
-		gone, came := hsRefDiff(before.hs, now.hs, within(headlessKey(key)+".svc", w.rec.zones[0]))
+	if !sameHeadless(before.ref.hs, now.ref.hs) {
+		gone, came := hsRefDiff(before.ref.hs, now.ref.hs, ikey, w.rec.zones[0])
 		oldRefs, newRefs = append(slices.Clip(oldRefs), gone...), append(slices.Clip(newRefs), came...)
-		hs = append(hs, hsChange{headlessKey(key), now.hs})
 	}
-	w.repoint(oldRefs, newRefs, batch)
+	if before.ref != now.ref {
+		u.svcs = []svcChange{{key: ikey, ref: now.ref, visible: !sameRef(before.ref, now.ref)}}
+	}
+	u.ptrs = w.repoint(oldRefs, newRefs)
 	indexEndpoints.Add(float64(now.endpoints - before.endpoints))
 	if st.svc == nil && len(st.slices) == 0 {
 		w.forget(key)
 	}
-	if len(batch) == 0 && len(hs) == 0 {
-		return // nothing a client can see changed: the SOA serial stays
-	}
-	w.ix.apply(batch, hs...)
+	w.ix.commit(u)
 	w.countNames()
+}
+
+// sameRef reports whether a and b answer alike.
+func sameRef(a, b svcRef) bool {
+	switch {
+	case a.hs != nil || b.hs != nil:
+		return sameHeadless(a.hs, b.hs)
+	case a.svc == nil || b.svc == nil:
+		return a.svc == b.svc
+	}
+	x, y := a.svc, b.svc
+	return x.kind == y.kind && x.externalName == y.externalName && x.badExternalName == y.badExternalName &&
+		slices.Equal(x.ips, y.ips) && slices.Equal(x.ports, y.ports)
 }
 
 // countNames brings this watcher's share of the index_names gauge up to
@@ -289,56 +293,43 @@ func sortedSlices(m map[string]*endpointSlice) []*endpointSlice {
 	return out
 }
 
-// repoint moves a service's reverse names from old to refs. A reverse name
-// can have several owners (one pod behind two headless services, a cluster
-// IP reused before the old service's deletion arrives). Each owner points it
-// at a name of its own, so the PTR records in the index tell the owners
-// apart, and nothing else needs to remember them.
-func (w *watcher) repoint(old, refs []ptrRef, batch map[string]*entry) {
+// repoint is the change to the reverse names of the addresses a service
+// stops or starts referring to (old, refs): each address's new list of the
+// names its PTR records point at. An address can have several owners (one
+// pod behind two headless services, a cluster IP reused before the old
+// service's deletion arrives); each owner refers to it with a name of its
+// own, so the lists tell the owners apart, and nothing else needs to
+// remember them.
+func (w *watcher) repoint(old, refs []ptrRef) map[ptrKey][]string {
 	if slices.Equal(old, refs) {
-		return
+		return nil
 	}
-	targets := map[string][]string{} // reverse name -> its targets after the change
-	current := func(name string) []string {
-		if ts, ok := targets[name]; ok {
-			return ts
+	out := map[ptrKey][]string{}
+	current := func(ip netip.Addr) []string {
+		if rels, ok := out[keyOf(ip)]; ok {
+			return rels
 		}
-		var ts []string // a copy: the index's records are never modified
-		if e := w.ix.lookup(name); e != nil {
-			for _, rr := range e.answer(kPTR) {
-				ts = append(ts, rr.(*dns.PTR).Ptr)
-			}
-		}
-		return ts
+		return slices.Clone(w.ix.targets(ip)) // a copy: the index's lists are never modified
 	}
 	// Only the references that come or go are touched: a service keeping
 	// most of its endpoints republishes none of their reverse names.
 	was, is := refSet(old), refSet(refs)
 	for _, ref := range old {
 		if !is[ref] {
-			targets[ref.name] = slices.DeleteFunc(current(ref.name), func(t string) bool { return t == ref.target })
+			out[keyOf(ref.ip)] = slices.DeleteFunc(current(ref.ip), func(t string) bool { return t == ref.rel })
 		}
 	}
 	for _, ref := range refs {
 		if was[ref] {
 			continue
 		}
-		if ts := current(ref.name); !slices.Contains(ts, ref.target) {
-			targets[ref.name] = append(ts, ref.target)
+		if rels := current(ref.ip); !slices.Contains(rels, ref.rel) {
+			rels = append(rels, ref.rel)
+			slices.Sort(rels) // the same order whichever owner came first, on every replica
+			out[keyOf(ref.ip)] = rels
 		}
 	}
-	for name, ts := range targets {
-		if len(ts) == 0 {
-			batch[name] = nil
-			continue
-		}
-		slices.Sort(ts) // the same order whichever owner came first, on every replica
-		b := &builder{}
-		for _, t := range ts {
-			b.add(kPTR, w.rec.ptr(name, t))
-		}
-		batch[name] = b.entry()
-	}
+	return out
 }
 
 func refSet(refs []ptrRef) map[ptrRef]bool {

@@ -28,21 +28,20 @@ func TestClusterIPSliceChangePublishesNothing(t *testing.T) {
 }
 
 // A readiness flip in a big headless service replaces the service's record
-// and the one reverse name that changed: one shard of names, not every
-// shard the service has names in.
+// and the one reverse name that changed, and no ready-made name.
 func TestHeadlessFlipPublishesOnlyChangedNames(t *testing.T) {
 	c := newChangeCluster(t, 100)
 	before := shardPointers(c.w.ix)
-	record := c.w.ix.headlessRecord("big.big")
+	record := c.w.ix.serviceNamed("big.big").hs
 	sl := transformed(headlessSlice("big", "big", 3, 100, 203, 7), 10)
 	c.w.setSlice(sl.serviceKey(), sl.name(), sl)
 	if c.changes() != 1 {
 		t.Errorf("a readiness flip published %d changes, want 1", c.changes())
 	}
-	if n := changedShards(before, c.w.ix); n != 1 {
-		t.Errorf("a readiness flip replaced %d shards of names, want 1 (the endpoint's PTR)", n)
+	if n := changedShards(before, c.w.ix); n != 0 {
+		t.Errorf("a readiness flip replaced %d shards of ready-made names, want 0", n)
 	}
-	if c.w.ix.headlessRecord("big.big") == record {
+	if c.w.ix.serviceNamed("big.big").hs == record {
 		t.Errorf("a readiness flip left the service's record as it was")
 	}
 	if n := addresses(c.w.ix, "big.big.svc.cluster.local."); n != 999 {
@@ -53,11 +52,11 @@ func TestHeadlessFlipPublishesOnlyChangedNames(t *testing.T) {
 // addresses is the number of A records a headless service's name (in
 // cluster.local.) has in ix (-1: no such name).
 func addresses(ix *index, name string) int {
-	hs, start := ix.headlessUnder([]byte(name), "cluster.local.")
-	if hs == nil || start != 0 {
+	ref, start := ix.serviceUnder([]byte(name), "cluster.local.")
+	if ref.hs == nil || start != 0 {
 		return -1
 	}
-	a := &hsAnswers{hs: hs, slabs: &caseSlabs{}, base: name}
+	a := &hsAnswers{hs: ref.hs, slabs: &caseSlabs{}, base: name}
 	return len(a.addrs(dns.TypeA))
 }
 

@@ -1,0 +1,120 @@
+package kubesvc
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// Reverse names (spec 2.3.3 and 2.4.2): a service's cluster IPs, and the
+// endpoint addresses of headless services, have PTR records pointing at
+// the service's or the endpoint's name in the first forward zone. The
+// index keeps by address the names they point at (see repoint); the
+// records are built for each question.
+
+const (
+	inAddrArpa = ".in-addr.arpa."
+	ip6Arpa    = ".ip6.arpa."
+)
+
+// reverseIP reads the address a lower-cased reverse name stands for:
+// d.c.b.a.in-addr.arpa. or the 32 nibbles of an ip6.arpa. name. Any other
+// name (a parent of reverse names, say) is false.
+func reverseIP(name []byte) (netip.Addr, bool) {
+	switch {
+	case bytes.HasSuffix(name, []byte(inAddrArpa)):
+		return reverse4(name[:len(name)-len(inAddrArpa)])
+	case bytes.HasSuffix(name, []byte(ip6Arpa)):
+		return reverse6(name[:len(name)-len(ip6Arpa)])
+	}
+	return netip.Addr{}, false
+}
+
+// reverse4 reads "d.c.b.a": four decimal octets without leading zeros.
+func reverse4(labels []byte) (netip.Addr, bool) {
+	var ip [4]byte
+	for i := 3; i >= 0; i-- {
+		label, rest := labels, []byte(nil)
+		if dot := bytes.IndexByte(labels, '.'); dot >= 0 {
+			label, rest = labels[:dot], labels[dot+1:]
+		}
+		if (rest == nil) != (i == 0) { // fewer or more than four labels
+			return netip.Addr{}, false
+		}
+		n, ok := octet(label)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		ip[i], labels = n, rest
+	}
+	return netip.AddrFrom4(ip), true
+}
+
+// octet reads a decimal number of 0 to 255 without leading zeros.
+func octet(label []byte) (byte, bool) {
+	if len(label) == 0 || len(label) > 3 || len(label) > 1 && label[0] == '0' {
+		return 0, false
+	}
+	n := 0
+	for _, c := range label {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return byte(n), n <= 255
+}
+
+// reverse6 reads 32 hexadecimal nibbles, the least significant first.
+func reverse6(labels []byte) (netip.Addr, bool) {
+	if len(labels) != 63 {
+		return netip.Addr{}, false
+	}
+	var ip [16]byte
+	for i := 0; i < 32; i++ {
+		c := labels[2*i]
+		if i < 31 && labels[2*i+1] != '.' {
+			return netip.Addr{}, false
+		}
+		var v byte
+		switch {
+		case '0' <= c && c <= '9':
+			v = c - '0'
+		case 'a' <= c && c <= 'f':
+			v = c - 'a' + 10
+		default:
+			return netip.Addr{}, false
+		}
+		nibble := 31 - i // the first label is the last nibble
+		ip[nibble/2] |= v << (4 * (1 - nibble%2))
+	}
+	return netip.AddrFrom16(ip), true
+}
+
+// ptrAnswer answers qtype at name (lower-cased), the reverse name of ip.
+func (k *KubeSvc) ptrAnswer(name []byte, ip netip.Addr, z int, qtype uint16) result {
+	rels := k.ix.targets(ip)
+	if len(rels) == 0 {
+		return k.negative(z, dns.RcodeNameError)
+	}
+	if qtype != dns.TypePTR && qtype != dns.TypeANY {
+		return k.negative(z, dns.RcodeSuccess)
+	}
+	slabs := caseCursors.Get().(*caseSlabs)
+	defer caseCursors.Put(slabs)
+	return result{answer: ptrRecords(slabs, slabs.str(name), rels, k.ptrZone, k.ttl)}
+}
+
+// ptrRecords are the PTR records at owner pointing at each of rels in
+// zone.
+func ptrRecords(slabs *caseSlabs, owner string, rels []string, zone string, ttl uint32) []dns.RR {
+	out := slabs.rrs(len(rels))
+	for i, rel := range rels {
+		rr := carve(&slabs.ptr)
+		rr.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl}
+		rr.Ptr = slabs.join3(rel, ".svc.", zone)
+		out[i] = rr
+	}
+	return out
+}

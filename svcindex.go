@@ -1,0 +1,169 @@
+package kubesvc
+
+import (
+	"bytes"
+	"maps"
+	"net/netip"
+)
+
+// The services' part of the index. A service is kept as it came from the
+// informer (a ClusterIP or ExternalName service) or as its compact headless
+// record, by "<service>.<namespace>"; the reverse names of its addresses
+// are kept by address, as the names their PTR records point at. Queries
+// build the records they answer with from these (svcanswer.go,
+// headlessanswer.go, reverse.go), so that a service costs the index a map
+// entry or two rather than ready-made records for every name it owns, and
+// a change to it replaces one value.
+
+// svcRef is what the index holds of a service: svc for a ClusterIP or
+// ExternalName service (the informer's object, never modified), hs for a
+// headless one.
+type svcRef struct {
+	svc *service
+	hs  *hsRecord
+}
+
+func (r svcRef) exists() bool { return r.svc != nil || r.hs != nil }
+
+// names is how many names the service owns in one zone, for index_names.
+func (r svcRef) names() int {
+	switch {
+	case r.hs != nil:
+		return r.hs.names
+	case r.svc != nil && r.svc.kind == kindClusterIP:
+		n, protos := 1, 0
+		for i, p := range r.svc.ports {
+			if named(p) {
+				n++
+				if !slicesContainsProto(r.svc.ports[:i], p.proto) {
+					protos++
+				}
+			}
+		}
+		return n + protos
+	case r.svc != nil:
+		return 1
+	}
+	return 0
+}
+
+func slicesContainsProto(ports []port, proto string) bool {
+	for _, p := range ports {
+		if named(p) && p.proto == proto {
+			return true
+		}
+	}
+	return false
+}
+
+// ptrKey is an address as a map key: IPv4 as IPv4-mapped IPv6.
+type ptrKey [16]byte
+
+func keyOf(ip netip.Addr) ptrKey { return ip.As16() }
+
+// addr is the address of a key.
+func (k ptrKey) addr() netip.Addr { return netip.AddrFrom16(k).Unmap() }
+
+// update is one change the watcher publishes.
+type update struct {
+	names map[string]*entry // nil: the name is gone
+	svcs  []svcChange
+	ptrs  map[ptrKey][]string // the names each address's PTR records point at; none: gone
+}
+
+// svcChange replaces what the index holds of one service.
+type svcChange struct {
+	key     string // "<service>.<namespace>"
+	ref     svcRef // zero: none
+	visible bool   // false: a new object that answers as the old one did
+}
+
+// visible reports whether u changes an answer: only then does the SOA
+// serial move.
+func (u *update) visible() bool {
+	if len(u.names) > 0 || len(u.ptrs) > 0 {
+		return true
+	}
+	for _, c := range u.svcs {
+		if c.visible {
+			return true
+		}
+	}
+	return false
+}
+
+// service is what the index holds of the service "<service>.<namespace>",
+// given as bytes, without allocating.
+func (ix *index) service(key []byte) svcRef {
+	return (*ix.svcs[shardOf(key)].Load())[string(key)]
+}
+
+// serviceNamed is service for a string key.
+func (ix *index) serviceNamed(key string) svcRef {
+	return (*ix.svcs[shardOf(key)].Load())[key]
+}
+
+// serviceUnder finds the service a lower-cased name of forward zone zone
+// is, or is under: what the index holds of it and where the service's name
+// starts in name (0 for the service's own name).
+func (ix *index) serviceUnder(name []byte, zone string) (svcRef, int) {
+	rel := name // the labels before the zone, with the dot that ends them
+	if zone != "." {
+		rel = name[:len(name)-len(zone)]
+	}
+	const svc = ".svc."
+	if !bytes.HasSuffix(rel, []byte(svc)) {
+		return svcRef{}, 0
+	}
+	rel = rel[:len(rel)-len(svc)]          // [<prefix>.]<service>.<namespace>
+	nsDot := bytes.LastIndexByte(rel, '.') // the dot before the namespace
+	if nsDot < 0 {
+		return svcRef{}, 0
+	}
+	start := bytes.LastIndexByte(rel[:nsDot], '.') + 1 // where the service's name starts
+	return ix.service(rel[start:]), start
+}
+
+// targets are the names, relative to ".svc.<zone>", that the PTR records of
+// ip point at, sorted; nil if it has none.
+func (ix *index) targets(ip netip.Addr) []string {
+	k := keyOf(ip)
+	return (*ix.ptrs[shardOf(k[:])].Load())[k]
+}
+
+// setService replaces what the index holds of one service, copying its
+// shard once the index is published.
+func (ix *index) setService(key string, ref svcRef) {
+	s := shardOf(key)
+	m := *ix.svcs[s].Load()
+	if ix.live.Load() {
+		m = maps.Clone(m)
+	}
+	ix.names -= ix.zones * m[key].names()
+	if ref.exists() {
+		m[key] = ref
+		ix.names += ix.zones * ref.names()
+	} else {
+		delete(m, key)
+	}
+	ix.svcs[s].Store(&m)
+}
+
+// setPTR sets the names ip's PTR records point at (none: it has none).
+func (ix *index) setPTR(k ptrKey, rels []string) {
+	s := shardOf(k[:])
+	m := *ix.ptrs[s].Load()
+	if ix.live.Load() {
+		m = maps.Clone(m)
+	}
+	if _, had := m[k]; had {
+		ix.names--
+	}
+	if len(rels) > 0 {
+		m[k] = rels
+		ix.names++
+	} else {
+		delete(m, k)
+	}
+	ix.ptrs[s].Store(&m)
+}
