@@ -154,90 +154,54 @@ func (p *prevLabels) dashed(ip netip.Addr) string {
 }
 
 // addrMerge walks the addresses the slices list for a service, in address
-// order, merging the slices' runs: a slice's endpoints are sorted by their
-// first address (see endpointSliceOf), and the rare further addresses of an
-// endpoint are sorted here, as one more run.
+// order, merging the slices' runs: a slice's endpoints are sorted by address
+// (see endpointSliceOf).
 type addrMerge struct {
 	s    *service
 	runs []addrRun
 }
 
 type addrRun struct {
-	sl    *endpointSlice
-	eps   []endpoint // sorted by first address
-	extra []extraAddr
-}
-
-// extraAddr is an endpoint's second or later address.
-type extraAddr struct {
-	ip netip.Addr
-	ep *endpoint
-	sl *endpointSlice
+	sl  *endpointSlice
+	eps []endpoint // sorted by address
 }
 
 func newAddrMerge(s *service, sls []*endpointSlice) *addrMerge {
-	it := &addrMerge{s: s, runs: make([]addrRun, 0, len(sls)+1)}
-	var extra addrRun
+	it := &addrMerge{s: s, runs: make([]addrRun, 0, len(sls))}
 	for _, sl := range sls {
 		it.runs = append(it.runs, addrRun{sl: sl, eps: sl.endpoints})
-		for i := range sl.endpoints {
-			ep := &sl.endpoints[i]
-			for _, ip := range ep.addrs[min(1, len(ep.addrs)):] {
-				extra.extra = append(extra.extra, extraAddr{ip, ep, sl})
-			}
-		}
-	}
-	if len(extra.extra) > 0 {
-		slices.SortFunc(extra.extra, func(a, b extraAddr) int { return a.ip.Compare(b.ip) })
-		it.runs = append(it.runs, extra)
 	}
 	return it
 }
 
-// head is the run's next address that answers for the service, with the
-// endpoint and slice that list it.
-func (it *addrMerge) head(r *addrRun) (netip.Addr, *endpoint, *endpointSlice, bool) {
+// head is the run's next endpoint that answers for the service.
+func (it *addrMerge) head(r *addrRun) (*endpoint, bool) {
 	for len(r.eps) > 0 {
 		ep := &r.eps[0]
-		if len(ep.addrs) > 0 && (ep.ready || it.s.publishNotReady) {
-			return ep.addrs[0], ep, r.sl, true
+		if ep.addr.IsValid() && (ep.ready || it.s.publishNotReady) {
+			return ep, true
 		}
 		r.eps = r.eps[1:]
 	}
-	for len(r.extra) > 0 {
-		x := r.extra[0]
-		if x.ep.ready || it.s.publishNotReady {
-			return x.ip, x.ep, x.sl, true
-		}
-		r.extra = r.extra[1:]
-	}
-	return netip.Addr{}, nil, nil, false
+	return nil, false
 }
 
 // next is the lowest address any run has next, and the endpoint and slice
 // listing it; false when every run is done.
 func (it *addrMerge) next() (netip.Addr, *endpoint, *endpointSlice, bool) {
 	best := -1
-	var (
-		ip netip.Addr
-		ep *endpoint
-		sl *endpointSlice
-	)
+	var ep *endpoint
 	for i := range it.runs {
-		if a, e, s, ok := it.head(&it.runs[i]); ok && (best < 0 || a.Less(ip)) {
-			best, ip, ep, sl = i, a, e, s
+		if e, ok := it.head(&it.runs[i]); ok && (best < 0 || e.addr.Less(ep.addr)) {
+			best, ep = i, e
 		}
 	}
 	if best < 0 {
 		return netip.Addr{}, nil, nil, false
 	}
 	r := &it.runs[best]
-	if len(r.eps) > 0 {
-		r.eps = r.eps[1:]
-	} else {
-		r.extra = r.extra[1:]
-	}
-	return ip, ep, sl, true
+	r.eps = r.eps[1:]
+	return ep.addr, ep, r.sl, true
 }
 
 func appendPorts(have, more []port) []port {

@@ -175,7 +175,7 @@ type index struct {
 	// reverse names of their addresses (svcindex.go): their answers are
 	// built per query, so a change to a service replaces one value.
 	svcs  [numShards]atomic.Pointer[map[string]svcRef]
-	ptrs  [numShards]atomic.Pointer[map[ptrKey][]string]
+	ptrs  [numShards]atomic.Pointer[map[ptrKey]string]
 	live  atomic.Bool // published: readers may look, writers must copy
 	names int         // names held; written by commit only, under the caller's lock
 	zones int         // forward zones: a service's names are in each
@@ -193,7 +193,7 @@ func newIndex(zones int) *index {
 	for i := range ix.shards {
 		m := map[string]*entry{}
 		ix.shards[i].Store(&m)
-		svcs, ptrs := map[string]svcRef{}, map[ptrKey][]string{}
+		svcs, ptrs := map[string]svcRef{}, map[ptrKey]string{}
 		ix.svcs[i].Store(&svcs)
 		ix.ptrs[i].Store(&ptrs)
 	}
@@ -314,7 +314,7 @@ func (ix *index) size() int { return ix.names }
 type view struct {
 	names [numShards]map[string]*entry
 	svcs  [numShards]map[string]svcRef
-	ptrs  [numShards]map[ptrKey][]string
+	ptrs  [numShards]map[ptrKey]string
 }
 
 // view loads every shard. Only a published index may be viewed: before

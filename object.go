@@ -92,7 +92,7 @@ func (s *endpointSlice) fromWatch(i uint8) { s.watch = i }
 func (s *endpointSlice) DeepCopyObject() runtime.Object { return s }
 
 type endpoint struct {
-	addrs    []netip.Addr
+	addr     netip.Addr // the zero Addr in a compact slice's summary
 	hostname string // or, with podName, the name of the Pod its targetRef names
 	ready    bool
 	podName  bool // hostname is the endpoint's Pod name, kept for endpoint_pod_names
@@ -181,18 +181,19 @@ func endpointSliceOf(obj any, podNames bool) (any, error) {
 			// dashed address instead.
 			ep.hostname, ep.podName = strings.ToLower(e.TargetRef.Name), true
 		}
+		// One endpoint an address: the addresses of an endpoint are
+		// fungible (each gets its hostname), and the rare endpoint with
+		// several then costs no slice of them on every other.
 		for _, a := range e.Addresses {
 			if ip, ok := endpointAddr(a, v4); ok {
-				ep.addrs = append(ep.addrs, ip)
+				ep.addr = ip
+				s.endpoints = append(s.endpoints, ep)
 			}
-		}
-		if len(ep.addrs) > 0 {
-			s.endpoints = append(s.endpoints, ep)
 		}
 	}
 	// By address: a headless service's answers merge its slices' endpoints
 	// by address (members), which then takes the slices' runs as they are.
-	slices.SortStableFunc(s.endpoints, func(a, b endpoint) int { return a.addrs[0].Compare(b.addrs[0]) })
+	slices.SortStableFunc(s.endpoints, func(a, b endpoint) int { return a.addr.Compare(b.addr) })
 	for _, p := range es.Ports {
 		if p.Port == nil {
 			continue

@@ -26,6 +26,7 @@ type records struct {
 // owned is what one service contributes to the index.
 type owned struct {
 	names     map[string]*builder // ready-made names: the cluster DNS service's ns.dns.<zone>
+	key       string              // the index's key of the service (indexKey), "" if it has no names
 	ref       svcRef              // the service's own names, answered per query; zero: none
 	ptrs      []ptrRef            // its addresses' reverse names; shared between owners, so kept apart
 	endpoints int                 // headless endpoint addresses answered
@@ -100,6 +101,7 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord) *own
 		return o // not a name the API allows: no host name can be built on it
 	}
 	key := indexKey(s.key)
+	o.key = key // the one string the index keeps of it, shared by its reverse names
 	switch s.kind {
 	case kindClusterIP:
 		// The spec asks a PTR of each cluster IP whatever the endpoints,

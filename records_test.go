@@ -366,7 +366,7 @@ func TestSharedReverseNameOrder(t *testing.T) {
 				w.setSlice(sl.(*endpointSlice).serviceKey(), sl.(*endpointSlice).name(), sl.(*endpointSlice))
 			}
 		}
-		rels := w.ix.targets(netip.MustParseAddr("10.0.9.9"))
+		rels := splitTargets(w.ix.targets(netip.MustParseAddr("10.0.9.9")))
 		if len(rels) != 3 {
 			t.Fatalf("order %v: want 3 PTR targets, got %q", order, rels)
 		}

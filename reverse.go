@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"bytes"
 	"net/netip"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -95,7 +96,7 @@ func reverse6(labels []byte) (netip.Addr, bool) {
 // ptrAnswer answers qtype at name (lower-cased), the reverse name of ip.
 func (k *KubeSvc) ptrAnswer(name []byte, ip netip.Addr, z int, qtype uint16) result {
 	rels := k.ix.targets(ip)
-	if len(rels) == 0 {
+	if rels == "" {
 		return k.negative(z, dns.RcodeNameError)
 	}
 	if qtype != dns.TypePTR && qtype != dns.TypeANY {
@@ -106,11 +107,13 @@ func (k *KubeSvc) ptrAnswer(name []byte, ip netip.Addr, z int, qtype uint16) res
 	return result{answer: ptrRecords(slabs, slabs.str(name), rels, k.ptrZone, k.ttl)}
 }
 
-// ptrRecords are the PTR records at owner pointing at each of rels in
-// zone.
-func ptrRecords(slabs *caseSlabs, owner string, rels []string, zone string, ttl uint32) []dns.RR {
-	out := slabs.rrs(len(rels))
-	for i, rel := range rels {
+// ptrRecords are the PTR records at owner pointing at each of rels (see
+// targets) in zone.
+func ptrRecords(slabs *caseSlabs, owner string, rels string, zone string, ttl uint32) []dns.RR {
+	out := slabs.rrs(strings.Count(rels, " ") + 1)
+	for i := range out {
+		var rel string
+		rel, rels, _ = strings.Cut(rels, " ")
 		rr := carve(&slabs.ptr)
 		rr.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl}
 		rr.Ptr = slabs.join3(rel, ".svc.", zone)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"maps"
 	"net/netip"
+	"strings"
 )
 
 // The services' part of the index. A service is kept as it came from the
@@ -68,7 +69,7 @@ func (k ptrKey) addr() netip.Addr { return netip.AddrFrom16(k).Unmap() }
 type update struct {
 	names map[string]*entry // nil: the name is gone
 	svcs  []svcChange
-	ptrs  map[ptrKey][]string // the names each address's PTR records point at; none: gone
+	ptrs  map[ptrKey]string // the names each address's PTR records point at (see targets); "": gone
 }
 
 // svcChange replaces what the index holds of one service.
@@ -125,8 +126,10 @@ func (ix *index) serviceUnder(name []byte, zone string) (svcRef, int) {
 }
 
 // targets are the names, relative to ".svc.<zone>", that the PTR records of
-// ip point at, sorted; nil if it has none.
-func (ix *index) targets(ip netip.Addr) []string {
+// ip point at, sorted and separated by spaces; "" if it has none. Most
+// addresses have one, a cluster IP's the index's key of its service: the
+// index then holds no string of its own for it.
+func (ix *index) targets(ip netip.Addr) string {
 	k := keyOf(ip)
 	return (*ix.ptrs[shardOf(k[:])].Load())[k]
 }
@@ -149,8 +152,8 @@ func (ix *index) setService(key string, ref svcRef) {
 	ix.svcs[s].Store(&m)
 }
 
-// setPTR sets the names ip's PTR records point at (none: it has none).
-func (ix *index) setPTR(k ptrKey, rels []string) {
+// setPTR sets the names ip's PTR records point at ("": it has none).
+func (ix *index) setPTR(k ptrKey, rels string) {
 	s := shardOf(k[:])
 	m := *ix.ptrs[s].Load()
 	if ix.live.Load() {
@@ -159,11 +162,28 @@ func (ix *index) setPTR(k ptrKey, rels []string) {
 	if _, had := m[k]; had {
 		ix.names--
 	}
-	if len(rels) > 0 {
+	if rels != "" {
 		m[k] = rels
 		ix.names++
 	} else {
 		delete(m, k)
 	}
 	ix.ptrs[s].Store(&m)
+}
+
+// splitTargets are the names of a targets string, in a slice of their own.
+func splitTargets(rels string) []string {
+	if rels == "" {
+		return nil
+	}
+	return strings.Split(rels, " ")
+}
+
+// joinTargets is the targets string of sorted names: the one name itself if
+// there is one.
+func joinTargets(rels []string) string {
+	if len(rels) == 1 {
+		return rels[0]
+	}
+	return strings.Join(rels, " ")
 }

@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"slices"
@@ -245,7 +246,10 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 		}
 	}
 	u := update{names: batch}
-	ikey := indexKey(key)
+	ikey := cmp.Or(now.key, before.key) // the string the index keeps already, if it keeps one
+	if ikey == "" {
+		ikey = indexKey(key)
+	}
 	oldRefs, newRefs := before.ptrs, now.ptrs
 	if !sameHeadless(before.ref.hs, now.ref.hs) {
 		gone, came := hsRefDiff(before.ref.hs, now.ref.hs, ikey, w.rec.zones[0])
@@ -300,23 +304,23 @@ func sortedSlices(m map[string]*endpointSlice) []*endpointSlice {
 // service's deletion arrives); each owner refers to it with a name of its
 // own, so the lists tell the owners apart, and nothing else needs to
 // remember them.
-func (w *watcher) repoint(old, refs []ptrRef) map[ptrKey][]string {
+func (w *watcher) repoint(old, refs []ptrRef) map[ptrKey]string {
 	if slices.Equal(old, refs) {
 		return nil
 	}
-	out := map[ptrKey][]string{}
+	lists := map[ptrKey][]string{}
 	current := func(ip netip.Addr) []string {
-		if rels, ok := out[keyOf(ip)]; ok {
+		if rels, ok := lists[keyOf(ip)]; ok {
 			return rels
 		}
-		return slices.Clone(w.ix.targets(ip)) // a copy: the index's lists are never modified
+		return splitTargets(w.ix.targets(ip)) // a copy: the index's strings are never modified
 	}
 	// Only the references that come or go are touched: a service keeping
 	// most of its endpoints republishes none of their reverse names.
 	was, is := refSet(old), refSet(refs)
 	for _, ref := range old {
 		if !is[ref] {
-			out[keyOf(ref.ip)] = slices.DeleteFunc(current(ref.ip), func(t string) bool { return t == ref.rel })
+			lists[keyOf(ref.ip)] = slices.DeleteFunc(current(ref.ip), func(t string) bool { return t == ref.rel })
 		}
 	}
 	for _, ref := range refs {
@@ -326,8 +330,12 @@ func (w *watcher) repoint(old, refs []ptrRef) map[ptrKey][]string {
 		if rels := current(ref.ip); !slices.Contains(rels, ref.rel) {
 			rels = append(rels, ref.rel)
 			slices.Sort(rels) // the same order whichever owner came first, on every replica
-			out[keyOf(ref.ip)] = rels
+			lists[keyOf(ref.ip)] = rels
 		}
+	}
+	out := make(map[ptrKey]string, len(lists))
+	for k, rels := range lists {
+		out[k] = joinTargets(rels)
 	}
 	return out
 }
