@@ -93,7 +93,7 @@ func (s *endpointSlice) DeepCopyObject() runtime.Object { return s }
 
 type endpoint struct {
 	addr     netip.Addr // the zero Addr in a compact slice's summary
-	hostname string // or, with podName, the name of the Pod its targetRef names
+	hostname string     // or, with podName, the name of the Pod its targetRef names
 	ready    bool
 	podName  bool // hostname is the endpoint's Pod name, kept for endpoint_pod_names
 }
