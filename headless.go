@@ -52,7 +52,10 @@ type hsRecord struct {
 // The result is sorted by address and label: neither the slices' names nor
 // their order changes an answer. prev (nil: none) is the service's record
 // before the change, whose dashed labels are taken again rather than made.
-func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord) []hsMember {
+func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, edit *sliceEdit) []hsMember {
+	if prev != nil && edit != nil {
+		return patchMembers(s, sls, podNames, prev, edit)
+	}
 	var (
 		out  []hsMember
 		g    addrGroup
@@ -72,6 +75,70 @@ func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord) []
 		}
 		g.add(ip, ep, sl, podNames)
 	}
+}
+
+// sliceEdit is the change that led from a headless record to the next: one
+// slice's old and new version (nil: none).
+type sliceEdit struct{ old, now *endpointSlice }
+
+// patchMembers is members after edit, given prev, the record before it:
+// only the addresses whose entries in the slice changed are merged again
+// from every slice; the others' members are prev's. A readiness flip in a
+// service of a thousand endpoints so merges one address, not a thousand.
+func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, edit *sliceEdit) []hsMember {
+	var olds, nows []endpoint
+	if edit.old != nil {
+		olds = edit.old.endpoints
+	}
+	if edit.now != nil {
+		nows = edit.now.endpoints
+	}
+	// With other ports every address of the slice changes.
+	samePorts := edit.old != nil && edit.now != nil && slices.Equal(edit.old.ports, edit.now.ports)
+	ms := prev.members
+	out := make([]hsMember, 0, len(ms)+len(nows))
+	seen := prevLabels{prev: prev}
+	i := 0 // in ms
+	for len(olds) > 0 || len(nows) > 0 {
+		var ip netip.Addr // the next address either version lists
+		switch {
+		case len(nows) == 0 || len(olds) > 0 && olds[0].addr.Less(nows[0].addr):
+			ip = olds[0].addr
+		default:
+			ip = nows[0].addr
+		}
+		o, n := 0, 0
+		for o < len(olds) && olds[o].addr == ip {
+			o++
+		}
+		for n < len(nows) && nows[n].addr == ip {
+			n++
+		}
+		same := samePorts && slices.Equal(olds[:o], nows[:n])
+		olds, nows = olds[o:], nows[n:]
+		if same || !ip.IsValid() {
+			continue // what the slice says of it is unchanged; or a compact slice's summary
+		}
+		for i < len(ms) && ms[i].ip.Less(ip) {
+			out = append(out, ms[i])
+			i++
+		}
+		for i < len(ms) && ms[i].ip == ip {
+			i++
+		}
+		var g addrGroup
+		for _, sl := range sls { // in the order members merges them
+			eps := sl.endpoints
+			j, _ := slices.BinarySearchFunc(eps, ip, func(e endpoint, ip netip.Addr) int { return e.addr.Compare(ip) })
+			for ; j < len(eps) && eps[j].addr == ip; j++ {
+				if eps[j].ready || s.publishNotReady {
+					g.add(ip, &eps[j], sl, podNames)
+				}
+			}
+		}
+		out = g.emit(out, &seen)
+	}
+	return append(out, ms[i:]...)
 }
 
 // addrGroup is what the slices say of one address.
@@ -237,14 +304,16 @@ func dashed(ip netip.Addr) string {
 // answers for it: then the service's name does not exist (spec 2.4.1:
 // NXDOMAIN), and nothing below it does.
 // prev (nil: none) is its record before the change.
-func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord) *hsRecord {
-	ms := members(s, sls, podNames, prev)
+// edit (nil: unknown) is the change since prev.
+func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, edit *sliceEdit) *hsRecord {
+	ms := members(s, sls, podNames, prev, edit)
 	if len(ms) == 0 {
 		return nil
 	}
 	hs := &hsRecord{members: ms}
-	srvNames := map[port]bool{} // named ports with the name and protocol only
-	protos := map[string]bool{}
+	var srvNames []port // named ports' names and protocols, once each
+	var protos []string
+	var lastPorts []port // members mostly share their slice's ports: each set is counted once
 	dashedLabels := 0
 	for i, m := range ms {
 		if i == 0 || m.ip != ms[i-1].ip {
@@ -259,10 +328,16 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 			hs.byLabel = append(hs.byLabel, int32(i))
 			hs.allByLabel = hs.allByLabel || mayBeDashed(m.label)
 		}
+		if len(m.ports) > 0 && len(lastPorts) > 0 && &m.ports[0] == &lastPorts[0] {
+			continue
+		}
+		lastPorts = m.ports
 		for _, p := range m.ports {
-			if named(p) {
-				srvNames[port{name: p.name, proto: p.proto}] = true
-				protos[p.proto] = true
+			if np := (port{name: p.name, proto: p.proto}); named(p) && !slices.Contains(srvNames, np) {
+				srvNames = append(srvNames, np)
+			}
+			if named(p) && !slices.Contains(protos, p.proto) {
+				protos = append(protos, p.proto)
 			}
 		}
 	}

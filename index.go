@@ -44,9 +44,11 @@ func kindOf(qtype uint16) (kind, bool) {
 	return 0, false
 }
 
-// entry holds the ready-made answers of one name. Entries are built by the
-// watcher when the data changes and never modified after they are published,
-// so queries share them without copying. An entry without records is a name
+// entry holds the ready-made answers of one name: the names of the zones
+// themselves (dns-version, the parents of services' names, ns.dns); a
+// service's names are answered from svcs (see svcindex.go). Entries are built
+// by the watcher when the data changes and never modified after they are
+// published, so queries share them without copying. An entry without records is a name
 // that exists only as the parent of others (an empty non-terminal). Entries
 // are kept small, there are several per service: the slice header is all
 // there is. The answers are rrs, grouped by kind in kind order, so a kind's
@@ -164,8 +166,8 @@ func (b *builder) entry() *entry {
 
 const numShards = 256
 
-// index maps lower-cased, fully qualified names to entries. Readers take no
-// lock: each shard is an immutable map behind an atomic pointer, and the
+// index maps lower-cased, fully qualified names to entries, and services and
+// addresses to what answers for them (svcindex.go). Readers take no lock: each shard is an immutable map behind an atomic pointer, and the
 // watcher (the only writer, serialised by its own mutex) publishes a change by
 // copying the few shards it touches. Until the first sync nobody reads, so the
 // initial load writes in place instead of copying a shard per object.

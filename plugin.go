@@ -1,6 +1,6 @@
 // Package kubesvc is a CoreDNS plugin that serves Kubernetes Service DNS from
-// an index of ready-made answers, kept by informers on Services and
-// EndpointSlices.
+// a compact index of services, kept by informers on Services and
+// EndpointSlices, building each answer's records when it is asked.
 package kubesvc
 
 import (

@@ -9,9 +9,11 @@ import (
 	"github.com/miekg/dns"
 )
 
-// records turns a service and its endpoint slices into the names it owns and
-// their ready-made answers, per the Kubernetes DNS-Based Service Discovery
-// specification, schema 1.1.0.
+// records turns a service and its endpoint slices into what the index keeps
+// of it, per the Kubernetes DNS-Based Service Discovery specification,
+// schema 1.1.0: the service (answered per query, see svcanswer.go and
+// headlessanswer.go), its addresses' reverse names, and the few names whose
+// answers are kept ready-made (the zones' own, the cluster DNS service's).
 type records struct {
 	zones []string // forward zones, lower-cased FQDNs; the first names PTR targets
 	ttl   uint32
@@ -93,9 +95,9 @@ func (r *records) srv(name, target string, port, weight uint16) dns.RR {
 // service computes everything s owns. slices are the service's endpoint
 // slices; only headless services use them. prev (nil: none) is the
 // service's headless record before the change, from which its record takes
-// what it can again. key is the index's key of the service,
-// "<service>.<namespace>".
-func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord) *owned {
+// what it can again; edit (nil: unknown) is the one slice that changed since
+// then.
+func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit *sliceEdit) *owned {
 	o := &owned{names: map[string]*builder{}}
 	if !isLabel(s.name()) || !isLabel(s.namespace()) {
 		return o // not a name the API allows: no host name can be built on it
@@ -116,7 +118,7 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord) *own
 			r.clusterDNS(o, s)
 		}
 	case kindHeadless:
-		o.ref.hs = newHeadless(s, sls, r.podNames, prev)
+		o.ref.hs = newHeadless(s, sls, r.podNames, prev, edit)
 		if o.ref.hs != nil {
 			o.endpoints = o.ref.hs.addrs
 		}

@@ -142,7 +142,7 @@ func TestLabelsAreRFC1123(t *testing.T) {
 	}
 	svc, _ := toService(headlessSvc("ns", "-bad", svcPort("web", corev1.ProtocolTCP, 80)))
 	sl, _ := toEndpointSlice(slice("ns", "bad-a", "-bad", discovery.AddressTypeIPv4, nil, ep("10.0.0.1", "", true)))
-	if o := (&records{zones: []string{"cluster.local."}}).service(svc.(*service), []*endpointSlice{sl.(*endpointSlice)}, nil); len(o.names) > 0 {
+	if o := (&records{zones: []string{"cluster.local."}}).service(svc.(*service), []*endpointSlice{sl.(*endpointSlice)}, nil, nil); len(o.names) > 0 {
 		t.Errorf("a service named -bad owns names: %v", o.names)
 	}
 }
@@ -175,7 +175,7 @@ func TestEndpointAddressFamilies(t *testing.T) {
 // expanded into the names, records and PTR references a query or a zone
 // transfer gets from it.
 func expanded(rec records, s *service, sls []*endpointSlice) *owned {
-	o := rec.service(s, sls, nil)
+	o := rec.service(s, sls, nil, nil)
 	hs := o.ref.hs
 	if hs == nil {
 		return o

@@ -146,6 +146,7 @@ func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 		answered = hasEndpointIn(st, "", nil) != hasEndpointIn(st, name, sl)
 	}
 	var before *owned
+	edit := &sliceEdit{old: st.slices[name], now: sl}
 	if answered {
 		before = w.published(st)
 	}
@@ -159,7 +160,7 @@ func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 	}
 	switch {
 	case answered:
-		w.rebuild(key, st, before, map[string]*entry{})
+		w.rebuildAfter(key, st, before, map[string]*entry{}, edit)
 	case st.svc == nil && len(st.slices) == 0:
 		w.forget(key)
 	}
@@ -203,15 +204,16 @@ func (w *watcher) publishNamespace(batch map[string]*entry, ns string, add bool)
 }
 
 // owned is what st publishes: nothing while its namespace is not served.
-func (w *watcher) owned(st *svcState) *owned { return w.ownedAfter(st, nil) }
+func (w *watcher) owned(st *svcState) *owned { return w.ownedAfter(st, nil, nil) }
 
 // ownedAfter is owned, which takes what it can again from prev, the
-// service's headless record before the change (nil: none).
-func (w *watcher) ownedAfter(st *svcState, prev *hsRecord) *owned {
+// service's headless record before the change (nil: none), and edit, the
+// change (nil: unknown).
+func (w *watcher) ownedAfter(st *svcState, prev *hsRecord, edit *sliceEdit) *owned {
 	if st.svc == nil || !w.serves(st.svc.namespace()) {
 		return &owned{}
 	}
-	return w.rec.service(st.svc, sortedSlices(st.slices), prev)
+	return w.rec.service(st.svc, sortedSlices(st.slices), prev, edit)
 }
 
 // published is what st published: owned, with a headless service's record
@@ -230,9 +232,14 @@ func (w *watcher) published(st *svcState) *owned {
 // rebuild recomputes what st owns, publishes the difference with what it
 // owned before, and forgets st once nothing is left of it.
 func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[string]*entry) {
+	w.rebuildAfter(key, st, before, batch, nil)
+}
+
+// rebuildAfter is rebuild after edit (nil: unknown), one slice's change.
+func (w *watcher) rebuildAfter(key string, st *svcState, before *owned, batch map[string]*entry, edit *sliceEdit) {
 	start := time.Now()
 	defer func() { indexUpdate.Observe(time.Since(start).Seconds()) }()
-	now := w.ownedAfter(st, before.ref.hs)
+	now := w.ownedAfter(st, before.ref.hs, edit)
 	for name := range before.names {
 		if _, ok := now.names[name]; !ok {
 			batch[name] = nil

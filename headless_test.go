@@ -1,0 +1,74 @@
+package kubesvc
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+)
+
+// A headless record patched after each slice change (only the addresses
+// the change lists merged again) is the record merged from every slice
+// afresh: same members, same names, same order, through any sequence of
+// changes, with addresses shared between slices, shared and missing
+// hostnames, readiness flips and slices coming and going.
+func TestPatchedHeadlessRecordIsTheMergedOne(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, notReady := range []bool{false, true} {
+		w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
+		w.ix.publish()
+		svc := headlessSvc("ns", "hs", svcPort("web", corev1.ProtocolTCP, 80))
+		svc.Spec.PublishNotReadyAddresses = notReady
+		s, _ := toService(svc)
+		w.setService(s.(*service).key, s.(*service))
+		for step := range 400 {
+			name := fmt.Sprintf("hs-%d", r.IntN(4))
+			if r.IntN(6) == 0 {
+				gone, _ := toEndpointSlice(slice("ns", name, "hs", discovery.AddressTypeIPv4, nil))
+				w.removeSlice("ns/hs", gone.(*endpointSlice))
+			} else {
+				sl, _ := toEndpointSlice(randomSlice(r, name, step))
+				w.setSlice("ns/hs", name, sl.(*endpointSlice))
+			}
+			w.mu.Lock()
+			got := w.ix.serviceNamed("hs.ns").hs
+			st := w.svcs["ns/hs"]
+			var want *hsRecord
+			if st != nil {
+				want = newHeadless(st.svc, sortedSlices(st.slices), false, nil, nil)
+			}
+			w.mu.Unlock()
+			if !sameHeadless(got, want) || got != nil && (!slices.Equal(got.byLabel, want.byLabel) || got.names != want.names || got.addrs != want.addrs) {
+				t.Fatalf("publishNotReadyAddresses %v, step %d (%s): patched record\n%s\nmerged afresh\n%s", notReady, step, name, describe(got), describe(want))
+			}
+		}
+	}
+}
+
+// randomSlice lists some of a small pool of addresses, so that slices
+// share them, with hostnames from a small pool or none.
+func randomSlice(r *rand.Rand, name string, rv int) *discovery.EndpointSlice {
+	var eps []discovery.Endpoint
+	for range r.IntN(6) {
+		host := []string{"", "", "web-0", "web-1", "10-0-0-3"}[r.IntN(5)]
+		eps = append(eps, ep(fmt.Sprintf("10.0.0.%d", r.IntN(8)+1), host, r.IntN(3) > 0))
+	}
+	ports := []discovery.EndpointPort{slicePort([]string{"web", "alt"}[r.IntN(2)], corev1.ProtocolTCP, int32(80+r.IntN(2)))}
+	sl := slice("ns", name, "hs", discovery.AddressTypeIPv4, ports, eps...)
+	sl.ResourceVersion = fmt.Sprint(rv + 10)
+	return sl
+}
+
+func describe(hs *hsRecord) string {
+	if hs == nil {
+		return "none"
+	}
+	out := ""
+	for _, m := range hs.members {
+		out += fmt.Sprintf("  %v %q ptr=%v dashed=%v ports=%v\n", m.ip, m.label, m.ptr, m.dashed, m.ports)
+	}
+	return out + fmt.Sprintf("  byLabel %v names %d addrs %d", hs.byLabel, hs.names, hs.addrs)
+}
