@@ -59,6 +59,7 @@ type service struct {
 	kind            svcKind // next to the bools: the struct fits a smaller size class
 	publishNotReady bool
 	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
+	hasExt          bool // external data follows (serviceExt): load balancer, external IPs, annotations
 }
 
 // DeepCopyObject returns the object itself: stored objects are never mutated.
@@ -132,7 +133,7 @@ func toService(obj any) (any, error) {
 			s.ports = append(s.ports, np)
 		}
 	}
-	return s, nil
+	return withExternal(s, svc), nil
 }
 
 // toEndpointSlice is the EndpointSlice informer's transform.
