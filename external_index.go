@@ -166,6 +166,13 @@ func without(ids []string, id string) []string {
 	return out
 }
 
+// setIngress publishes the hosts of an Ingress (none: gone) with n.
+func (x *extIndex) setIngress(owner string, hosts []string, n *extName) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.setNames(owner, hosts, n)
+}
+
 // setNames makes names (nil: none) the names owner claims, each answered
 // with n.
 func (x *extIndex) setNames(owner string, names []string, n *extName) {

@@ -76,25 +76,25 @@ func externalOf(svc *corev1.Service) external {
 			x.addrs = append(x.addrs, extAddr{ip: ip})
 		}
 	}
-	x.addrs = appendLoadBalancer(x.addrs, svc.Status.LoadBalancer.Ingress)
+	for _, lb := range svc.Status.LoadBalancer.Ingress {
+		x.addrs = appendLoadBalancer(x.addrs, lb.IP, lb.Hostname)
+	}
 	readAnnotations(&x, svc.Annotations)
 	return x
 }
 
-// appendLoadBalancer appends the addresses of a load balancer's status: its
-// IP if it has one, else its host name (as stock reads it). An entry with
-// neither, or with a malformed one, is left out.
-func appendLoadBalancer(out []extAddr, ingress []corev1.LoadBalancerIngress) []extAddr {
-	for _, lb := range ingress {
-		if lb.IP != "" {
-			if ip, ok := hostAddr(lb.IP); ok {
-				out = append(out, extAddr{ip: ip})
-			}
-			continue
+// appendLoadBalancer appends the address of one entry of a load balancer's
+// status: its IP if it has one, else its host name (as stock reads it). An
+// entry with neither, or with a malformed one, is left out.
+func appendLoadBalancer(out []extAddr, ip, hostname string) []extAddr {
+	if ip != "" {
+		if a, ok := hostAddr(ip); ok {
+			out = append(out, extAddr{ip: a})
 		}
-		if h, ok := hostName(lb.Hostname); ok {
-			out = append(out, extAddr{host: h})
-		}
+		return out
+	}
+	if h, ok := hostName(hostname); ok {
+		out = append(out, extAddr{host: h})
 	}
 	return out
 }
@@ -151,10 +151,15 @@ func hostName(s string) (string, bool) {
 	if _, err := netip.ParseAddr(s); err == nil {
 		return "", false
 	}
-	for _, l := range strings.Split(s, ".") {
+	labels := strings.Split(s, ".")
+	for _, l := range labels {
 		if !isLabel(l) {
 			return "", false
 		}
+	}
+	// No top-level domain is all digits: 300.1.1.1 is a broken address.
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return "", false
 	}
 	return dns.Fqdn(s), true
 }

@@ -26,7 +26,12 @@ func (e *External) service(ctx context.Context, state request.Request, x *extInd
 		return result{rcode: dns.RcodeNameError}
 	}
 	if last == 0 {
-		return result{} // a namespace: stock answers NODATA for any
+		// A namespace's name, while it has services (stock: any name of
+		// one label, which would keep a deleted Ingress's host).
+		if !e.k.hasNamespace(segs[0]) {
+			return result{rcode: dns.RcodeNameError}
+		}
+		return result{}
 	}
 	var endpoint, portName, proto string
 	switch last {
@@ -68,6 +73,17 @@ func (e *External) service(ctx context.Context, state request.Request, x *extInd
 		return result{rcode: dns.RcodeNameError}
 	}
 	return e.answerTargets(ctx, state, targets)
+}
+
+// hasNamespace reports whether namespace ns has services: its
+// <ns>.svc.<zone> exists in the first forward zone.
+func (k *KubeSvc) hasNamespace(ns string) bool {
+	for _, z := range k.zones {
+		if !z.reverse {
+			return k.ix.lookup(within(ns+".svc", z.name)) != nil
+		}
+	}
+	return false
 }
 
 // appendTargets appends a for each port matching portName and proto ("":

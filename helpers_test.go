@@ -133,6 +133,8 @@ func (f fakeAPI) list(ctx context.Context, resource, ns string, o metav1.ListOpt
 		return f.c.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
 	case "namespaces":
 		return f.c.CoreV1().Namespaces().List(ctx, o)
+	case "ingresses":
+		return f.c.NetworkingV1().Ingresses(ns).List(ctx, o)
 	}
 	return nil, fmt.Errorf("fakeAPI: no resource %q", resource)
 }
@@ -145,6 +147,8 @@ func (f fakeAPI) watch(ctx context.Context, resource, ns string, o metav1.ListOp
 		return f.c.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
 	case "namespaces":
 		return f.c.CoreV1().Namespaces().Watch(ctx, o)
+	case "ingresses":
+		return f.c.NetworkingV1().Ingresses(ns).Watch(ctx, o)
 	}
 	return nil, fmt.Errorf("fakeAPI: no resource %q", resource)
 }

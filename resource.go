@@ -99,7 +99,7 @@ func sliceSelectors(all bool) []string {
 }
 
 // resources are all the descriptions, in the order their informers start.
-var resources = []*resource{servicesResource, endpointSlicesResource, namespacesResource}
+var resources = []*resource{servicesResource, endpointSlicesResource, namespacesResource, ingressesResource}
 
 func init() {
 	for _, r := range resources {
