@@ -54,9 +54,9 @@ func setupExternal(c *caddy.Controller) error {
 	e.upstream = upstream.New()
 	// The handlers of the server block exist only once it is set up.
 	c.OnStartup(func() error {
-		k, ok := dnsserver.GetConfig(c).Handler(pluginName).(*KubeSvc)
-		if !ok {
-			return plugin.Error(externalName, errors.New("needs kubesvc in the same server block (it serves the cluster's objects that k8s_external answers from)"))
+		k, err := blockKubeSvc(dnsserver.GetConfig(c))
+		if err != nil {
+			return plugin.Error(externalName, err)
 		}
 		e.k = k
 		return nil
@@ -66,6 +66,16 @@ func setupExternal(c *caddy.Controller) error {
 		return e
 	})
 	return nil
+}
+
+// blockKubeSvc is the kubesvc of a server block, as stock's k8s_external
+// finds its kubernetes plugin.
+func blockKubeSvc(conf *dnsserver.Config) (*KubeSvc, error) {
+	k, ok := conf.Handler(pluginName).(*KubeSvc)
+	if !ok {
+		return nil, errors.New("needs kubesvc in the same server block (k8s_external answers from the objects it watches)")
+	}
+	return k, nil
 }
 
 // parseExternal reads a k8s_external block: stock's options and kubesvc's
@@ -84,6 +94,9 @@ func parseExternal(c *caddy.Controller) (*External, error) {
 			if err := e.parseOption(c); err != nil {
 				return nil, err
 			}
+		}
+		if len(e.zones) == 0 {
+			return nil, c.Err("k8s_external needs a zone")
 		}
 	}
 	if e == nil {

@@ -5,8 +5,10 @@ import (
 	"testing"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // Every stock option parses as stock's does; every malformed one fails with
@@ -16,7 +18,7 @@ func TestParseExternal(t *testing.T) {
 		in      string
 		wantErr string // "" for none
 	}{
-		{"k8s_external", ""},
+		{"k8s_external", "needs a zone"}, // the server block's keys, and here there are none
 		{"k8s_external example.com example.org", ""},
 		{"k8s_external example.com {\n apex ns\n ttl 3600\n headless\n fallthrough\n}", ""},
 		{"k8s_external example.com {\n fallthrough example.com\n}", ""},
@@ -43,6 +45,11 @@ func TestParseExternal(t *testing.T) {
 		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 			t.Errorf("%q: want an error with %q, got %v (%+v)", tc.in, tc.wantErr, err, e)
 		}
+	}
+	c := caddy.NewTestController("dns", "k8s_external")
+	c.ServerBlockKeys = []string{"example.org:53"}
+	if e, err := parseExternal(c); err != nil || len(e.zones) != 1 || e.zones[0] != "example.org." {
+		t.Errorf("without zones: want the server block's, example.org.; got %+v, %v", e, err)
 	}
 	e, err := parseExternal(caddy.NewTestController("dns", "k8s_external Example.COM {\n apex NS\n ttl 0\n}"))
 	if err != nil || len(e.zones) != 1 || e.zones[0] != "example.com." || e.apex != "ns" || e.ttl != 0 {
@@ -76,5 +83,39 @@ func TestExternalNotSyncedAndFallthrough(t *testing.T) {
 	}
 	if rcode, m := askExternal(e2, test.Case{Qname: "web.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeSuccess || m == nil || len(m.Answer) != 2 {
 		t.Errorf("with fallthrough, a name that exists: want its answer, got %s %v", dns.RcodeToString[rcode], m)
+	}
+}
+
+// Without kubesvc in its server block, k8s_external fails the start and
+// says why (stock's says "kubernetes plugin not loaded").
+func TestExternalNeedsKubeSvc(t *testing.T) {
+	if _, err := blockKubeSvc(&dnsserver.Config{}); err == nil || !strings.Contains(err.Error(), "needs kubesvc in the same server block") {
+		t.Errorf("want an error that says k8s_external needs kubesvc, got %v", err)
+	}
+}
+
+// Answers in the external zone are counted by type and result.
+func TestExternalAnswersCounted(t *testing.T) {
+	e, _ := newTestExternal(t, clusterCorefile, externalBlock, externalSeed()...)
+	for _, c := range []struct {
+		name   string
+		qtype  uint16
+		result string
+	}{
+		{"web.default.example.com.", dns.TypeA, "success"},
+		{"web.default.example.com.", dns.TypeAAAA, "nodata"},
+		{"nope.default.example.com.", dns.TypeSRV, "nxdomain"},
+		{"web.default.example.com.", dns.TypeMX, "nodata"},
+	} {
+		label := dns.TypeToString[c.qtype]
+		if c.qtype == dns.TypeMX {
+			label = "other"
+		}
+		counter := externalAnswers.WithLabelValues(label, c.result)
+		before := testutil.ToFloat64(counter)
+		askExternal(e, test.Case{Qname: c.name, Qtype: c.qtype})
+		if got := testutil.ToFloat64(counter) - before; got != 1 {
+			t.Errorf("%s %s: external_answers_total{type=%q,result=%q} moved by %v, want 1", c.name, dns.TypeToString[c.qtype], label, c.result, got)
+		}
 	}
 }

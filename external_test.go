@@ -18,7 +18,7 @@ import (
 // newTestExternal parses a kubesvc and a k8s_external block of one server
 // block, starts kubesvc's informers on a fake clientset holding objs, and
 // waits for the first sync.
-func newTestExternal(t *testing.T, kubesvcBlock, externalBlock string, objs ...runtime.Object) (*External, *fake.Clientset) {
+func newTestExternal(t testing.TB, kubesvcBlock, externalBlock string, objs ...runtime.Object) (*External, *fake.Clientset) {
 	t.Helper()
 	k, cfg, err := parse(caddy.NewTestController("dns", kubesvcBlock))
 	if err != nil {
