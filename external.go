@@ -35,6 +35,7 @@ type External struct {
 	headless  bool         // headless services' endpoints, as stock's headless
 	ingress   bool         // Ingress hosts
 	hostnames bool         // the external-dns hostname annotation of Services
+	gateway   bool         // HTTPRoute hostnames, with their Gateways\' addresses
 	public    bool         // answer each name's public face
 	publicIPs []netip.Addr // public: the addresses of names without a target annotation
 	k         *KubeSvc     // the server block's kubesvc, found at startup
@@ -128,6 +129,8 @@ func (e *External) parseOption(c *caddy.Controller) error {
 		return flag(&e.ingress)
 	case "hostnames":
 		return flag(&e.hostnames)
+	case "gateway":
+		return flag(&e.gateway)
 	case "fallthrough":
 		e.Fall.SetZonesFromArgs(args)
 		for i, z := range e.Fall.Zones {

@@ -23,6 +23,10 @@ type extIndex struct {
 	names cowMap[[]*extName]  // a lower-cased FQDN -> the objects that name it, by owner
 	mu    sync.Mutex          // serialises writers
 	owned map[string][]string // owner -> the names it published, for the writer
+	// gateways and routes are the writer's: a route's names answer its
+	// accepting Gateways' addresses (external_gateway.go).
+	gateways map[string]*gateway
+	routes   map[string]*httpRoute
 	// serial is the SOA serial of the external zones: the last change.
 	serial atomic.Uint32
 }
@@ -47,16 +51,25 @@ type extEndpoint struct {
 
 // extName is one object's claim on a name.
 type extName struct {
-	owner   string // "ingresses/<ns>/<name>" or "services/<ns>/<name>"
-	ingress bool   // from an Ingress host (the ingress option), else a hostname annotation (hostnames)
+	owner   string // "<resource>/<ns>/<name>"
+	source  extSource
 	addrs   []extAddr
 	targets []extAddr
 	ttl     uint32
 	hasTTL  bool
 }
 
+// extSource is the option that serves a claim.
+type extSource uint8
+
+const (
+	fromHostname extSource = iota // a Service's hostname annotation: hostnames
+	fromIngress                   // an Ingress host: ingress
+	fromRoute                     // an HTTPRoute host: gateway
+)
+
 func newExtIndex() *extIndex {
-	x := &extIndex{owned: map[string][]string{}}
+	x := &extIndex{owned: map[string][]string{}, gateways: map[string]*gateway{}, routes: map[string]*httpRoute{}}
 	x.svcs.init()
 	x.rev.init()
 	x.names.init()

@@ -108,12 +108,18 @@ func (e *External) reverse(state request.Request, x *extIndex, ip string) result
 
 // claims are the claims on name of the kinds this block serves.
 func (e *External) claims(x *extIndex, name string) []*extName {
-	if !e.ingress && !e.hostnames {
+	if !e.ingress && !e.hostnames && !e.gateway {
 		return nil
 	}
 	all := x.names.get(name)
 	return slices.DeleteFunc(slices.Clone(all), func(c *extName) bool {
-		return c.ingress && !e.ingress || !c.ingress && !e.hostnames
+		switch c.source {
+		case fromIngress:
+			return !e.ingress
+		case fromRoute:
+			return !e.gateway
+		}
+		return !e.hostnames
 	})
 }
 

@@ -32,4 +32,5 @@ func (k *KubeSvc) attachExternal(e *External, cfg *clientConfig) {
 	k.w.ext = x
 	k.ext.Store(x)
 	cfg.ingresses = cfg.ingresses || e.ingress
+	cfg.gateways = cfg.gateways || e.gateway
 }

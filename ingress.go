@@ -58,11 +58,7 @@ func (w *watcher) ingressHandler() cache.ResourceEventHandler {
 		}
 		w.setIngress(in, gone)
 	}
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { set(obj, false) },
-		UpdateFunc: func(_, obj any) { set(obj, false) },
-		DeleteFunc: func(obj any) { set(obj, true) },
-	}
+	return handlerFuncs(set)
 }
 
 // setIngress publishes in's hosts (none if gone, or if its namespace is not
@@ -78,6 +74,6 @@ func (w *watcher) setIngress(in *ingress, gone bool) {
 		w.ext.setIngress(owner, nil, nil)
 		return
 	}
-	w.ext.setIngress(owner, in.hosts, &extName{owner: owner, ingress: true,
+	w.ext.setIngress(owner, in.hosts, &extName{owner: owner, source: fromIngress,
 		addrs: in.ext.addrs, targets: in.ext.targets, ttl: in.ext.ttl, hasTTL: in.ext.hasTTL})
 }

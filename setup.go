@@ -62,6 +62,7 @@ type clientConfig struct {
 	allSlices bool
 	podNames  bool // endpoint_pod_names: slices keep their endpoints' Pod names
 	ingresses bool // k8s_external's ingress: watch Ingresses
+	gateways  bool // k8s_external's gateway: watch Gateways and HTTPRoutes
 }
 
 const (
