@@ -104,3 +104,20 @@ func TestExternalOptionsChooseTheFace(t *testing.T) {
 			Extra: []dns.RR{test.A("ns1.dns.example.com. 900 IN A 203.0.113.10")}},
 	})
 }
+
+// namespace_labels holds in the external zone too: the services of a
+// namespace it does not select have no external names, and a namespace's
+// own name exists only if it is selected (with pods insecure or not).
+func TestExternalNamespaceLabels(t *testing.T) {
+	inA := loadBalancer(clusterIPSvc("team-a", "web", []string{"10.96.0.70"}, svcPort("http", corev1.ProtocolTCP, 80)), "192.168.0.70")
+	inB := loadBalancer(clusterIPSvc("team-b", "web", []string{"10.96.0.71"}, svcPort("http", corev1.ProtocolTCP, 80)), "192.168.0.71")
+	e, _ := newTestExternal(t, "kubesvc cluster.local {\n namespace_labels team=a\n}", "k8s_external example.com",
+		labelledNamespace("team-a", map[string]string{"team": "a"}), labelledNamespace("team-b", map[string]string{"team": "b"}), inA, inB)
+	soa := "example.com. 5 IN SOA ns1.dns.example.com. hostmaster.dns.example.com. 0 7200 1800 86400 5"
+	runExternalCases(t, e, []test.Case{
+		{Qname: "web.team-a.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.team-a.example.com. 5 IN A 192.168.0.70")}},
+		{Qname: "team-a.example.com.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
+		{Qname: "web.team-b.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
+		{Qname: "team-b.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
+	})
+}

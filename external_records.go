@@ -95,7 +95,7 @@ func (e *External) reverse(state request.Request, x *extIndex, ip string) result
 	}
 	var out []dns.RR
 	for _, id := range x.rev.get(addr.Unmap().String()) {
-		if !e.k.exposed(id[strings.IndexByte(id, '.')+1:], 0) {
+		if !e.k.exposedExternally(id[strings.IndexByte(id, '.')+1:]) {
 			continue
 		}
 		out = append(out, &dns.PTR{Hdr: dns.RR_Header{Name: state.QName(), Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: e.ttl}, Ptr: joinZone(id, e.zones[0])})

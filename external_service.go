@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/coredns/coredns/request"
@@ -22,7 +23,7 @@ type extTarget struct {
 func (e *External) service(ctx context.Context, state request.Request, x *extIndex) result {
 	segs := dns.SplitDomainName(relName(state.Name(), state.Zone))
 	last := len(segs) - 1
-	if last < 0 || !e.k.exposed(segs[last], 0) {
+	if last < 0 || !e.k.exposedExternally(segs[last]) {
 		return result{rcode: dns.RcodeNameError}
 	}
 	if last == 0 {
@@ -78,12 +79,24 @@ func (e *External) service(ctx context.Context, state request.Request, x *extInd
 // hasNamespace reports whether namespace ns has services: its
 // <ns>.svc.<zone> exists in the first forward zone.
 func (k *KubeSvc) hasNamespace(ns string) bool {
-	for _, z := range k.zones {
-		if !z.reverse {
-			return k.ix.lookup(within(ns+".svc", z.name)) != nil
-		}
+	z := k.forwardZone()
+	return z >= 0 && k.ix.lookup(within(ns+".svc", k.zones[z].name)) != nil
+}
+
+// exposedExternally reports whether kubesvc serves namespace ns (namespaces,
+// namespace_labels), as stock's k8s_external asks its kubernetes plugin.
+// Under namespace_labels the watcher publishes <ns>.svc.<zone> only for a
+// namespace it serves (and <ns>.pod.<zone> only with pods insecure).
+func (k *KubeSvc) exposedExternally(ns string) bool {
+	if k.namespaceLabels {
+		return k.hasNamespace(ns)
 	}
-	return false
+	return len(k.namespaces) == 0 || k.namespaces[ns]
+}
+
+// forwardZone is the index of kubesvc's first forward zone (there is one).
+func (k *KubeSvc) forwardZone() int {
+	return slices.IndexFunc(k.zones, func(z zone) bool { return !z.reverse })
 }
 
 // appendTargets appends a for each port matching portName and proto ("":
