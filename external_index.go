@@ -29,6 +29,9 @@ type extIndex struct {
 	routes   map[string]*httpRoute
 	// serial is the SOA serial of the external zones: the last change.
 	serial atomic.Uint32
+	// headless: the block answers headless services' endpoints, so they
+	// are kept (a copy of every headless service's endpoints otherwise).
+	headless bool
 }
 
 // extSvc is what k8s_external answers of one service.
@@ -88,7 +91,7 @@ func (x *extIndex) setService(key string, s *service, sls map[string]*endpointSl
 	ns, name, _ := strings.Cut(key, "/")
 	id := name + "." + ns
 	old := x.svcs.get(id)
-	now := extServiceOf(s, sls)
+	now := extServiceOf(s, sls, x.headless)
 	if !reflect.DeepEqual(old, now) {
 		x.svcs.set(id, now)
 		x.reindex(id, old, now)
@@ -112,7 +115,7 @@ func externalOfService(s *service) *external {
 
 // extServiceOf is the published form of s, nil if k8s_external has nothing
 // to answer of it.
-func extServiceOf(s *service, sls map[string]*endpointSlice) *extSvc {
+func extServiceOf(s *service, sls map[string]*endpointSlice, headless bool) *extSvc {
 	if s == nil {
 		return nil
 	}
@@ -120,7 +123,7 @@ func extServiceOf(s *service, sls map[string]*endpointSlice) *extSvc {
 	if ext := s.externalData(); ext != nil {
 		out.addrs, out.targets = ext.addrs, ext.targets
 	}
-	if out.headless {
+	if out.headless && headless {
 		for _, sl := range sortedSlices(sls) {
 			for _, e := range sl.endpoints {
 				if !e.ready {

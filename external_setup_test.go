@@ -81,6 +81,9 @@ func TestExternalNotSyncedAndFallthrough(t *testing.T) {
 	if rcode, _ := askExternal(e2, test.Case{Qname: "nope.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeRefused {
 		t.Errorf("NXDOMAIN with fallthrough: want the next plugin's answer (REFUSED), got %s", dns.RcodeToString[rcode])
 	}
+	if rcode, _ := askExternal(e2, test.Case{Qname: "hl.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeRefused {
+		t.Errorf("a headless service's name without headless: want NXDOMAIN passed on (REFUSED), got %s", dns.RcodeToString[rcode])
+	}
 	if rcode, m := askExternal(e2, test.Case{Qname: "web.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeSuccess || m == nil || len(m.Answer) != 2 {
 		t.Errorf("with fallthrough, a name that exists: want its answer, got %s %v", dns.RcodeToString[rcode], m)
 	}

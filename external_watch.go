@@ -29,6 +29,7 @@ func (k *KubeSvc) serveExternal(conf *dnsserver.Config, cfg *clientConfig) {
 // attachExternal gives k's watcher an index for e, and e that index.
 func (k *KubeSvc) attachExternal(e *External, cfg *clientConfig) {
 	x := newExtIndex()
+	x.headless = e.headless
 	k.w.ext = x
 	k.ext.Store(x)
 	cfg.ingresses = cfg.ingresses || e.ingress
