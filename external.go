@@ -169,7 +169,8 @@ func (e *External) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	}
 	state.Zone = zone
 	res := e.resolve(ctx, state, x)
-	if res.rcode == dns.RcodeNameError && e.Fall.Through(name) {
+	// The name server's own names are never passed on (as stock).
+	if res.rcode == dns.RcodeNameError && e.Fall.Through(name) && !e.ownName(name, zone) {
 		countExternal(state.QType(), resFallthrough)
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}

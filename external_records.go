@@ -17,7 +17,7 @@ func (e *External) resolve(ctx context.Context, state request.Request, x *extInd
 	switch {
 	case name == zone:
 		return e.apexAnswer(state, x)
-	case dns.IsSubDomain(joinZone(e.apex, zone), name):
+	case e.ownName(name, zone):
 		return e.subApex(state, x)
 	}
 	if state.QType() == dns.TypePTR {
@@ -29,6 +29,12 @@ func (e *External) resolve(ctx context.Context, state request.Request, x *extInd
 		return e.named(ctx, state, claims)
 	}
 	return e.service(ctx, state, x)
+}
+
+// ownName reports whether name is the zone's apex or below <apex>.<zone>,
+// the name server's names.
+func (e *External) ownName(name, zone string) bool {
+	return name == zone || dns.IsSubDomain(joinZone(e.apex, zone), name)
 }
 
 // apexAnswer answers at the zone's apex: its SOA, and its NS with the name

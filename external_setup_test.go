@@ -81,6 +81,9 @@ func TestExternalNotSyncedAndFallthrough(t *testing.T) {
 	if rcode, _ := askExternal(e2, test.Case{Qname: "nope.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeRefused {
 		t.Errorf("NXDOMAIN with fallthrough: want the next plugin's answer (REFUSED), got %s", dns.RcodeToString[rcode])
 	}
+	if _, m := askExternal(e2, test.Case{Qname: "ns2.dns.example.com.", Qtype: dns.TypeA}); m == nil || m.Rcode != dns.RcodeNameError {
+		t.Errorf("a name below the name server's (dns.example.com.) with fallthrough: want NXDOMAIN, as stock, not passed on; got %v", m)
+	}
 	if rcode, _ := askExternal(e2, test.Case{Qname: "hl.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeRefused {
 		t.Errorf("a headless service's name without headless: want NXDOMAIN passed on (REFUSED), got %s", dns.RcodeToString[rcode])
 	}

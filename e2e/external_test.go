@@ -190,3 +190,39 @@ func TestDifferentialExternalTransferMatchesStock(t *testing.T) {
 		t.Errorf("no records of %s in the transfer", ns)
 	}
 }
+
+// fallthrough and apex in stock's syntax: the names k8s_external does not
+// have go on through the plugin chain (here kubesvc, then forward to the
+// local upstream), its apex names are under the label apex gives, as
+// stock's.
+func TestDifferentialExternalFallthroughAndApexMatchStock(t *testing.T) {
+	suite(t)
+	const ns = "e2e-ext-fall"
+	namespace(t, ns)
+	web := clusterIPService(ns, "web", "http", 80)
+	web.Spec.ExternalIPs = []string{"198.51.100.21"}
+	createService(t, web)
+	kubesvc, stock := differentialPair(t, `server:k8s_external example.com {
+        apex ns
+        ttl 0
+        fallthrough
+    }`)
+	for _, s := range []*coredns.Server{kubesvc, stock} {
+		eventually(t, 30*time.Second, "the server has the service", answers(s.Ports.DNSAddr(), "web.e2e-ext-fall.example.com.", dns.TypeA,
+			want{answer: []string{"web.e2e-ext-fall.example.com. 0 IN A 198.51.100.21"}}))
+	}
+	for _, q := range []question{
+		{"web.e2e-ext-fall.example.com.", dns.TypeA},
+		{"web.e2e-ext-fall.example.com.", dns.TypeSRV},
+		{"nope.e2e-ext-fall.example.com.", dns.TypeA},
+		{"x.y.z.w.v.example.com.", dns.TypeA},
+		{"example.com.", dns.TypeSOA},
+		{"example.com.", dns.TypeNS},
+		{"ns.example.com.", dns.TypeA},
+		{"ns1.ns.example.com.", dns.TypeA},
+		{"ns2.ns.example.com.", dns.TypeA},
+		{"dns.example.com.", dns.TypeA},
+	} {
+		sameAsStock(t, kubesvc, stock, q.name, q.qtype)
+	}
+}
