@@ -226,3 +226,28 @@ func TestDifferentialExternalFallthroughAndApexMatchStock(t *testing.T) {
 		sameAsStock(t, kubesvc, stock, q.name, q.qtype)
 	}
 }
+
+// Without RBAC on Ingresses, ingress cannot work: kubesvc never publishes
+// (SERVFAIL in both zones, never a wrong NXDOMAIN) and says that it may not
+// list ingresses. With the least-privilege user of the other tests, whose
+// blocks without ingress sync, this shows Ingresses are asked for only with
+// the option.
+func TestExternalIngressWithoutRBACServfails(t *testing.T) {
+	suite(t)
+	s := ownCoreDNS(t, "kubesvc", sharedProxy.URL(), func(p coredns.Ports, kc string) string {
+		return coredns.PluginCorefile("kubesvc", p, kc, "server:k8s_external example.com {\n        ingress\n    }")
+	})
+	if err := s.WaitServing(ctxFor(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the log names the forbidden ingresses", func() (bool, string) {
+		return strings.Contains(s.Log(), "ingresses") && strings.Contains(strings.ToLower(s.Log()), "forbidden"), tail(s.Log(), 2000)
+	})
+	for _, proto := range protos {
+		for _, name := range []string{"kubernetes.default.svc.cluster.local.", "nope.default.example.com."} {
+			if r := query(t, s.Ports.DNSAddr(), proto, name, dns.TypeA); r.Rcode != dns.RcodeServerFailure {
+				t.Errorf("%s %s: %s, want SERVFAIL until ingresses can be listed\n%v", proto, name, dns.RcodeToString[r.Rcode], r)
+			}
+		}
+	}
+}
