@@ -23,10 +23,11 @@ type extIndex struct {
 	names cowMap[[]*extName]  // a lower-cased FQDN -> the objects that name it, by owner
 	mu    sync.Mutex          // serialises writers
 	owned map[string][]string // owner -> the names it published, for the writer
-	// gateways and routes are the writer's: a route's names answer its
-	// accepting Gateways' addresses (external_gateway.go).
-	gateways map[string]*gateway
-	routes   map[string]*httpRoute
+	// The objects that name themselves, for the writer (external_gateway.go).
+	ingresses map[string]*ingress
+	gateways  map[string]*gateway
+	routes    map[string]*httpRoute
+	serves    func(ns string) bool // the watcher's namespace filter
 	// serial is the SOA serial of the external zones: the last change.
 	serial atomic.Uint32
 	// headless: the block answers headless services' endpoints, so they
@@ -72,7 +73,8 @@ const (
 )
 
 func newExtIndex() *extIndex {
-	x := &extIndex{owned: map[string][]string{}, gateways: map[string]*gateway{}, routes: map[string]*httpRoute{}}
+	x := &extIndex{owned: map[string][]string{}, ingresses: map[string]*ingress{}, gateways: map[string]*gateway{},
+		routes: map[string]*httpRoute{}, serves: func(string) bool { return true }}
 	x.svcs.init()
 	x.rev.init()
 	x.names.init()
@@ -180,13 +182,6 @@ func without(ids []string, id string) []string {
 		return nil
 	}
 	return out
-}
-
-// setIngress publishes the hosts of an Ingress (none: gone) with n.
-func (x *extIndex) setIngress(owner string, hosts []string, n *extName) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.setNames(owner, hosts, n)
 }
 
 // setNames makes names (nil: none) the names owner claims, each answered

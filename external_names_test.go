@@ -111,13 +111,27 @@ func TestExternalOptionsChooseTheFace(t *testing.T) {
 func TestExternalNamespaceLabels(t *testing.T) {
 	inA := loadBalancer(clusterIPSvc("team-a", "web", []string{"10.96.0.70"}, svcPort("http", corev1.ProtocolTCP, 80)), "192.168.0.70")
 	inB := loadBalancer(clusterIPSvc("team-b", "web", []string{"10.96.0.71"}, svcPort("http", corev1.ProtocolTCP, 80)), "192.168.0.71")
-	e, _ := newTestExternal(t, "kubesvc cluster.local {\n namespace_labels team=a\n}", "k8s_external example.com",
-		labelledNamespace("team-a", map[string]string{"team": "a"}), labelledNamespace("team-b", map[string]string{"team": "b"}), inA, inB)
+	e, _ := newTestExternal(t, "kubesvc cluster.local {\n namespace_labels team=a\n}", "k8s_external example.com {\n ingress\n}",
+		labelledNamespace("team-a", map[string]string{"team": "a"}), labelledNamespace("team-b", map[string]string{"team": "b"}), inA, inB,
+		ingressObj("team-b", "shop", []string{"shop.example.com"}, "192.168.0.72"))
 	soa := "example.com. 5 IN SOA ns1.dns.example.com. hostmaster.dns.example.com. 0 7200 1800 86400 5"
 	runExternalCases(t, e, []test.Case{
 		{Qname: "web.team-a.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.team-a.example.com. 5 IN A 192.168.0.70")}},
 		{Qname: "team-a.example.com.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "web.team-b.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "team-b.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
+		{Qname: "shop.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
+	})
+	// team-b comes to match (the Namespace watch's event), then stops:
+	// its service's and its Ingress's names come and go with it at once.
+	e.k.w.setNamespace("team-b", true)
+	runExternalCases(t, e, []test.Case{
+		{Qname: "web.team-b.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.team-b.example.com. 5 IN A 192.168.0.71")}},
+		{Qname: "shop.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("shop.example.com. 5 IN A 192.168.0.72")}},
+	})
+	e.k.w.setNamespace("team-b", false)
+	runExternalCases(t, e, []test.Case{
+		{Qname: "web.team-b.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
+		{Qname: "shop.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 	})
 }

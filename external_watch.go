@@ -17,6 +17,15 @@ func (w *watcher) publishExternal(key string, st *svcState) {
 	w.ext.setService(key, s, st.slices)
 }
 
+// publishExternalNamespace publishes again what k8s_external has of
+// namespace ns, which started or stopped being served (its services are
+// rebuilt one by one). Callers hold mu.
+func (w *watcher) publishExternalNamespace(ns string) {
+	if w.ext != nil {
+		w.ext.namespaceChanged(ns)
+	}
+}
+
 // serveExternal gives the watcher k8s_external's index if the server block
 // has k8s_external, and watches what its options need, before the watcher
 // starts (both plugins' handlers exist by then, whichever starts first).
@@ -30,6 +39,7 @@ func (k *KubeSvc) serveExternal(conf *dnsserver.Config, cfg *clientConfig) {
 func (k *KubeSvc) attachExternal(e *External, cfg *clientConfig) {
 	x := newExtIndex()
 	x.headless = e.headless
+	x.serves = k.w.serves
 	k.w.ext = x
 	k.ext.Store(x)
 	cfg.ingresses = cfg.ingresses || e.ingress

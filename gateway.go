@@ -135,10 +135,7 @@ func (w *watcher) gatewayHandler() cache.ResourceEventHandler {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.ext != nil {
-			if gone || !w.serves(g.namespace()) {
-				g = &gateway{objMeta: g.objMeta}
-			}
-			w.ext.setGateway(g)
+			w.ext.setGateway(g, gone)
 		}
 	}
 	return handlerFuncs(set)
@@ -154,10 +151,7 @@ func (w *watcher) httpRouteHandler() cache.ResourceEventHandler {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.ext != nil {
-			if gone || !w.serves(r.namespace()) {
-				r = &httpRoute{objMeta: r.objMeta}
-			}
-			w.ext.setRoute(r)
+			w.ext.setRoute(r, gone)
 		}
 	}
 	return handlerFuncs(set)

@@ -17,6 +17,10 @@ import (
 // newInformer makes the informers; a test replaces it to make one fail.
 var newInformer = cache.NewSharedIndexInformer
 
+// subscribed is called after each subscription of start; a test replaces it
+// to let an informer deliver before start goes on.
+var subscribed = func(*resource) {}
+
 // start runs the informers of the resources cfg needs until stop is
 // called: one per watched namespace (all namespaces by default) for a
 // namespaced resource, one for a cluster-scoped one, each shared with the
@@ -42,6 +46,13 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 		contacts []*contact
 		errs     []error
 	)
+	// Every handler is made before any informer runs (a shared one may
+	// run already and replays its objects at once): the namespace handler
+	// tells the watcher to serve only the namespaces it hears of.
+	handlers := map[*resource]cache.ResourceEventHandler{}
+	for _, r := range w.watched {
+		handlers[r] = contacted{r.contact, r.handler(w)}
+	}
 	add := func(r *resource, ns string) {
 		res := newContact(r.name, ns, r.contact) // the watches of a resource fail and recover as one
 		for i, sel := range r.selectors(cfg) {
@@ -51,12 +62,13 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 			}
 			tf := r.transformFor(cfg)
 			key := informerKey{conn: conn, resource: r.name, namespace: ns, selector: sel, transform: transformID(tf), watch: i}
-			sub, err := subscribe(client, key, r, fromWatch(tf, uint8(i)), c, contacted{r.contact, r.handler(w)})
+			sub, err := subscribe(client, key, r, fromWatch(tf, uint8(i)), c, handlers[r])
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", c.what, err))
 				return
 			}
 			subs, synced = append(subs, sub), append(synced, sub.reg.HasSynced)
+			subscribed(r)
 		}
 		contacts = append(contacts, res)
 	}

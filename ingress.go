@@ -61,19 +61,11 @@ func (w *watcher) ingressHandler() cache.ResourceEventHandler {
 	return handlerFuncs(set)
 }
 
-// setIngress publishes in's hosts (none if gone, or if its namespace is not
-// served) with its addresses.
+// setIngress hands in (gone: deleted) to k8s_external's index.
 func (w *watcher) setIngress(in *ingress, gone bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.ext == nil {
-		return
+	if w.ext != nil {
+		w.ext.setIngress(in, gone)
 	}
-	owner := "ingresses/" + in.key
-	if gone || !w.serves(in.namespace()) {
-		w.ext.setIngress(owner, nil, nil)
-		return
-	}
-	w.ext.setIngress(owner, in.hosts, &extName{owner: owner, source: fromIngress,
-		addrs: in.ext.addrs, targets: in.ext.targets, ttl: in.ext.ttl, hasTTL: in.ext.hasTTL})
 }

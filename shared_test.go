@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/test"
@@ -93,5 +94,46 @@ func TestInstancesShareInformers(t *testing.T) {
 		if key.conn == connOf(client) {
 			t.Errorf("informer %+v still runs after its last instance stopped", key)
 		}
+	}
+}
+
+// slowNamespaces is the fake API with its Namespace list delayed: every
+// other informer delivers first.
+type slowNamespaces struct{ fakeAPI }
+
+func (s slowNamespaces) list(ctx context.Context, resource, ns string, o metav1.ListOptions) (runtime.Object, error) {
+	if resource == "namespaces" {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return s.fakeAPI.list(ctx, resource, ns, o)
+}
+
+// An informer starts as its instance subscribes, and may deliver at once:
+// every handler is made first, so that namespace_labels filters the
+// services that arrive before the namespaces do (a service of a namespace
+// it does not select was served until its next change).
+func TestNamespaceFilterBeforeAnyInformerRuns(t *testing.T) {
+	k, cfg, err := parse(caddy.NewTestController("dns", namespaceLabelsCorefile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := slowNamespaces{fakeAPI{fake.NewClientset(
+		labelledNamespace("in", map[string]string{"dns": "served"}), labelledNamespace("out", map[string]string{"dns": "no"}),
+		clusterIPSvc("in", "web", []string{"10.0.0.1"}), clusterIPSvc("out", "web", []string{"10.0.0.2"}))}}
+	// The Service informer delivers before the next one is subscribed.
+	t.Cleanup(func() { subscribed = func(*resource) {} })
+	subscribed = func(r *resource) {
+		if r == servicesResource {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	k.w.start(client, cfg)
+	t.Cleanup(k.w.stop)
+	waitFor(t, "first sync", k.Ready)
+	if k.w.ix.lookup("web.out.svc.cluster.local.") != nil {
+		t.Errorf("web.out.svc.cluster.local. is served, in a namespace namespace_labels does not select")
+	}
+	if k.w.ix.lookup("web.in.svc.cluster.local.") == nil {
+		t.Errorf("web.in.svc.cluster.local. is not served")
 	}
 }
