@@ -29,6 +29,7 @@ type api interface {
 // before the first object arrives.
 type restAPI struct {
 	clients map[schema.GroupVersion]rest.Interface
+	conn    string // the configuration's identity, for sharing informers (shared.go)
 }
 
 var (
@@ -48,7 +49,7 @@ func newRestAPI(rc *rest.Config) (*restAPI, error) {
 		c.NegotiatedSerializer = apiCodecs.WithoutConversion()
 		return rest.RESTClientForConfigAndClient(c, hc)
 	}
-	a := &restAPI{clients: map[schema.GroupVersion]rest.Interface{}}
+	a := &restAPI{clients: map[schema.GroupVersion]rest.Interface{}, conn: restIdentity(rc)}
 	for _, r := range resources {
 		if a.clients[r.gv] != nil {
 			continue

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Builders of API objects, as the API server would hand them out.
@@ -133,6 +134,12 @@ func (f fakeAPI) list(ctx context.Context, resource, ns string, o metav1.ListOpt
 		return f.c.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
 	case "namespaces":
 		return f.c.CoreV1().Namespaces().List(ctx, o)
+	case "ingresses":
+		return f.c.NetworkingV1().Ingresses(ns).List(ctx, o)
+	case "gateways": // not in the fake clientset's scheme: always empty (tests feed the handlers)
+		return &gwv1.GatewayList{}, nil
+	case "httproutes":
+		return &gwv1.HTTPRouteList{}, nil
 	}
 	return nil, fmt.Errorf("fakeAPI: no resource %q", resource)
 }
@@ -145,6 +152,10 @@ func (f fakeAPI) watch(ctx context.Context, resource, ns string, o metav1.ListOp
 		return f.c.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
 	case "namespaces":
 		return f.c.CoreV1().Namespaces().Watch(ctx, o)
+	case "ingresses":
+		return f.c.NetworkingV1().Ingresses(ns).Watch(ctx, o)
+	case "gateways", "httproutes":
+		return watch.NewFake(), nil
 	}
 	return nil, fmt.Errorf("fakeAPI: no resource %q", resource)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,10 +17,15 @@ import (
 // newInformer makes the informers; a test replaces it to make one fail.
 var newInformer = cache.NewSharedIndexInformer
 
+// subscribed is called after each subscription of start; a test replaces it
+// to let an informer deliver before start goes on.
+var subscribed = func(*resource) {}
+
 // start runs the informers of the resources cfg needs until stop is
 // called: one per watched namespace (all namespaces by default) for a
-// namespaced resource, one for a cluster-scoped one. If any of them cannot
-// be set up, none runs and the index is never published: without one
+// namespaced resource, one for a cluster-scoped one, each shared with the
+// other instances that watch the same (shared.go). If any of them cannot
+// be set up, none is used and the index is never published: without one
 // resource's objects, names that exist would get NXDOMAIN, where SERVFAIL
 // says the truth.
 func (w *watcher) start(client api, cfg *clientConfig) {
@@ -30,15 +36,23 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	w.watched = cfg.watched()
+	conn := connOf(client)
 	w.mu.Lock()
 	w.countNames() // the zones' own names
 	w.mu.Unlock()
 	var (
-		informers []cache.SharedIndexInformer
-		synced    []cache.InformerSynced
-		contacts  []*contact
-		errs      []error
+		subs     []*subscription
+		synced   []cache.InformerSynced
+		contacts []*contact
+		errs     []error
 	)
+	// Every handler is made before any informer runs (a shared one may
+	// run already and replays its objects at once): the namespace handler
+	// tells the watcher to serve only the namespaces it hears of.
+	handlers := map[*resource]cache.ResourceEventHandler{}
+	for _, r := range w.watched {
+		handlers[r] = contacted{r.contact, r.handler(w)}
+	}
 	add := func(r *resource, ns string) {
 		res := newContact(r.name, ns, r.contact) // the watches of a resource fail and recover as one
 		for i, sel := range r.selectors(cfg) {
@@ -46,13 +60,15 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 			if i > 0 {
 				c = res.watch()
 			}
-			inf := newInformer(patient(client, c, r.name, ns, sel), r.object, 0, cache.Indexers{})
-			reg, err := setUpInformer(inf, fromWatch(r.transformFor(cfg), uint8(i)), contacted{r.contact, r.handler(w)}, c)
+			tf := r.transformFor(cfg)
+			key := informerKey{conn: conn, resource: r.name, namespace: ns, selector: sel, transform: transformID(tf), watch: i}
+			sub, err := subscribe(client, key, r, fromWatch(tf, uint8(i)), c, handlers[r])
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", c.what, err))
 				return
 			}
-			informers, synced = append(informers, inf), append(synced, reg.HasSynced)
+			subs, synced = append(subs, sub), append(synced, sub.reg.HasSynced)
+			subscribed(r)
 		}
 		contacts = append(contacts, res)
 	}
@@ -66,12 +82,20 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 			add(r, ns)
 		}
 	}
+	unsubscribe := func() {
+		for _, s := range subs {
+			s.unsubscribe()
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
+		unsubscribe()
 		log.Errorf("cannot watch the Kubernetes API, so the index is never published: every name in the zones gets SERVFAIL, and the plugin is never ready: %v", err)
 		return
 	}
-	for _, inf := range informers {
-		w.done.Go(func() { inf.RunWithContext(ctx) })
+	var once sync.Once // a second stop lets go of nothing again
+	w.cancel = func() {
+		cancel()
+		once.Do(unsubscribe)
 	}
 	w.done.Go(func() { w.awaitSync(ctx, synced, contacts) })
 }
@@ -87,29 +111,6 @@ func fromWatch(transform cache.TransformFunc, i uint8) cache.TransformFunc {
 		}
 		return out, err
 	}
-}
-
-// setUpInformer gives inf its transform, its watch error handler and the
-// watcher's event handler. Each fails only on an informer already started,
-// which would then store whole API objects that the handlers ignore, or
-// deliver nothing at all.
-func setUpInformer(inf cache.SharedIndexInformer, transform cache.TransformFunc, h cache.ResourceEventHandler, c *contact) (cache.ResourceEventHandlerRegistration, error) {
-	if err := inf.SetTransform(transform); err != nil {
-		return nil, fmt.Errorf("setting the transform: %w", err)
-	}
-	err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, _ *cache.Reflector, err error) {
-		if ctx.Err() == nil { // not an informer being stopped
-			c.watchFailed(err)
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("setting the watch error handler: %w", err)
-	}
-	reg, err := inf.AddEventHandler(h)
-	if err != nil {
-		return nil, fmt.Errorf("adding the event handler: %w", err)
-	}
-	return reg, nil
 }
 
 // awaitSync publishes the index once every informer delivered its initial

@@ -114,6 +114,7 @@ func (w *watcher) setNamespace(ns string, served bool) {
 		w.rebuild(key, st, before[key], batch)
 		batch = map[string]*entry{}
 	}
+	w.publishExternalNamespace(ns)
 	if len(batch) > 0 { // a namespace without services
 		w.ix.apply(batch)
 		w.countNames()

@@ -60,6 +60,7 @@ type service struct {
 	badExternalName bool         // externalName is no DNS name: no CNAME can point at it
 	publishNotReady bool
 	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
+	hasExt          bool // external data follows (serviceExt): load balancer, external IPs, annotations
 }
 
 // DeepCopyObject returns the object itself: stored objects are never mutated.
@@ -137,7 +138,7 @@ func toService(obj any) (any, error) {
 			s.ports = append(s.ports, np)
 		}
 	}
-	return s, nil
+	return withExternal(s, svc), nil
 }
 
 // toEndpointSlice is the EndpointSlice informer's transform.

@@ -45,6 +45,7 @@ type KubeSvc struct {
 	w    *watcher                   // the index's writer
 	ix   *index                     // the watcher's index, read without locks
 	soas []atomic.Pointer[[]dns.RR] // per zone, made for the index's serial
+	ext  atomic.Pointer[extIndex]   // k8s_external's data, if the server block has it
 }
 
 // lookuper resolves a name through the server's plugin chain; it is

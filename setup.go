@@ -34,6 +34,7 @@ func setup(c *caddy.Controller) error {
 		if err != nil {
 			return plugin.Error(pluginName, err)
 		}
+		k.serveExternal(dnsserver.GetConfig(c), cfg)
 		k.w.start(client, cfg)
 		return nil
 	})
@@ -60,6 +61,8 @@ type clientConfig struct {
 	// headless answers (sliceSelectors): ignore empty_service.
 	allSlices bool
 	podNames  bool // endpoint_pod_names: slices keep their endpoints' Pod names
+	ingresses bool // k8s_external's ingress: watch Ingresses
+	gateways  bool // k8s_external's gateway: watch Gateways and HTTPRoutes
 }
 
 const (

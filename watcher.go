@@ -31,6 +31,7 @@ type watcher struct {
 	members          map[string]map[string]*svcState
 
 	watched []*resource // the resources start watches, for the synced gauges
+	ext     *extIndex   // k8s_external's data, if a block uses it (external_watch.go)
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -239,6 +240,7 @@ func (w *watcher) rebuild(key string, st *svcState, before *owned, batch map[str
 func (w *watcher) rebuildAfter(key string, st *svcState, before *owned, batch map[string]*entry, edit *sliceEdit) {
 	start := time.Now()
 	defer func() { indexUpdate.Observe(time.Since(start).Seconds()) }()
+	w.publishExternal(key, st)
 	now := w.ownedAfter(st, before.ref.hs, edit)
 	for name := range before.names {
 		if _, ok := now.names[name]; !ok {

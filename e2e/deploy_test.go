@@ -59,6 +59,8 @@ func TestDeployManifests(t *testing.T) {
 		"deploy/overlays/autoscale": base,
 		// namespace_labels, and only it, needs the Namespaces.
 		"deploy/overlays/namespace-labels": append([]string{"/namespaces:list", "/namespaces:watch"}, base...),
+		// k8s_external's ingress, and only it, needs the Ingresses.
+		"deploy/overlays/external-zone": append(slices.Clone(base), "networking.k8s.io/ingresses:list", "networking.k8s.io/ingresses:watch"),
 	} {
 		t.Run(dir, func(t *testing.T) {
 			objs := render(t, filepath.Join(repoRoot, dir))

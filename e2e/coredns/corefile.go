@@ -202,3 +202,45 @@ func FromExample(example string, p Ports, kubeconfig string) (string, error) {
 	}
 	return strings.TrimRight(strings.Join(out, "\n"), "\n") + "\n" + UpstreamBlock(p.Upstream), nil
 }
+
+// SplitHorizonCorefile is the README's split-horizon setup (the seed's)
+// on p.DNS: clients from inside (127.0.0.1, as the view says) get the
+// cluster zone, the local upstream and example.com's internal addresses;
+// everyone else gets example.com's public face (203.0.113.10, ttl 900) and
+// REFUSED for other names. With single, only the first server block (one
+// kubesvc instance), to compare what two instances ask of the API server.
+func SplitHorizonCorefile(p Ports, kubeconfig string, single bool) string {
+	external := fmt.Sprintf(`example.com:%d {
+    kubesvc cluster.local {
+        kubeconfig %s
+    }
+    k8s_external example.com {
+        ingress
+        hostnames
+        public 203.0.113.10
+        ttl 900
+    }
+}
+`, p.DNS, kubeconfig)
+	if single {
+		external = ""
+	}
+	return fmt.Sprintf(`.:%d example.com:%d {
+    view internal {
+        expr client_ip() == '127.0.0.1'
+    }
+    errors
+    ready 127.0.0.1:%d
+    prometheus 127.0.0.1:%d
+    kubesvc cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    k8s_external example.com {
+        ingress
+        hostnames
+    }
+    forward . 127.0.0.1:%d
+}
+`, p.DNS, p.DNS, p.Ready, p.Metrics, kubeconfig, p.Upstream) + external + UpstreamBlock(p.Upstream)
+}
