@@ -17,8 +17,9 @@ type member struct {
 	ip        netip.Addr
 	target    string // <hostname or dashed IP>.<base>; "" when it cannot be a name
 	ports     []port
-	anonymous bool // the name of an endpoint without hostname: ip dashed, or its Pod's name
-	named     bool // ip goes by a hostname too (in this or another member)
+	anonymous bool     // the name of an endpoint without hostname: ip dashed, or its Pod's name
+	named     bool     // ip goes by a hostname too (in this or another member)
+	zones     []uint16 // zonal: the topology zones slices list ip in (zoneID)
 }
 
 // members is the union of what the slices say of the service's ready
@@ -40,6 +41,7 @@ func members(s *service, sls []*endpointSlice, base string, podNames bool) []mem
 		anonymous bool     // listed without a hostname (nor a Pod name) by some slice
 		pods      []string // Pod names it is listed with, without a hostname
 		ports     []port
+		zones     []uint16
 	}
 	byAddr := map[netip.Addr]*merged{}
 	for _, sl := range sls {
@@ -55,6 +57,9 @@ func members(s *service, sls []*endpointSlice, base string, podNames bool) []mem
 				} else {
 					m.ports = appendPorts(m.ports, sl.ports)
 				}
+				if ep.zone != 0 && !slices.Contains(m.zones, ep.zone) {
+					m.zones = append(m.zones, ep.zone)
+				}
 				switch {
 				case ep.podName && podNames:
 					if !slices.Contains(m.pods, ep.hostname) {
@@ -69,8 +74,8 @@ func members(s *service, sls []*endpointSlice, base string, podNames bool) []mem
 		}
 	}
 	out := make([]member, 0, len(byAddr))
-	add := func(ip netip.Addr, label string, ports []port, anonymous, named bool) {
-		m := member{ip: ip, ports: ports, anonymous: anonymous, named: named}
+	add := func(ip netip.Addr, label string, mg *merged, anonymous, named bool) {
+		m := member{ip: ip, ports: mg.ports, anonymous: anonymous, named: named, zones: mg.zones}
 		if target := label + "." + base; isLabel(label) && len(target) <= maxName {
 			m.target = target
 		}
@@ -79,13 +84,13 @@ func members(s *service, sls []*endpointSlice, base string, podNames bool) []mem
 	for ip, m := range byAddr {
 		named := len(m.hostnames) > 0
 		if m.anonymous {
-			add(ip, dashed(ip), m.ports, true, named)
+			add(ip, dashed(ip), m, true, named)
 		}
 		for _, p := range m.pods {
-			add(ip, p, m.ports, true, named)
+			add(ip, p, m, true, named)
 		}
 		for _, h := range m.hostnames {
-			add(ip, h, m.ports, false, named)
+			add(ip, h, m, false, named)
 		}
 	}
 	slices.SortFunc(out, func(a, b member) int {
@@ -152,6 +157,9 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 		}
 	}
 	r.headlessSRV(o, ms, base, addrsOf)
+	if r.zonal {
+		r.zonalNames(o, ms, base, addrsOf)
+	}
 }
 
 // headlessSRV adds one SRV per port name, target and port number, even for a

@@ -94,7 +94,8 @@ type endpoint struct {
 	addrs    []netip.Addr
 	hostname string // or, with podName, the name of the Pod its targetRef names
 	ready    bool
-	podName  bool // hostname is the endpoint's Pod name, kept for endpoint_pod_names
+	podName  bool   // hostname is the endpoint's Pod name, kept for endpoint_pod_names
+	zone     uint16 // zonal: its topology zone (zoneID), 0 for none; fits in padding
 }
 
 // Compact slices (see notHeadless) keep, instead of their endpoints, one of
@@ -136,14 +137,19 @@ func toService(obj any) (any, error) {
 }
 
 // toEndpointSlice is the EndpointSlice informer's transform.
-func toEndpointSlice(obj any) (any, error) { return endpointSliceOf(obj, false) }
+func toEndpointSlice(obj any) (any, error) { return endpointSliceOf(obj, sliceKeeps{}) }
 
-// toEndpointSliceWithPodNames is toEndpointSlice that keeps the Pod name of
-// each endpoint without a hostname, for endpoint_pod_names (only then: it
-// costs a string per endpoint).
-func toEndpointSliceWithPodNames(obj any) (any, error) { return endpointSliceOf(obj, true) }
+// sliceKeeps is what the slice transform keeps beyond what every answer
+// needs, for the options that ask it (only then: memory matters).
+type sliceKeeps struct {
+	// podNames (endpoint_pod_names): the Pod name of each endpoint without
+	// a hostname; it costs a string per endpoint.
+	podNames bool
+	// zones (zonal): each endpoint's topology zone, as an interned id.
+	zones bool
+}
 
-func endpointSliceOf(obj any, podNames bool) (any, error) {
+func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 	es, ok := obj.(*discovery.EndpointSlice)
 	if !ok {
 		return obj, nil
@@ -170,11 +176,14 @@ func endpointSliceOf(obj any, podNames bool) (any, error) {
 		switch {
 		case e.Hostname != nil && *e.Hostname != "":
 			ep.hostname = strings.ToLower(*e.Hostname)
-		case podNames && e.TargetRef != nil && e.TargetRef.Kind == "Pod" && isLabel(e.TargetRef.Name):
+		case keep.podNames && e.TargetRef != nil && e.TargetRef.Kind == "Pod" && isLabel(e.TargetRef.Name):
 			// A Pod name is a DNS subdomain: one with dots, or longer
 			// than a label, cannot name the endpoint, which keeps its
 			// dashed address instead.
 			ep.hostname, ep.podName = strings.ToLower(e.TargetRef.Name), true
+		}
+		if keep.zones && e.Zone != nil {
+			ep.zone = zoneID(*e.Zone)
 		}
 		for _, a := range e.Addresses {
 			if ip, ok := endpointAddr(a, v4); ok {

@@ -36,6 +36,7 @@ type KubeSvc struct {
 	autopath   *autopath // nil: off
 	// endpoint_pod_names and ignore empty_service: see records.
 	podNames, ignoreEmpty bool
+	zonal                 bool // zonal: zone-scoped names of headless services (zonal.go)
 
 	// namespaceLabels: only the namespaces namespace_labels selects are
 	// served; the watcher publishes <ns>.pod.<zone> for each of them.

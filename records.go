@@ -22,6 +22,8 @@ type records struct {
 	// ignoreEmpty (ignore empty_service): a ClusterIP service without a
 	// ready endpoint owns no name, as if it did not exist.
 	ignoreEmpty bool
+	// zonal: headless services answer zone-scoped names too (zonal.go).
+	zonal bool
 }
 
 // owned is what one service contributes to the index.

@@ -58,6 +58,11 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 		if k.pods && !zone.reverse && inZone(name, zone.podZone) {
 			return k.pod(name, z, qtype)
 		}
+		if k.zonal && !zone.reverse {
+			if res, ok := k.zonalFallback(name, z, qtype); ok {
+				return res
+			}
+		}
 		return k.negative(z, dns.RcodeNameError)
 	}
 	if qtype != dns.TypeCNAME {

@@ -53,10 +53,11 @@ var (
 		object: &discovery.EndpointSlice{}, newList: func() runtime.Object { return &discovery.EndpointSliceList{} },
 		transform: toEndpointSlice, handler: (*watcher).sliceHandler,
 		transformWith: func(cfg *clientConfig) cache.TransformFunc {
-			if cfg.podNames {
-				return toEndpointSliceWithPodNames
+			if !cfg.podNames && !cfg.zonal {
+				return toEndpointSlice
 			}
-			return toEndpointSlice
+			keep := sliceKeeps{podNames: cfg.podNames, zones: cfg.zonal}
+			return func(obj any) (any, error) { return endpointSliceOf(obj, keep) }
 		},
 		// noendpoints: headless services have no endpoints to answer with,
 		// as with the stock plugin, which then skips this watch too.

@@ -60,6 +60,7 @@ type clientConfig struct {
 	// headless answers (sliceSelectors): ignore empty_service.
 	allSlices bool
 	podNames  bool // endpoint_pod_names: slices keep their endpoints' Pod names
+	zonal     bool // zonal: slices keep their endpoints' topology zones
 }
 
 const (
@@ -99,6 +100,10 @@ func parseBlock(c *caddy.Controller) (*KubeSvc, *clientConfig, error) {
 	}
 	if err := k.setZones(zones); err != nil {
 		return nil, nil, c.Err(err.Error())
+	}
+	if cfg.zonal && cfg.noEndpoints {
+		// As stock refuses it: zone-scoped names are made of endpoints.
+		return nil, nil, c.Err("zonal needs the endpoints that noendpoints turns off; remove one of them")
 	}
 	if len(cfg.namespaces) > 0 && cfg.namespaceLabels != "" {
 		return nil, nil, c.Err("namespaces and namespace_labels cannot both be set")
@@ -176,6 +181,8 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 		// A ClusterIP service's answers then depend on its slices: every
 		// slice is watched.
 		k.ignoreEmpty, cfg.allSlices = true, true
+	case "zonal":
+		return parseZonal(c, k, cfg, args)
 	case "fallthrough":
 		k.Fall.SetZonesFromArgs(args)
 		for i, z := range k.Fall.Zones {
@@ -247,7 +254,7 @@ func (k *KubeSvc) setZones(names []string) error {
 		k.zones = append(k.zones, z)
 	}
 	k.soas = make([]atomic.Pointer[[]dns.RR], len(k.zones))
-	k.w = newWatcher(records{zones: fwd, ttl: k.ttl, podNames: k.podNames, ignoreEmpty: k.ignoreEmpty}, k.pods)
+	k.w = newWatcher(records{zones: fwd, ttl: k.ttl, podNames: k.podNames, ignoreEmpty: k.ignoreEmpty, zonal: k.zonal}, k.pods)
 	k.ix = k.w.ix
 	return nil
 }

@@ -83,6 +83,9 @@ func TestParse(t *testing.T) {
 		{input: "kubesvc cluster.local {\nignore\n}", shouldErr: "ignore needs empty_service"},
 		{input: "kubesvc cluster.local {\nignore empty_services\n}", shouldErr: "ignore needs empty_service"},
 		{input: "kubesvc cluster.local {\nignore empty_service empty_service\n}", shouldErr: "ignore needs empty_service"},
+		{input: "kubesvc cluster.local {\nzonal\n}", zones: []string{"cluster.local."}, ttl: 5},
+		{input: "kubesvc cluster.local {\nzonal pin\n}", shouldErr: "zonal takes no arguments"},
+		{input: "kubesvc cluster.local {\nzonal\nnoendpoints\n}", shouldErr: "zonal needs the endpoints that noendpoints turns off"},
 		{input: "kubesvc in-addr.arpa", shouldErr: "forward zone"},
 		{input: "kubesvc cluster.local\nkubesvc example.org", shouldErr: "once per server block"},
 	} {

@@ -98,7 +98,7 @@ func (k *KubeSvc) zoneNames(v *view, z int) []string {
 	nsName := k.zones[z].nsName
 	var names []string
 	for name, e := range v.each {
-		if len(e.rrs) > 0 && name != nsName && k.zoneOf([]byte(name)) == z {
+		if len(e.rrs) > 0 && name != nsName && k.zoneOf([]byte(name)) == z && !isZonalName(name) {
 			names = append(names, name)
 		}
 	}
