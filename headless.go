@@ -190,10 +190,13 @@ func (r *records) headlessSRV(o *owned, ms []member, base string, addrsOf map[st
 				continue
 			}
 			key := srvKey{srvName(p, base), m.target, p.port}
+			// Each address counts, as at the service's own name: a
+			// dual-stack endpoint's target weighs as its two addresses,
+			// as stock weighs it.
+			count[key.name]++
 			if !seen[key] {
 				seen[key] = true
 				keys = append(keys, key)
-				count[key.name]++
 				o.at(key.name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent
 			}
 		}

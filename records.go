@@ -152,7 +152,9 @@ func (r *records) clusterIP(o *owned, s *service, sls []*endpointSlice, base str
 			name = srvName(p, base)
 		}
 		sb := o.at(name)
-		sb.add(kSRV, r.srv(name, base, p.port, 100))
+		// Weighing 100 divided by the addresses, as stock counts one
+		// record per cluster IP before it merges them.
+		sb.add(kSRV, r.srv(name, base, p.port, uint16(100/max(1, len(s.ips)))))
 		sb.by[kExtra] = addrs
 		o.at(name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent, sharing its bytes
 	}
