@@ -65,7 +65,7 @@ func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		"cluster.local {\nttl 30\n}", "{\npods insecure\nfallthrough in-addr.arpa\n}", "in-addr.arpa",
 		"cluster.local {\nlabels a in (b,c)\nnamespaces x y\n}", "{\nendpoint http://x\nkubeconfig a b\n}",
-		"{\nautopath\n}", "{\nzonal\n}", "{\nttl 99999999999999999999\n}", "{\n}\n}", "a {\nb {\n}\n}",
+		"{\nautopath\n}", "{\nzonal\n}", "cluster.local clusterset.local {\nmulticluster clusterset.local\n}", "{\nttl 99999999999999999999\n}", "{\n}\n}", "a {\nb {\n}\n}",
 	} {
 		f.Add(seed)
 	}

@@ -131,7 +131,12 @@ func dashed(ip netip.Addr) string {
 // headless answers with the service's members. With none, the service's
 // name does not exist (spec 2.4.1: NXDOMAIN), and nothing below it does.
 func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
-	ms := members(s, sls, base, r.podNames)
+	r.memberAnswers(o, members(s, sls, base, r.podNames), base, primary, r.zonal)
+}
+
+// memberAnswers gives a headless service named base the answers of its
+// members ms, sorted by address and name; zonal: its zone-scoped names too.
+func (r *records) memberAnswers(o *owned, ms []member, base string, primary, zonal bool) {
 	if len(ms) == 0 {
 		return
 	}
@@ -157,7 +162,7 @@ func (r *records) headless(o *owned, s *service, sls []*endpointSlice, base stri
 		}
 	}
 	r.headlessSRV(o, ms, base, addrsOf)
-	if r.zonal {
+	if zonal {
 		r.zonalNames(o, ms, base, addrsOf)
 	}
 }

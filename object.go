@@ -59,6 +59,7 @@ type service struct {
 	kind            svcKind // next to the bools: the struct fits a smaller size class
 	publishNotReady bool
 	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
+	imported        bool // a ServiceImport (multicluster.go), answered in the multicluster zones
 }
 
 // DeepCopyObject returns the object itself: stored objects are never mutated.
@@ -74,15 +75,23 @@ type port struct {
 // endpointSlice is what DNS needs of a discovery/v1 EndpointSlice.
 type endpointSlice struct {
 	objMeta
-	service   string // the kubernetes.io/service-name label; "" means the slice is ignored
-	watch     uint8  // which of the slice watches (sliceSelectors) delivered it
-	trigger   int64  // last-change-trigger-time annotation, Unix nanoseconds; 0 if none
+	// service is the kubernetes.io/service-name label; "" means the slice
+	// is ignored. A multicluster slice's is "<import>/<source cluster>"
+	// (toMulticlusterSlice), which files it under the ServiceImport.
+	service   string
+	watch     uint8 // which of the slice watches (sliceSelectors) delivered it
+	trigger   int64 // last-change-trigger-time annotation, Unix nanoseconds; 0 if none
 	endpoints []endpoint
 	ports     []port
 }
 
 // serviceKey is the key of the service the slice belongs to.
-func (s *endpointSlice) serviceKey() string { return s.namespace() + "/" + s.service }
+func (s *endpointSlice) serviceKey() string {
+	if name, _, ok := strings.Cut(s.service, "/"); ok {
+		return importKey(s.namespace(), name)
+	}
+	return s.namespace() + "/" + s.service
+}
 
 // fromWatch marks the slice as delivered by slice watch i (sliceSelectors).
 func (s *endpointSlice) fromWatch(i uint8) { s.watch = i }
@@ -147,6 +156,10 @@ type sliceKeeps struct {
 	podNames bool
 	// zones (zonal): each endpoint's topology zone, as an interned id.
 	zones bool
+	// whole: never the compact form (notHeadless), whatever the labels say:
+	// a multicluster slice's labels are not the EndpointSlice controller's
+	// promise about a Service.
+	whole bool
 }
 
 func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
@@ -165,7 +178,7 @@ func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 		return s, nil // FQDN slices are deprecated and have no place in A/AAAA answers
 	}
 	v4 := es.AddressType == discovery.AddressTypeIPv4
-	if notHeadless(es.Labels) {
+	if notHeadless(es.Labels) && !keep.whole {
 		// Its endpoints feed no answer but "ignore empty_service"'s: a
 		// service with a cluster IP is answered with that.
 		s.endpoints = summary(es.Endpoints, v4)

@@ -15,7 +15,10 @@ import (
 // specification, schema 1.1.0.
 type records struct {
 	zones []string // forward zones, lower-cased FQDNs; the first names PTR targets
-	ttl   uint32
+	// mcZones (multicluster): the zones of ServiceImports' names, which are
+	// not in zones; the first names their PTR targets.
+	mcZones []string
+	ttl     uint32
 	// podNames (endpoint_pod_names): an endpoint without a hostname is
 	// named after its Pod rather than its dashed address.
 	podNames bool
@@ -93,6 +96,10 @@ func (r *records) service(s *service, sls []*endpointSlice) *owned {
 	if !isLabel(s.name()) || !isLabel(s.namespace()) {
 		return o // not a name the API allows: no host name can be built on it
 	}
+	if s.imported {
+		r.serviceImport(o, s, sls)
+		return o
+	}
 	for i, zone := range r.zones {
 		base := within(s.name()+"."+s.namespace()+".svc", zone)
 		switch s.kind {
@@ -105,9 +112,11 @@ func (r *records) service(s *service, sls []*endpointSlice) *owned {
 		default:
 			panic(fmt.Sprintf("kubesvc: service %s of kind %d, which records does not know", s.key, s.kind))
 		}
-		if s.kind == kindClusterIP && s.namespace() == "kube-system" && s.name() == "kube-dns" {
-			// The zone's NS record names ns.dns.<zone>; the cluster's DNS
-			// service is where that name points.
+	}
+	if s.kind == kindClusterIP && s.namespace() == "kube-system" && s.name() == "kube-dns" {
+		// A zone's NS record names ns.dns.<zone>; the cluster's DNS
+		// service is where that name points.
+		for _, zone := range r.forward() {
 			ns := within("ns.dns", zone)
 			for _, ip := range s.ips {
 				o.at(ns).add(r.addr(ns, ip))
@@ -116,6 +125,11 @@ func (r *records) service(s *service, sls []*endpointSlice) *owned {
 		}
 	}
 	return o
+}
+
+// forward are all the forward zones: the services' and the multicluster ones.
+func (r *records) forward() []string {
+	return append(r.zones[:len(r.zones):len(r.zones)], r.mcZones...)
 }
 
 func (r *records) clusterIP(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
@@ -152,10 +166,12 @@ func (r *records) clusterIP(o *owned, s *service, sls []*endpointSlice, base str
 			name = srvName(p, base)
 		}
 		sb := o.at(name)
-		// Weighing 100 divided by the addresses, as stock counts one
-		// record per cluster IP before it merges them.
-		sb.add(kSRV, r.srv(name, base, p.port, uint16(100/max(1, len(s.ips)))))
-		sb.by[kExtra] = addrs
+		if len(s.ips) > 0 { // a target without an address helps no one: NODATA
+			// Weighing 100 divided by the addresses, as stock counts one
+			// record per cluster IP before it merges them.
+			sb.add(kSRV, r.srv(name, base, p.port, uint16(100/len(s.ips))))
+			sb.by[kExtra] = addrs
+		}
 		o.at(name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent, sharing its bytes
 	}
 }
@@ -206,12 +222,16 @@ func (r *records) ptr(name, target string) dns.RR {
 // zoneRecords are the names each zone has whatever the cluster holds.
 func (r *records) zoneRecords(pods bool) map[string]*entry {
 	out := map[string]*entry{}
-	for _, zone := range r.zones {
+	for i, zone := range r.forward() {
 		txt := within("dns-version", zone)
 		b := &builder{}
 		hdr := r.hdr(txt, dns.TypeTXT)
 		hdr.Ttl = versionTTL
-		b.add(kTXT, &dns.TXT{Hdr: hdr, Txt: []string{specVersion}})
+		version := specVersion
+		if i >= len(r.zones) {
+			version = mcsSpecVersion // the multicluster specification's own schema
+		}
+		b.add(kTXT, &dns.TXT{Hdr: hdr, Txt: []string{version}})
 		out[txt] = b.entry()
 		out[within("svc", zone)] = emptyNonTerminal
 		if pods {

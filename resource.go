@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -21,7 +22,8 @@ import (
 // resource is one more description, its transform and the records it feeds;
 // nothing else switches on which resource it is.
 type resource struct {
-	name       string              // the REST resource, and the metrics' resource label
+	name       string              // the REST resource (unless rest), and the metrics' resource label
+	rest       string              // the REST resource if not name
 	gv         schema.GroupVersion // registered in the minimal scheme with object and list
 	apiPath    string              // "/api" for the core group, "/apis" for the others
 	namespaced bool                // false: one cluster-wide watch, whatever namespaces says
@@ -100,7 +102,7 @@ func sliceSelectors(all bool) []string {
 }
 
 // resources are all the descriptions, in the order their informers start.
-var resources = []*resource{servicesResource, endpointSlicesResource, namespacesResource}
+var resources = []*resource{servicesResource, endpointSlicesResource, namespacesResource, serviceImportsResource, multiclusterSlicesResource}
 
 func init() {
 	for _, r := range resources {
@@ -109,6 +111,9 @@ func init() {
 		r.contact = apiLastContact.WithLabelValues(r.name)
 	}
 }
+
+// restName is the REST resource the description lists and watches.
+func (r *resource) restName() string { return cmp.Or(r.rest, r.name) }
 
 // transformFor is the resource's transform for the Corefile's options.
 func (r *resource) transformFor(cfg *clientConfig) cache.TransformFunc {

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -61,6 +62,8 @@ type clientConfig struct {
 	allSlices bool
 	podNames  bool // endpoint_pod_names: slices keep their endpoints' Pod names
 	zonal     bool // zonal: slices keep their endpoints' topology zones
+	// multicluster: ServiceImports and their slices are watched.
+	multicluster bool
 }
 
 const (
@@ -183,6 +186,8 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 		k.ignoreEmpty, cfg.allSlices = true, true
 	case "zonal":
 		return parseZonal(c, k, cfg, args)
+	case "multicluster":
+		return parseMulticluster(c, k, cfg, args)
 	case "fallthrough":
 		k.Fall.SetZonesFromArgs(args)
 		for i, z := range k.Fall.Zones {
@@ -243,10 +248,20 @@ func (k *KubeSvc) setZones(names []string) error {
 	if first == "" {
 		return fmt.Errorf("zones %v: at least one zone must be a forward zone such as cluster.local", names)
 	}
-	var fwd []string
+	for _, mz := range k.mcZones {
+		if !slices.Contains(norm, mz) || isReverse(mz) {
+			return fmt.Errorf("multicluster zone %s must be one of the plugin's forward zones %v", mz, names)
+		}
+	}
+	var fwd, mc []string
 	for _, n := range norm {
 		z := zone{name: n, reverse: isReverse(n), nsName: within("ns.dns", first), podZone: within("pod", n)}
-		if !z.reverse {
+		switch {
+		case z.reverse:
+		case slices.Contains(k.mcZones, n):
+			z.multicluster, z.nsName = true, within("ns.dns", n)
+			mc = append(mc, n)
+		default:
 			z.nsName = within("ns.dns", n)
 			fwd = append(fwd, n)
 		}
@@ -254,7 +269,7 @@ func (k *KubeSvc) setZones(names []string) error {
 		k.zones = append(k.zones, z)
 	}
 	k.soas = make([]atomic.Pointer[[]dns.RR], len(k.zones))
-	k.w = newWatcher(records{zones: fwd, ttl: k.ttl, podNames: k.podNames, ignoreEmpty: k.ignoreEmpty, zonal: k.zonal}, k.pods)
+	k.w = newWatcher(records{zones: fwd, mcZones: mc, ttl: k.ttl, podNames: k.podNames, ignoreEmpty: k.ignoreEmpty, zonal: k.zonal}, k.pods)
 	k.ix = k.w.ix
 	return nil
 }

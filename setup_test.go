@@ -86,6 +86,11 @@ func TestParse(t *testing.T) {
 		{input: "kubesvc cluster.local {\nzonal\n}", zones: []string{"cluster.local."}, ttl: 5},
 		{input: "kubesvc cluster.local {\nzonal pin\n}", shouldErr: "zonal takes no arguments"},
 		{input: "kubesvc cluster.local {\nzonal\nnoendpoints\n}", shouldErr: "zonal needs the endpoints that noendpoints turns off"},
+		{input: "kubesvc cluster.local clusterset.local {\nmulticluster clusterset.local\n}", zones: []string{"cluster.local.", "clusterset.local."}, ttl: 5},
+		{input: "kubesvc cluster.local {\nmulticluster\n}", shouldErr: "multicluster needs the zones of ServiceImports"},
+		{input: "kubesvc cluster.local {\nmulticluster clusterset.local\n}", shouldErr: "multicluster zone clusterset.local. must be one of the plugin's forward zones"},
+		{input: "kubesvc cluster.local in-addr.arpa {\nmulticluster in-addr.arpa\n}", shouldErr: "must be one of the plugin's forward zones"},
+		{input: "kubesvc cluster.local {\nmulticluster a..b\n}", shouldErr: "is not a zone"},
 		{input: "kubesvc in-addr.arpa", shouldErr: "forward zone"},
 		{input: "kubesvc cluster.local\nkubesvc example.org", shouldErr: "once per server block"},
 	} {
