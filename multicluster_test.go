@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"context"
 	"slices"
 	"testing"
 
@@ -136,4 +137,30 @@ func TestMulticlusterWatchesOnlyWhenAsked(t *testing.T) {
 	if sel := multiclusterSlicesResource.selectors(&clientConfig{}); !slices.Equal(sel, []string{mcs.LabelServiceName}) || multiclusterSlicesResource.restName() != "endpointslices" {
 		t.Errorf("multicluster slices: %s selected by %q", multiclusterSlicesResource.restName(), sel)
 	}
+}
+
+// A clusterset PTR hidden by a cluster-local one for the same address is
+// answered once the cluster-local one goes, and hidden again when it comes
+// back (the specification keeps one PTR per address, the cluster's own).
+func TestMulticlusterPTRYieldsToClusterLocal(t *testing.T) {
+	const rev = "1.0.96.10.in-addr.arpa."
+	k, client := newTestKubeSvc(t, "kubesvc cluster.local clusterset.local in-addr.arpa {\nmulticluster clusterset.local\nttl 30\n}", multiclusterSeed()...)
+	ptrs := func() []string {
+		_, m := ask(k, test.Case{Qname: rev, Qtype: dns.TypePTR})
+		var out []string
+		for _, rr := range m.Answer {
+			out = append(out, rr.(*dns.PTR).Ptr)
+		}
+		return out
+	}
+	ctx := context.Background()
+	if err := client.CoreV1().Services("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the import's PTR", func() bool { return slices.Equal(ptrs(), []string{"shared.default.svc.clusterset.local."}) })
+	svc := clusterIPSvc("default", "web", []string{"10.96.0.1"}, svcPort("http", corev1.ProtocolTCP, 80))
+	if _, err := client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Service's PTR alone", func() bool { return slices.Equal(ptrs(), []string{"web.default.svc.cluster.local."}) })
 }

@@ -134,9 +134,14 @@ func resourceNamed(name string) (*resource, error) {
 	return nil, fmt.Errorf("kubesvc does not watch the resource %q", name)
 }
 
-// parseResourceOption reads the options that choose what is watched.
-func parseResourceOption(c *caddy.Controller, opt string, args []string, cfg *clientConfig) error {
+// parseResourceOption reads the options that choose what is watched and
+// what the transforms keep.
+func parseResourceOption(c *caddy.Controller, k *KubeSvc, opt string, args []string, cfg *clientConfig) error {
 	switch opt {
+	case "zonal":
+		return parseZonal(c, k, cfg, args)
+	case "multicluster":
+		return parseMulticluster(c, k, cfg, args)
 	case "namespace_labels":
 		sel, err := labels.Parse(strings.Join(args, " "))
 		if len(args) == 0 || err != nil {

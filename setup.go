@@ -161,8 +161,8 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			return c.Errf("labels needs a label selector: %v", err)
 		}
 		cfg.labels = sel.String()
-	case "namespace_labels", "noendpoints":
-		return parseResourceOption(c, opt, args, cfg)
+	case "namespace_labels", "noendpoints", "zonal", "multicluster":
+		return parseResourceOption(c, k, opt, args, cfg)
 	case "ttl":
 		return parseTTL(c, opt, args, &k.ttl)
 	case "denial_ttl":
@@ -184,10 +184,6 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 		// A ClusterIP service's answers then depend on its slices: every
 		// slice is watched.
 		k.ignoreEmpty, cfg.allSlices = true, true
-	case "zonal":
-		return parseZonal(c, k, cfg, args)
-	case "multicluster":
-		return parseMulticluster(c, k, cfg, args)
 	case "fallthrough":
 		k.Fall.SetZonesFromArgs(args)
 		for i, z := range k.Fall.Zones {
