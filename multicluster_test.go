@@ -45,9 +45,9 @@ func multiclusterSeed() []runtime.Object {
 		serviceImport("default", "odd", "LoadBalanced", []string{"10.100.0.9"}, importPort("http", corev1.ProtocolTCP, 80)),
 		serviceImport("default", "badports", mcs.ClusterSetIP, []string{"10.100.0.2"}, importPort("http", corev1.ProtocolTCP, 0), importPort("x_y", "TCP", 81)),
 		serviceImport("default", "db", mcs.Headless, nil, importPort("pg", corev1.ProtocolTCP, 5432)),
-		mcsSlice("default", "db-a", "db", "cluster-a", pg, ep("10.1.0.1", "db-0", true), ep("10.1.0.2", "", true), ep("10.1.0.3", "", false)),
-		mcsSlice("default", "db-b", "db", "cluster-b", pg, ep("10.2.0.1", "db-0", true)),
-		mcsSlice("default", "db-c", "db", "", pg, ep("10.3.0.1", "db-0", true)), // no source cluster
+		mcsSlice("default", "mdb-a", "db", "cluster-a", pg, ep("10.1.0.1", "db-0", true), ep("10.1.0.2", "", true), ep("10.1.0.3", "", false)),
+		mcsSlice("default", "mdb-b", "db", "cluster-b", pg, ep("10.2.0.1", "db-0", true)),
+		mcsSlice("default", "mdb-c", "db", "", pg, ep("10.3.0.1", "db-0", true)), // no source cluster
 	}
 }
 

@@ -29,7 +29,7 @@ func zonalSeed() []runtime.Object {
 			zoned("10.0.7.3", "", "corp.example.com"),
 			zoned("10.0.7.4", "", "not a zone name"), // in no zone a question can name
 			ep("10.0.7.5", "db-4", true)),            // no zone
-		headlessSvc("default", "idle", svcPort("web", corev1.ProtocolTCP, 80)),
+		headlessSvc("default", "zidle", svcPort("web", corev1.ProtocolTCP, 80)),
 		clusterIPSvc("default", "vip", []string{"10.96.0.7"}, svcPort("web", corev1.ProtocolTCP, 80)),
 		slice("default", "vip-a", "vip", discovery.AddressTypeIPv4, web, zoned("10.0.8.1", "", "us-west-2a")),
 	}
@@ -89,7 +89,7 @@ func TestZonalNames(t *testing.T) {
 		// endpoint, and services that do not exist have no such names.
 		{Qname: "us-west-2a.near._zone." + base, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
 		{Qname: "us-west-2a.pin._zone.vip.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
-		{Qname: "us-west-2a.pin._zone.idle.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
+		{Qname: "us-west-2a.pin._zone.zidle.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
 		{Qname: "us-west-2a.prefer._zone.nope.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
 		{Qname: "pin._zone.nope.default.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
 	})
