@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,7 +98,7 @@ func TestDifferentialMulticluster(t *testing.T) {
 	createServiceImport(t, ns, "idle", mcs.Headless, nil, mcsPort("pg", corev1.ProtocolTCP, 5432))
 
 	kc := overlayUser(t, "kubesvc-coredns-serviceimports", "deploy/overlays/multicluster/rbac-serviceimports.yaml")
-	opts := []string{"zones:clusterset.local", "multicluster clusterset.local"}
+	opts := append([]string{"zones:clusterset.local", "multicluster clusterset.local"}, transferOptions...)
 	kubesvc := startCoreDNS(t, "kubesvc", corednsBin, kc, func(p coredns.Ports, kc string) string {
 		return coredns.PluginCorefile("kubesvc", p, kc, opts...)
 	})
@@ -140,6 +141,7 @@ func TestDifferentialMulticluster(t *testing.T) {
 	)
 	sameAnswers(t, kubesvc, stock, qs)
 	multiclusterSpecAnswers(t, kubesvc, stock, ns)
+	multiclusterTransfer(t, kubesvc, stock, ns)
 
 	// Changes are followed: an import and a cluster's slice go.
 	deleteServiceImport(t, ns, "web")
@@ -183,4 +185,27 @@ func multiclusterSpecAnswers(t *testing.T, kubesvc, stock *coredns.Server, ns st
 			}
 		}
 	}
+}
+
+// multiclusterTransfer: kubesvc's AXFR of the multicluster zone holds what
+// its queries answer (stock's names headless imports' endpoints without
+// their cluster, names its queries do not answer, and weighs otherwise).
+func multiclusterTransfer(t *testing.T, kubesvc, stock *coredns.Server, ns string) {
+	t.Helper()
+	_, got := framed(t, "kubesvc", zoneTransfer(t, kubesvc.Ports.DNSAddr(), "clusterset.local.", 0))
+	mine := under(ns+".svc.clusterset.local.", got)
+	if !slices.Contains(mine, "db-0.cluster-a.db."+ns+".svc.clusterset.local.\t0\tIN\tA\t10.45.1.1") {
+		t.Errorf("kubesvc's transfer lacks the endpoint's name: %q", mine)
+	}
+	for _, rr := range got {
+		if !dns.IsSubDomain(ns+".svc.clusterset.local.", rr.Header().Name) {
+			continue
+		}
+		r := query(t, kubesvc.Ports.DNSAddr(), "tcp", rr.Header().Name, rr.Header().Rrtype)
+		if !slices.Contains(normalised(r.Answer), normalised([]dns.RR{rr})[0]) {
+			t.Errorf("kubesvc transfers %v, which its query answers with %v", rr, r.Answer)
+		}
+	}
+	_, theirs := framed(t, "stock", zoneTransfer(t, stock.Ports.DNSAddr(), "clusterset.local.", 0))
+	t.Logf("stock's transfer of the imports: %q", under(ns+".svc.clusterset.local.", theirs))
 }
