@@ -108,16 +108,38 @@ func (k *KubeSvc) ptrAnswer(name []byte, ip netip.Addr, z int, qtype uint16) res
 }
 
 // ptrRecords are the PTR records at owner pointing at each of rels (see
-// targets) in zone.
+// targets) in zone; a rel ending in a dot is a ServiceImport's name in a
+// multicluster zone, as it is. Of a cluster-local target and a clusterset
+// one for the same address, the multicluster specification keeps the
+// cluster-local one (its 2.3.3 and 2.4.3): the clusterset ones are left out
+// while a cluster-local one is there.
 func ptrRecords(slabs *caseSlabs, owner string, rels string, zone string, ttl uint32) []dns.RR {
-	out := slabs.rrs(strings.Count(rels, " ") + 1)
-	for i := range out {
+	n := strings.Count(rels, " ") + 1
+	local := n // the cluster-local targets
+	clusterset := strings.HasSuffix(rels, ".") || strings.Contains(rels, ". ")
+	if clusterset {
+		local = 0
+		for rel := range strings.SplitSeq(rels, " ") {
+			if !strings.HasSuffix(rel, ".") {
+				local++
+			}
+		}
+	}
+	out := slabs.rrs(n)[:0]
+	for rels != "" {
 		var rel string
 		rel, rels, _ = strings.Cut(rels, " ")
+		absolute := clusterset && strings.HasSuffix(rel, ".")
+		if absolute && local > 0 {
+			continue
+		}
 		rr := carve(&slabs.ptr)
 		rr.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl}
-		rr.Ptr = slabs.join3(rel, ".svc.", zone)
-		out[i] = rr
+		rr.Ptr = rel
+		if !absolute {
+			rr.Ptr = slabs.join3(rel, ".svc.", zone)
+		}
+		out = append(out, rr)
 	}
 	return out
 }

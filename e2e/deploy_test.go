@@ -59,6 +59,8 @@ func TestDeployManifests(t *testing.T) {
 		"deploy/overlays/autoscale": base,
 		// namespace_labels, and only it, needs the Namespaces.
 		"deploy/overlays/namespace-labels": append([]string{"/namespaces:list", "/namespaces:watch"}, base...),
+		// multicluster, and only it, needs the ServiceImports.
+		"deploy/overlays/multicluster": append(slices.Clone(base), "multicluster.x-k8s.io/serviceimports:list", "multicluster.x-k8s.io/serviceimports:watch"),
 	} {
 		t.Run(dir, func(t *testing.T) {
 			objs := render(t, filepath.Join(repoRoot, dir))

@@ -94,7 +94,11 @@ func withSuite(m *testing.M) (int, error) {
 
 	start := time.Now()
 	cpOut := &coredns.Buffer{}
-	c, err := cluster.Start(ctx, cluster.Options{Output: cpOut})
+	crd, err := serviceImportCRD()
+	if err != nil {
+		return 0, err
+	}
+	c, err := cluster.Start(ctx, cluster.Options{Output: cpOut, CRDs: []string{crd}})
 	if err != nil {
 		return 0, fmt.Errorf("%w\ncontrol plane output (tail):\n%s", err, tail(cpOut.String(), 4000))
 	}

@@ -22,13 +22,20 @@ import (
 // file), which namespace_labels needs; it returns a kubeconfig for it.
 func namespaceReader(t *testing.T) string {
 	t.Helper()
+	return overlayUser(t, "kubesvc-coredns-namespaces", "deploy/overlays/namespace-labels/rbac-namespaces.yaml")
+}
+
+// overlayUser is a user with the suite's CoreDNS role and the ClusterRoles
+// of an overlay's RBAC file (created from that file, relative to the
+// repository); it returns a kubeconfig for it, through the shared proxy.
+func overlayUser(t *testing.T, user, rbacFile string) string {
+	t.Helper()
 	ctx := ctxFor(t, 30*time.Second)
-	const user = "kubesvc-coredns-namespaces"
 	cfg, err := kube.AddUser(user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := cluster.DecodeFiles(filepath.Join(repoRoot, "deploy/overlays/namespace-labels/rbac-namespaces.yaml"))
+	objs, err := cluster.DecodeFiles(filepath.Join(repoRoot, rbacFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +63,7 @@ func namespaceReader(t *testing.T) string {
 		t.Cleanup(func() { deleteRBAC(t, "ClusterRoleBinding", b.Name) })
 	}
 	cfg.Host = sharedProxy.URL()
-	path := filepath.Join(t.TempDir(), "namespaces.kubeconfig")
+	path := filepath.Join(t.TempDir(), user+".kubeconfig")
 	if err := cluster.WriteKubeconfig(path, cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,9 @@ type Cluster struct {
 type Options struct {
 	// Output, if set, receives the API server's and etcd's output.
 	Output io.Writer
+	// CRDs are CustomResourceDefinition files to install before Start
+	// returns (established).
+	CRDs []string
 }
 
 // Start starts etcd and kube-apiserver (binaries from KUBEBUILDER_ASSETS),
@@ -90,6 +93,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		BinaryAssetsDirectory:    os.Getenv(AssetsEnv),
 		ControlPlaneStartTimeout: 60 * time.Second,
 		ControlPlaneStopTimeout:  30 * time.Second,
+		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: opts.CRDs, ErrorIfPathMissing: true},
 	}
 	api := env.ControlPlane.GetAPIServer()
 	args := api.Configure()
