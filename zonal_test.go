@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"unsafe"
@@ -9,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -133,4 +135,49 @@ func TestZoneKeptOnlyWithZonal(t *testing.T) {
 	if size := unsafe.Sizeof(endpoint{}); size != 48 {
 		t.Errorf("an endpoint takes %d bytes, want 48", size)
 	}
+}
+
+// The zone-scoped names are answered from the headless record, whose
+// members carry the zones their address is listed in: an address listed in
+// two zones (by two slices) answers in both, and a change of an endpoint's
+// zone alone is a change of the record (the answers follow it).
+func TestZonalNamesFollowTheRecord(t *testing.T) {
+	const base = "db.default.svc.cluster.local."
+	web := []discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80)}
+	k, client := newTestKubeSvc(t, "kubesvc cluster.local {\nzonal\nttl 30\n}",
+		headlessSvc("default", "db", svcPort("web", corev1.ProtocolTCP, 80)),
+		slice("default", "db-a", "db", discovery.AddressTypeIPv4, web,
+			zoned("10.0.7.1", "db-0", "zone-a"), zoned("10.0.7.2", "db-1", "zone-a")),
+		slice("default", "db-b", "db", discovery.AddressTypeIPv4, web, zoned("10.0.7.1", "db-0", "zone-b")))
+	zsoa := []dns.RR{soa("cluster.local.")}
+	pinA, pinB, pinC := "zone-a.pin._zone."+base, "zone-b.pin._zone."+base, "zone-c.pin._zone."+base
+	runCases(t, k, []test.Case{
+		{Qname: pinA, Qtype: dns.TypeA, Answer: []dns.RR{test.A(pinA + " 30 IN A 10.0.7.1"), test.A(pinA + " 30 IN A 10.0.7.2")}},
+		{Qname: pinB, Qtype: dns.TypeA, Answer: []dns.RR{test.A(pinB + " 30 IN A 10.0.7.1")}},
+		{Qname: pinB, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV(pinB + " 30 IN SRV 0 100 80 db-0." + base)},
+			Extra:  []dns.RR{test.A("db-0." + base + " 30 IN A 10.0.7.1")}},
+		{Qname: pinC, Qtype: dns.TypeA, Ns: zsoa},
+	})
+
+	// db-1 moves to zone-c: only its slice's zone field changes, which
+	// changes answers, and so the SOA serial.
+	serial := k.ix.serial.Load()
+	moved := slice("default", "db-a", "db", discovery.AddressTypeIPv4, web,
+		zoned("10.0.7.1", "db-0", "zone-a"), zoned("10.0.7.2", "db-1", "zone-c"))
+	moved.ResourceVersion = "2"
+	if _, err := client.DiscoveryV1().EndpointSlices("default").Update(context.Background(), moved, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "db-1 in zone-c", func() bool {
+		rcode, m := ask(k, test.Case{Qname: pinC, Qtype: dns.TypeA})
+		return rcode == dns.RcodeSuccess && len(m.Answer) == 1
+	})
+	if now := k.ix.serial.Load(); now == serial {
+		t.Errorf("the SOA serial stayed %d when an endpoint changed zones", now)
+	}
+	runCases(t, k, []test.Case{
+		{Qname: pinA, Qtype: dns.TypeA, Answer: []dns.RR{test.A(pinA + " 30 IN A 10.0.7.1")}},
+		{Qname: pinC, Qtype: dns.TypeA, Answer: []dns.RR{test.A(pinC + " 30 IN A 10.0.7.2")}},
+	})
 }
