@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"bytes"
+	"cmp"
 	"net/netip"
 	"strings"
 
@@ -142,4 +143,54 @@ func ptrRecords(slabs *caseSlabs, owner string, rels string, zone string, ttl ui
 		out = append(out, rr)
 	}
 	return out
+}
+
+// hsRefDiff are the PTR references of the service key ("<service>.<namespace>")
+// that old has and now has not, and those now has and old has not; only
+// those whose names fit in zone, the first forward zone, which PTR records
+// point into. Both member lists are sorted alike, so one pass
+// finds them: a flip in a service of a thousand endpoints makes the reverse
+// names of the one address that changed, not of all of them.
+func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
+	var a, b []hsMember
+	if old != nil {
+		a = old.members
+	}
+	if now != nil {
+		b = now.members
+	}
+	base := within(key+".svc", zone)
+	ref := func(m hsMember) ptrRef { return ptrRef{m.ip, m.label + "." + key} }
+	fits := func(m hsMember) bool { return m.ptr && len(m.label)+1+len(base) <= maxName }
+	for len(a) > 0 || len(b) > 0 {
+		c := 0
+		switch {
+		case len(a) == 0:
+			c = 1
+		case len(b) == 0:
+			c = -1
+		default:
+			c = cmp.Or(a[0].ip.Compare(b[0].ip), strings.Compare(a[0].label, b[0].label))
+		}
+		switch {
+		case c < 0:
+			if fits(a[0]) {
+				gone = append(gone, ref(a[0]))
+			}
+			a = a[1:]
+		case c > 0:
+			if fits(b[0]) {
+				came = append(came, ref(b[0]))
+			}
+			b = b[1:]
+		default:
+			if fits(a[0]) && !fits(b[0]) {
+				gone = append(gone, ref(a[0]))
+			} else if fits(b[0]) && !fits(a[0]) {
+				came = append(came, ref(b[0]))
+			}
+			a, b = a[1:], b[1:]
+		}
+	}
+	return gone, came
 }
