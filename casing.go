@@ -1,6 +1,8 @@
 package kubesvc
 
 import (
+	"net"
+	"net/netip"
 	"sync"
 	"unsafe"
 
@@ -290,4 +292,29 @@ func (s *caseSlabs) raw(b []byte) []byte {
 	start := len(s.text)
 	s.text = append(s.text, b...)
 	return s.text[start:len(s.text):len(s.text)]
+}
+
+// addr carves the A or AAAA record of ip at owner.
+func (s *caseSlabs) addr(owner string, ip netip.Addr, ttl uint32) dns.RR {
+	hdr := dns.RR_Header{Name: owner, Class: dns.ClassINET, Ttl: ttl}
+	if ip.Is4() {
+		rr := carve(&s.a)
+		hdr.Rrtype = dns.TypeA
+		v := ip.As4()
+		rr.Hdr, rr.A = hdr, net.IP(s.raw(v[:]))
+		return rr
+	}
+	rr := carve(&s.aaaa)
+	hdr.Rrtype = dns.TypeAAAA
+	v := ip.As16()
+	rr.Hdr, rr.AAAA = hdr, net.IP(s.raw(v[:]))
+	return rr
+}
+
+// srvRR carves an SRV record.
+func (s *caseSlabs) srvRR(owner, target string, port, weight uint16, ttl uint32) dns.RR {
+	rr := carve(&s.srv)
+	rr.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: ttl}
+	rr.Priority, rr.Weight, rr.Port, rr.Target = 0, weight, port, target
+	return rr
 }

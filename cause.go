@@ -26,6 +26,7 @@ const (
 	causeTLS                // the handshake failed: the certificate is not trusted or not for this name
 	causeUnauthorized       // 401: the credentials were rejected
 	causeForbidden          // 403: RBAC does not grant list and watch
+	causeNotServed          // 404: the resource is not served (a CRD not installed)
 	causeOther              // any other answer; the reflector handles these
 	numCauses
 )
@@ -37,7 +38,8 @@ var causeText = [numCauses]string{
 	causeDNS:          "the API server's name does not resolve (DNS)",
 	causeTLS:          "TLS handshake failed: the API server's certificate is not trusted by the configured CA, or not valid for its name",
 	causeUnauthorized: "the API server rejected the credentials (401 Unauthorized): check the kubeconfig or service account token",
-	causeForbidden:    "the API server denied access (403 Forbidden): RBAC must grant list and watch on services and discovery.k8s.io endpointslices",
+	causeForbidden:    "the API server denied access (403 Forbidden): RBAC must grant list and watch on this resource (the README's RBAC section says which option needs which)",
+	causeNotServed:    "the API server does not serve this resource (404 Not Found): install its API (for serviceimports, the ServiceImport CRD of the Multi-Cluster Services API, sigs.k8s.io/mcs-api)",
 	causeOther:        "the API server answered with an error",
 }
 
@@ -54,7 +56,7 @@ func (c cause) String() string { return causeText[c] }
 // needsOperator tells the causes that do not go away by waiting: the server
 // answers, but one side does not accept the other.
 func (c cause) needsOperator() bool {
-	return c == causeTLS || c == causeUnauthorized || c == causeForbidden
+	return c == causeTLS || c == causeUnauthorized || c == causeForbidden || c == causeNotServed
 }
 
 // classify tells why err, from a list or watch, happened. The order
@@ -80,6 +82,10 @@ func classify(err error) cause {
 		return causeUnauthorized
 	case apierrors.IsForbidden(err):
 		return causeForbidden
+	case apierrors.IsNotFound(err):
+		// A list or watch of a collection finds nothing to 404 on but
+		// the resource itself: its API is not installed.
+		return causeNotServed
 	case errors.As(err, &dnsErr):
 		return causeDNS
 	case utilnet.IsConnectionRefused(err):

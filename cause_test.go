@@ -106,6 +106,10 @@ func TestClassifyAPIErrors(t *testing.T) {
 	// The CA is right but the name is not one the certificate is for.
 	wrongName := &rest.Config{Host: strings.Replace(tlsSrv.URL, "127.0.0.1", "localhost", 1)}
 	wrongName.CAData = pemCert(tlsSrv.Certificate().Raw)
+	// An API group the server does not serve (a CRD not installed): the
+	// API server's plain "404 page not found".
+	noGroup := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(noGroup.Close)
 
 	for _, tc := range []struct {
 		name string
@@ -120,6 +124,7 @@ func TestClassifyAPIErrors(t *testing.T) {
 		{"connection refused", &rest.Config{Host: closedPort(t)}, causeRefused},
 		{"500", &rest.Config{Host: statusServer(t, http.StatusInternalServerError, metav1.StatusReasonInternalError)}, causeOther},
 		{"410", &rest.Config{Host: statusServer(t, http.StatusGone, metav1.StatusReasonExpired)}, causeOther},
+		{"404, not served", &rest.Config{Host: noGroup.URL}, causeNotServed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := newRestAPI(tc.rc)
@@ -271,4 +276,33 @@ func TestRetry(t *testing.T) {
 
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// A 403 of a resource only an option needs (namespaces, serviceimports)
+// says to grant that resource, not the two every Corefile needs.
+func TestForbiddenNamesTheResource(t *testing.T) {
+	logs := captureLog(t)
+	c := newContact("serviceimports", "", prometheus.NewGauge(prometheus.GaugeOpts{Name: "test"}))
+	c.failed(apierrors.NewForbidden(schema.GroupResource{Group: "multicluster.x-k8s.io", Resource: "serviceimports"}, "", errors.New("RBAC")))
+	lines := logs.lines("plugin/kubesvc")
+	if len(lines) != 1 || !strings.Contains(lines[0], "serviceimports: cannot use the Kubernetes API") ||
+		strings.Contains(lines[0], "services and discovery.k8s.io endpointslices") || !strings.Contains(lines[0], "list and watch on this resource") {
+		t.Errorf("logged %q: want the 403 of serviceimports to ask for a grant on it", lines)
+	}
+}
+
+// A resource the API server does not serve (ServiceImports without their
+// CRD) is a cause of its own, which says what to install, retried every
+// 10 s like the others an operator fixes (not left to the reflector's
+// back-off), so that the CRD's installation takes effect soon.
+func TestNotServedSaysWhatToInstall(t *testing.T) {
+	err := apierrors.NewNotFound(schema.GroupResource{Group: "multicluster.x-k8s.io", Resource: "serviceimports"}, "")
+	if got := classify(err); got != causeNotServed || !got.needsOperator() {
+		t.Fatalf("a 404 of a list classified as %q", got)
+	}
+	logs := captureLog(t)
+	newContact("serviceimports", "", prometheus.NewGauge(prometheus.GaugeOpts{Name: "test"})).failed(err)
+	expectLinesStartWith(t, logs.lines("plugin/kubesvc"), []string{
+		"[ERROR] plugin/kubesvc: serviceimports: cannot use the Kubernetes API: the API server does not serve this resource (404 Not Found): install its API (for serviceimports, the ServiceImport CRD",
+	})
 }

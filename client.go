@@ -74,7 +74,7 @@ func (a *restAPI) request(resource, namespace string, o *metav1.ListOptions) (*r
 	if o.TimeoutSeconds != nil {
 		timeout = time.Duration(*o.TimeoutSeconds) * time.Second
 	}
-	return a.clients[r.gv].Get().Namespace(namespace).Resource(r.name).VersionedParams(o, apiParams).Timeout(timeout), r, nil
+	return a.clients[r.gv].Get().Namespace(namespace).Resource(r.restName()).VersionedParams(o, apiParams).Timeout(timeout), r, nil
 }
 
 func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1.ListOptions) (runtime.Object, error) {

@@ -33,7 +33,7 @@ func newTestExternal(t testing.TB, kubesvcBlock, externalBlock string, objs ...r
 	e.Next = test.NextHandler(dns.RcodeRefused, nil) // marks what fell through
 	k.Next = test.NextHandler(dns.RcodeRefused, nil)
 	client := fake.NewClientset(objs...)
-	k.w.start(fakeAPI{client}, cfg)
+	k.w.start(fakeAPI{c: client}, cfg)
 	t.Cleanup(k.w.stop)
 	waitFor(t, "first sync", k.Ready)
 	return e, client

@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,10 +21,13 @@ func FuzzServeDNS(f *testing.F) {
 		"x.y.test.svc.cluster.local.", ".", "pod.cluster.local.", "-.-.pod.cluster.local.",
 		"Sample-ClusterIP.Default.SVC.Cluster.Local.", "_HTTP-port._Tcp.Sample-Headless.default.svc.CLUSTER.local.",
 		"CLUSTER.LOCAL.", "Nope.Cluster.Local.", "109.246.96.10.IN-ADDR.ARPA.",
+		"us-west-2a.pin._zone.db.default.svc.cluster.local.", "X.Prefer._zone.DB.default.svc.cluster.local.",
+		"db.default.svc.clusterset.local.", "db-0.cluster-a.db.default.svc.clusterset.local.",
 	} {
 		f.Add(seed, uint16(dns.TypeA))
 	}
-	k, _ := newTestKubeSvc(f, "kubesvc cluster.local in-addr.arpa ip6.arpa {\npods insecure\nautopath\nfallthrough in-addr.arpa\n}", seed()...)
+	k, _ := newTestKubeSvc(f, "kubesvc cluster.local clusterset.local in-addr.arpa ip6.arpa {\npods insecure\nautopath\nfallthrough in-addr.arpa\nzonal\nmulticluster clusterset.local\n}",
+		slices.Concat(seed(), zonalSeed(), multiclusterSeed()[1:])...)
 	f.Fuzz(func(t *testing.T, name string, qtype uint16) {
 		// The question as the server would see it: off the wire.
 		wire, err := test.Case{Qname: name, Qtype: qtype}.Msg().Pack()
@@ -65,7 +69,7 @@ func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		"cluster.local {\nttl 30\n}", "{\npods insecure\nfallthrough in-addr.arpa\n}", "in-addr.arpa",
 		"cluster.local {\nlabels a in (b,c)\nnamespaces x y\n}", "{\nendpoint http://x\nkubeconfig a b\n}",
-		"{\nautopath\n}", "{\nttl 99999999999999999999\n}", "{\n}\n}", "a {\nb {\n}\n}",
+		"{\nautopath\n}", "{\nzonal\n}", "cluster.local clusterset.local {\nmulticluster clusterset.local\n}", "{\nttl 99999999999999999999\n}", "{\n}\n}", "a {\nb {\n}\n}",
 	} {
 		f.Add(seed)
 	}

@@ -29,7 +29,7 @@ func (w *watcher) serviceHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if s, ok := obj.(*service); ok {
-				w.setService(s.key, s)
+				w.setService(s.stateKey(), s)
 			} else {
 				unexpected("service", obj)
 			}
@@ -43,11 +43,11 @@ func (w *watcher) serviceHandler() cache.ResourceEventHandler {
 			if o, _ := old.(*service); o != nil && replayed(&o.objMeta, &s.objMeta) {
 				return
 			}
-			w.setService(s.key, s)
+			w.setService(s.stateKey(), s)
 		},
 		DeleteFunc: func(obj any) {
 			if s, ok := untomb(obj).(*service); ok {
-				w.setService(s.key, nil)
+				w.setService(s.stateKey(), nil)
 			} else {
 				unexpected("service", obj)
 			}

@@ -18,8 +18,9 @@ type hsMember struct {
 	ip     netip.Addr
 	label  string // hostname, dashed address or Pod name; "" when it cannot be a label
 	ports  []port
-	ptr    bool // the address's PTR names this member (spec 2.4.2)
-	dashed bool // label is the address dashed
+	ptr    bool   // the address's PTR names this member (spec 2.4.2)
+	dashed bool   // label is the address dashed
+	zone   uint16 // zonal: the topology zones slices list ip in (zoneSet); fits in padding
 }
 
 // hsRecord is a headless service with at least one endpoint that answers
@@ -149,6 +150,7 @@ type addrGroup struct {
 	anonymous bool     // listed without a hostname (nor a Pod name) by some slice
 	pods      []string // Pod names it is listed with, without a hostname
 	ports     []port
+	zones     []uint16 // zonal: the topology zones it is listed in (zoneID)
 }
 
 func (g *addrGroup) add(ip netip.Addr, ep *endpoint, sl *endpointSlice, podNames bool) {
@@ -156,6 +158,9 @@ func (g *addrGroup) add(ip netip.Addr, ep *endpoint, sl *endpointSlice, podNames
 		g.ip, g.listed, g.ports = ip, true, sl.ports
 	} else {
 		g.ports = appendPorts(g.ports, sl.ports)
+	}
+	if ep.zone != 0 && !slices.Contains(g.zones, ep.zone) {
+		g.zones = append(g.zones, ep.zone)
 	}
 	switch {
 	case ep.podName && podNames:
@@ -176,11 +181,12 @@ func (g *addrGroup) emit(out []hsMember, seen *prevLabels) []hsMember {
 	}
 	first := len(out)
 	named := len(g.hostnames) > 0
+	zone := zoneSet(g.zones)
 	add := func(label string, dashed, ptr bool) {
 		if !isLabel(label) {
 			label, ptr = "", false
 		}
-		out = append(out, hsMember{ip: g.ip, label: label, ports: g.ports, ptr: ptr, dashed: dashed})
+		out = append(out, hsMember{ip: g.ip, label: label, ports: g.ports, ptr: ptr, dashed: dashed, zone: zone})
 	}
 	if g.anonymous {
 		add(seen.dashed(g.ip), true, !named)
@@ -380,56 +386,6 @@ func sameHeadless(a, b *hsRecord) bool {
 		return a == b
 	}
 	return slices.EqualFunc(a.members, b.members, func(x, y hsMember) bool {
-		return x.ip == y.ip && x.label == y.label && x.ptr == y.ptr && slices.Equal(x.ports, y.ports)
+		return x.ip == y.ip && x.label == y.label && x.ptr == y.ptr && x.zone == y.zone && slices.Equal(x.ports, y.ports)
 	})
-}
-
-// hsRefDiff are the PTR references of the service key ("<service>.<namespace>")
-// that old has and now has not, and those now has and old has not; only
-// those whose names fit in zone, the first forward zone, which PTR records
-// point into. Both member lists are sorted alike, so one pass
-// finds them: a flip in a service of a thousand endpoints makes the reverse
-// names of the one address that changed, not of all of them.
-func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
-	var a, b []hsMember
-	if old != nil {
-		a = old.members
-	}
-	if now != nil {
-		b = now.members
-	}
-	base := within(key+".svc", zone)
-	ref := func(m hsMember) ptrRef { return ptrRef{m.ip, m.label + "." + key} }
-	fits := func(m hsMember) bool { return m.ptr && len(m.label)+1+len(base) <= maxName }
-	for len(a) > 0 || len(b) > 0 {
-		c := 0
-		switch {
-		case len(a) == 0:
-			c = 1
-		case len(b) == 0:
-			c = -1
-		default:
-			c = cmp.Or(a[0].ip.Compare(b[0].ip), strings.Compare(a[0].label, b[0].label))
-		}
-		switch {
-		case c < 0:
-			if fits(a[0]) {
-				gone = append(gone, ref(a[0]))
-			}
-			a = a[1:]
-		case c > 0:
-			if fits(b[0]) {
-				came = append(came, ref(b[0]))
-			}
-			b = b[1:]
-		default:
-			if fits(a[0]) && !fits(b[0]) {
-				gone = append(gone, ref(a[0]))
-			} else if fits(b[0]) && !fits(a[0]) {
-				came = append(came, ref(b[0]))
-			}
-			a, b = a[1:], b[1:]
-		}
-	}
-	return gone, came
 }

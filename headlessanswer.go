@@ -2,7 +2,6 @@ package kubesvc
 
 import (
 	"bytes"
-	"net"
 	"net/netip"
 	"slices"
 
@@ -34,6 +33,9 @@ type hsAnswers struct {
 	// a longer one would make a name past 255 octets, and has none.
 	maxLabel int
 	one      [1]int32 // the member a dashed label finds
+	// zone (zonal) is the topology zone of a zone-scoped name asked: only
+	// its members answer (in); "": every member.
+	zone string
 }
 
 // headlessAnswer answers qtype at name (lower-cased), the name of the
@@ -46,9 +48,14 @@ func (k *KubeSvc) headlessAnswer(hs *hsRecord, name []byte, start, z int, qtype 
 	a := &hsAnswers{hs: hs, slabs: slabs, ttl: k.ttl, base: owner[start:]}
 	a.maxLabel = maxName - 1 - len(a.base)
 	if start == 0 {
-		return k.hsService(a, z, qtype)
+		return k.hsService(a, a.base, z, qtype)
 	}
 	prefix := name[:start-1]
+	if k.zonal {
+		if res, ok := k.zonalAnswer(a, owner, prefix, z, qtype); ok {
+			return res
+		}
+	}
 	dot := bytes.IndexByte(prefix, '.')
 	switch {
 	case dot < 0 && prefix[0] == '_': // _<proto>
@@ -82,17 +89,18 @@ func (k *KubeSvc) headlessAnswer(hs *hsRecord, name []byte, start, z int, qtype 
 	return k.negative(z, dns.RcodeSuccess)
 }
 
-// hsService answers the service's own name.
-func (k *KubeSvc) hsService(a *hsAnswers, z int, qtype uint16) result {
+// hsService answers the service's own name, or a zone-scoped name of it
+// (owner).
+func (k *KubeSvc) hsService(a *hsAnswers, owner string, z int, qtype uint16) result {
 	switch qtype {
 	case dns.TypeA, dns.TypeAAAA:
-		return k.positive(z, a.addrs(qtype), nil)
+		return k.positive(z, a.addrs(owner, qtype), nil)
 	case dns.TypeSRV:
-		answer, extra := a.srv(a.base, nil, nil)
+		answer, extra := a.srv(owner, nil, nil)
 		return k.positive(z, answer, extra)
 	case dns.TypeANY:
-		srv, _ := a.srv(a.base, nil, nil)
-		addrs := a.addrs(dns.TypeANY)
+		srv, _ := a.srv(owner, nil, nil)
+		addrs := a.addrs(owner, dns.TypeANY)
 		all := a.slabs.rrs(len(addrs) + len(srv))
 		copy(all[copy(all, addrs):], srv)
 		return result{answer: all}
@@ -106,20 +114,20 @@ func wants(qtype uint16, ip netip.Addr) bool {
 	return qtype == dns.TypeANY || ip.Is4() == (qtype == dns.TypeA)
 }
 
-// addrs are the service's records of its endpoints' addresses, one per
-// address, A before AAAA (members are sorted so).
-func (a *hsAnswers) addrs(qtype uint16) []dns.RR {
+// addrs are the service's records of its endpoints' addresses at owner,
+// one per address, A before AAAA (members are sorted so).
+func (a *hsAnswers) addrs(owner string, qtype uint16) []dns.RR {
 	ms := a.hs.members
 	n := 0
 	for i, m := range ms {
-		if (i == 0 || m.ip != ms[i-1].ip) && wants(qtype, m.ip) {
+		if (i == 0 || m.ip != ms[i-1].ip) && wants(qtype, m.ip) && a.in(m) {
 			n++
 		}
 	}
 	out := a.slabs.rrs(min(n, maxPerKind))[:0]
 	for i, m := range ms {
-		if (i == 0 || m.ip != ms[i-1].ip) && wants(qtype, m.ip) && len(out) < cap(out) {
-			out = append(out, a.slabs.addr(a.base, m.ip, a.ttl))
+		if (i == 0 || m.ip != ms[i-1].ip) && wants(qtype, m.ip) && a.in(m) && len(out) < cap(out) {
+			out = append(out, a.slabs.addr(owner, m.ip, a.ttl))
 		}
 	}
 	return out
@@ -215,6 +223,9 @@ type labelWalk struct {
 	byLabel  int // next in byLabel
 	one      [1]int32
 	maxLabel int
+	// a (nil: every label) skips the labels none of whose members is in
+	// a's zone (hsAnswers.in); the callers skip the members that are not.
+	a *hsAnswers
 }
 
 // next returns the members of the next label that fits in a name.
@@ -223,7 +234,7 @@ func (w *labelWalk) next() ([]int32, bool) {
 	for !w.hs.allByLabel && w.dashed < len(ms) {
 		i := w.dashed
 		w.dashed++
-		if ms[i].dashed && ms[i].label != "" && len(ms[i].label) <= w.maxLabel {
+		if ms[i].dashed && ms[i].label != "" && len(ms[i].label) <= w.maxLabel && (w.a == nil || w.a.in(ms[i])) {
 			w.one[0] = int32(i)
 			return w.one[:], true
 		}
@@ -236,8 +247,16 @@ func (w *labelWalk) next() ([]int32, bool) {
 			hi++
 		}
 		w.byLabel = hi
-		if len(label) <= w.maxLabel {
+		if len(label) > w.maxLabel {
+			continue
+		}
+		if w.a == nil || w.a.zone == "" {
 			return by[lo:hi], true
+		}
+		for _, i := range by[lo:hi] {
+			if w.a.in(ms[i]) {
+				return by[lo:hi], true
+			}
 		}
 	}
 	return nil, false
@@ -278,7 +297,7 @@ type srvGroups struct {
 }
 
 func newSRVGroups(a *hsAnswers, pname, proto []byte) srvGroups {
-	return srvGroups{a: a, pname: pname, proto: proto, walk: labelWalk{hs: a.hs, maxLabel: a.maxLabel}}
+	return srvGroups{a: a, pname: pname, proto: proto, walk: labelWalk{hs: a.hs, maxLabel: a.maxLabel, a: a}}
 }
 
 // group returns the next label's members and ports; false when none is left.
@@ -287,6 +306,9 @@ func (it *srvGroups) group() (srvGroup, bool) {
 	for idx, ok := it.walk.next(); ok; idx, ok = it.walk.next() {
 		g := srvGroup{idx: idx, ports: it.buf[:0]}
 		for _, i := range idx {
+			if !it.a.in(ms[i]) {
+				continue
+			}
 			for _, p := range ms[i].ports {
 				if it.pname != nil && (p.name != string(it.pname) || p.proto != string(it.proto)) {
 					continue
@@ -308,8 +330,9 @@ func (it *srvGroups) group() (srvGroup, bool) {
 // srv is the SRV records of the service's own name (pname nil) or of
 // _<pname>._<proto>.<service>, at owner: one per target and port number,
 // sorted by target and port, and the targets' addresses, once per target.
-// At the service's own name each weighs 100 divided by the endpoints' ports
-// (as stock counts them), under a port's name 100 divided by its records.
+// Each weighs 100 divided by the endpoint addresses times their ports (of
+// that name), as stock counts them: a dual-stack endpoint's target weighs
+// as its two addresses.
 func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.RR) {
 	n, x, pairs := 0, 0, 0
 	it := newSRVGroups(a, pname, proto)
@@ -321,10 +344,7 @@ func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.
 	if n == 0 {
 		return nil, nil
 	}
-	weight := uint16(max(1, 100/n))
-	if pname == nil {
-		weight = uint16(max(1, 100/pairs))
-	}
+	weight := uint16(max(1, 100/pairs))
 	answer, extra = a.slabs.rrs(min(n, maxPerKind))[:0], a.slabs.rrs(min(x, maxPerKind))[:0]
 	ms := a.hs.members
 	it = newSRVGroups(a, pname, proto)
@@ -336,7 +356,7 @@ func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.
 			}
 		}
 		for _, i := range g.idx {
-			if len(extra) < cap(extra) {
+			if len(extra) < cap(extra) && a.in(ms[i]) {
 				extra = append(extra, a.slabs.addr(target, ms[i].ip, a.ttl))
 			}
 		}
@@ -344,37 +364,12 @@ func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.
 	return answer, extra
 }
 
-// addr carves the A or AAAA record of ip at owner.
-func (s *caseSlabs) addr(owner string, ip netip.Addr, ttl uint32) dns.RR {
-	hdr := dns.RR_Header{Name: owner, Class: dns.ClassINET, Ttl: ttl}
-	if ip.Is4() {
-		rr := carve(&s.a)
-		hdr.Rrtype = dns.TypeA
-		v := ip.As4()
-		rr.Hdr, rr.A = hdr, net.IP(s.raw(v[:]))
-		return rr
-	}
-	rr := carve(&s.aaaa)
-	hdr.Rrtype = dns.TypeAAAA
-	v := ip.As16()
-	rr.Hdr, rr.AAAA = hdr, net.IP(s.raw(v[:]))
-	return rr
-}
-
-// srvRR carves an SRV record.
-func (s *caseSlabs) srvRR(owner, target string, port, weight uint16, ttl uint32) dns.RR {
-	rr := carve(&s.srv)
-	rr.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: ttl}
-	rr.Priority, rr.Weight, rr.Port, rr.Target = 0, weight, port, target
-	return rr
-}
-
 // names calls yield with each name of the service that has records, its
 // records of every type and the additional records of its SRV answer, for
 // zone transfers.
 func (a *hsAnswers) names(yield func(name string, rrs, extra []dns.RR)) {
 	srv, extra := a.srv(a.base, nil, nil)
-	yield(a.base, append(a.addrs(dns.TypeANY), srv...), extra)
+	yield(a.base, append(a.addrs(a.base, dns.TypeANY), srv...), extra)
 	ms := a.hs.members
 	var srvNames []port // named ports' names and protocols, once each
 	w := labelWalk{hs: a.hs, maxLabel: a.maxLabel}

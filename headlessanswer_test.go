@@ -38,8 +38,9 @@ func TestHeadlessLabelsFoundByKind(t *testing.T) {
 			test.A("10-0-9-6.twin.ns.svc.cluster.local. 30 IN A 10.0.9.5"),
 			test.A("10-0-9-6.twin.ns.svc.cluster.local. 30 IN A 10.0.9.6"),
 		}},
+		// Each address counts in the weight, as stock weighs it: two here.
 		{Qname: "_web._tcp.twin.ns.svc.cluster.local.", Qtype: dns.TypeSRV, Answer: []dns.RR{
-			test.SRV("_web._tcp.twin.ns.svc.cluster.local. 30 IN SRV 0 100 80 10-0-9-6.twin.ns.svc.cluster.local."),
+			test.SRV("_web._tcp.twin.ns.svc.cluster.local. 30 IN SRV 0 50 80 10-0-9-6.twin.ns.svc.cluster.local."),
 		}, Extra: []dns.RR{
 			test.A("10-0-9-6.twin.ns.svc.cluster.local. 30 IN A 10.0.9.5"),
 			test.A("10-0-9-6.twin.ns.svc.cluster.local. 30 IN A 10.0.9.6"),

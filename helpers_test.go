@@ -14,9 +14,12 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	mcs "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 )
 
 // Builders of API objects, as the API server would hand them out.
@@ -78,9 +81,20 @@ func newTestKubeSvc(t testing.TB, corefile string, objs ...runtime.Object) (*Kub
 	if err != nil {
 		t.Fatalf("parse %q: %v", corefile, err)
 	}
-	client := fake.NewClientset(objs...)
+	var kube []runtime.Object
+	imports := k8stesting.NewObjectTracker(importScheme, serializer.NewCodecFactory(importScheme).UniversalDecoder())
+	for _, o := range objs {
+		if si, ok := o.(*mcs.ServiceImport); ok {
+			if err := imports.Add(si); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			kube = append(kube, o)
+		}
+	}
+	client := fake.NewClientset(kube...)
 	k.Next = test.NextHandler(dns.RcodeRefused, nil) // marks what fell through
-	k.w.start(fakeAPI{client}, cfg)
+	k.w.start(fakeAPI{client, imports}, cfg)
 	t.Cleanup(k.w.stop)
 	waitFor(t, "first sync", k.Ready)
 	return k, client
@@ -123,14 +137,29 @@ func runCases(t *testing.T, k *KubeSvc, cases []test.Case) {
 
 var metav1Create = metav1.CreateOptions{}
 
-// fakeAPI is the watcher's api over client-go's fake clientset.
-type fakeAPI struct{ c *fake.Clientset }
+// fakeAPI is the watcher's api over client-go's fake clientset, and a
+// tracker of its own for ServiceImports, which the clientset does not know.
+type fakeAPI struct {
+	c       *fake.Clientset
+	imports k8stesting.ObjectTracker
+}
+
+// importScheme knows ServiceImports, for the fake's tracker.
+var importScheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := mcs.Install(s); err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+var serviceImportsGVR = mcs.SchemeGroupVersion.WithResource("serviceimports")
 
 func (f fakeAPI) list(ctx context.Context, resource, ns string, o metav1.ListOptions) (runtime.Object, error) {
 	switch resource {
 	case "services":
 		return f.c.CoreV1().Services(ns).List(ctx, o)
-	case "endpointslices":
+	case "endpointslices", "multicluster_endpointslices":
 		return f.c.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
 	case "namespaces":
 		return f.c.CoreV1().Namespaces().List(ctx, o)
@@ -140,6 +169,8 @@ func (f fakeAPI) list(ctx context.Context, resource, ns string, o metav1.ListOpt
 		return &gwv1.GatewayList{}, nil
 	case "httproutes":
 		return &gwv1.HTTPRouteList{}, nil
+	case "serviceimports":
+		return f.imports.List(serviceImportsGVR, mcs.SchemeGroupVersion.WithKind("ServiceImport"), ns)
 	}
 	return nil, fmt.Errorf("fakeAPI: no resource %q", resource)
 }
@@ -148,7 +179,7 @@ func (f fakeAPI) watch(ctx context.Context, resource, ns string, o metav1.ListOp
 	switch resource {
 	case "services":
 		return f.c.CoreV1().Services(ns).Watch(ctx, o)
-	case "endpointslices":
+	case "endpointslices", "multicluster_endpointslices":
 		return f.c.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
 	case "namespaces":
 		return f.c.CoreV1().Namespaces().Watch(ctx, o)
@@ -156,6 +187,8 @@ func (f fakeAPI) watch(ctx context.Context, resource, ns string, o metav1.ListOp
 		return f.c.NetworkingV1().Ingresses(ns).Watch(ctx, o)
 	case "gateways", "httproutes":
 		return watch.NewFake(), nil
+	case "serviceimports":
+		return f.imports.Watch(serviceImportsGVR, ns)
 	}
 	return nil, fmt.Errorf("fakeAPI: no resource %q", resource)
 }

@@ -59,7 +59,7 @@ func TestInformerSetupFailureKeepsServfail(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			k.w.start(fakeAPI{fake.NewClientset(seed()...)}, cfg)
+			k.w.start(fakeAPI{c: fake.NewClientset(seed()...)}, cfg)
 			t.Cleanup(k.w.stop)
 			time.Sleep(500 * time.Millisecond) // the services informer alone would have synced by now
 			if k.Ready() {

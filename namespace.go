@@ -71,7 +71,7 @@ func (w *watcher) serves(ns string) bool {
 // served: a service of a namespace namespace_labels leaves out is not in the
 // index.
 func (w *watcher) countService(s *service, n float64) {
-	if s != nil && w.serves(s.namespace()) {
+	if s != nil && !s.imported && w.serves(s.namespace()) {
 		indexServices.WithLabelValues(kindNames[s.kind]).Add(n)
 	}
 }
@@ -99,11 +99,13 @@ func (w *watcher) setNamespace(ns string, served bool) {
 		w.countService(st.svc, 1)
 	}
 	batch := map[string]*entry{}
-	if w.nsCount[ns] > 0 {
-		w.publishNamespace(batch, ns, served)
+	for _, scope := range []string{ns, ns + importsScope} {
+		if w.nsCount[scope] > 0 {
+			w.publishNamespace(batch, scope, served)
+		}
 	}
 	if w.pods {
-		for _, zone := range w.rec.zones {
+		for _, zone := range w.rec.forward() {
 			batch[within(ns+".pod", zone)] = nil
 			if served {
 				batch[within(ns+".pod", zone)] = emptyNonTerminal

@@ -166,7 +166,7 @@ func hasType(rrs []dns.RR, qtype uint16) bool {
 // the one the kubelet puts in pods' search lists.
 func (k *KubeSvc) clusterZone() int {
 	for i, z := range k.zones {
-		if !z.reverse {
+		if !z.reverse && !z.multicluster {
 			return i
 		}
 	}

@@ -61,6 +61,7 @@ type service struct {
 	publishNotReady bool
 	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
 	hasExt          bool // external data follows (serviceExt): load balancer, external IPs, annotations
+	imported        bool // a ServiceImport (multicluster.go), answered in the multicluster zones
 }
 
 // DeepCopyObject returns the object itself: stored objects are never mutated.
@@ -76,15 +77,23 @@ type port struct {
 // endpointSlice is what DNS needs of a discovery/v1 EndpointSlice.
 type endpointSlice struct {
 	objMeta
-	service   string // the kubernetes.io/service-name label; "" means the slice is ignored
-	watch     uint8  // which of the slice watches (sliceSelectors) delivered it
-	trigger   int64  // last-change-trigger-time annotation, Unix nanoseconds; 0 if none
+	// service is the kubernetes.io/service-name label; "" means the slice
+	// is ignored. A multicluster slice's is "<import>/<source cluster>"
+	// (toMulticlusterSlice), which files it under the ServiceImport.
+	service   string
+	watch     uint8 // which of the slice watches (sliceSelectors) delivered it
+	trigger   int64 // last-change-trigger-time annotation, Unix nanoseconds; 0 if none
 	endpoints []endpoint
 	ports     []port
 }
 
 // serviceKey is the key of the service the slice belongs to.
-func (s *endpointSlice) serviceKey() string { return s.namespace() + "/" + s.service }
+func (s *endpointSlice) serviceKey() string {
+	if name, _, ok := strings.Cut(s.service, "/"); ok {
+		return importKey(s.namespace(), name)
+	}
+	return s.namespace() + "/" + s.service
+}
 
 // fromWatch marks the slice as delivered by slice watch i (sliceSelectors).
 func (s *endpointSlice) fromWatch(i uint8) { s.watch = i }
@@ -96,7 +105,8 @@ type endpoint struct {
 	addr     netip.Addr // the zero Addr in a compact slice's summary
 	hostname string     // or, with podName, the name of the Pod its targetRef names
 	ready    bool
-	podName  bool // hostname is the endpoint's Pod name, kept for endpoint_pod_names
+	podName  bool   // hostname is the endpoint's Pod name, kept for endpoint_pod_names
+	zone     uint16 // zonal: its topology zone (zoneID), 0 for none; fits in padding
 }
 
 // Compact slices (see notHeadless) keep, instead of their endpoints, one of
@@ -142,14 +152,23 @@ func toService(obj any) (any, error) {
 }
 
 // toEndpointSlice is the EndpointSlice informer's transform.
-func toEndpointSlice(obj any) (any, error) { return endpointSliceOf(obj, false) }
+func toEndpointSlice(obj any) (any, error) { return endpointSliceOf(obj, sliceKeeps{}) }
 
-// toEndpointSliceWithPodNames is toEndpointSlice that keeps the Pod name of
-// each endpoint without a hostname, for endpoint_pod_names (only then: it
-// costs a string per endpoint).
-func toEndpointSliceWithPodNames(obj any) (any, error) { return endpointSliceOf(obj, true) }
+// sliceKeeps is what the slice transform keeps beyond what every answer
+// needs, for the options that ask it (only then: memory matters).
+type sliceKeeps struct {
+	// podNames (endpoint_pod_names): the Pod name of each endpoint without
+	// a hostname; it costs a string per endpoint.
+	podNames bool
+	// zones (zonal): each endpoint's topology zone, as an interned id.
+	zones bool
+	// whole: never the compact form (notHeadless), whatever the labels say:
+	// a multicluster slice's labels are not the EndpointSlice controller's
+	// promise about a Service.
+	whole bool
+}
 
-func endpointSliceOf(obj any, podNames bool) (any, error) {
+func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 	es, ok := obj.(*discovery.EndpointSlice)
 	if !ok {
 		return obj, nil
@@ -165,7 +184,7 @@ func endpointSliceOf(obj any, podNames bool) (any, error) {
 		return s, nil // FQDN slices are deprecated and have no place in A/AAAA answers
 	}
 	v4 := es.AddressType == discovery.AddressTypeIPv4
-	if notHeadless(es.Labels) {
+	if notHeadless(es.Labels) && !keep.whole {
 		// Its endpoints feed no answer but "ignore empty_service"'s: a
 		// service with a cluster IP is answered with that.
 		s.endpoints = summary(es.Endpoints, v4)
@@ -176,11 +195,14 @@ func endpointSliceOf(obj any, podNames bool) (any, error) {
 		switch {
 		case e.Hostname != nil && *e.Hostname != "":
 			ep.hostname = strings.ToLower(*e.Hostname)
-		case podNames && e.TargetRef != nil && e.TargetRef.Kind == "Pod" && isLabel(e.TargetRef.Name):
+		case keep.podNames && e.TargetRef != nil && e.TargetRef.Kind == "Pod" && isLabel(e.TargetRef.Name):
 			// A Pod name is a DNS subdomain: one with dots, or longer
 			// than a label, cannot name the endpoint, which keeps its
 			// dashed address instead.
 			ep.hostname, ep.podName = strings.ToLower(e.TargetRef.Name), true
+		}
+		if keep.zones && e.Zone != nil {
+			ep.zone = zoneID(*e.Zone)
 		}
 		// One endpoint an address: the addresses of an endpoint are
 		// fungible (each gets its hostname), and the rare endpoint with

@@ -54,11 +54,11 @@ func TestEndpointPodNames(t *testing.T) {
 		{Qname: "1.5.0.10.in-addr.arpa.", Qtype: dns.TypePTR, Answer: []dns.RR{test.PTR("1.5.0.10.in-addr.arpa. 30 IN PTR " + pod)}},
 		{Qname: "_web._tcp." + base, Qtype: dns.TypeSRV,
 			Answer: []dns.RR{
-				test.SRV("_web._tcp." + base + " 30 IN SRV 0 20 80 10-0-5-3." + base),
-				test.SRV("_web._tcp." + base + " 30 IN SRV 0 20 80 10-0-5-4." + base),
-				test.SRV("_web._tcp." + base + " 30 IN SRV 0 20 80 10-0-5-5." + base),
-				test.SRV("_web._tcp." + base + " 30 IN SRV 0 20 80 web-1." + base),
-				test.SRV("_web._tcp." + base + " 30 IN SRV 0 20 80 " + pod)},
+				test.SRV("_web._tcp." + base + " 30 IN SRV 0 16 80 10-0-5-3." + base),
+				test.SRV("_web._tcp." + base + " 30 IN SRV 0 16 80 10-0-5-4." + base),
+				test.SRV("_web._tcp." + base + " 30 IN SRV 0 16 80 10-0-5-5." + base),
+				test.SRV("_web._tcp." + base + " 30 IN SRV 0 16 80 web-1." + base),
+				test.SRV("_web._tcp." + base + " 30 IN SRV 0 16 80 " + pod)},
 			Extra: []dns.RR{
 				test.A("10-0-5-3." + base + " 30 IN A 10.0.5.3"),
 				test.A("10-0-5-4." + base + " 30 IN A 10.0.5.4"),

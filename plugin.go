@@ -37,6 +37,8 @@ type KubeSvc struct {
 	autopath   *autopath // nil: off
 	// endpoint_pod_names and ignore empty_service: see records.
 	podNames, ignoreEmpty bool
+	zonal                 bool     // zonal: zone-scoped names of headless services (zonal.go)
+	mcZones               []string // multicluster: ServiceImports' zones (multicluster.go)
 
 	// namespaceLabels: only the namespaces namespace_labels selects are
 	// served; the watcher publishes <ns>.pod.<zone> for each of them.
@@ -58,9 +60,12 @@ type lookuper interface {
 type zone struct {
 	name    string // lower-cased FQDN
 	reverse bool   // in-addr.arpa or ip6.arpa: PTR names only
-	nsName  string // ns.dns.<first forward zone>
-	podZone string // pod.<zone>
-	ns      []dns.RR
+	// multicluster: a zone of ServiceImports (multicluster.go), not of
+	// Services.
+	multicluster bool
+	nsName       string // ns.dns.<first forward zone>
+	podZone      string // pod.<zone>
+	ns           []dns.RR
 }
 
 // Name implements plugin.Handler.

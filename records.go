@@ -16,13 +16,18 @@ import (
 // answers are kept ready-made (the zones' own, the cluster DNS service's).
 type records struct {
 	zones []string // forward zones, lower-cased FQDNs; the first names PTR targets
-	ttl   uint32
+	// mcZones (multicluster): the zones of ServiceImports' names, which are
+	// not in zones; the first names their PTR targets.
+	mcZones []string
+	ttl     uint32
 	// podNames (endpoint_pod_names): an endpoint without a hostname is
 	// named after its Pod rather than its dashed address.
 	podNames bool
 	// ignoreEmpty (ignore empty_service): a ClusterIP service without a
 	// ready endpoint owns no name, as if it did not exist.
 	ignoreEmpty bool
+	// zonal: headless services answer zone-scoped names too (zonal.go).
+	zonal bool
 }
 
 // owned is what one service contributes to the index.
@@ -37,8 +42,10 @@ type owned struct {
 // ptrRef is a reverse name's reference to a name of a service: ip's PTR
 // record points at rel + ".svc." + the first forward zone.
 type ptrRef struct {
-	ip  netip.Addr
-	rel string // "[<endpoint>.]<service>.<namespace>"
+	ip netip.Addr
+	// rel is "[<endpoint>.]<service>.<namespace>"; or, for an import, the
+	// FQDN it points at in a multicluster zone (see ptrRecords).
+	rel string
 }
 
 // maxName is the longest name in presentation form, trailing dot
@@ -102,6 +109,10 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit
 	if !isLabel(s.name()) || !isLabel(s.namespace()) {
 		return o // not a name the API allows: no host name can be built on it
 	}
+	if s.imported {
+		r.serviceImport(o, s, sls) // ready-made names in the multicluster zones
+		return o
+	}
 	key := indexKey(s.key)
 	o.key = key // the one string the index keeps of it, shared by its reverse names
 	switch s.kind {
@@ -132,16 +143,21 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit
 	return o
 }
 
-// clusterDNS adds the names of the cluster's DNS service: the zone's NS
+// clusterDNS adds the names of the cluster's DNS service: a zone's NS
 // record names ns.dns.<zone>, which points at it.
 func (r *records) clusterDNS(o *owned, s *service) {
-	for _, zone := range r.zones {
+	for _, zone := range r.forward() {
 		ns := within("ns.dns", zone)
 		for _, ip := range s.ips {
 			o.at(ns).add(r.addr(ns, ip))
 		}
 		o.at(within("dns", zone))
 	}
+}
+
+// forward are all the forward zones: the services' and the multicluster ones.
+func (r *records) forward() []string {
+	return append(r.zones[:len(r.zones):len(r.zones)], r.mcZones...)
 }
 
 // indexKey is the index's key of a service, "<service>.<namespace>", from
@@ -189,12 +205,16 @@ func (r *records) ptr(name, target string) dns.RR {
 // zoneRecords are the names each zone has whatever the cluster holds.
 func (r *records) zoneRecords(pods bool) map[string]*entry {
 	out := map[string]*entry{}
-	for _, zone := range r.zones {
+	for i, zone := range r.forward() {
 		txt := within("dns-version", zone)
 		b := &builder{}
 		hdr := r.hdr(txt, dns.TypeTXT)
 		hdr.Ttl = versionTTL
-		b.add(kTXT, &dns.TXT{Hdr: hdr, Txt: []string{specVersion}})
+		version := specVersion
+		if i >= len(r.zones) {
+			version = mcsSpecVersion // the multicluster specification's own schema
+		}
+		b.add(kTXT, &dns.TXT{Hdr: hdr, Txt: []string{version}})
 		out[txt] = b.entry()
 		out[within("svc", zone)] = emptyNonTerminal
 		if pods {

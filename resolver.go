@@ -58,8 +58,11 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 		if ip, ok := reverseIP(name); ok {
 			return k.ptrAnswer(name, ip, z, qtype)
 		}
-		if ref, start := k.ix.serviceUnder(name, zone.name); ref.exists() {
-			return k.serviceAnswer(ref, name, start, z, qtype)
+		// A multicluster zone's names are ServiceImports', all in entries.
+		if !zone.multicluster {
+			if ref, start := k.ix.serviceUnder(name, zone.name); ref.exists() {
+				return k.serviceAnswer(ref, name, start, z, qtype)
+			}
 		}
 	}
 	if e == nil {

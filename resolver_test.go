@@ -121,10 +121,10 @@ func TestResolve(t *testing.T) {
 		{Qname: "not-ready." + hl, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: zsoa},
 		{Qname: "_http-port._tcp." + hl, Qtype: dns.TypeSRV,
 			Answer: []dns.RR{
-				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 25 80 10-0-2-7." + hl),
-				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 25 80 sample-statefulset-headless-0." + hl),
-				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 25 80 sample-statefulset-headless-1." + hl),
-				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 25 80 sample-statefulset-headless-2." + hl)},
+				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 20 80 10-0-2-7." + hl),
+				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 20 80 sample-statefulset-headless-0." + hl),
+				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 20 80 sample-statefulset-headless-1." + hl),
+				test.SRV("_http-port._tcp." + hl + " 30 IN SRV 0 20 80 sample-statefulset-headless-2." + hl)},
 			Extra: []dns.RR{
 				test.A("10-0-2-7." + hl + " 30 IN A 10.0.2.7"),
 				test.A("sample-statefulset-headless-0." + hl + " 30 IN A 10.0.1.2"),

@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -21,7 +22,8 @@ import (
 // resource is one more description, its transform and the records it feeds;
 // nothing else switches on which resource it is.
 type resource struct {
-	name       string              // the REST resource, and the metrics' resource label
+	name       string              // the REST resource (unless rest), and the metrics' resource label
+	rest       string              // the REST resource if not name
 	gv         schema.GroupVersion // registered in the minimal scheme with object and list
 	apiPath    string              // "/api" for the core group, "/apis" for the others
 	namespaced bool                // false: one cluster-wide watch, whatever namespaces says
@@ -53,10 +55,11 @@ var (
 		object: &discovery.EndpointSlice{}, newList: func() runtime.Object { return &discovery.EndpointSliceList{} },
 		transform: toEndpointSlice, handler: (*watcher).sliceHandler,
 		transformWith: func(cfg *clientConfig) cache.TransformFunc {
-			if cfg.podNames {
-				return toEndpointSliceWithPodNames
+			if !cfg.podNames && !cfg.zonal {
+				return toEndpointSlice
 			}
-			return toEndpointSlice
+			keep := sliceKeeps{podNames: cfg.podNames, zones: cfg.zonal}
+			return func(obj any) (any, error) { return endpointSliceOf(obj, keep) }
 		},
 		// noendpoints: headless services have no endpoints to answer with,
 		// as with the stock plugin, which then skips this watch too.
@@ -99,8 +102,8 @@ func sliceSelectors(all bool) []string {
 }
 
 // resources are all the descriptions, in the order their informers start.
-var resources = []*resource{servicesResource, endpointSlicesResource, namespacesResource, ingressesResource,
-	gatewaysResource, httpRoutesResource}
+var resources = []*resource{servicesResource, endpointSlicesResource, namespacesResource, serviceImportsResource,
+	multiclusterSlicesResource, ingressesResource, gatewaysResource, httpRoutesResource}
 
 func init() {
 	for _, r := range resources {
@@ -109,6 +112,9 @@ func init() {
 		r.contact = apiLastContact.WithLabelValues(r.name)
 	}
 }
+
+// restName is the REST resource the description lists and watches.
+func (r *resource) restName() string { return cmp.Or(r.rest, r.name) }
 
 // transformFor is the resource's transform for the Corefile's options.
 func (r *resource) transformFor(cfg *clientConfig) cache.TransformFunc {
@@ -129,9 +135,14 @@ func resourceNamed(name string) (*resource, error) {
 	return nil, fmt.Errorf("kubesvc does not watch the resource %q", name)
 }
 
-// parseResourceOption reads the options that choose what is watched.
-func parseResourceOption(c *caddy.Controller, opt string, args []string, cfg *clientConfig) error {
+// parseResourceOption reads the options that choose what is watched and
+// what the transforms keep.
+func parseResourceOption(c *caddy.Controller, k *KubeSvc, opt string, args []string, cfg *clientConfig) error {
 	switch opt {
+	case "zonal":
+		return parseZonal(c, k, cfg, args)
+	case "multicluster":
+		return parseMulticluster(c, k, cfg, args)
 	case "namespace_labels":
 		sel, err := labels.Parse(strings.Join(args, " "))
 		if len(args) == 0 || err != nil {

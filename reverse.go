@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"bytes"
+	"cmp"
 	"net/netip"
 	"strings"
 
@@ -108,16 +109,88 @@ func (k *KubeSvc) ptrAnswer(name []byte, ip netip.Addr, z int, qtype uint16) res
 }
 
 // ptrRecords are the PTR records at owner pointing at each of rels (see
-// targets) in zone.
+// targets) in zone; a rel ending in a dot is a ServiceImport's name in a
+// multicluster zone, as it is. Of a cluster-local target and a clusterset
+// one for the same address, the multicluster specification keeps the
+// cluster-local one (its 2.3.3 and 2.4.3): the clusterset ones are left out
+// while a cluster-local one is there.
 func ptrRecords(slabs *caseSlabs, owner string, rels string, zone string, ttl uint32) []dns.RR {
-	out := slabs.rrs(strings.Count(rels, " ") + 1)
-	for i := range out {
+	n := strings.Count(rels, " ") + 1
+	local := n // the cluster-local targets
+	clusterset := strings.HasSuffix(rels, ".") || strings.Contains(rels, ". ")
+	if clusterset {
+		local = 0
+		for rel := range strings.SplitSeq(rels, " ") {
+			if !strings.HasSuffix(rel, ".") {
+				local++
+			}
+		}
+	}
+	out := slabs.rrs(n)[:0]
+	for rels != "" {
 		var rel string
 		rel, rels, _ = strings.Cut(rels, " ")
+		absolute := clusterset && strings.HasSuffix(rel, ".")
+		if absolute && local > 0 {
+			continue
+		}
 		rr := carve(&slabs.ptr)
 		rr.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl}
-		rr.Ptr = slabs.join3(rel, ".svc.", zone)
-		out[i] = rr
+		rr.Ptr = rel
+		if !absolute {
+			rr.Ptr = slabs.join3(rel, ".svc.", zone)
+		}
+		out = append(out, rr)
 	}
 	return out
+}
+
+// hsRefDiff are the PTR references of the service key ("<service>.<namespace>")
+// that old has and now has not, and those now has and old has not; only
+// those whose names fit in zone, the first forward zone, which PTR records
+// point into. Both member lists are sorted alike, so one pass
+// finds them: a flip in a service of a thousand endpoints makes the reverse
+// names of the one address that changed, not of all of them.
+func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
+	var a, b []hsMember
+	if old != nil {
+		a = old.members
+	}
+	if now != nil {
+		b = now.members
+	}
+	base := within(key+".svc", zone)
+	ref := func(m hsMember) ptrRef { return ptrRef{m.ip, m.label + "." + key} }
+	fits := func(m hsMember) bool { return m.ptr && len(m.label)+1+len(base) <= maxName }
+	for len(a) > 0 || len(b) > 0 {
+		c := 0
+		switch {
+		case len(a) == 0:
+			c = 1
+		case len(b) == 0:
+			c = -1
+		default:
+			c = cmp.Or(a[0].ip.Compare(b[0].ip), strings.Compare(a[0].label, b[0].label))
+		}
+		switch {
+		case c < 0:
+			if fits(a[0]) {
+				gone = append(gone, ref(a[0]))
+			}
+			a = a[1:]
+		case c > 0:
+			if fits(b[0]) {
+				came = append(came, ref(b[0]))
+			}
+			b = b[1:]
+		default:
+			if fits(a[0]) && !fits(b[0]) {
+				gone = append(gone, ref(a[0]))
+			} else if fits(b[0]) && !fits(a[0]) {
+				came = append(came, ref(b[0]))
+			}
+			a, b = a[1:], b[1:]
+		}
+	}
+	return gone, came
 }

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -63,6 +64,9 @@ type clientConfig struct {
 	podNames  bool // endpoint_pod_names: slices keep their endpoints' Pod names
 	ingresses bool // k8s_external's ingress: watch Ingresses
 	gateways  bool // k8s_external's gateway: watch Gateways and HTTPRoutes
+	zonal     bool // zonal: slices keep their endpoints' topology zones
+	// multicluster: ServiceImports and their slices are watched.
+	multicluster bool
 }
 
 const (
@@ -102,6 +106,10 @@ func parseBlock(c *caddy.Controller) (*KubeSvc, *clientConfig, error) {
 	}
 	if err := k.setZones(zones); err != nil {
 		return nil, nil, c.Err(err.Error())
+	}
+	if cfg.zonal && cfg.noEndpoints {
+		// As stock refuses it: zone-scoped names are made of endpoints.
+		return nil, nil, c.Err("zonal needs the endpoints that noendpoints turns off; remove one of them")
 	}
 	if len(cfg.namespaces) > 0 && cfg.namespaceLabels != "" {
 		return nil, nil, c.Err("namespaces and namespace_labels cannot both be set")
@@ -156,8 +164,8 @@ func parseOption(c *caddy.Controller, k *KubeSvc, cfg *clientConfig) error {
 			return c.Errf("labels needs a label selector: %v", err)
 		}
 		cfg.labels = sel.String()
-	case "namespace_labels", "noendpoints":
-		return parseResourceOption(c, opt, args, cfg)
+	case "namespace_labels", "noendpoints", "zonal", "multicluster":
+		return parseResourceOption(c, k, opt, args, cfg)
 	case "ttl":
 		return parseTTL(c, opt, args, &k.ttl)
 	case "denial_ttl":
@@ -239,10 +247,20 @@ func (k *KubeSvc) setZones(names []string) error {
 	if first == "" {
 		return fmt.Errorf("zones %v: at least one zone must be a forward zone such as cluster.local", names)
 	}
-	var fwd []string
+	for _, mz := range k.mcZones {
+		if !slices.Contains(norm, mz) || isReverse(mz) {
+			return fmt.Errorf("multicluster zone %s must be one of the plugin's forward zones %v", mz, names)
+		}
+	}
+	var fwd, mc []string
 	for _, n := range norm {
 		z := zone{name: n, reverse: isReverse(n), nsName: within("ns.dns", first), podZone: within("pod", n)}
-		if !z.reverse {
+		switch {
+		case z.reverse:
+		case slices.Contains(k.mcZones, n):
+			z.multicluster, z.nsName = true, within("ns.dns", n)
+			mc = append(mc, n)
+		default:
 			z.nsName = within("ns.dns", n)
 			fwd = append(fwd, n)
 		}
@@ -250,8 +268,13 @@ func (k *KubeSvc) setZones(names []string) error {
 		k.zones = append(k.zones, z)
 	}
 	k.soas = make([]atomic.Pointer[[]dns.RR], len(k.zones))
-	k.ptrZone = first
-	k.w = newWatcher(records{zones: fwd, ttl: k.ttl, podNames: k.podNames, ignoreEmpty: k.ignoreEmpty}, k.pods)
+	if len(fwd) == 0 {
+		// Services' names and every PTR record's target need a zone of
+		// their own besides the multicluster ones.
+		return fmt.Errorf("zones %v: at least one zone must be a forward zone other than the multicluster ones", names)
+	}
+	k.ptrZone = fwd[0]
+	k.w = newWatcher(records{zones: fwd, mcZones: mc, ttl: k.ttl, podNames: k.podNames, ignoreEmpty: k.ignoreEmpty, zonal: k.zonal}, k.pods)
 	k.ix = k.w.ix
 	return nil
 }

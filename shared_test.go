@@ -51,7 +51,7 @@ func (c countingAPI) counts(resource string) (lists, watches int) {
 // per resource and selector, every instance gets every event, and the
 // informers stop with the last instance.
 func TestInstancesShareInformers(t *testing.T) {
-	client := countingAPI{fakeAPI{fake.NewClientset(seed()...)}, &requestCounts{lists: map[string]int{}, watches: map[string]int{}}}
+	client := countingAPI{fakeAPI{c: fake.NewClientset(seed()...)}, &requestCounts{lists: map[string]int{}, watches: map[string]int{}}}
 	start := func(corefile string) *KubeSvc {
 		k, cfg, err := parse(caddy.NewTestController("dns", corefile))
 		if err != nil {
@@ -117,7 +117,7 @@ func TestNamespaceFilterBeforeAnyInformerRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := slowNamespaces{fakeAPI{fake.NewClientset(
+	client := slowNamespaces{fakeAPI{c: fake.NewClientset(
 		labelledNamespace("in", map[string]string{"dns": "served"}), labelledNamespace("out", map[string]string{"dns": "no"}),
 		clusterIPSvc("in", "web", []string{"10.0.0.1"}), clusterIPSvc("out", "web", []string{"10.0.0.2"}))}}
 	// The Service informer delivers before the next one is subscribed.

@@ -71,13 +71,13 @@ func (k *KubeSvc) serviceAnswer(ref svcRef, name []byte, start, z int, qtype uin
 	if n == 0 {
 		return k.negative(z, dns.RcodeNameError)
 	}
-	if qtype != dns.TypeSRV && qtype != dns.TypeANY {
-		return k.negative(z, dns.RcodeSuccess)
+	if qtype != dns.TypeSRV && qtype != dns.TypeANY || len(s.ips) == 0 {
+		return k.negative(z, dns.RcodeSuccess) // a target without an address helps no one
 	}
 	answer := slabs.rrs(n)[:0]
 	for _, p := range s.ports {
 		if named(p) && p.name == string(pname) && p.proto == string(proto[1:]) {
-			answer = append(answer, slabs.srvRR(owner, base, p.port, 100, k.ttl))
+			answer = append(answer, slabs.srvRR(owner, base, p.port, portWeight(s), k.ttl))
 		}
 	}
 	if qtype == dns.TypeANY {
@@ -147,6 +147,11 @@ func serviceSRV(s *service, slabs *caseSlabs, base string, ttl uint32) []dns.RR 
 	return out
 }
 
+// portWeight is the weight of a named port's SRV record of a ClusterIP
+// service with cluster IPs: 100 divided by them, as stock counts one record
+// per cluster IP before it merges them.
+func portWeight(s *service) uint16 { return uint16(max(1, 100/len(s.ips))) }
+
 func portSeen(ports []port, n uint16) bool {
 	for _, p := range ports {
 		if p.port == n {
@@ -181,8 +186,8 @@ func (k *KubeSvc) names(ref svcRef, slabs *caseSlabs, base string, yield func(na
 		name := srvName(p, base)
 		var rrs []dns.RR
 		for _, q := range s.ports[i:] {
-			if q.name == p.name && q.proto == p.proto {
-				rrs = append(rrs, slabs.srvRR(name, base, q.port, 100, k.ttl))
+			if q.name == p.name && q.proto == p.proto && len(s.ips) > 0 {
+				rrs = append(rrs, slabs.srvRR(name, base, q.port, portWeight(s), k.ttl))
 			}
 		}
 		yield(name, rrs)

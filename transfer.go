@@ -126,8 +126,8 @@ func (k *KubeSvc) serviceNames(v *view, z int) map[string][]dns.RR {
 	zone := k.zones[z]
 	slabs := &caseSlabs{}
 	for _, m := range v.svcs {
-		if zone.reverse {
-			break // reverse zones hold only the PTR records below
+		if zone.reverse || zone.multicluster {
+			break // reverse zones hold only the PTR records below, multicluster ones only entries
 		}
 		for key, ref := range m {
 			base := within(key+".svc", zone.name)

@@ -86,7 +86,7 @@ func TestTransferHoldsEveryRecordQueriesAnswer(t *testing.T) {
 		hl + " 30 IN AAAA fd00::4",
 		"sample-statefulset-headless-1." + hl + " 30 IN A 10.0.1.3",
 		"10-0-2-7." + hl + " 30 IN A 10.0.2.7",
-		"_http-port._tcp." + hl + " 30 IN SRV 0 25 80 sample-statefulset-headless-2." + hl,
+		"_http-port._tcp." + hl + " 30 IN SRV 0 20 80 sample-statefulset-headless-2." + hl,
 		"pnr.default.svc.cluster.local. 30 IN A 10.0.3.1",
 		"_http-port._tcp.v6h.default.svc.cluster.local. 30 IN SRV 0 100 80 fd00-10-244-1--0.v6h.default.svc.cluster.local.",
 		"web-0.sh.default.svc.cluster.local. 30 IN A 10.0.7.2",

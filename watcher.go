@@ -19,7 +19,7 @@ type watcher struct {
 
 	mu      sync.Mutex
 	svcs    map[string]*svcState // by "namespace/name"
-	nsCount map[string]int       // services per namespace: <ns>.svc.<zone> exists while > 0
+	nsCount map[string]int       // services (imports) per nsScope: <ns>.svc.<zone> exists while > 0
 	counted int                  // names this watcher added to the index_names gauge
 	pods    bool                 // pods insecure: <namespace>.pod.<zone> names exist
 
@@ -82,8 +82,8 @@ func (w *watcher) setService(key string, s *service) {
 	st := w.state(key)
 	before := w.published(st)
 	batch := map[string]*entry{}
-	if ns := namespaceOf(key); (st.svc == nil) != (s == nil) {
-		w.countNamespace(batch, ns, s != nil)
+	if (st.svc == nil) != (s == nil) {
+		w.countNamespace(batch, nsScope(key), s != nil)
 	}
 	w.countService(st.svc, -1)
 	w.countService(s, 1)
@@ -175,27 +175,35 @@ func namespaceOf(key string) string {
 	return ns
 }
 
-func (w *watcher) countNamespace(batch map[string]*entry, ns string, add bool) {
-	before := w.nsCount[ns]
+// countNamespace counts a service (an import) in or out of its namespace's
+// scope (nsScope).
+func (w *watcher) countNamespace(batch map[string]*entry, scope string, add bool) {
+	before := w.nsCount[scope]
 	if add {
-		w.nsCount[ns]++
+		w.nsCount[scope]++
 	} else {
-		w.nsCount[ns]--
+		w.nsCount[scope]--
 	}
-	after := w.nsCount[ns]
+	after := w.nsCount[scope]
 	if after == 0 {
-		delete(w.nsCount, ns)
+		delete(w.nsCount, scope)
 	}
-	if (before == 0) == (after == 0) || !w.serves(ns) {
+	if (before == 0) == (after == 0) || !w.serves(namespaceOf(scope)) {
 		return
 	}
-	w.publishNamespace(batch, ns, after > 0)
+	w.publishNamespace(batch, scope, after > 0)
 }
 
 // publishNamespace adds or removes <ns>.svc.<zone>, the parent of the
-// namespace's service names.
-func (w *watcher) publishNamespace(batch map[string]*entry, ns string, add bool) {
-	for _, zone := range w.rec.zones {
+// names of the namespace's services (in the plugin's zones) or of its
+// ServiceImports (in the multicluster zones): scope is an nsScope.
+func (w *watcher) publishNamespace(batch map[string]*entry, scope string, add bool) {
+	ns, imports := strings.CutSuffix(scope, importsScope)
+	zones := w.rec.zones
+	if imports {
+		zones = w.rec.mcZones
+	}
+	for _, zone := range zones {
 		if add {
 			batch[within(ns+".svc", zone)] = emptyNonTerminal
 		} else {
@@ -218,9 +226,10 @@ func (w *watcher) ownedAfter(st *svcState, prev *hsRecord, edit *sliceEdit) *own
 }
 
 // published is what st published: owned, with a headless service's record
-// taken from the index rather than merged again from its slices.
+// taken from the index rather than merged again from its slices. (An
+// import's names are ready-made, and made again: see serviceImport.)
 func (w *watcher) published(st *svcState) *owned {
-	if st.svc == nil || st.svc.kind != kindHeadless || !w.serves(st.svc.namespace()) {
+	if st.svc == nil || st.svc.kind != kindHeadless || st.svc.imported || !w.serves(st.svc.namespace()) {
 		return w.owned(st)
 	}
 	o := &owned{ref: w.ix.serviceNamed(indexKey(st.svc.key))}

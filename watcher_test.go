@@ -57,7 +57,7 @@ func addresses(ix *index, name string) int {
 		return -1
 	}
 	a := &hsAnswers{hs: ref.hs, slabs: &caseSlabs{}, base: name}
-	return len(a.addrs(dns.TypeA))
+	return len(a.addrs(a.base, dns.TypeA))
 }
 
 func shardPointers(ix *index) (out [numShards]*map[string]*entry) {

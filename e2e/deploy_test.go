@@ -61,6 +61,8 @@ func TestDeployManifests(t *testing.T) {
 		"deploy/overlays/namespace-labels": append([]string{"/namespaces:list", "/namespaces:watch"}, base...),
 		// k8s_external's ingress, and only it, needs the Ingresses.
 		"deploy/overlays/external-zone": append(slices.Clone(base), "networking.k8s.io/ingresses:list", "networking.k8s.io/ingresses:watch"),
+		// multicluster, and only it, needs the ServiceImports.
+		"deploy/overlays/multicluster": append(slices.Clone(base), "multicluster.x-k8s.io/serviceimports:list", "multicluster.x-k8s.io/serviceimports:watch"),
 	} {
 		t.Run(dir, func(t *testing.T) {
 			objs := render(t, filepath.Join(repoRoot, dir))

@@ -98,7 +98,11 @@ func withSuite(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	c, err := cluster.Start(ctx, cluster.Options{Output: cpOut, CRDs: crds})
+	crd, err := serviceImportCRD()
+	if err != nil {
+		return 0, err
+	}
+	c, err := cluster.Start(ctx, cluster.Options{Output: cpOut, CRDs: append(crds, crd)})
 	if err != nil {
 		return 0, fmt.Errorf("%w\ncontrol plane output (tail):\n%s", err, tail(cpOut.String(), 4000))
 	}

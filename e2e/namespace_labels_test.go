@@ -26,8 +26,8 @@ func namespaceReader(t *testing.T) string {
 }
 
 // overlayUser is a user with the suite's CoreDNS role and the ClusterRoles
-// of an overlay's RBAC file (created from it); it returns a kubeconfig for
-// it, through the shared proxy.
+// of an overlay's RBAC file (created from that file, relative to the
+// repository); it returns a kubeconfig for it, through the shared proxy.
 func overlayUser(t *testing.T, user, rbacFile string) string {
 	t.Helper()
 	ctx := ctxFor(t, 30*time.Second)

@@ -114,8 +114,10 @@ func TestDualStackService(t *testing.T) {
 		{"AAAA", name, dns.TypeAAAA, want{answer: []string{name + " 30 IN AAAA " + v6}}},
 		{"PTR-v4", reverse(t, v4), dns.TypePTR, want{answer: []string{reverse(t, v4) + " 30 IN PTR " + name}}},
 		{"PTR-v6", reverse(t, v6), dns.TypePTR, want{answer: []string{reverse(t, v6) + " 30 IN PTR " + name}}},
+		// Weighing 100 divided by its two cluster IPs, as stock weighs it
+		// (TestDifferentialDualStackSRVWeights).
 		{"SRV", "_http-port._tcp." + name, dns.TypeSRV, want{
-			answer: []string{"_http-port._tcp." + name + " 30 IN SRV 0 100 8080 " + name},
+			answer: []string{"_http-port._tcp." + name + " 30 IN SRV 0 50 8080 " + name},
 			extra:  []string{name + " 30 IN A " + v4, name + " 30 IN AAAA " + v6},
 		}},
 	})

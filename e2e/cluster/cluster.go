@@ -78,8 +78,8 @@ type Cluster struct {
 type Options struct {
 	// Output, if set, receives the API server's and etcd's output.
 	Output io.Writer
-	// CRDs are CustomResourceDefinition files installed before Start
-	// returns (the Gateway API's, for k8s_external's gateway).
+	// CRDs are CustomResourceDefinition files installed (established)
+	// before Start returns: the Gateway API's, the ServiceImport's.
 	CRDs []string
 }
 

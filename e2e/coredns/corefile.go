@@ -61,10 +61,16 @@ func E2ECorefile(p Ports, kubeconfig string) string {
 // starts with "server:" goes into the server block instead, after the
 // plugin (such as "server:transfer { to * }"); "server:prometheus" serves
 // the metrics on p.Metrics on loopback, as the options are the same for
-// both servers and their ports are not.
+// both servers and their ports are not; "zones:Z..." adds the zones Z to
+// the plugin's, after cluster.local (such as "zones:clusterset.local").
 func PluginCorefile(directive string, p Ports, kubeconfig string, options ...string) string {
 	var block, server strings.Builder
+	zones := "cluster.local in-addr.arpa ip6.arpa"
 	for _, o := range options {
+		if rest, ok := strings.CutPrefix(o, "zones:"); ok { // more zones of the plugin
+			zones = "cluster.local " + rest + " in-addr.arpa ip6.arpa"
+			continue
+		}
 		if rest, ok := strings.CutPrefix(o, "server:"); ok {
 			if rest == "prometheus" {
 				rest = "prometheus " + hostPort(p.Metrics)
@@ -78,7 +84,7 @@ func PluginCorefile(directive string, p Ports, kubeconfig string, options ...str
     bind 127.0.0.1
     errors
     ready 127.0.0.1:%d
-    %s cluster.local in-addr.arpa ip6.arpa {
+    %s %s {
         kubeconfig %s
         pods insecure
         fallthrough in-addr.arpa ip6.arpa
@@ -86,7 +92,7 @@ func PluginCorefile(directive string, p Ports, kubeconfig string, options ...str
 %s    }
 %s    forward . 127.0.0.1:%d
 }
-`, p.DNS, p.Ready, directive, kubeconfig, block.String(), server.String(), p.Upstream) + UpstreamBlock(p.Upstream)
+`, p.DNS, p.Ready, directive, zones, kubeconfig, block.String(), server.String(), p.Upstream) + UpstreamBlock(p.Upstream)
 }
 
 // ForwardCorefile is the smallest server a test of kubesvc's chases needs:
