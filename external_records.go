@@ -16,7 +16,7 @@ func (e *External) resolve(ctx context.Context, state request.Request, x *extInd
 	name, zone := state.Name(), state.Zone
 	switch {
 	case name == zone:
-		return e.apexAnswer(state, x)
+		return e.apexAnswer(ctx, state, x)
 	case e.ownName(name, zone):
 		return e.subApex(state, x)
 	}
@@ -28,7 +28,18 @@ func (e *External) resolve(ctx context.Context, state request.Request, x *extInd
 	if claims := e.claims(x, name); len(claims) > 0 {
 		return e.named(ctx, state, claims)
 	}
-	return e.service(ctx, state, x)
+	res := e.service(ctx, state, x)
+	if res.rcode == dns.RcodeNameError && e.emptyNonTerminal(x, name) {
+		return result{} // NODATA: names below it exist
+	}
+	return res
+}
+
+// emptyNonTerminal reports whether a name of a kind this block serves lies
+// below name (RFC 8020: then name exists, and NXDOMAIN would deny them).
+func (e *External) emptyNonTerminal(x *extIndex, name string) bool {
+	c := x.ents.get(name)
+	return e.hostnames && c[fromHostname] > 0 || e.ingress && c[fromIngress] > 0 || e.gateway && c[fromRoute] > 0
 }
 
 // ownName reports whether name is the zone's apex or below <apex>.<zone>,
@@ -38,9 +49,22 @@ func (e *External) ownName(name, zone string) bool {
 }
 
 // apexAnswer answers at the zone's apex: its SOA, and its NS with the name
-// server's addresses, as stock's.
-func (e *External) apexAnswer(state request.Request, x *extIndex) result {
+// server's addresses, as stock's, and the addresses of an object that names
+// the apex itself (an Ingress for example.com).
+func (e *External) apexAnswer(ctx context.Context, state request.Request, x *extIndex) result {
 	switch state.QType() {
+	case dns.TypeA, dns.TypeAAAA:
+		claims := e.claims(x, state.Name())
+		if len(claims) == 0 {
+			return result{}
+		}
+		// Addresses only: the apex holds the SOA and NS, so no CNAME (a
+		// load balancer's host name) may stand there.
+		res := e.named(ctx, state, claims)
+		res.answer = slices.DeleteFunc(res.answer, func(rr dns.RR) bool {
+			return rr.Header().Rrtype != state.QType() || rr.Header().Name != state.QName()
+		})
+		return res
 	case dns.TypeSOA:
 		return result{answer: []dns.RR{e.soa(state.Zone, x)}}
 	case dns.TypeNS:
