@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin/pkg/dnsutil"
 	"github.com/coredns/coredns/request"
@@ -205,6 +206,7 @@ func (e *External) addresses(ctx context.Context, state request.Request, addrs [
 		case a.host != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeCNAME):
 			res.answer = append(res.answer, &dns.CNAME{Hdr: dns.RR_Header{Name: state.QName(), Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: ttl}, Target: a.host})
 			if qtype != dns.TypeCNAME {
+				ctx = withChaseBudget(ctx) // one for all of this answer's chases
 				e.chase(ctx, state, &res, a.host, qtype)
 			}
 		case a.ip.IsValid():
@@ -217,13 +219,23 @@ func (e *External) addresses(ctx context.Context, state request.Request, addrs [
 }
 
 // chase appends target's records of type qtype, looked up through the
-// server's plugin chain, as stock does for a load balancer's host name.
+// server's plugin chain, as stock does for a load balancer's host name. As
+// kubesvc's own chase, it counts its depth in the lookup's context and
+// bounds its time: a host name leading back to its own name (a target
+// annotation is any tenant's to write) is answered with its CNAME, not
+// chased until the stack runs out.
 func (e *External) chase(ctx context.Context, state request.Request, res *result, target string, qtype uint16) {
 	if e.upstream == nil {
 		return
 	}
-	m, err := e.upstream.Lookup(ctx, state, target, qtype)
-	if err != nil || m == nil {
+	ctx = withChaseBudget(ctx)
+	depth, _ := ctx.Value(chaseDepth{}).(int)
+	budget := ctx.Value(chaseBudget{}).(*atomic.Int32)
+	if depth >= maxChase || budget.Add(1) > maxExternalChases {
+		return
+	}
+	m := lookupWithin(context.WithValue(ctx, chaseDepth{}, depth+1), e.upstream, state, target, qtype)
+	if m == nil {
 		return
 	}
 	for _, rr := range m.Answer {
@@ -232,6 +244,25 @@ func (e *External) chase(ctx context.Context, state request.Request, res *result
 		}
 	}
 	res.truncated = res.truncated || m.Truncated
+}
+
+// chaseBudget is the context key of a question's count of the lookups its
+// chases made, at every depth: a name with several host names, each leading
+// back to names with several, would otherwise fan out to their number to
+// the power maxChase.
+type chaseBudget struct{}
+
+// maxExternalChases bounds the lookups of one question's chases.
+const maxExternalChases = 32
+
+// withChaseBudget is ctx with a budget of chases, the one it has if any:
+// a question's answer takes it before its first chase, so that all its
+// chases, and theirs, draw on one.
+func withChaseBudget(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(chaseBudget{}).(*atomic.Int32); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, chaseBudget{}, new(atomic.Int32))
 }
 
 func (e *External) addrRR(name string, ip netip.Addr, ttl uint32) dns.RR {

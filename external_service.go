@@ -180,6 +180,7 @@ func (e *External) srv(ctx context.Context, state request.Request, targets []ext
 		}
 		dup[seen{name: target, addr: t.addr}] = true
 		if t.addr.host != "" {
+			ctx = withChaseBudget(ctx) // one for all of this answer's chases
 			extra := result{}
 			e.chase(ctx, state, &extra, t.addr.host, dns.TypeA)
 			e.chase(ctx, state, &extra, t.addr.host, dns.TypeAAAA)
