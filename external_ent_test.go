@@ -76,3 +76,27 @@ func TestExternalTransferHoldsApexHost(t *testing.T) {
 		t.Errorf("the transfer's apex records besides SOA and NS: %q, want its one A record (no CNAME at the apex)", apex)
 	}
 }
+
+// An object of another namespace cannot take over a service's own name
+// (<svc>.<ns>.<zone> and below) with a hostname annotation or an Ingress
+// host: any tenant can write those. The service's namespace still can.
+func TestExternalForeignClaimsDoNotTakeOverServiceNames(t *testing.T) {
+	web := loadBalancer(clusterIPSvc("default", "web", []string{"10.96.0.60"}, svcPort("http", corev1.ProtocolTCP, 80)), "192.168.0.52")
+	evil := loadBalancer(clusterIPSvc("evil", "x", []string{"10.96.0.66"}, svcPort("http", corev1.ProtocolTCP, 80)), "192.168.0.66")
+	evil.Annotations = map[string]string{annotationHostname: "web.default.example.com,free.default.example.com", annotationTarget: "198.51.100.66"}
+	own := loadBalancer(clusterIPSvc("default", "own", []string{"10.96.0.67"}, svcPort("http", corev1.ProtocolTCP, 80)), "192.168.0.67")
+	own.Annotations = map[string]string{annotationHostname: "own.default.example.com,shop.example.com"}
+	objs := []runtime.Object{web, evil, own, ingressObj("evil", "i", []string{"web.default.example.com", "own.default.example.com"}, "192.168.0.68")}
+	e, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n ingress\n hostnames\n public 203.0.113.10\n}", objs...)
+	runExternalCases(t, e, []test.Case{
+		{Qname: "web.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.default.example.com. 5 IN A 203.0.113.10")}},
+		{Qname: "own.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("own.default.example.com. 5 IN A 203.0.113.10")}},
+		// No service of default holds free: the claim answers.
+		{Qname: "free.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("free.default.example.com. 5 IN A 198.51.100.66")}},
+	})
+	inside, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n ingress\n hostnames\n}", objs...)
+	runExternalCases(t, inside, []test.Case{
+		{Qname: "web.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.default.example.com. 5 IN A 192.168.0.52")}},
+		{Qname: "own.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("own.default.example.com. 5 IN A 192.168.0.67")}},
+	})
+}

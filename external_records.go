@@ -26,7 +26,7 @@ func (e *External) resolve(ctx context.Context, state request.Request, x *extInd
 			return e.reverse(state, x, ip)
 		}
 	}
-	if claims := e.claims(x, name); len(claims) > 0 {
+	if claims := e.ownClaims(x, name, zone); len(claims) > 0 {
 		return e.named(ctx, state, claims)
 	}
 	res := e.service(ctx, state, x)
@@ -151,6 +151,33 @@ func (e *External) claims(x *extIndex, name string) []*extName {
 			return !e.gateway
 		}
 		return !e.hostnames
+	})
+}
+
+// ownClaims are the claims on name (in zone) that may answer it: below a
+// service's own name <svc>.<ns>.<zone> (one k8s_external answers), only
+// those of objects of namespace ns. Any tenant can annotate its Service or
+// write an Ingress host: one of another namespace must not take over the
+// names of ns's services.
+func (e *External) ownClaims(x *extIndex, name, zone string) []*extName {
+	claims := e.claims(x, name)
+	if len(claims) == 0 {
+		return nil
+	}
+	// The last two labels, <svc>.<ns>, are the service's key as they stand
+	// (no allocation; an escaped dot matches no service).
+	rel := relName(name, zone)
+	i := strings.LastIndexByte(rel, '.')
+	if i < 0 || name == zone {
+		return claims
+	}
+	ns := rel[i+1:]
+	if x.svcs.get(rel[strings.LastIndexByte(rel[:i], '.')+1:]) == nil {
+		return claims
+	}
+	return slices.DeleteFunc(claims, func(c *extName) bool {
+		_, key, _ := strings.Cut(c.owner, "/") // "<resource>/<ns>/<name>"
+		return namespaceOf(key) != ns
 	})
 }
 

@@ -69,3 +69,25 @@ func TestSplitHorizonApexHostAndEmptyNonTerminals(t *testing.T) {
 		eventually(t, 30*time.Second, c.name+" from "+c.src, answersFrom(c.src, addr, c.name, dns.TypeA, c.w))
 	}
 }
+
+// A tenant's Service in another namespace cannot take over a service's own
+// name with its hostname and target annotations, in either face.
+func TestSplitHorizonForeignHostnameDoesNotTakeOverServiceName(t *testing.T) {
+	suite(t)
+	ctx := context.Background()
+	namespace(t, "e2e-tenant")
+	own := loadBalancerService("default", "web2")
+	t.Cleanup(func() { _ = kube.Client.CoreV1().Services("default").Delete(ctx, "web2", metav1.DeleteOptions{}) })
+	setLoadBalancer(t, createService(t, own), "192.168.0.83")
+	foreign := loadBalancerService("e2e-tenant", "grab")
+	foreign.Annotations = map[string]string{
+		"external-dns.alpha.kubernetes.io/hostname": "web2.default.example.com",
+		"external-dns.alpha.kubernetes.io/target":   "198.51.100.66",
+	}
+	setLoadBalancer(t, createService(t, foreign), "192.168.0.84")
+	addr := startSplitHorizon(t).Ports.DNSAddr()
+	for _, c := range []struct{ src, ip string }{{insideIP, "192.168.0.83"}, {outsideIP, "203.0.113.10"}} {
+		eventually(t, 30*time.Second, "web2.default.example.com. from "+c.src,
+			answersFrom(c.src, addr, "web2.default.example.com.", dns.TypeA, want{answer: []string{"web2.default.example.com. * IN A " + c.ip}}))
+	}
+}
