@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,8 +55,10 @@ func FuzzServeExternal(f *testing.F) {
 			t.Fatalf("question not echoed: %q vs %q", m.Question[0].Name, name)
 		}
 		for _, rr := range m.Answer {
-			apex := rr.Header().Rrtype == dns.TypeSOA || rr.Header().Rrtype == dns.TypeNS
-			if owner := rr.Header().Name; strings.EqualFold(owner, name) && owner != name && !apex {
+			if rt := rr.Header().Rrtype; (rt == dns.TypeSOA || rt == dns.TypeNS) && slices.Contains(e.zones, rr.Header().Name) {
+				continue // the apex's own records are owned by the zone's name, as stock's (the differential test asks Example.COM.)
+			}
+			if owner := rr.Header().Name; strings.EqualFold(owner, name) && owner != name {
 				t.Fatalf("%q %d: answer owned by %q, not the name as asked\n%v", name, qtype, owner, m)
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // extIndex is what k8s_external reads: the external face of the services
@@ -18,9 +20,12 @@ import (
 // without locks. It holds no DNS records: each k8s_external block has its
 // own zones, TTL and face (public) and builds its answers from this.
 type extIndex struct {
-	svcs  cowMap[*extSvc]     // "name.namespace"
-	rev   cowMap[[]string]    // an external IP's String() -> "name.namespace" of its services, sorted
-	names cowMap[[]*extName]  // a lower-cased FQDN -> the objects that name it, by owner
+	svcs  cowMap[*extSvc]    // "name.namespace"
+	rev   cowMap[[]string]   // an external IP's String() -> "name.namespace" of its services, sorted
+	names cowMap[[]*extName] // a lower-cased FQDN -> the objects that name it, by owner
+	// ents counts, per kind of claim, the claimed names below each name:
+	// a name with names below it exists (an empty non-terminal, RFC 8020).
+	ents  cowMap[entCount]
 	mu    sync.Mutex          // serialises writers
 	owned map[string][]string // owner -> the names it published, for the writer
 	// The objects that name themselves, for the writer (external_gateway.go).
@@ -63,6 +68,9 @@ type extName struct {
 	hasTTL  bool
 }
 
+// entCount is, per extSource, how many claimed names lie below a name.
+type entCount [3]int32
+
 // extSource is the option that serves a claim.
 type extSource uint8
 
@@ -78,6 +86,7 @@ func newExtIndex() *extIndex {
 	x.svcs.init()
 	x.rev.init()
 	x.names.init()
+	x.ents.init()
 	x.serial.Store(uint32(time.Now().Unix()))
 	return x
 }
@@ -191,6 +200,9 @@ func (x *extIndex) setNames(owner string, names []string, n *extName) {
 	}
 	for _, name := range old {
 		if !slices.Contains(names, name) {
+			if i := slices.IndexFunc(x.names.get(name), func(c *extName) bool { return c.owner == owner }); i >= 0 {
+				x.countAncestors(name, x.names.get(name)[i].source, -1)
+			}
 			x.names.set(name, slices.DeleteFunc(slices.Clone(x.names.get(name)), func(c *extName) bool { return c.owner == owner }))
 		}
 	}
@@ -206,6 +218,7 @@ func (x *extIndex) setNames(owner string, names []string, n *extName) {
 			claims[i] = n
 		} else {
 			claims = slices.Insert(claims, i, n)
+			x.countAncestors(name, n.source, 1)
 		}
 		x.names.set(name, claims)
 		changed = true
@@ -217,6 +230,20 @@ func (x *extIndex) setNames(owner string, names []string, n *extName) {
 	}
 	if changed {
 		x.changed()
+	}
+}
+
+// countAncestors adds d to the count of source's claims below each
+// ancestor of name (a lower-cased FQDN), up to the top-level domain.
+func (x *extIndex) countAncestors(name string, source extSource, d int32) {
+	for off, end := dns.NextLabel(name, 0); !end; off, end = dns.NextLabel(name, off) {
+		a := name[off:]
+		if a == "" {
+			break // the root
+		}
+		c := x.ents.get(a)
+		c[source] += d
+		x.ents.set(a, c)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin/pkg/dnsutil"
 	"github.com/coredns/coredns/request"
@@ -16,7 +17,7 @@ func (e *External) resolve(ctx context.Context, state request.Request, x *extInd
 	name, zone := state.Name(), state.Zone
 	switch {
 	case name == zone:
-		return e.apexAnswer(state, x)
+		return e.apexAnswer(ctx, state, x)
 	case e.ownName(name, zone):
 		return e.subApex(state, x)
 	}
@@ -25,10 +26,21 @@ func (e *External) resolve(ctx context.Context, state request.Request, x *extInd
 			return e.reverse(state, x, ip)
 		}
 	}
-	if claims := e.claims(x, name); len(claims) > 0 {
+	if claims := e.ownClaims(x, name, zone); len(claims) > 0 {
 		return e.named(ctx, state, claims)
 	}
-	return e.service(ctx, state, x)
+	res := e.service(ctx, state, x)
+	if res.rcode == dns.RcodeNameError && e.emptyNonTerminal(x, name) {
+		return result{} // NODATA: names below it exist
+	}
+	return res
+}
+
+// emptyNonTerminal reports whether a name of a kind this block serves lies
+// below name (RFC 8020: then name exists, and NXDOMAIN would deny them).
+func (e *External) emptyNonTerminal(x *extIndex, name string) bool {
+	c := x.ents.get(name)
+	return e.hostnames && c[fromHostname] > 0 || e.ingress && c[fromIngress] > 0 || e.gateway && c[fromRoute] > 0
 }
 
 // ownName reports whether name is the zone's apex or below <apex>.<zone>,
@@ -38,9 +50,22 @@ func (e *External) ownName(name, zone string) bool {
 }
 
 // apexAnswer answers at the zone's apex: its SOA, and its NS with the name
-// server's addresses, as stock's.
-func (e *External) apexAnswer(state request.Request, x *extIndex) result {
+// server's addresses, as stock's, and the addresses of an object that names
+// the apex itself (an Ingress for example.com).
+func (e *External) apexAnswer(ctx context.Context, state request.Request, x *extIndex) result {
 	switch state.QType() {
+	case dns.TypeA, dns.TypeAAAA:
+		claims := e.claims(x, state.Name())
+		if len(claims) == 0 {
+			return result{}
+		}
+		// Addresses only: the apex holds the SOA and NS, so no CNAME (a
+		// load balancer's host name) may stand there.
+		res := e.named(ctx, state, claims)
+		res.answer = slices.DeleteFunc(res.answer, func(rr dns.RR) bool {
+			return rr.Header().Rrtype != state.QType() || rr.Header().Name != state.QName()
+		})
+		return res
 	case dns.TypeSOA:
 		return result{answer: []dns.RR{e.soa(state.Zone, x)}}
 	case dns.TypeNS:
@@ -129,6 +154,33 @@ func (e *External) claims(x *extIndex, name string) []*extName {
 	})
 }
 
+// ownClaims are the claims on name (in zone) that may answer it: below a
+// service's own name <svc>.<ns>.<zone> (one k8s_external answers), only
+// those of objects of namespace ns. Any tenant can annotate its Service or
+// write an Ingress host: one of another namespace must not take over the
+// names of ns's services.
+func (e *External) ownClaims(x *extIndex, name, zone string) []*extName {
+	claims := e.claims(x, name)
+	if len(claims) == 0 {
+		return nil
+	}
+	// The last two labels, <svc>.<ns>, are the service's key as they stand
+	// (no allocation; an escaped dot matches no service).
+	rel := relName(name, zone)
+	i := strings.LastIndexByte(rel, '.')
+	if i < 0 || name == zone {
+		return claims
+	}
+	ns := rel[i+1:]
+	if x.svcs.get(rel[strings.LastIndexByte(rel[:i], '.')+1:]) == nil {
+		return claims
+	}
+	return slices.DeleteFunc(claims, func(c *extName) bool {
+		_, key, _ := strings.Cut(c.owner, "/") // "<resource>/<ns>/<name>"
+		return namespaceOf(key) != ns
+	})
+}
+
 // named answers a name objects give themselves, with the addresses of
 // every object that claims it (or their public face), at the smallest TTL
 // that an object's ttl annotation asks, else the block's.
@@ -181,6 +233,7 @@ func (e *External) addresses(ctx context.Context, state request.Request, addrs [
 		case a.host != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeCNAME):
 			res.answer = append(res.answer, &dns.CNAME{Hdr: dns.RR_Header{Name: state.QName(), Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: ttl}, Target: a.host})
 			if qtype != dns.TypeCNAME {
+				ctx = withChaseBudget(ctx) // one for all of this answer's chases
 				e.chase(ctx, state, &res, a.host, qtype)
 			}
 		case a.ip.IsValid():
@@ -193,13 +246,23 @@ func (e *External) addresses(ctx context.Context, state request.Request, addrs [
 }
 
 // chase appends target's records of type qtype, looked up through the
-// server's plugin chain, as stock does for a load balancer's host name.
+// server's plugin chain, as stock does for a load balancer's host name. As
+// kubesvc's own chase, it counts its depth in the lookup's context and
+// bounds its time: a host name leading back to its own name (a target
+// annotation is any tenant's to write) is answered with its CNAME, not
+// chased until the stack runs out.
 func (e *External) chase(ctx context.Context, state request.Request, res *result, target string, qtype uint16) {
 	if e.upstream == nil {
 		return
 	}
-	m, err := e.upstream.Lookup(ctx, state, target, qtype)
-	if err != nil || m == nil {
+	ctx = withChaseBudget(ctx)
+	depth, _ := ctx.Value(chaseDepth{}).(int)
+	budget := ctx.Value(chaseBudget{}).(*atomic.Int32)
+	if depth >= maxChase || budget.Add(1) > maxExternalChases {
+		return
+	}
+	m := lookupWithin(context.WithValue(ctx, chaseDepth{}, depth+1), e.upstream, state, target, qtype)
+	if m == nil {
 		return
 	}
 	for _, rr := range m.Answer {
@@ -208,6 +271,25 @@ func (e *External) chase(ctx context.Context, state request.Request, res *result
 		}
 	}
 	res.truncated = res.truncated || m.Truncated
+}
+
+// chaseBudget is the context key of a question's count of the lookups its
+// chases made, at every depth: a name with several host names, each leading
+// back to names with several, would otherwise fan out to their number to
+// the power maxChase.
+type chaseBudget struct{}
+
+// maxExternalChases bounds the lookups of one question's chases.
+const maxExternalChases = 32
+
+// withChaseBudget is ctx with a budget of chases, the one it has if any:
+// a question's answer takes it before its first chase, so that all its
+// chases, and theirs, draw on one.
+func withChaseBudget(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(chaseBudget{}).(*atomic.Int32); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, chaseBudget{}, new(atomic.Int32))
 }
 
 func (e *External) addrRR(name string, ip netip.Addr, ttl uint32) dns.RR {

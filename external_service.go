@@ -71,9 +71,24 @@ func (e *External) service(ctx context.Context, state request.Request, x *extInd
 		}
 	}
 	if len(targets) == 0 {
+		if proto, ok := strings.CutPrefix(endpoint, "_"); ok && e.hasSRVProto(s, proto) {
+			return result{} // _<proto>.<svc>.<ns>.<zone>: the parent of its SRV names
+		}
 		return result{rcode: dns.RcodeNameError}
 	}
 	return e.answerTargets(ctx, state, targets)
+}
+
+// hasSRVProto reports whether s answers SRV names _<port>._<proto> in this
+// block: a named port of that protocol on an address it answers.
+func (e *External) hasSRVProto(s *extSvc, proto string) bool {
+	named := func(ports []port) bool {
+		return slices.ContainsFunc(ports, func(p port) bool { return p.name != "" && p.proto == proto })
+	}
+	if e.headless && len(s.addrs) == 0 && s.headless {
+		return slices.ContainsFunc(s.endpoints, func(ep extEndpoint) bool { return named(ep.ports) })
+	}
+	return len(e.face(s.addrs, s.targets)) > 0 && named(s.ports)
 }
 
 // hasNamespace reports whether namespace ns has services: its
@@ -165,6 +180,7 @@ func (e *External) srv(ctx context.Context, state request.Request, targets []ext
 		}
 		dup[seen{name: target, addr: t.addr}] = true
 		if t.addr.host != "" {
+			ctx = withChaseBudget(ctx) // one for all of this answer's chases
 			extra := result{}
 			e.chase(ctx, state, &extra, t.addr.host, dns.TypeA)
 			e.chase(ctx, state, &extra, t.addr.host, dns.TypeAAAA)

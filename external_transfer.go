@@ -43,8 +43,12 @@ func (e *External) Transfer(zone string, serial uint32) (<-chan []dns.RR, error)
 	go func() {
 		defer close(ch)
 		ch <- soa
-		apex := local.apexAnswer(question(zone, zone, dns.TypeNS), x)
-		ch <- append(apex.answer, apex.extra...)
+		apex := local.apexAnswer(context.Background(), question(zone, zone, dns.TypeNS), x)
+		rrs := append(apex.answer, apex.extra...)
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			rrs = append(rrs, local.apexAnswer(context.Background(), question(zone, zone, qtype), x).answer...)
+		}
+		ch <- rrs
 		for _, name := range names {
 			var rrs []dns.RR
 			qtypes := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV}

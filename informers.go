@@ -35,6 +35,7 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
+	w.firstSync = make(chan struct{})
 	w.watched = cfg.watched()
 	conn := connOf(client)
 	w.mu.Lock()
@@ -92,6 +93,10 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 		log.Errorf("cannot watch the Kubernetes API, so the index is never published: every name in the zones gets SERVFAIL, and the plugin is never ready: %v", err)
 		return
 	}
+	w.replay = len(subs) > 0
+	for _, s := range subs {
+		w.replay = w.replay && s.replay
+	}
 	var once sync.Once // a second stop lets go of nothing again
 	w.cancel = func() {
 		cancel()
@@ -134,6 +139,7 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced, 
 			w.ix.publish()
 			n := w.ix.size()
 			w.mu.Unlock()
+			close(w.firstSync)
 			log.Infof("synced with the Kubernetes API in %v: %d names", time.Since(start).Round(time.Millisecond), n)
 			// The initial lists were decoded into whole API objects, now
 			// garbage; the heap grew for them and would keep those pages.
@@ -208,4 +214,27 @@ func (w *watcher) stop() {
 	clear(w.members)
 	indexNames.Sub(float64(w.counted))
 	w.counted = 0
+}
+
+// replayWait bounds awaitReplay, as stock's kubernetes plugin bounds its
+// wait for the first sync at startup.
+const replayWait = 5 * time.Second
+
+// awaitReplay holds a reload's new instance, whose informers had all
+// synced already (shared with the instance it replaces), until its handlers
+// have been handed their stores and the index is published: the old
+// instance answers meanwhile, where the new one would answer SERVFAIL for
+// the milliseconds of the replay. A first start does not wait: it answers
+// SERVFAIL until the first sync, and ready says when it is over.
+func (w *watcher) awaitReplay(limit time.Duration) {
+	if !w.replay {
+		return
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-w.firstSync:
+	case <-t.C:
+		log.Warningf("the informers' objects were not replayed to the new instance within %v: answering SERVFAIL until they are", limit)
+	}
 }

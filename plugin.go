@@ -289,14 +289,19 @@ func (k *KubeSvc) chase(ctx context.Context, state request.Request, res result, 
 // chaseTimeout (or ctx's deadline): an upstream that hangs must not hold the
 // client's answer. The lookup itself finishes in the background.
 func (k *KubeSvc) lookup(ctx context.Context, state request.Request, name string, qtype uint16) *dns.Msg {
-	if k.upstream == nil {
+	return lookupWithin(ctx, k.upstream, state, name, qtype)
+}
+
+// lookupWithin asks u for name, giving up after chaseTimeout (see lookup).
+func lookupWithin(ctx context.Context, u lookuper, state request.Request, name string, qtype uint16) *dns.Msg {
+	if u == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, chaseTimeout)
 	defer cancel()
 	done := make(chan *dns.Msg, 1)
 	go func() {
-		m, err := k.upstream.Lookup(ctx, state, name, qtype)
+		m, err := u.Lookup(ctx, state, name, qtype)
 		if err != nil {
 			m = nil
 		}

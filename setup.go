@@ -37,6 +37,7 @@ func setup(c *caddy.Controller) error {
 		}
 		k.serveExternal(dnsserver.GetConfig(c), cfg)
 		k.w.start(client, cfg)
+		k.w.awaitReplay(replayWait) // a reload: the old instance answers meanwhile
 		return nil
 	})
 	c.OnShutdown(func() error {

@@ -48,6 +48,9 @@ type subscription struct {
 	s   *sharedInformer
 	reg cache.ResourceEventHandlerRegistration
 	c   *contact
+	// replay: the informer had synced before this subscription, so its
+	// handler is handed the store from memory (a reload's new instance).
+	replay bool
 }
 
 var shared = struct {
@@ -87,6 +90,7 @@ func subscribe(client api, key informerKey, r *resource, transform cache.Transfo
 	shared.Lock()
 	defer shared.Unlock()
 	s := shared.m[key]
+	replay := s != nil && s.inf.HasSynced()
 	if s == nil {
 		inf := newInformer(patient(client, c, r.name, key.namespace, key.selector), r.object, 0, cache.Indexers{})
 		s = &sharedInformer{inf: inf, done: make(chan struct{}), contacts: map[*contact]int{}}
@@ -112,7 +116,7 @@ func subscribe(client api, key informerKey, r *resource, transform cache.Transfo
 	s.mu.Lock()
 	s.contacts[c]++
 	s.mu.Unlock()
-	return &subscription{key: key, s: s, reg: reg, c: c}, nil
+	return &subscription{key: key, s: s, reg: reg, c: c, replay: replay}, nil
 }
 
 // setUp gives a new informer its transform and its watch error handler,

@@ -35,6 +35,10 @@ type watcher struct {
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+	// firstSync is closed once the index is first published; replay says
+	// that every informer had synced before start subscribed (informers.go).
+	firstSync chan struct{}
+	replay    bool
 }
 
 // svcState is a service and its slices as last seen. What it published is
