@@ -29,14 +29,10 @@ func (e *External) Transfer(zone string, serial uint32) (<-chan []dns.RR, error)
 		return nil, errNotSynced
 	}
 	soa := []dns.RR{e.soa(zone, x)}
-	ch := make(chan []dns.RR)
 	if serial != 0 && serial == soa[0].(*dns.SOA).Serial {
-		go func() {
-			ch <- soa
-			close(ch)
-		}()
-		return ch, nil
+		return soaAlone(soa), nil
 	}
+	ch := make(chan []dns.RR)
 	local := *e
 	local.upstream = nil // no lookups: only the zone's own records
 	names := local.zoneNames(x, zone)

@@ -47,14 +47,10 @@ func (k *KubeSvc) Transfer(name string, serial uint32) (<-chan []dns.RR, error) 
 	if !ok {
 		return nil, errNotSynced
 	}
-	ch := make(chan []dns.RR)
 	if serial != 0 && serial == soa[0].(*dns.SOA).Serial {
-		go func() {
-			ch <- soa
-			close(ch)
-		}()
-		return ch, nil
+		return soaAlone(soa), nil
 	}
+	ch := make(chan []dns.RR)
 	hs := k.serviceNames(v, z)
 	names := k.zoneNames(v, z, hs)
 	go func() {
@@ -145,4 +141,13 @@ func (k *KubeSvc) serviceNames(v *view, z int) map[string][]dns.RR {
 		}
 	}
 	return out
+}
+
+// soaAlone is the transfer of a zone the secondary holds at the current
+// serial: the SOA alone (RFC 1995 section 2, as stock answers it).
+func soaAlone(soa []dns.RR) <-chan []dns.RR {
+	ch := make(chan []dns.RR, 1)
+	ch <- soa
+	close(ch)
+	return ch
 }
