@@ -197,10 +197,6 @@ func reverse(ip netip.Addr) string {
 	return name
 }
 
-// ptr builds the PTR record of a reverse name.
-func (r *records) ptr(name, target string) dns.RR {
-	return &dns.PTR{Hdr: r.hdr(name, dns.TypePTR), Ptr: target}
-}
 
 // zoneRecords are the names each zone has whatever the cluster holds.
 func (r *records) zoneRecords(pods bool) map[string]*entry {

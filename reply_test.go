@@ -137,3 +137,9 @@ func TestHugeEntry(t *testing.T) {
 		t.Errorf("additionals start with %T, want *dns.A", e.extra()[0])
 	}
 }
+
+// ptr builds a PTR record at name (the index answers PTR per query; entries
+// of that kind are only built here, to test entry's kind ordering).
+func (r *records) ptr(name, target string) dns.RR {
+	return &dns.PTR{Hdr: r.hdr(name, dns.TypePTR), Ptr: target}
+}
