@@ -197,7 +197,6 @@ func reverse(ip netip.Addr) string {
 	return name
 }
 
-
 // zoneRecords are the names each zone has whatever the cluster holds.
 func (r *records) zoneRecords(pods bool) map[string]*entry {
 	out := map[string]*entry{}
