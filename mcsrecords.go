@@ -167,7 +167,7 @@ func (r *records) importClusterIP(o *owned, s *service, sls []*endpointSlice, ba
 	if len(s.ips) > 0 && len(s.ports) > 0 {
 		weight := uint16(max(1, 100/(len(s.ports)*len(s.ips))))
 		for i, p := range s.ports {
-			if !portSeen(s.ports[:i], p.port) {
+			if !portSeen(s.ports[:i], p) {
 				b.add(kSRV, r.srv(base, base, p.port, weight))
 			}
 		}

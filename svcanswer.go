@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/miekg/dns"
 )
@@ -134,13 +135,13 @@ func serviceSRV(s *service, slabs *caseSlabs, base string, ttl uint32) []dns.RR 
 	weight := uint16(max(1, 100/(len(s.ports)*len(s.ips))))
 	n := 0
 	for i, p := range s.ports {
-		if !portSeen(s.ports[:i], p.port) {
+		if !portSeen(s.ports[:i], p) {
 			n++
 		}
 	}
 	out := slabs.rrs(n)[:0]
 	for i, p := range s.ports {
-		if !portSeen(s.ports[:i], p.port) {
+		if !portSeen(s.ports[:i], p) {
 			out = append(out, slabs.srvRR(base, base, p.port, weight, ttl))
 		}
 	}
@@ -152,13 +153,10 @@ func serviceSRV(s *service, slabs *caseSlabs, base string, ttl uint32) []dns.RR 
 // per cluster IP before it merges them.
 func portWeight(s *service) uint16 { return uint16(max(1, 100/len(s.ips))) }
 
-func portSeen(ports []port, n uint16) bool {
-	for _, p := range ports {
-		if p.port == n {
-			return true
-		}
-	}
-	return false
+// portSeen reports whether ports hold p's port number: a ClusterIP
+// service's own name has one SRV per number.
+func portSeen(ports []port, p port) bool {
+	return slices.ContainsFunc(ports, func(q port) bool { return q.port == p.port })
 }
 
 // named reports whether p has a name, and so an SRV name of its own.
@@ -180,7 +178,7 @@ func (k *KubeSvc) names(ref svcRef, slabs *caseSlabs, base string, yield func(na
 	}
 	yield(base, append(clusterIPAddrs(s, slabs, base, dns.TypeANY, k.ttl), serviceSRV(s, slabs, base, k.ttl)...))
 	for i, p := range s.ports {
-		if !named(p) || slicesContainsPort(s.ports[:i], p) {
+		if !named(p) || slices.ContainsFunc(s.ports[:i], func(q port) bool { return q.name == p.name && q.proto == p.proto }) {
 			continue
 		}
 		name := srvName(p, base)
@@ -192,15 +190,4 @@ func (k *KubeSvc) names(ref svcRef, slabs *caseSlabs, base string, yield func(na
 		}
 		yield(name, rrs)
 	}
-}
-
-// slicesContainsPort reports whether ports hold one of p's name and
-// protocol.
-func slicesContainsPort(ports []port, p port) bool {
-	for _, q := range ports {
-		if q.name == p.name && q.proto == p.proto {
-			return true
-		}
-	}
-	return false
 }

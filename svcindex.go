@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -36,7 +37,7 @@ func (r svcRef) names() int {
 		for i, p := range r.svc.ports {
 			if named(p) {
 				n++
-				if !slicesContainsProto(r.svc.ports[:i], p.proto) {
+				if !slices.ContainsFunc(r.svc.ports[:i], func(q port) bool { return named(q) && q.proto == p.proto }) {
 					protos++
 				}
 			}
@@ -46,15 +47,6 @@ func (r svcRef) names() int {
 		return 1
 	}
 	return 0
-}
-
-func slicesContainsProto(ports []port, proto string) bool {
-	for _, p := range ports {
-		if named(p) && p.proto == proto {
-			return true
-		}
-	}
-	return false
 }
 
 // ptrKey is an address as a map key: IPv4 as IPv4-mapped IPv6.
