@@ -48,7 +48,7 @@ func TestExternalChaseOfLoopingTargetsIsBounded(t *testing.T) {
 		if qtype == dns.TypeSRV {
 			name = "fan.default.example.com."
 		}
-		_, m := askExternal(e, test.Case{Qname: name, Qtype: qtype})
+		_, m := ask(e, test.Case{Qname: name, Qtype: qtype})
 		if m == nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) < 3 {
 			t.Errorf("%s %s: want NOERROR with its three records, got %v", name, dns.TypeToString[qtype], m)
 		}

@@ -20,7 +20,7 @@ func TestExternalEmptyNonTerminalsAreNoData(t *testing.T) {
 	objs := []runtime.Object{web, ingressObj("default", "app", []string{"app.team.example.com"}, "192.168.0.51")}
 	e, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n ingress\n hostnames\n}", objs...)
 	soa := "example.com. 5 IN SOA ns1.dns.example.com. hostmaster.dns.example.com. 0 7200 1800 86400 5"
-	runExternalCases(t, e, []test.Case{
+	runCases(t, e, []test.Case{
 		{Qname: "app.team.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("app.team.example.com. 5 IN A 192.168.0.51")}},
 		{Qname: "team.example.com.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "Team.Example.com.", Qtype: dns.TypeNS, Ns: []dns.RR{test.SOA(soa)}},
@@ -32,7 +32,7 @@ func TestExternalEmptyNonTerminalsAreNoData(t *testing.T) {
 	})
 	// Without ingress, the Ingress's host and its parent do not exist.
 	plain, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n hostnames\n}", objs...)
-	runExternalCases(t, plain, []test.Case{
+	runCases(t, plain, []test.Case{
 		{Qname: "team.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "shop.example.com.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 	})
@@ -44,14 +44,14 @@ func TestExternalApexHostAnswersAddresses(t *testing.T) {
 	in := ingressObj("default", "site", []string{"Example.com"}, "192.168.0.51", "2001:db8::51")
 	e, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n ingress\n}", in)
 	soa := "example.com. 5 IN SOA ns1.dns.example.com. hostmaster.dns.example.com. 0 7200 1800 86400 5"
-	runExternalCases(t, e, []test.Case{
+	runCases(t, e, []test.Case{
 		{Qname: "example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("example.com. 5 IN A 192.168.0.51")}},
 		{Qname: "example.com.", Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA("example.com. 5 IN AAAA 2001:db8::51")}},
 		{Qname: "example.com.", Qtype: dns.TypeSOA, Answer: []dns.RR{test.SOA(soa)}},
 		{Qname: "example.com.", Qtype: dns.TypeTXT, Ns: []dns.RR{test.SOA(soa)}},
 	})
 	public, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n ingress\n public 203.0.113.10\n}", in)
-	runExternalCases(t, public, []test.Case{
+	runCases(t, public, []test.Case{
 		{Qname: "example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("example.com. 5 IN A 203.0.113.10")}},
 	})
 }
@@ -88,14 +88,14 @@ func TestExternalForeignClaimsDoNotTakeOverServiceNames(t *testing.T) {
 	own.Annotations = map[string]string{annotationHostname: "own.default.example.com,shop.example.com"}
 	objs := []runtime.Object{web, evil, own, ingressObj("evil", "i", []string{"web.default.example.com", "own.default.example.com"}, "192.168.0.68")}
 	e, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n ingress\n hostnames\n public 203.0.113.10\n}", objs...)
-	runExternalCases(t, e, []test.Case{
+	runCases(t, e, []test.Case{
 		{Qname: "web.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.default.example.com. 5 IN A 203.0.113.10")}},
 		{Qname: "own.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("own.default.example.com. 5 IN A 203.0.113.10")}},
 		// No service of default holds free: the claim answers.
 		{Qname: "free.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("free.default.example.com. 5 IN A 198.51.100.66")}},
 	})
 	inside, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n ingress\n hostnames\n}", objs...)
-	runExternalCases(t, inside, []test.Case{
+	runCases(t, inside, []test.Case{
 		{Qname: "web.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.default.example.com. 5 IN A 192.168.0.52")}},
 		{Qname: "own.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("own.default.example.com. 5 IN A 192.168.0.67")}},
 	})

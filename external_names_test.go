@@ -47,7 +47,7 @@ func namesSeed() []runtime.Object {
 func TestExternalIngressAndHostnames(t *testing.T) {
 	e, client := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n ingress\n hostnames\n}", namesSeed()...)
 	soa := "example.com. 5 IN SOA ns1.dns.example.com. hostmaster.dns.example.com. 0 7200 1800 86400 5"
-	runExternalCases(t, e, []test.Case{
+	runCases(t, e, []test.Case{
 		{Qname: "xxx.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("xxx.example.com. 5 IN A 192.168.0.51")}},
 		{Qname: "XXX.Example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("XXX.Example.com. 5 IN A 192.168.0.51")}},
 		{Qname: "xxx.example.com.", Qtype: dns.TypeAAAA, Ns: []dns.RR{test.SOA(soa)}},
@@ -74,11 +74,11 @@ func TestExternalIngressAndHostnames(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the Ingress's deletion", func() bool {
-		_, gone := askExternal(e, test.Case{Qname: "xxx.example.com.", Qtype: dns.TypeA})
+		_, gone := ask(e, test.Case{Qname: "xxx.example.com.", Qtype: dns.TypeA})
 		return gone.Rcode == dns.RcodeNameError
 	})
 	waitFor(t, "the new status", func() bool {
-		_, moved := askExternal(e, test.Case{Qname: "pending.example.com.", Qtype: dns.TypeA})
+		_, moved := ask(e, test.Case{Qname: "pending.example.com.", Qtype: dns.TypeA})
 		return len(moved.Answer) == 1 && moved.Answer[0].(*dns.A).A.String() == "192.168.0.99"
 	})
 }
@@ -87,14 +87,14 @@ func TestExternalIngressAndHostnames(t *testing.T) {
 // with public, every name answers its public face.
 func TestExternalOptionsChooseTheFace(t *testing.T) {
 	plain, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com", namesSeed()...)
-	if _, m := askExternal(plain, test.Case{Qname: "xxx.example.com.", Qtype: dns.TypeA}); m == nil || m.Rcode != dns.RcodeNameError {
+	if _, m := ask(plain, test.Case{Qname: "xxx.example.com.", Qtype: dns.TypeA}); m == nil || m.Rcode != dns.RcodeNameError {
 		t.Errorf("without ingress, xxx.example.com. must be NXDOMAIN, got %v", m)
 	}
-	if _, m := askExternal(plain, test.Case{Qname: "www.example.com.", Qtype: dns.TypeA}); m == nil || m.Rcode != dns.RcodeNameError {
+	if _, m := ask(plain, test.Case{Qname: "www.example.com.", Qtype: dns.TypeA}); m == nil || m.Rcode != dns.RcodeNameError {
 		t.Errorf("without hostnames, www.example.com. must be NXDOMAIN, got %v", m)
 	}
 	public, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n ingress\n hostnames\n public 203.0.113.10\n ttl 900\n}", namesSeed()...)
-	runExternalCases(t, public, []test.Case{
+	runCases(t, public, []test.Case{
 		{Qname: "xxx.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("xxx.example.com. 900 IN A 203.0.113.10")}},
 		{Qname: "web.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.example.com. 900 IN A 203.0.113.20")}},
 		{Qname: "web.default.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.default.example.com. 900 IN A 203.0.113.20")}},
@@ -115,7 +115,7 @@ func TestExternalNamespaceLabels(t *testing.T) {
 		labelledNamespace("team-a", map[string]string{"team": "a"}), labelledNamespace("team-b", map[string]string{"team": "b"}), inA, inB,
 		ingressObj("team-b", "shop", []string{"shop.example.com"}, "192.168.0.72"))
 	soa := "example.com. 5 IN SOA ns1.dns.example.com. hostmaster.dns.example.com. 0 7200 1800 86400 5"
-	runExternalCases(t, e, []test.Case{
+	runCases(t, e, []test.Case{
 		{Qname: "web.team-a.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.team-a.example.com. 5 IN A 192.168.0.70")}},
 		{Qname: "team-a.example.com.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "web.team-b.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
@@ -125,12 +125,12 @@ func TestExternalNamespaceLabels(t *testing.T) {
 	// team-b comes to match (the Namespace watch's event), then stops:
 	// its service's and its Ingress's names come and go with it at once.
 	e.k.w.setNamespace("team-b", true)
-	runExternalCases(t, e, []test.Case{
+	runCases(t, e, []test.Case{
 		{Qname: "web.team-b.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.team-b.example.com. 5 IN A 192.168.0.71")}},
 		{Qname: "shop.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("shop.example.com. 5 IN A 192.168.0.72")}},
 	})
 	e.k.w.setNamespace("team-b", false)
-	runExternalCases(t, e, []test.Case{
+	runCases(t, e, []test.Case{
 		{Qname: "web.team-b.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "shop.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 	})

@@ -71,23 +71,23 @@ func TestExternalNotSyncedAndFallthrough(t *testing.T) {
 	k.attachExternal(e, cfg)
 	e.k = k
 	e.Next = test.NextHandler(dns.RcodeRefused, nil)
-	if rcode, _ := askExternal(e, test.Case{Qname: "web.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeServerFailure {
+	if rcode, _ := ask(e, test.Case{Qname: "web.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeServerFailure {
 		t.Errorf("before the first sync: want SERVFAIL, got %s", dns.RcodeToString[rcode])
 	}
-	if rcode, _ := askExternal(e, test.Case{Qname: "web.default.example.org.", Qtype: dns.TypeA}); rcode != dns.RcodeRefused {
+	if rcode, _ := ask(e, test.Case{Qname: "web.default.example.org.", Qtype: dns.TypeA}); rcode != dns.RcodeRefused {
 		t.Errorf("outside the zone: want the next plugin's answer (REFUSED), got %s", dns.RcodeToString[rcode])
 	}
 	e2, _ := newTestExternal(t, clusterCorefile, "k8s_external example.com {\n fallthrough\n}", externalSeed()...)
-	if rcode, _ := askExternal(e2, test.Case{Qname: "nope.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeRefused {
+	if rcode, _ := ask(e2, test.Case{Qname: "nope.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeRefused {
 		t.Errorf("NXDOMAIN with fallthrough: want the next plugin's answer (REFUSED), got %s", dns.RcodeToString[rcode])
 	}
-	if _, m := askExternal(e2, test.Case{Qname: "ns2.dns.example.com.", Qtype: dns.TypeA}); m == nil || m.Rcode != dns.RcodeNameError {
+	if _, m := ask(e2, test.Case{Qname: "ns2.dns.example.com.", Qtype: dns.TypeA}); m == nil || m.Rcode != dns.RcodeNameError {
 		t.Errorf("a name below the name server's (dns.example.com.) with fallthrough: want NXDOMAIN, as stock, not passed on; got %v", m)
 	}
-	if rcode, _ := askExternal(e2, test.Case{Qname: "hl.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeRefused {
+	if rcode, _ := ask(e2, test.Case{Qname: "hl.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeRefused {
 		t.Errorf("a headless service's name without headless: want NXDOMAIN passed on (REFUSED), got %s", dns.RcodeToString[rcode])
 	}
-	if rcode, m := askExternal(e2, test.Case{Qname: "web.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeSuccess || m == nil || len(m.Answer) != 2 {
+	if rcode, m := ask(e2, test.Case{Qname: "web.default.example.com.", Qtype: dns.TypeA}); rcode != dns.RcodeSuccess || m == nil || len(m.Answer) != 2 {
 		t.Errorf("with fallthrough, a name that exists: want its answer, got %s %v", dns.RcodeToString[rcode], m)
 	}
 }
@@ -119,7 +119,7 @@ func TestExternalAnswersCounted(t *testing.T) {
 		}
 		counter := externalAnswers.WithLabelValues(label, c.result)
 		before := testutil.ToFloat64(counter)
-		askExternal(e, test.Case{Qname: c.name, Qtype: c.qtype})
+		ask(e, test.Case{Qname: c.name, Qtype: c.qtype})
 		if got := testutil.ToFloat64(counter) - before; got != 1 {
 			t.Errorf("%s %s: external_answers_total{type=%q,result=%q} moved by %v, want 1", c.name, dns.TypeToString[c.qtype], label, c.result, got)
 		}

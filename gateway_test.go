@@ -77,7 +77,7 @@ func TestExternalGatewayRoutes(t *testing.T) {
 	apply(routeObj("default", "blog", []string{"blog.example.com"}, []gwv1.ParentReference{parent("", "named")}, parent("", "named")), false)
 	apply(routeObj("default", "pending", []string{"pending.example.com"}, []gwv1.ParentReference{parent("infra", "gw")}), false) // not accepted
 	soa := "example.com. 5 IN SOA ns1.dns.example.com. hostmaster.dns.example.com. 0 7200 1800 86400 5"
-	runExternalCases(t, e, []test.Case{
+	runCases(t, e, []test.Case{
 		{Qname: "shop.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("shop.example.com. 5 IN A 192.168.0.70")}},
 		{Qname: "shop.example.com.", Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA("shop.example.com. 5 IN AAAA 2001:db8::70")}},
 		{Qname: "blog.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.CNAME("blog.example.com. 5 IN CNAME lb.example.net.")}},
@@ -86,7 +86,7 @@ func TestExternalGatewayRoutes(t *testing.T) {
 	})
 	apply(gatewayObj("infra", "gw", gwv1.GatewayStatusAddress{Value: "192.168.0.71"}), false)
 	apply(routeObj("default", "blog", []string{"blog.example.com"}, nil), true)
-	runExternalCases(t, e, []test.Case{
+	runCases(t, e, []test.Case{
 		{Qname: "shop.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("shop.example.com. 5 IN A 192.168.0.71")}},
 		{Qname: "blog.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 	})

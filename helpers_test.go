@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
@@ -111,20 +112,21 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// ask sends tc's question through ServeDNS and returns the plugin's rcode
-// and the message it wrote (nil if it wrote none).
-func ask(k *KubeSvc, tc test.Case) (int, *dns.Msg) {
+// ask sends tc's question through h's ServeDNS (kubesvc's or
+// k8s_external's) and returns its rcode and the message it wrote (nil if it
+// wrote none).
+func ask(h plugin.Handler, tc test.Case) (int, *dns.Msg) {
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
-	rcode, _ := k.ServeDNS(context.Background(), rec, tc.Msg())
+	rcode, _ := h.ServeDNS(context.Background(), rec, tc.Msg())
 	return rcode, rec.Msg
 }
 
 // runCases checks each case's full answer.
-func runCases(t *testing.T, k *KubeSvc, cases []test.Case) {
+func runCases(t *testing.T, h plugin.Handler, cases []test.Case) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(dns.TypeToString[tc.Qtype]+" "+tc.Qname, func(t *testing.T) {
-			_, m := ask(k, tc)
+			_, m := ask(h, tc)
 			if m == nil {
 				t.Fatalf("no answer written")
 			}
