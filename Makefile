@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzServeExternal$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExternal$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzSparseDecode$$' -fuzztime $(FUZZTIME) .
 
 e2e: build controlplane stock
 	cd e2e && KUBEBUILDER_ASSETS=$(BIN) KUBESVC_E2E_REQUIRED=1 $(GO) test $(E2E_FLAGS) ./...

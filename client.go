@@ -36,6 +36,8 @@ var (
 	apiScheme = runtime.NewScheme()
 	apiCodecs = serializer.NewCodecFactory(apiScheme)
 	apiParams = runtime.NewParameterCodec(apiScheme)
+	// apiSerializers decode the objects DNS reads most of sparsely (wire.go).
+	apiSerializers = newSparseCodecs(apiCodecs.WithoutConversion())
 )
 
 func newRestAPI(rc *rest.Config) (*restAPI, error) {
@@ -46,7 +48,7 @@ func newRestAPI(rc *rest.Config) (*restAPI, error) {
 	client := func(gv schema.GroupVersion, path string) (rest.Interface, error) {
 		c := rest.CopyConfig(rc)
 		c.GroupVersion, c.APIPath = &gv, path
-		c.NegotiatedSerializer = apiCodecs.WithoutConversion()
+		c.NegotiatedSerializer = apiSerializers
 		return rest.RESTClientForConfigAndClient(c, hc)
 	}
 	a := &restAPI{clients: map[schema.GroupVersion]rest.Interface{}, conn: restIdentity(rc)}

@@ -1,0 +1,255 @@
+package kubesvc
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Sparse decoding. The API server sends Kubernetes' protobuf encoding (the
+// clients ask for it, setup.go), and client-go's generated code decodes it
+// into whole API objects: every field, each string and pointer its own
+// allocation. For the objects that change all day (EndpointSlices: a
+// readiness flip resends every endpoint of the slice) the informers'
+// transforms then keep a few bytes of them, and the rest is garbage that the
+// collector pays for. The decoders here fill the same API types with only
+// the fields the transforms read (wireslice.go lists them), so that the
+// informers, the transforms and their tests work on the types they always
+// did; every other kind goes to client-go's decoder. Reference: the wire
+// format (https://protobuf.dev/programming-guides/encoding/), and the
+// envelope of k8s.io/apimachinery/pkg/runtime/serializer/protobuf: the
+// magic "k8s\x00", then a runtime.Unknown message {typeMeta{apiVersion,
+// kind}, raw, contentEncoding, contentType} whose raw is the object.
+
+// protobufMagic starts every object in Kubernetes' protobuf encoding.
+var protobufMagic = []byte("k8s\x00")
+
+// sparseKind is a kind the sparse decoders fill: new makes the empty object
+// (of type typ), decode fills one from the object's message.
+type sparseKind struct {
+	typ    reflect.Type
+	new    func() runtime.Object
+	decode func(b []byte, into runtime.Object) error
+}
+
+// sparseKinds are the kinds decoded sparsely, by group-version and kind.
+var sparseKinds = map[schema.GroupVersionKind]sparseKind{}
+
+// sparseCodecs is the REST clients' serializers: client-go's for the
+// scheme, with the protobuf decoder swapped for sparseDecoder.
+type sparseCodecs struct {
+	runtime.NegotiatedSerializer
+	infos []runtime.SerializerInfo
+}
+
+func newSparseCodecs(ns runtime.NegotiatedSerializer) sparseCodecs {
+	infos := append([]runtime.SerializerInfo(nil), ns.SupportedMediaTypes()...)
+	for i := range infos {
+		if infos[i].MediaType == runtime.ContentTypeProtobuf {
+			infos[i].Serializer = sparseDecoder{infos[i].Serializer}
+		}
+	}
+	return sparseCodecs{NegotiatedSerializer: ns, infos: infos}
+}
+
+func (c sparseCodecs) SupportedMediaTypes() []runtime.SerializerInfo { return c.infos }
+
+// sparseDecoder decodes the sparseKinds itself and leaves everything else
+// (and all encoding) to client-go's protobuf serializer.
+type sparseDecoder struct{ runtime.Serializer }
+
+// Decode decodes data, an object in Kubernetes' protobuf encoding, into into
+// (nil: a new object). An object of a sparse kind gets only the fields its
+// transform reads; a malformed message is an error, as with client-go's.
+func (d sparseDecoder) Decode(data []byte, gvk *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
+	actual, raw, ok := envelope(data)
+	kind, sparse := sparseKinds[actual]
+	if !ok || !sparse || into != nil && reflect.TypeOf(into) != kind.typ {
+		return d.Serializer.Decode(data, gvk, into)
+	}
+	obj := into
+	if obj == nil {
+		obj = kind.new()
+	}
+	if err := kind.decode(raw, obj); err != nil {
+		return nil, &actual, fmt.Errorf("decoding %s: %w", actual.Kind, err)
+	}
+	obj.GetObjectKind().SetGroupVersionKind(actual)
+	return obj, &actual, nil
+}
+
+// envelope reads the kind and the object's message out of data; false if
+// data is not a plain (unencoded) object in Kubernetes' protobuf encoding.
+func envelope(data []byte) (schema.GroupVersionKind, []byte, bool) {
+	var (
+		apiVersion, kind string
+		raw              []byte
+		plain            = true
+	)
+	b, ok := bytes.CutPrefix(data, protobufMagic)
+	if !ok {
+		return schema.GroupVersionKind{}, nil, false
+	}
+	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
+		switch num {
+		case 1: // typeMeta
+			return eachField(v, func(num protowire.Number, v []byte, _ uint64) error {
+				switch num {
+				case 1:
+					apiVersion = internAPIVersion(v)
+				case 2:
+					kind = internKind(v)
+				}
+				return nil
+			})
+		case 2:
+			raw = v
+		case 3: // contentEncoding
+			plain = len(v) == 0
+		}
+		return nil
+	})
+	if err != nil || !plain {
+		return schema.GroupVersionKind{}, nil, false
+	}
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return schema.GroupVersionKind{}, nil, false
+	}
+	return gv.WithKind(kind), raw, true
+}
+
+func internAPIVersion(v []byte) string {
+	switch string(v) {
+	case "v1":
+		return "v1"
+	case "discovery.k8s.io/v1":
+		return "discovery.k8s.io/v1"
+	}
+	return string(v)
+}
+
+func internKind(v []byte) string {
+	switch string(v) {
+	case "EndpointSlice":
+		return "EndpointSlice"
+	case "EndpointSliceList":
+		return "EndpointSliceList"
+	}
+	return string(v)
+}
+
+// eachField calls f with each field of the message b, in order: v holds a
+// length-delimited field's bytes, x a varint field's value. Fields of the
+// fixed-width types are skipped, as no field the decoders read has one. An
+// error is a malformed message, or f's.
+func eachField(b []byte, f func(num protowire.Number, v []byte, x uint64) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		var (
+			v []byte
+			x uint64
+		)
+		switch typ {
+		case protowire.BytesType:
+			v, n = protowire.ConsumeBytes(b)
+		case protowire.VarintType:
+			x, n = protowire.ConsumeVarint(b)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ != protowire.BytesType && typ != protowire.VarintType {
+			continue
+		}
+		if err := f(num, v, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// count is the number of times field num occurs in the message b (0 if b
+// is malformed: the decode that follows finds out).
+func count(b []byte, num protowire.Number) int {
+	n := 0
+	_ = eachField(b, func(k protowire.Number, _ []byte, _ uint64) error {
+		if k == num {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// decodeObjectMeta fills what the transforms read of an ObjectMeta (and what
+// the informers need): name, namespace, resourceVersion, labels and
+// annotations (a bookmark's k8s.io/initial-events-end among them).
+func decodeObjectMeta(b []byte, m *metav1.ObjectMeta) error {
+	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
+		switch num {
+		case 1:
+			m.Name = string(v)
+		case 3:
+			m.Namespace = string(v)
+		case 6:
+			m.ResourceVersion = string(v)
+		case 11:
+			return decodeMapEntry(v, &m.Labels)
+		case 12:
+			return decodeMapEntry(v, &m.Annotations)
+		}
+		return nil
+	})
+}
+
+// decodeListMeta fills a list's resourceVersion, continue token and
+// remaining item count, which the reflector pages and resumes by.
+func decodeListMeta(b []byte, m *metav1.ListMeta) error {
+	return eachField(b, func(num protowire.Number, v []byte, x uint64) error {
+		switch num {
+		case 2:
+			m.ResourceVersion = string(v)
+		case 3:
+			m.Continue = string(v)
+		case 4:
+			n := int64(x)
+			m.RemainingItemCount = &n
+		}
+		return nil
+	})
+}
+
+// decodeMapEntry adds one entry of a map<string, string> field to *m.
+func decodeMapEntry(b []byte, m *map[string]string) error {
+	var key, value string
+	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
+		switch num {
+		case 1:
+			key = internLabel(v)
+		case 2:
+			value = internLabel(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if *m == nil {
+		*m = make(map[string]string, 4)
+	}
+	(*m)[key] = value
+	return nil
+}

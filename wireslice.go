@@ -1,0 +1,233 @@
+package kubesvc
+
+import (
+	"reflect"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// The sparse decoding of EndpointSlices (wire.go), field numbers from
+// k8s.io/api/discovery/v1/generated.proto. Of an EndpointSlice it fills the
+// metadata of decodeObjectMeta, addressType, the ports (name, protocol,
+// port), and of each endpoint its addresses, ready/serving/terminating,
+// hostname, targetRef's kind and name, and zone: what toEndpointSlice,
+// endpointSliceOf and toMulticlusterSlice read. A transform that reads
+// another field must have it added here: TestSparseSliceTransformsMatch
+// compares every slice transform's output on both decodings.
+
+func init() {
+	sparseKinds[discovery.SchemeGroupVersion.WithKind("EndpointSlice")] = sparseKind{
+		typ: reflect.TypeFor[*discovery.EndpointSlice](),
+		new: func() runtime.Object { return &discovery.EndpointSlice{} },
+		decode: func(b []byte, into runtime.Object) error {
+			return decodeSlice(b, into.(*discovery.EndpointSlice))
+		},
+	}
+	sparseKinds[discovery.SchemeGroupVersion.WithKind("EndpointSliceList")] = sparseKind{
+		typ: reflect.TypeFor[*discovery.EndpointSliceList](),
+		new: func() runtime.Object { return &discovery.EndpointSliceList{} },
+		decode: func(b []byte, into runtime.Object) error {
+			return decodeSliceList(b, into.(*discovery.EndpointSliceList))
+		},
+	}
+}
+
+// The conditions of every decoded endpoint point at these: decoded objects
+// are only read (by the transforms), never changed.
+var (
+	condTrue  = true
+	condFalse = false
+)
+
+func decodeSliceList(b []byte, l *discovery.EndpointSliceList) error {
+	*l = discovery.EndpointSliceList{Items: make([]discovery.EndpointSlice, 0, count(b, 2))}
+	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
+		switch num {
+		case 1:
+			return decodeListMeta(v, &l.ListMeta)
+		case 2:
+			l.Items = append(l.Items, discovery.EndpointSlice{})
+			return decodeSlice(v, &l.Items[len(l.Items)-1])
+		}
+		return nil
+	})
+}
+
+// sliceDecoding holds what the endpoints of one slice share: their
+// addresses and target references are carved from one array each, and a
+// zone is a string once per slice.
+type sliceDecoding struct {
+	addrs []string
+	refs  []corev1.ObjectReference
+	zones []string
+}
+
+func decodeSlice(b []byte, es *discovery.EndpointSlice) error {
+	n := count(b, 2)
+	*es = discovery.EndpointSlice{Endpoints: make([]discovery.Endpoint, 0, n)}
+	d := sliceDecoding{addrs: make([]string, 0, n)}
+	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
+		switch num {
+		case 1:
+			return decodeObjectMeta(v, &es.ObjectMeta)
+		case 2:
+			es.Endpoints = append(es.Endpoints, discovery.Endpoint{})
+			return d.endpoint(v, &es.Endpoints[len(es.Endpoints)-1], n)
+		case 3:
+			es.Ports = append(es.Ports, discovery.EndpointPort{})
+			return decodeSlicePort(v, &es.Ports[len(es.Ports)-1])
+		case 4:
+			es.AddressType = internAddressType(v)
+		}
+		return nil
+	})
+}
+
+func (d *sliceDecoding) endpoint(b []byte, e *discovery.Endpoint, n int) error {
+	first := len(d.addrs)
+	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
+		switch num {
+		case 1:
+			d.addrs = append(d.addrs, string(v))
+		case 2:
+			return decodeConditions(v, &e.Conditions)
+		case 3:
+			h := string(v)
+			e.Hostname = &h
+		case 4:
+			if e.TargetRef == nil { // a field given twice is merged, as protobuf does
+				e.TargetRef = d.ref(n)
+			}
+			return decodeTargetRef(v, e.TargetRef)
+		case 7:
+			e.Zone = d.zone(v)
+		}
+		return nil
+	})
+	e.Addresses = d.addrs[first:len(d.addrs):len(d.addrs)]
+	return err
+}
+
+// ref is a new target reference, from the slice's array of n while it
+// lasts (a reference's pointer must stay: the array never grows).
+func (d *sliceDecoding) ref(n int) *corev1.ObjectReference {
+	if d.refs == nil {
+		d.refs = make([]corev1.ObjectReference, 0, n)
+	}
+	if len(d.refs) == cap(d.refs) {
+		return &corev1.ObjectReference{}
+	}
+	d.refs = append(d.refs, corev1.ObjectReference{})
+	return &d.refs[len(d.refs)-1]
+}
+
+// zone is the slice's string for zone v: few zones, many endpoints.
+func (d *sliceDecoding) zone(v []byte) *string {
+	for i := range d.zones {
+		if d.zones[i] == string(v) {
+			return &d.zones[i]
+		}
+	}
+	if d.zones == nil {
+		d.zones = make([]string, 0, 8) // a zone's pointer must stay: no growing past this
+	}
+	if len(d.zones) == cap(d.zones) {
+		z := string(v)
+		return &z
+	}
+	d.zones = append(d.zones, string(v))
+	return &d.zones[len(d.zones)-1]
+}
+
+func decodeConditions(b []byte, c *discovery.EndpointConditions) error {
+	return eachField(b, func(num protowire.Number, _ []byte, x uint64) error {
+		p := &condFalse
+		if x != 0 {
+			p = &condTrue
+		}
+		switch num {
+		case 1:
+			c.Ready = p
+		case 2:
+			c.Serving = p
+		case 3:
+			c.Terminating = p
+		}
+		return nil
+	})
+}
+
+func decodeTargetRef(b []byte, r *corev1.ObjectReference) error {
+	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
+		switch num {
+		case 1:
+			r.Kind = "Pod"
+			if string(v) != "Pod" {
+				r.Kind = string(v)
+			}
+		case 3:
+			r.Name = string(v)
+		}
+		return nil
+	})
+}
+
+func decodeSlicePort(b []byte, p *discovery.EndpointPort) error {
+	return eachField(b, func(num protowire.Number, v []byte, x uint64) error {
+		switch num {
+		case 1:
+			name := string(v)
+			p.Name = &name
+		case 2:
+			proto := internProtocol(v)
+			p.Protocol = &proto
+		case 3:
+			port := int32(x)
+			p.Port = &port
+		}
+		return nil
+	})
+}
+
+func internAddressType(v []byte) discovery.AddressType {
+	switch string(v) {
+	case string(discovery.AddressTypeIPv4):
+		return discovery.AddressTypeIPv4
+	case string(discovery.AddressTypeIPv6):
+		return discovery.AddressTypeIPv6
+	}
+	return discovery.AddressType(v)
+}
+
+func internProtocol(v []byte) corev1.Protocol {
+	switch string(v) {
+	case string(corev1.ProtocolTCP):
+		return corev1.ProtocolTCP
+	case string(corev1.ProtocolUDP):
+		return corev1.ProtocolUDP
+	case string(corev1.ProtocolSCTP):
+		return corev1.ProtocolSCTP
+	}
+	return corev1.Protocol(v)
+}
+
+// internLabel shares the strings of the labels every EndpointSlice of the
+// EndpointSlice controller carries.
+func internLabel(v []byte) string {
+	switch string(v) {
+	case discovery.LabelServiceName:
+		return discovery.LabelServiceName
+	case discovery.LabelManagedBy:
+		return discovery.LabelManagedBy
+	case endpointSliceController:
+		return endpointSliceController
+	case corev1.IsHeadlessService:
+		return corev1.IsHeadlessService
+	case "":
+		return ""
+	}
+	return string(v)
+}
