@@ -97,7 +97,9 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 	// With other ports every address of the slice changes.
 	samePorts := edit.old != nil && edit.now != nil && slices.Equal(edit.old.ports, edit.now.ports)
 	ms := prev.members
-	out := make([]hsMember, 0, len(ms)+len(nows))
+	// Room for a few more members: an edit mostly adds or takes one, and
+	// for a thousand members len(nows) more would be a tenth more to clear.
+	out := make([]hsMember, 0, len(ms)+min(len(nows), 8))
 	seen := prevLabels{prev: prev}
 	i := 0 // in ms
 	for len(olds) > 0 || len(nows) > 0 {

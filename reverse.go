@@ -159,6 +159,15 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 	if now != nil {
 		b = now.members
 	}
+	// A patched record shares all but a few members with the old one:
+	// the same members at both ends have the same references.
+	same := func(x, y *hsMember) bool { return x.ip == y.ip && x.label == y.label && x.ptr == y.ptr }
+	for len(a) > 0 && len(b) > 0 && same(&a[0], &b[0]) {
+		a, b = a[1:], b[1:]
+	}
+	for len(a) > 0 && len(b) > 0 && same(&a[len(a)-1], &b[len(b)-1]) {
+		a, b = a[:len(a)-1], b[:len(b)-1]
+	}
 	base := within(key+".svc", zone)
 	ref := func(m hsMember) ptrRef { return ptrRef{m.ip, m.label + "." + key} }
 	fits := func(m hsMember) bool { return m.ptr && len(m.label)+1+len(base) <= maxName }
