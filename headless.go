@@ -26,7 +26,7 @@ type hsMember struct {
 // hsRecord is a headless service with at least one endpoint that answers
 // for it. It is immutable once published: queries read it without locks.
 type hsRecord struct {
-	members []hsMember // sorted by address, then label
+	members memberList // sorted by address, then label
 	// byLabel are the members with a label other than their dashed
 	// address, sorted by label, then address; a dashed label is found from
 	// the address it reads as. If some hostname reads as an address too,
@@ -53,9 +53,9 @@ type hsRecord struct {
 // The result is sorted by address and label: neither the slices' names nor
 // their order changes an answer. prev (nil: none) is the service's record
 // before the change, whose dashed labels are taken again rather than made.
-func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, edit *sliceEdit) []hsMember {
+func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, edit *sliceEdit) memberList {
 	if prev != nil && edit != nil {
-		return patchMembers(s, sls, podNames, prev, edit)
+		return prev.members.patched(patchMembers(s, sls, podNames, prev, edit))
 	}
 	var (
 		out  []hsMember
@@ -63,7 +63,7 @@ func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, ed
 		seen = prevLabels{prev: prev}
 	)
 	if prev != nil {
-		out = make([]hsMember, 0, len(prev.members)+1)
+		out = make([]hsMember, 0, prev.members.Len()+1)
 	}
 	for it := newAddrMerge(s, sls); ; {
 		ip, ep, sl, ok := it.next()
@@ -72,7 +72,7 @@ func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, ed
 			g = addrGroup{}
 		}
 		if !ok {
-			return out
+			return newMemberList(out)
 		}
 		g.add(ip, ep, sl, podNames)
 	}
@@ -82,11 +82,12 @@ func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, ed
 // slice's old and new version (nil: none).
 type sliceEdit struct{ old, now *endpointSlice }
 
-// patchMembers is members after edit, given prev, the record before it:
-// only the addresses whose entries in the slice changed are merged again
-// from every slice; the others' members are prev's. A readiness flip in a
-// service of a thousand endpoints so merges one address, not a thousand.
-func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, edit *sliceEdit) []hsMember {
+// patchMembers are the edits of members after edit, given prev, the record
+// before it: only the addresses whose entries in the slice changed are
+// merged again from every slice; the others' members are prev's. A
+// readiness flip in a service of a thousand endpoints so merges one
+// address, not a thousand, and copies one chunk of members (memberList).
+func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, edit *sliceEdit) []memberEdit {
 	var olds, nows []endpoint
 	if edit.old != nil {
 		olds = edit.old.endpoints
@@ -96,12 +97,8 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 	}
 	// With other ports every address of the slice changes.
 	samePorts := edit.old != nil && edit.now != nil && slices.Equal(edit.old.ports, edit.now.ports)
-	ms := prev.members
-	// Room for a few more members: an edit mostly adds or takes one, and
-	// for a thousand members len(nows) more would be a tenth more to clear.
-	out := make([]hsMember, 0, len(ms)+min(len(nows), 8))
+	var out []memberEdit
 	seen := prevLabels{prev: prev}
-	i := 0 // in ms
 	for len(olds) > 0 || len(nows) > 0 {
 		var ip netip.Addr // the next address either version lists
 		switch {
@@ -122,13 +119,6 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 		if same || !ip.IsValid() {
 			continue // what the slice says of it is unchanged; or a compact slice's summary
 		}
-		for i < len(ms) && ms[i].ip.Less(ip) {
-			out = append(out, ms[i])
-			i++
-		}
-		for i < len(ms) && ms[i].ip == ip {
-			i++
-		}
 		var g addrGroup
 		for _, sl := range sls { // in the order members merges them
 			eps := sl.endpoints
@@ -139,9 +129,9 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 				}
 			}
 		}
-		out = g.emit(out, &seen)
+		out = append(out, memberEdit{ip: ip, members: g.emit(nil, &seen)})
 	}
-	return append(out, ms[i:]...)
+	return out
 }
 
 // addrGroup is what the slices say of one address.
@@ -210,18 +200,14 @@ func (g *addrGroup) emit(out []hsMember, seen *prevLabels) []hsMember {
 // stay, and making their labels again was most of the work of a change.
 type prevLabels struct {
 	prev *hsRecord
-	at   int // in prev.members, which are sorted by address, as the asking is
 }
 
 func (p *prevLabels) dashed(ip netip.Addr) string {
 	if p.prev != nil {
-		ms := p.prev.members
-		for p.at < len(ms) && ms[p.at].ip.Less(ip) {
-			p.at++
-		}
-		for i := p.at; i < len(ms) && ms[i].ip == ip; i++ {
-			if ms[i].dashed {
-				return ms[i].label
+		ms := &p.prev.members
+		for i := ms.search(ip); i < ms.Len() && ms.At(i).ip == ip; i++ {
+			if m := ms.At(i); m.dashed {
+				return m.label
 			}
 		}
 	}
@@ -288,82 +274,68 @@ func appendPorts(have, more []port) []port {
 	return have
 }
 
-// dashed is the name an endpoint without a hostname goes by: its address
-// with '.' or ':' replaced by '-'. An IPv6 address whose compressed form
-// starts or ends with "::" gets a 0 there (fd00:: is fd00--0, ::1 is 0--1):
-// a label cannot start or end with '-', and the form still reads back as
-// the same address (pods insecure parses it). Stock adds the trailing 0 but
-// not the leading one.
-func dashed(ip netip.Addr) string {
-	if ip.Is4() {
-		return strings.ReplaceAll(ip.String(), ".", "-")
-	}
-	s := strings.ReplaceAll(ip.WithZone("").String(), ":", "-")
-	if s[0] == '-' {
-		s = "0" + s
-	}
-	if s[len(s)-1] == '-' {
-		s += "0"
-	}
-	return s
-}
-
 // newHeadless is the record of a headless service, or nil if no endpoint
 // answers for it: then the service's name does not exist (spec 2.4.1:
 // NXDOMAIN), and nothing below it does.
 // prev (nil: none) is its record before the change.
 // edit (nil: unknown) is the change since prev.
 func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, edit *sliceEdit) *hsRecord {
-	ms := members(s, sls, podNames, prev, edit)
-	if len(ms) == 0 {
+	hs := &hsRecord{members: members(s, sls, podNames, prev, edit)}
+	if hs.members.Len() == 0 {
 		return nil
 	}
-	hs := &hsRecord{members: ms}
+	ms := &hs.members
 	var srvNames []port // named ports' names and protocols, once each
 	var protos []string
 	var lastPorts []port // members mostly share their slice's ports: each set is counted once
 	dashedLabels := 0
-	for i, m := range ms {
-		if i == 0 || m.ip != ms[i-1].ip {
-			hs.addrs++
-		}
-		if m.label == "" {
-			continue
-		}
-		if m.dashed {
-			dashedLabels++
-		} else {
-			hs.byLabel = append(hs.byLabel, int32(i))
-			hs.allByLabel = hs.allByLabel || mayBeDashed(m.label)
-		}
-		if len(m.ports) > 0 && len(lastPorts) > 0 && &m.ports[0] == &lastPorts[0] {
-			continue
-		}
-		lastPorts = m.ports
-		for _, p := range m.ports {
-			if np := (port{name: p.name, proto: p.proto}); named(p) && !slices.Contains(srvNames, np) {
-				srvNames = append(srvNames, np)
+	var last netip.Addr
+	for k, c := range ms.chunks {
+		for j := range c {
+			m, i := &c[j], int(ms.starts[k])+j
+			if i == 0 || m.ip != last {
+				hs.addrs++
 			}
-			if named(p) && !slices.Contains(protos, p.proto) {
-				protos = append(protos, p.proto)
+			last = m.ip
+			if m.label == "" {
+				continue
+			}
+			if m.dashed {
+				dashedLabels++
+			} else {
+				hs.byLabel = append(hs.byLabel, int32(i))
+				hs.allByLabel = hs.allByLabel || mayBeDashed(m.label)
+			}
+			if len(m.ports) > 0 && len(lastPorts) > 0 && &m.ports[0] == &lastPorts[0] {
+				continue
+			}
+			lastPorts = m.ports
+			for _, p := range m.ports {
+				if np := (port{name: p.name, proto: p.proto}); named(p) && !slices.Contains(srvNames, np) {
+					srvNames = append(srvNames, np)
+				}
+				if named(p) && !slices.Contains(protos, p.proto) {
+					protos = append(protos, p.proto)
+				}
 			}
 		}
 	}
 	if hs.allByLabel {
 		hs.byLabel = hs.byLabel[:0]
-		for i, m := range ms {
-			if m.label != "" {
+		for i := range ms.Len() {
+			if ms.At(i).label != "" {
 				hs.byLabel = append(hs.byLabel, int32(i))
 			}
 		}
 		dashedLabels = 0
 	}
 	slices.SortFunc(hs.byLabel, func(a, b int32) int {
-		return cmp.Or(strings.Compare(ms[a].label, ms[b].label), ms[a].ip.Compare(ms[b].ip))
+		x, y := ms.At(int(a)), ms.At(int(b))
+		return cmp.Or(strings.Compare(x.label, y.label), x.ip.Compare(y.ip))
 	})
 	labels := dashedLabels
 	for i, m := range hs.byLabel {
-		if i == 0 || ms[m].label != ms[hs.byLabel[i-1]].label {
+		if i == 0 || ms.At(int(m)).label != ms.At(int(hs.byLabel[i-1])).label {
 			labels++
 		}
 	}
@@ -371,23 +343,10 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 	return hs
 }
 
-// mayBeDashed reports whether a label could be an address dashed: only
-// digits, hexadecimal letters and '-'.
-func mayBeDashed(label string) bool {
-	for i := 0; i < len(label); i++ {
-		if c := label[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // sameHeadless reports whether a and b (nil: none) answer alike.
 func sameHeadless(a, b *hsRecord) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return slices.EqualFunc(a.members, b.members, func(x, y hsMember) bool {
-		return x.ip == y.ip && x.label == y.label && x.ptr == y.ptr && x.zone == y.zone && slices.Equal(x.ports, y.ports)
-	})
+	return sameMembers(&a.members, &b.members)
 }

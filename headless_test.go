@@ -16,7 +16,19 @@ import (
 // changes, with addresses shared between slices, shared and missing
 // hostnames, readiness flips and slices coming and going.
 func TestPatchedHeadlessRecordIsTheMergedOne(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
+	// Small: slices share most addresses. Big: members span many chunks
+	// (memberList), which patches edit one at a time.
+	for _, size := range []poolSize{{addrs: 8, perSlice: 6}, {addrs: 400, perSlice: 150}} {
+		t.Run(fmt.Sprintf("addresses=%d", size.addrs), func(t *testing.T) { checkPatchedRecords(t, size) })
+	}
+}
+
+// poolSize is how many addresses slices list theirs from, and at most how
+// many endpoints a slice has.
+type poolSize struct{ addrs, perSlice int }
+
+func checkPatchedRecords(t *testing.T, size poolSize) {
+	r := rand.New(rand.NewPCG(1, uint64(size.addrs)))
 	for _, notReady := range []bool{false, true} {
 		w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
 		w.ix.publish()
@@ -30,7 +42,7 @@ func TestPatchedHeadlessRecordIsTheMergedOne(t *testing.T) {
 				gone, _ := toEndpointSlice(slice("ns", name, "hs", discovery.AddressTypeIPv4, nil))
 				w.removeSlice("ns/hs", gone.(*endpointSlice))
 			} else {
-				sl, _ := toEndpointSlice(randomSlice(r, name, step))
+				sl, _ := toEndpointSlice(randomSlice(r, name, step, size))
 				w.setSlice("ns/hs", name, sl.(*endpointSlice))
 			}
 			w.mu.Lock()
@@ -50,11 +62,12 @@ func TestPatchedHeadlessRecordIsTheMergedOne(t *testing.T) {
 
 // randomSlice lists some of a small pool of addresses, so that slices
 // share them, with hostnames from a small pool or none.
-func randomSlice(r *rand.Rand, name string, rv int) *discovery.EndpointSlice {
+func randomSlice(r *rand.Rand, name string, rv int, size poolSize) *discovery.EndpointSlice {
 	var eps []discovery.Endpoint
-	for range r.IntN(6) {
+	for range r.IntN(size.perSlice) {
 		host := []string{"", "", "web-0", "web-1", "10-0-0-3"}[r.IntN(5)]
-		eps = append(eps, ep(fmt.Sprintf("10.0.0.%d", r.IntN(8)+1), host, r.IntN(3) > 0))
+		n := r.IntN(size.addrs) + 1
+		eps = append(eps, ep(fmt.Sprintf("10.0.%d.%d", n/250, n%250), host, r.IntN(3) > 0))
 	}
 	ports := []discovery.EndpointPort{slicePort([]string{"web", "alt"}[r.IntN(2)], corev1.ProtocolTCP, int32(80+r.IntN(2)))}
 	sl := slice("ns", name, "hs", discovery.AddressTypeIPv4, ports, eps...)
@@ -67,7 +80,7 @@ func describe(hs *hsRecord) string {
 		return "none"
 	}
 	out := ""
-	for _, m := range hs.members {
+	for _, m := range hs.members.flat() {
 		out += fmt.Sprintf("  %v %q ptr=%v dashed=%v ports=%v\n", m.ip, m.label, m.ptr, m.dashed, m.ports)
 	}
 	return out + fmt.Sprintf("  byLabel %v names %d addrs %d", hs.byLabel, hs.names, hs.addrs)

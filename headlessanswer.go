@@ -117,20 +117,31 @@ func wants(qtype uint16, ip netip.Addr) bool {
 // addrs are the service's records of its endpoints' addresses at owner,
 // one per address, A before AAAA (members are sorted so).
 func (a *hsAnswers) addrs(owner string, qtype uint16) []dns.RR {
-	ms := a.hs.members
 	n := 0
-	for i, m := range ms {
-		if (i == 0 || m.ip != ms[i-1].ip) && wants(qtype, m.ip) && a.in(m) {
-			n++
-		}
-	}
+	a.eachAddr(qtype, func(netip.Addr) { n++ })
 	out := a.slabs.rrs(min(n, maxPerKind))[:0]
-	for i, m := range ms {
-		if (i == 0 || m.ip != ms[i-1].ip) && wants(qtype, m.ip) && a.in(m) && len(out) < cap(out) {
-			out = append(out, a.slabs.addr(owner, m.ip, a.ttl))
+	a.eachAddr(qtype, func(ip netip.Addr) {
+		if len(out) < cap(out) {
+			out = append(out, a.slabs.addr(owner, ip, a.ttl))
+		}
+	})
+	return out
+}
+
+// eachAddr calls f with each address of the members (once each, in order)
+// that question type qtype asks for, of the members in the asked zone.
+func (a *hsAnswers) eachAddr(qtype uint16, f func(netip.Addr)) {
+	var last netip.Addr
+	first := true
+	for _, c := range a.hs.members.chunks {
+		for j := range c {
+			m := &c[j]
+			if (first || m.ip != last) && wants(qtype, m.ip) && a.in(*m) {
+				f(m.ip)
+			}
+			last, first = m.ip, false
 		}
 	}
-	return out
 }
 
 // member finds the members named label, as indexes into members.
@@ -138,12 +149,11 @@ func (a *hsAnswers) member(label []byte) []int32 {
 	if len(label) > a.maxLabel {
 		return nil
 	}
-	ms := a.hs.members
+	ms := &a.hs.members
 	if !a.hs.allByLabel {
 		if ip, ok := dashedIP(label); ok {
-			i, _ := slices.BinarySearchFunc(ms, ip, func(m hsMember, ip netip.Addr) int { return m.ip.Compare(ip) })
-			for ; i < len(ms) && ms[i].ip == ip; i++ {
-				if ms[i].dashed && ms[i].label == string(label) {
+			for i := ms.search(ip); i < ms.Len() && ms.At(i).ip == ip; i++ {
+				if m := ms.At(i); m.dashed && m.label == string(label) {
 					a.one[0] = int32(i)
 					return a.one[:]
 				}
@@ -157,50 +167,15 @@ func (a *hsAnswers) member(label []byte) []int32 {
 	lo, hi := 0, len(by)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if ms[by[mid]].label < string(label) {
+		if ms.At(int(by[mid])).label < string(label) {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	for hi = lo; hi < len(by) && ms[by[hi]].label == string(label); hi++ {
+	for hi = lo; hi < len(by) && ms.At(int(by[hi])).label == string(label); hi++ {
 	}
 	return by[lo:hi]
-}
-
-// dashedIP reads the address a dashed label stands for (see dashed); an
-// IPv4 one without allocating.
-func dashedIP(label []byte) (netip.Addr, bool) {
-	var v4 [4]byte
-	part, n := 0, 0
-	for i, c := range label {
-		switch {
-		case '0' <= c && c <= '9' && n < 3 && !(n > 0 && label[i-n] == '0'):
-			n++
-			x := int(v4[part])*10 + int(c-'0')
-			if x > 255 {
-				return v6Dashed(label)
-			}
-			v4[part] = byte(x)
-		case c == '-' && n > 0 && part < 3:
-			part, n = part+1, 0
-		default:
-			return v6Dashed(label)
-		}
-	}
-	if part != 3 || n == 0 {
-		return v6Dashed(label)
-	}
-	return netip.AddrFrom4(v4), true
-}
-
-// v6Dashed reads an IPv6 address dashed; rare enough to allocate.
-func v6Dashed(label []byte) (netip.Addr, bool) {
-	if !mayBeDashed(string(label)) {
-		return netip.Addr{}, false
-	}
-	ip, ok := podIP(string(label))
-	return ip, ok && ip.Is6()
 }
 
 // labelAddrs are the address records of the members idx, which share a
@@ -208,7 +183,7 @@ func v6Dashed(label []byte) (netip.Addr, bool) {
 func (a *hsAnswers) labelAddrs(owner string, idx []int32, qtype uint16) []dns.RR {
 	out := a.slabs.rrs(len(idx))[:0]
 	for _, i := range idx {
-		if ip := a.hs.members[i].ip; wants(qtype, ip) {
+		if ip := a.hs.members.At(int(i)).ip; wants(qtype, ip) {
 			out = append(out, a.slabs.addr(owner, ip, a.ttl))
 		}
 	}
@@ -230,20 +205,20 @@ type labelWalk struct {
 
 // next returns the members of the next label that fits in a name.
 func (w *labelWalk) next() ([]int32, bool) {
-	ms, by := w.hs.members, w.hs.byLabel
-	for !w.hs.allByLabel && w.dashed < len(ms) {
+	ms, by := &w.hs.members, w.hs.byLabel
+	for !w.hs.allByLabel && w.dashed < ms.Len() {
 		i := w.dashed
 		w.dashed++
-		if ms[i].dashed && ms[i].label != "" && len(ms[i].label) <= w.maxLabel && (w.a == nil || w.a.in(ms[i])) {
+		if m := ms.At(i); m.dashed && m.label != "" && len(m.label) <= w.maxLabel && (w.a == nil || w.a.in(*m)) {
 			w.one[0] = int32(i)
 			return w.one[:], true
 		}
 	}
 	for w.byLabel < len(by) {
 		lo := w.byLabel
-		label := ms[by[lo]].label
+		label := ms.At(int(by[lo])).label
 		hi := lo + 1
-		for hi < len(by) && ms[by[hi]].label == label {
+		for hi < len(by) && ms.At(int(by[hi])).label == label {
 			hi++
 		}
 		w.byLabel = hi
@@ -254,7 +229,7 @@ func (w *labelWalk) next() ([]int32, bool) {
 			return by[lo:hi], true
 		}
 		for _, i := range by[lo:hi] {
-			if w.a.in(ms[i]) {
+			if w.a.in(*ms.At(int(i))) {
 				return by[lo:hi], true
 			}
 		}
@@ -268,7 +243,7 @@ func (a *hsAnswers) hasProto(proto []byte) bool {
 	w := labelWalk{hs: a.hs, maxLabel: a.maxLabel}
 	for idx, ok := w.next(); ok; idx, ok = w.next() {
 		for _, i := range idx {
-			for _, p := range a.hs.members[i].ports {
+			for _, p := range a.hs.members.At(int(i)).ports {
 				if named(p) && p.proto == string(proto) {
 					return true
 				}
@@ -302,14 +277,15 @@ func newSRVGroups(a *hsAnswers, pname, proto []byte) srvGroups {
 
 // group returns the next label's members and ports; false when none is left.
 func (it *srvGroups) group() (srvGroup, bool) {
-	ms := it.a.hs.members
+	ms := &it.a.hs.members
 	for idx, ok := it.walk.next(); ok; idx, ok = it.walk.next() {
 		g := srvGroup{idx: idx, ports: it.buf[:0]}
 		for _, i := range idx {
-			if !it.a.in(ms[i]) {
+			m := ms.At(int(i))
+			if !it.a.in(*m) {
 				continue
 			}
-			for _, p := range ms[i].ports {
+			for _, p := range m.ports {
 				if it.pname != nil && (p.name != string(it.pname) || p.proto != string(it.proto)) {
 					continue
 				}
@@ -346,18 +322,18 @@ func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.
 	}
 	weight := uint16(max(1, 100/pairs))
 	answer, extra = a.slabs.rrs(min(n, maxPerKind))[:0], a.slabs.rrs(min(x, maxPerKind))[:0]
-	ms := a.hs.members
+	ms := &a.hs.members
 	it = newSRVGroups(a, pname, proto)
 	for g, ok := it.group(); ok; g, ok = it.group() {
-		target := a.slabs.join3(ms[g.idx[0]].label, ".", a.base)
+		target := a.slabs.join3(ms.At(int(g.idx[0])).label, ".", a.base)
 		for _, p := range g.ports {
 			if len(answer) < cap(answer) {
 				answer = append(answer, a.slabs.srvRR(owner, target, p, weight, a.ttl))
 			}
 		}
 		for _, i := range g.idx {
-			if len(extra) < cap(extra) && a.in(ms[i]) {
-				extra = append(extra, a.slabs.addr(target, ms[i].ip, a.ttl))
+			if m := ms.At(int(i)); len(extra) < cap(extra) && a.in(*m) {
+				extra = append(extra, a.slabs.addr(target, m.ip, a.ttl))
 			}
 		}
 	}
@@ -370,14 +346,14 @@ func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.
 func (a *hsAnswers) names(yield func(name string, rrs, extra []dns.RR)) {
 	srv, extra := a.srv(a.base, nil, nil)
 	yield(a.base, append(a.addrs(a.base, dns.TypeANY), srv...), extra)
-	ms := a.hs.members
+	ms := &a.hs.members
 	var srvNames []port // named ports' names and protocols, once each
 	w := labelWalk{hs: a.hs, maxLabel: a.maxLabel}
 	for idx, ok := w.next(); ok; idx, ok = w.next() {
-		owner := a.slabs.join3(ms[idx[0]].label, ".", a.base)
+		owner := a.slabs.join3(ms.At(int(idx[0])).label, ".", a.base)
 		yield(owner, a.labelAddrs(owner, idx, dns.TypeANY), nil)
 		for _, i := range idx {
-			for _, p := range ms[i].ports {
+			for _, p := range ms.At(int(i)).ports {
 				if np := (port{name: p.name, proto: p.proto}); named(p) && !slices.Contains(srvNames, np) {
 					srvNames = append(srvNames, np)
 				}

@@ -153,11 +153,13 @@ func ptrRecords(slabs *caseSlabs, owner string, rels string, zone string, ttl ui
 // names of the one address that changed, not of all of them.
 func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 	var a, b []hsMember
-	if old != nil {
-		a = old.members
-	}
-	if now != nil {
-		b = now.members
+	switch {
+	case old != nil && now != nil:
+		a, b = differing(&old.members, &now.members)
+	case old != nil:
+		a = old.members.flat()
+	case now != nil:
+		b = now.members.flat()
 	}
 	// A patched record shares all but a few members with the old one:
 	// the same members at both ends have the same references.

@@ -140,7 +140,7 @@ func (k *KubeSvc) zonalAnswer(a *hsAnswers, owner string, prefix []byte, z int, 
 	}
 	// A copy in the reply's slab: the question's bytes stay on the stack.
 	a.zone = a.slabs.str(topology)
-	if !slices.ContainsFunc(a.hs.members, a.in) {
+	if !a.hs.members.any(a.in) {
 		if pin {
 			return k.negative(z, dns.RcodeSuccess), true
 		}

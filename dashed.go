@@ -1,0 +1,75 @@
+package kubesvc
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// Dashed labels: the name an endpoint without a hostname goes by (spec
+// 2.4.1), made from its address, and read back from a question.
+
+// dashed is the name an endpoint without a hostname goes by: its address
+// with '.' or ':' replaced by '-'. An IPv6 address whose compressed form
+// starts or ends with "::" gets a 0 there (fd00:: is fd00--0, ::1 is 0--1):
+// a label cannot start or end with '-', and the form still reads back as
+// the same address (pods insecure parses it). Stock adds the trailing 0 but
+// not the leading one.
+func dashed(ip netip.Addr) string {
+	if ip.Is4() {
+		return strings.ReplaceAll(ip.String(), ".", "-")
+	}
+	s := strings.ReplaceAll(ip.WithZone("").String(), ":", "-")
+	if s[0] == '-' {
+		s = "0" + s
+	}
+	if s[len(s)-1] == '-' {
+		s += "0"
+	}
+	return s
+}
+
+// mayBeDashed reports whether a label could be an address dashed: only
+// digits, hexadecimal letters and '-'.
+func mayBeDashed(label string) bool {
+	for i := 0; i < len(label); i++ {
+		if c := label[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// dashedIP reads the address a dashed label stands for (see dashed); an
+// IPv4 one without allocating.
+func dashedIP(label []byte) (netip.Addr, bool) {
+	var v4 [4]byte
+	part, n := 0, 0
+	for i, c := range label {
+		switch {
+		case '0' <= c && c <= '9' && n < 3 && !(n > 0 && label[i-n] == '0'):
+			n++
+			x := int(v4[part])*10 + int(c-'0')
+			if x > 255 {
+				return v6Dashed(label)
+			}
+			v4[part] = byte(x)
+		case c == '-' && n > 0 && part < 3:
+			part, n = part+1, 0
+		default:
+			return v6Dashed(label)
+		}
+	}
+	if part != 3 || n == 0 {
+		return v6Dashed(label)
+	}
+	return netip.AddrFrom4(v4), true
+}
+
+// v6Dashed reads an IPv6 address dashed; rare enough to allocate.
+func v6Dashed(label []byte) (netip.Addr, bool) {
+	if !mayBeDashed(string(label)) {
+		return netip.Addr{}, false
+	}
+	ip, ok := podIP(string(label))
+	return ip, ok && ip.Is6()
+}
