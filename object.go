@@ -199,7 +199,9 @@ func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 			// A Pod name is a DNS subdomain: one with dots, or longer
 			// than a label, cannot name the endpoint, which keeps its
 			// dashed address instead.
-			ep.hostname, ep.podName = strings.ToLower(e.TargetRef.Name), true
+			// A copy: the sparse decoder's name shares the memory of the
+			// whole slice's message (wireslice.go).
+			ep.hostname, ep.podName = strings.Clone(strings.ToLower(e.TargetRef.Name)), true
 		}
 		if keep.zones && e.Zone != nil {
 			ep.zone = zoneID(*e.Zone)

@@ -58,8 +58,14 @@ func decodeSliceList(b []byte, l *discovery.EndpointSliceList) error {
 
 // sliceDecoding holds what the endpoints of one slice share: their
 // addresses and target references are carved from one array each, and a
-// zone is a string once per slice.
+// zone is a string once per slice. The strings of the addresses and of the
+// target references' names are substrings of one copy of the slice's
+// message (text): one allocation, not two an endpoint. No transform keeps
+// them (addresses are parsed; a Pod name kept for endpoint_pod_names is
+// cloned), which would keep the whole copy alive.
 type sliceDecoding struct {
+	raw   []byte // the slice's message, which the fields are slices of
+	text  string // string(raw), made when first needed
 	addrs []string
 	refs  []corev1.ObjectReference
 	zones []string
@@ -68,7 +74,7 @@ type sliceDecoding struct {
 func decodeSlice(b []byte, es *discovery.EndpointSlice) error {
 	n := count(b, 2)
 	*es = discovery.EndpointSlice{Endpoints: make([]discovery.Endpoint, 0, n)}
-	d := sliceDecoding{addrs: make([]string, 0, n)}
+	d := sliceDecoding{raw: b, addrs: make([]string, 0, n)}
 	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
 		case 1:
@@ -91,7 +97,7 @@ func (d *sliceDecoding) endpoint(b []byte, e *discovery.Endpoint, n int) error {
 	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
 		case 1:
-			d.addrs = append(d.addrs, string(v))
+			d.addrs = append(d.addrs, d.str(v))
 		case 2:
 			return decodeConditions(v, &e.Conditions)
 		case 3:
@@ -101,7 +107,7 @@ func (d *sliceDecoding) endpoint(b []byte, e *discovery.Endpoint, n int) error {
 			if e.TargetRef == nil { // a field given twice is merged, as protobuf does
 				e.TargetRef = d.ref(n)
 			}
-			return decodeTargetRef(v, e.TargetRef)
+			return d.targetRef(v, e.TargetRef)
 		case 7:
 			e.Zone = d.zone(v)
 		}
@@ -109,6 +115,20 @@ func (d *sliceDecoding) endpoint(b []byte, e *discovery.Endpoint, n int) error {
 	})
 	e.Addresses = d.addrs[first:len(d.addrs):len(d.addrs)]
 	return err
+}
+
+// str is v, a field of the slice's message, as a substring of text.
+func (d *sliceDecoding) str(v []byte) string {
+	// v is raw[off:off+len(v)]: eachField and protowire slice without
+	// capping capacity, so off is what capacity v lacks.
+	off := cap(d.raw) - cap(v)
+	if off < 0 || off+len(v) > len(d.raw) {
+		return string(v)
+	}
+	if d.text == "" {
+		d.text = string(d.raw)
+	}
+	return d.text[off : off+len(v)]
 }
 
 // ref is a new target reference, from the slice's array of n while it
@@ -160,7 +180,7 @@ func decodeConditions(b []byte, c *discovery.EndpointConditions) error {
 	})
 }
 
-func decodeTargetRef(b []byte, r *corev1.ObjectReference) error {
+func (d *sliceDecoding) targetRef(b []byte, r *corev1.ObjectReference) error {
 	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
 		case 1:
@@ -169,7 +189,7 @@ func decodeTargetRef(b []byte, r *corev1.ObjectReference) error {
 				r.Kind = string(v)
 			}
 		case 3:
-			r.Name = string(v)
+			r.Name = d.str(v)
 		}
 		return nil
 	})

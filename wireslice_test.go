@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -215,5 +216,34 @@ func BenchmarkDecodeSlice(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestPodNamesDoNotKeepTheMessage: a Pod name kept for endpoint_pod_names
+// is a copy, not the sparse decoder's substring of the slice's whole
+// message, which it would keep alive in the informer's store.
+func TestPodNamesDoNotKeepTheMessage(t *testing.T) {
+	es := &discovery.EndpointSlice{
+		TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: "web-1", Labels: map[string]string{discovery.LabelServiceName: "web"}},
+		AddressType: discovery.AddressTypeIPv4,
+		Endpoints: []discovery.Endpoint{{Addresses: []string{"10.0.0.1"},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web-abc"}}},
+	}
+	obj, _, err := sparseProtobuf(t).Decode(encodeProtobuf(t, es), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded := obj.(*discovery.EndpointSlice)
+	out, err := endpointSliceOf(decoded, sliceKeeps{podNames: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := out.(*endpointSlice).endpoints[0]
+	if ep.hostname != "web-abc" || !ep.podName {
+		t.Fatalf("endpoint %+v, want the Pod name web-abc", ep)
+	}
+	if unsafe.StringData(ep.hostname) == unsafe.StringData(decoded.Endpoints[0].TargetRef.Name) {
+		t.Errorf("the stored Pod name %q is the decoder's substring of the whole message", ep.hostname)
 	}
 }
