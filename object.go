@@ -190,6 +190,7 @@ func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 		s.endpoints = summary(es.Endpoints, v4)
 		return s, nil
 	}
+	s.endpoints = make([]endpoint, 0, len(es.Endpoints)) // one address an endpoint, mostly
 	for _, e := range es.Endpoints {
 		ep := endpoint{ready: ready(e)}
 		switch {
