@@ -306,7 +306,9 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 				hs.byLabel = append(hs.byLabel, int32(i))
 				hs.allByLabel = hs.allByLabel || mayBeDashed(m.label)
 			}
-			if len(m.ports) > 0 && len(lastPorts) > 0 && &m.ports[0] == &lastPorts[0] {
+			// Members mostly have their slice's ports; after patches, from
+			// different versions of the slice: the same ports, elsewhere.
+			if len(m.ports) > 0 && len(lastPorts) > 0 && (&m.ports[0] == &lastPorts[0] || slices.Equal(m.ports, lastPorts)) {
 				continue
 			}
 			lastPorts = m.ports
