@@ -141,8 +141,9 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced, 
 			w.mu.Unlock()
 			close(w.firstSync)
 			log.Infof("synced with the Kubernetes API in %v: %d names", time.Since(start).Round(time.Millisecond), n)
-			// The initial lists were decoded into whole API objects, now
-			// garbage; the heap grew for them and would keep those pages.
+			// The initial lists were decoded (sparsely, wire.go) and
+			// transformed: garbage now, which the heap grew for and
+			// would keep the pages of.
 			debug.FreeOSMemory()
 			return
 		}
