@@ -14,8 +14,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// newInformer makes the informers; a test replaces it to make one fail.
-var newInformer = cache.NewSharedIndexInformer
+// newInformer makes the informers (fanout.go); a test replaces it to make
+// one fail.
+var newInformer = newFanout
 
 // subscribed is called after each subscription of start; a test replaces it
 // to let an informer deliver before start goes on.

@@ -19,7 +19,7 @@ import (
 )
 
 // refusingInformer refuses event handlers, as a stopped informer does.
-type refusingInformer struct{ cache.SharedIndexInformer }
+type refusingInformer struct{ informer }
 
 func (refusingInformer) AddEventHandler(cache.ResourceEventHandler) (cache.ResourceEventHandlerRegistration, error) {
 	return nil, errors.New("handler was not added to shared informer because it has stopped already")
@@ -32,12 +32,12 @@ func (refusingInformer) AddEventHandler(cache.ResourceEventHandler) (cache.Resou
 func TestInformerSetupFailureKeepsServfail(t *testing.T) {
 	for _, tc := range []struct {
 		name, logged string
-		broken       func(cache.SharedIndexInformer) cache.SharedIndexInformer
+		broken       func(informer) informer
 	}{
-		{"event handler refused", "adding the event handler", func(inf cache.SharedIndexInformer) cache.SharedIndexInformer {
+		{"event handler refused", "adding the event handler", func(inf informer) informer {
 			return refusingInformer{inf}
 		}},
-		{"transform refused", "setting the transform", func(inf cache.SharedIndexInformer) cache.SharedIndexInformer {
+		{"transform refused", "setting the transform", func(inf informer) informer {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			inf.RunWithContext(ctx) // it ran and stopped
@@ -48,7 +48,7 @@ func TestInformerSetupFailureKeepsServfail(t *testing.T) {
 			logs := captureLog(t)
 			orig := newInformer
 			t.Cleanup(func() { newInformer = orig })
-			newInformer = func(lw cache.ListerWatcher, obj runtime.Object, resync time.Duration, idx cache.Indexers) cache.SharedIndexInformer {
+			newInformer = func(lw cache.ListerWatcher, obj runtime.Object, resync time.Duration, idx cache.Indexers) informer {
 				inf := orig(lw, obj, resync, idx)
 				if _, ok := obj.(*discovery.EndpointSlice); ok {
 					return tc.broken(inf)

@@ -34,7 +34,7 @@ type informerKey struct {
 
 // sharedInformer is a running informer and its users.
 type sharedInformer struct {
-	inf      cache.SharedIndexInformer
+	inf      informer
 	refs     int
 	cancel   context.CancelFunc
 	done     chan struct{}

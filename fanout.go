@@ -1,0 +1,190 @@
+package kubesvc
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/cache"
+)
+
+// informer is what shared.go asks of an informer: client-go's shared
+// informer has it too.
+type informer interface {
+	AddEventHandler(cache.ResourceEventHandler) (cache.ResourceEventHandlerRegistration, error)
+	RemoveEventHandler(cache.ResourceEventHandlerRegistration) error
+	SetTransform(cache.TransformFunc) error
+	SetWatchErrorHandlerWithContext(cache.WatchErrorHandlerWithContext) error
+	HasSynced() bool
+	RunWithContext(ctx context.Context)
+}
+
+// fanout is the informers' implementation: client-go's controller (its
+// reflector and DeltaFIFO) with a process function that updates the store
+// and calls every subscribed handler in turn, in the queue's goroutine.
+// client-go's shared informer hands each event to a goroutine of each
+// handler's, through two channels and a buffer: two more goroutine
+// switches an event, on the path of every change to the answers (stock
+// CoreDNS's informers call their handler in the queue's goroutine too).
+// The handlers here only update the index under the watcher's lock.
+//
+// A handler subscribed after the informer started is first handed what the
+// store holds, under the lock processing holds, so that it misses no event
+// and gets none twice.
+type fanout struct {
+	lw      cache.ListerWatcher
+	objType runtime.Object
+
+	mu        sync.Mutex // store and handlers: processing and subscribing
+	store     cache.Store
+	handlers  []*fanoutReg
+	transform cache.TransformFunc
+	onError   cache.WatchErrorHandlerWithContext
+	started   bool
+
+	queue atomic.Pointer[cache.DeltaFIFO] // set when it runs
+}
+
+// newFanout is an informer of lw's objects of objType's type; its
+// signature is client-go's shared informer's constructor's (resync and
+// indexers are not used: kubesvc resyncs nothing and looks nothing up).
+func newFanout(lw cache.ListerWatcher, objType runtime.Object, _ time.Duration, _ cache.Indexers) informer {
+	return &fanout{lw: lw, objType: objType, store: cache.NewStore(cache.DeletionHandlingMetaNamespaceKeyFunc)}
+}
+
+var errStarted = errors.New("the informer has already started")
+
+func (f *fanout) SetTransform(t cache.TransformFunc) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.started {
+		return errStarted
+	}
+	f.transform = t
+	return nil
+}
+
+func (f *fanout) SetWatchErrorHandlerWithContext(h cache.WatchErrorHandlerWithContext) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.started {
+		return errStarted
+	}
+	f.onError = h
+	return nil
+}
+
+// HasSynced reports whether the initial list has been processed, every
+// handler subscribed by then handed all of it.
+func (f *fanout) HasSynced() bool {
+	q := f.queue.Load()
+	return q != nil && q.HasSynced() // the queue processes under its lock: no item is half handed out
+}
+
+// RunWithContext lists and watches until ctx ends; a second run does nothing.
+func (f *fanout) RunWithContext(ctx context.Context) {
+	f.mu.Lock()
+	if f.started {
+		f.mu.Unlock()
+		return
+	}
+	f.started = true
+	q := cache.NewDeltaFIFOWithOptions(cache.DeltaFIFOOptions{
+		KnownObjects:          f.store,
+		EmitDeltaTypeReplaced: true,
+		Transformer:           f.transform,
+	})
+	f.queue.Store(q)
+	cfg := &cache.Config{
+		Queue:                        q,
+		ListerWatcher:                f.lw,
+		ObjectType:                   f.objType,
+		Process:                      f.process,
+		WatchErrorHandlerWithContext: f.onError,
+	}
+	f.mu.Unlock()
+	cache.New(cfg).RunWithContext(ctx)
+}
+
+// process applies one object's deltas to the store and hands each to
+// every handler, as client-go's informers do.
+func (f *fanout) process(obj any, isInInitialList bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range obj.(cache.Deltas) {
+		switch d.Type {
+		case cache.Sync, cache.Replaced, cache.Added, cache.Updated:
+			old, exists, err := f.store.Get(d.Object)
+			if err != nil {
+				return err
+			}
+			if exists {
+				if err := f.store.Update(d.Object); err != nil {
+					return err
+				}
+				for _, r := range f.handlers {
+					r.h.OnUpdate(old, d.Object)
+				}
+				continue
+			}
+			if err := f.store.Add(d.Object); err != nil {
+				return err
+			}
+			for _, r := range f.handlers {
+				r.h.OnAdd(d.Object, isInInitialList)
+			}
+		case cache.Deleted:
+			if err := f.store.Delete(d.Object); err != nil {
+				return err
+			}
+			for _, r := range f.handlers {
+				r.h.OnDelete(d.Object)
+			}
+		}
+	}
+	return nil
+}
+
+// AddEventHandler subscribes h, handing it the store's objects first.
+func (f *fanout) AddEventHandler(h cache.ResourceEventHandler) (cache.ResourceEventHandlerRegistration, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, obj := range f.store.List() {
+		h.OnAdd(obj, true)
+	}
+	r := &fanoutReg{f: f, h: h}
+	f.handlers = append(f.handlers, r)
+	return r, nil
+}
+
+// RemoveEventHandler unsubscribes a registration AddEventHandler returned.
+func (f *fanout) RemoveEventHandler(reg cache.ResourceEventHandlerRegistration) error {
+	r, ok := reg.(*fanoutReg)
+	if !ok || r.f != f {
+		return errors.New("not a registration of this informer")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.handlers = slices.DeleteFunc(f.handlers, func(x *fanoutReg) bool { return x == r })
+	return nil
+}
+
+// fanoutReg is a subscription: it has synced when its informer has, as it
+// was handed the store when it subscribed.
+type fanoutReg struct {
+	f *fanout
+	h cache.ResourceEventHandler
+}
+
+func (r *fanoutReg) HasSynced() bool { return r.f.HasSynced() }
+
+func (r *fanoutReg) HasSyncedChecker() cache.DoneChecker {
+	if q := r.f.queue.Load(); q != nil {
+		return q.HasSyncedChecker()
+	}
+	return nil
+}

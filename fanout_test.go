@@ -1,0 +1,125 @@
+package kubesvc
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
+)
+
+// events records what a handler was handed, as "add ns/name" and so on.
+type events struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (e *events) note(what string, obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	s := obj.(*corev1.Service)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append(e.got, what+" "+s.Namespace+"/"+s.Name)
+}
+
+func (e *events) take() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := e.got
+	e.got = nil
+	slices.Sort(out)
+	return out
+}
+
+func (e *events) handler() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { e.note("add", obj) },
+		UpdateFunc: func(_, obj any) { e.note("update", obj) },
+		DeleteFunc: func(obj any) { e.note("delete", obj) },
+	}
+}
+
+// The informers hand every subscriber each change once: one subscribed
+// late is handed the store first, and nothing it had; one unsubscribed is
+// handed nothing more.
+func TestFanoutHandsEachSubscriberEveryChangeOnce(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := fake.NewClientset(clusterIPSvc("ns", "a", []string{"10.96.0.1"}), clusterIPSvc("ns", "b", []string{"10.96.0.2"}))
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().Services("").List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().Services("").Watch(ctx, o)
+		},
+	}
+	// The fake cannot stream lists: the reflector is told so, as patient does.
+	inf := newFanout(cache.ToListWatcherWithWatchListSemantics(lw, fakeAPI{c: c}), &corev1.Service{}, 0, nil)
+	var first, late events
+	regFirst, err := inf.AddEventHandler(first.handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go inf.RunWithContext(ctx)
+	waitFor(t, "the first sync", regFirst.HasSynced)
+	expectEvents(t, "first, after the sync", &first, "add ns/a", "add ns/b")
+	create := func(name, ip string) {
+		if _, err := c.CoreV1().Services("ns").Create(ctx, clusterIPSvc("ns", name, []string{ip}), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("c", "10.96.0.3")
+	expectEvents(t, "first, after a create", &first, "add ns/c")
+	regLate, err := inf.AddEventHandler(late.handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regLate.HasSynced() {
+		t.Error("a subscriber handed the store has not synced")
+	}
+	expectEvents(t, "late, when subscribing", &late, "add ns/a", "add ns/b", "add ns/c")
+	if err := c.CoreV1().Services("ns").Delete(ctx, "b", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, "first, after a delete", &first, "delete ns/b")
+	expectEvents(t, "late, after a delete", &late, "delete ns/b")
+	if err := inf.RemoveEventHandler(regFirst); err != nil {
+		t.Fatal(err)
+	}
+	create("d", "10.96.0.4")
+	expectEvents(t, "late, after another create", &late, "add ns/d")
+	expectEvents(t, "first, unsubscribed", &first)
+	if err := inf.SetTransform(nil); err == nil {
+		t.Error("a running informer took a transform")
+	}
+}
+
+// expectEvents waits a little for want (sorted) and fails with what came.
+func expectEvents(t *testing.T, what string, e *events, want ...string) {
+	t.Helper()
+	// Until as many came as are wanted; none wanted: what comes in 200 ms.
+	wait := 2 * time.Second
+	if len(want) == 0 {
+		wait = 200 * time.Millisecond
+	}
+	var got []string
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline) && (len(want) == 0 || len(got) < len(want)); {
+		time.Sleep(5 * time.Millisecond)
+		got = append(got, e.take()...)
+	}
+	slices.Sort(got)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s: handed %v, want %v", what, got, want)
+	}
+}
