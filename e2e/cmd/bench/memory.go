@@ -53,8 +53,12 @@ func (b *bench) growth(add int, viaEtcd bool) error {
 	if err := b.growTo(len(b.d.svcs)+add, viaEtcd); err != nil {
 		return err
 	}
+	es := b.probes()
+	if viaEtcd { // and about 200 of the services written into etcd, spread over them
+		es = append(es, spreadProbes(b.d.svcs[set.from:], 200)...)
+	}
 	for _, r := range servers {
-		if _, err := waitCorrect(b.ctx, r.addr, b.probes(), 20*time.Millisecond, time.Now().Add(10*time.Minute), r.srv.Exited()); err != nil {
+		if _, err := waitCorrect(b.ctx, r.addr, es, 20*time.Millisecond, time.Now().Add(10*time.Minute), r.srv.Exited()); err != nil {
 			return fmt.Errorf("%s after growth: %w", r.kind.name, err)
 		}
 	}
