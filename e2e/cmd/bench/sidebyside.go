@@ -84,6 +84,9 @@ func (b *bench) largePhase() error {
 		return err
 	}
 	defer b.stopAll(pair)
+	if err := sleep(b.ctx, b.c.settle); err != nil { // as at the first size: not straight after sync
+		return err
+	}
 	if err := b.churnPhase(pair); err != nil {
 		return err
 	}
