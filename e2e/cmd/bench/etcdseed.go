@@ -250,18 +250,18 @@ func (s *etcdSeeder) seed(ctx context.Context, svcs []service, free []string, wo
 // each range's network and broadcast addresses as the allocator does.
 func freeServiceIPs(ctx context.Context, c kubernetes.Interface, cidrs []string, n int) ([]string, error) {
 	taken := map[string]bool{}
-	opts := metav1.ListOptions{Limit: 5000}
-	for {
+	err := listPages(ctx, func(opts metav1.ListOptions) (string, error) {
 		l, err := c.NetworkingV1().IPAddresses().List(ctx, opts)
 		if err != nil {
-			return nil, fmt.Errorf("list ipaddresses: %w", err)
+			return "", fmt.Errorf("list ipaddresses: %w", err)
 		}
 		for _, ip := range l.Items {
 			taken[ip.Name] = true
 		}
-		if opts.Continue = l.Continue; opts.Continue == "" {
-			break
-		}
+		return l.Continue, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, cidr := range cidrs {

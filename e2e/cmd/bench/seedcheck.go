@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/kubesvc/kubesvc/e2e/cluster"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -75,33 +77,33 @@ func (b *bench) lastSeeded(headless bool) *service {
 func checkListed(ctx context.Context, c kubernetes.Interface, svcs []service) (int, error) {
 	ips := map[string][]string{}
 	eps := map[string][]string{}
-	opts := metav1.ListOptions{Limit: 10000}
-	for {
+	err := listPages(ctx, func(opts metav1.ListOptions) (string, error) {
 		l, err := c.CoreV1().Services("").List(ctx, opts)
 		if err != nil {
-			return 0, fmt.Errorf("list services: %w", err)
+			return "", fmt.Errorf("list services: %w", err)
 		}
 		for _, o := range l.Items {
 			ips[o.Namespace+"/"+o.Name] = o.Spec.ClusterIPs
 		}
-		if opts.Continue = l.Continue; opts.Continue == "" {
-			break
-		}
+		return l.Continue, nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	opts = metav1.ListOptions{Limit: 10000}
-	for {
+	err = listPages(ctx, func(opts metav1.ListOptions) (string, error) {
 		l, err := c.DiscoveryV1().EndpointSlices("").List(ctx, opts)
 		if err != nil {
-			return 0, fmt.Errorf("list endpointslices: %w", err)
+			return "", fmt.Errorf("list endpointslices: %w", err)
 		}
 		for _, o := range l.Items {
 			for _, e := range o.Endpoints {
 				eps[o.Namespace+"/"+o.Name] = append(eps[o.Namespace+"/"+o.Name], e.Addresses...)
 			}
 		}
-		if opts.Continue = l.Continue; opts.Continue == "" {
-			break
-		}
+		return l.Continue, nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	for _, s := range svcs {
 		got, ok := ips[s.ns+"/"+s.name]
@@ -115,4 +117,30 @@ func checkListed(ctx context.Context, c kubernetes.Interface, svcs []service) (i
 		}
 	}
 	return len(ips), nil
+}
+
+// listPages calls page with a limit and each continue token it returns
+// until it returns none. A page the API server cannot serve yet is asked
+// again, for up to 5 minutes: right after a burst of writes straight into
+// etcd its watch cache lags behind etcd, and a page continuing a list taken
+// at etcd's newer revision gets "Too large resource version" until the
+// cache catches up.
+func listPages(ctx context.Context, page func(metav1.ListOptions) (string, error)) error {
+	opts := metav1.ListOptions{Limit: 10000}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		cont, err := page(opts)
+		switch {
+		case err != nil && (apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err)) && time.Now().Before(deadline):
+			if err := sleep(ctx, 2*time.Second); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return err
+		case cont == "":
+			return nil
+		}
+		opts.Continue = cont
+	}
 }
