@@ -6,7 +6,7 @@
 #   hack/bench.sh                      # full run at 5,000 services (about 10 minutes on 2 cores)
 #   hack/bench.sh -quick               # smoke test of every phase at small sizes (about 2 minutes)
 #   hack/bench.sh -first-answer-services 20000   # plus growth, cold starts and churn at 20,000 services
-#   hack/bench.sh -first-answer-services 100000  # the same at 100,000 (adds a ServiceCIDR past 60,000)
+#   hack/bench.sh -first-answer-services 100000  # the same at 100,000 (written straight into etcd, see -seed)
 #   hack/bench.sh -h                   # every flag
 #
 # The driver prints a table per phase with kubesvc/stock ratios and writes

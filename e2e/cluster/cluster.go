@@ -37,6 +37,12 @@ const (
 	CoreDNSRole = "kubesvc-coredns"
 )
 
+// EtcdPrefix is the API server's --etcd-prefix: every object it stores
+// lives under it (services under EtcdPrefix+"/services/specs/<ns>/<name>").
+// Set explicitly so that a client writing straight into etcd (the bench's
+// large seeding) need not guess the API server's default.
+const EtcdPrefix = "/registry"
+
 // AssetsEnv is the variable envtest reads to find kube-apiserver and etcd.
 const AssetsEnv = "KUBEBUILDER_ASSETS"
 
@@ -100,6 +106,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	args.Set("service-cluster-ip-range", ServiceCIDRv4+","+ServiceCIDRv6)
 	args.Set("advertise-address", "127.0.0.1")
 	args.Set("endpoint-reconciler-type", "none")
+	args.Set("etcd-prefix", EtcdPrefix)
 	if opts.Output != nil {
 		api.Out, api.Err = opts.Output, opts.Output
 		env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output}
@@ -173,6 +180,12 @@ func (c *Cluster) APIServerAddr() (string, error) {
 		return "", err
 	}
 	return u.Host, nil
+}
+
+// EtcdURL is the client URL of the cluster's etcd, for writing objects
+// straight into the API server's storage (see EtcdPrefix).
+func (c *Cluster) EtcdURL() string {
+	return c.env.ControlPlane.Etcd.URL.String()
 }
 
 // NewProxy starts a proxy in front of the API server.

@@ -172,42 +172,74 @@ func (b *bench) flips(n int) error {
 	})
 }
 
-// cpuPer runs changes, waits until every server of pair answers final(),
-// and returns each server's CPU time over that span, less what it uses
-// idle over as long (measured for a second just before), divided by n.
-func (b *bench) cpuPer(pair []*running, n int, changes func() error, final func() expect) (map[string]time.Duration, error) {
-	cpuNow := func() (map[string]time.Duration, error) {
-		out := map[string]time.Duration{}
-		for _, r := range pair {
-			t, err := procCPU(r.srv.Pid())
-			if err != nil {
-				return nil, err
-			}
-			out[r.kind.name] = t
+// cpuNow is each server's CPU time so far.
+func cpuNow(pair []*running) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for _, r := range pair {
+		t, err := procCPU(r.srv.Pid())
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		out[r.kind.name] = t
 	}
-	idle0, err := cpuNow()
+	return out, nil
+}
+
+// idleSeconds is the number of one-second samples of idle CPU.
+const idleSeconds = 5
+
+// idleCPU is what each server uses idle in a second: the median of
+// idleSeconds one-second samples, so that one sporadic burst (the Go
+// runtime forces a garbage collection every two minutes, a few hundred
+// milliseconds of CPU on stock's heap at 100,000 services) does not count
+// as everyday idle.
+func (b *bench) idleCPU(pair []*running) (map[string]time.Duration, error) {
+	samples := map[string][]time.Duration{}
+	prev, err := cpuNow(pair)
 	if err != nil {
 		return nil, err
 	}
-	t0 := time.Now()
-	if err := sleep(b.ctx, time.Second); err != nil {
+	for range idleSeconds {
+		t0 := time.Now()
+		if err := sleep(b.ctx, time.Second); err != nil {
+			return nil, err
+		}
+		now, err := cpuNow(pair)
+		if err != nil {
+			return nil, err
+		}
+		for k, t := range now {
+			samples[k] = append(samples[k], time.Duration(float64(t-prev[k])*float64(time.Second)/float64(time.Since(t0))))
+		}
+		prev = now
+	}
+	out := map[string]time.Duration{}
+	for k, s := range samples {
+		out[k], _ = median(s)
+	}
+	return out, nil
+}
+
+// cpuPer runs changes, waits until every server of pair answers final(),
+// and returns each server's CPU time over that span, less what it uses
+// idle over as long (idleCPU, measured just before), divided by n.
+func (b *bench) cpuPer(pair []*running, n int, changes func() error, final func() expect) (map[string]time.Duration, error) {
+	idleRate, err := b.idleCPU(pair)
+	if err != nil {
 		return nil, err
 	}
-	before, err := cpuNow()
+	before, err := cpuNow(pair)
 	if err != nil {
 		return nil, err
 	}
 	t1 := time.Now()
-	idleSpan := t1.Sub(t0)
 	if err := changes(); err != nil {
 		return nil, err
 	}
 	if _, err := b.waitAll(pair, final(), 5*time.Millisecond, time.Minute); err != nil {
 		return nil, err
 	}
-	after, err := cpuNow()
+	after, err := cpuNow(pair)
 	if err != nil {
 		return nil, err
 	}
@@ -215,10 +247,10 @@ func (b *bench) cpuPer(pair []*running, n int, changes func() error, final func(
 	out := map[string]time.Duration{}
 	for _, r := range pair {
 		k := r.kind.name
-		idle := time.Duration(float64(before[k]-idle0[k]) * float64(span) / float64(idleSpan))
+		idle := time.Duration(float64(idleRate[k]) * span.Seconds())
 		out[k] = (after[k] - before[k] - idle) / time.Duration(n)
-		b.logf("  %-8s CPU %s over %s of changes, less %s idle (%s per second idle)", k, fmtDur(after[k]-before[k]),
-			fmtDur(span), fmtDur(idle), fmtDur(before[k]-idle0[k]))
+		b.logf("  %-8s CPU %s over %s of changes, less %s idle (%s per second idle, median of %d s)", k, fmtDur(after[k]-before[k]),
+			fmtDur(span), fmtDur(idle), fmtDur(idleRate[k]), idleSeconds)
 	}
 	return out, nil
 }

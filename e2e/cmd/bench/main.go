@@ -59,6 +59,7 @@ type config struct {
 	addFrac      float64
 	firstAnswerN int
 	seedWorkers  int
+	seed         string // how the growth to -first-answer-services is written: auto, api, etcd
 	perf         perfOpts
 	quick        bool
 	flips        int     // readiness flips in the 1,000-endpoint headless service
@@ -85,8 +86,9 @@ func main() {
 	fs.IntVar(&c.changes, "changes", 1200, "API writes for the DNS programming latency (create/update/delete of Services and EndpointSlices; 200 of each kind by default, so that p99 is not one or two samples)")
 	fs.DurationVar(&c.pollEvery, "poll", time.Millisecond, "DNS polling interval when waiting for a change")
 	fs.Float64Var(&c.addFrac, "add-fraction", 0.4, "memory growth: add this fraction of -services under the running servers (0: skip)")
-	fs.IntVar(&c.firstAnswerN, "first-answer-services", 0, "long run: grow the cluster to this many Services (e.g. 20000) under running servers, then cold starts, churn and relist there; ClusterIP creates slow down as services accumulate (about 11 minutes to 20000 on 2 cores, hours to 100000); past 60000 a second ServiceCIDR is added (0: skip)")
-	fs.IntVar(&c.seedWorkers, "seed-workers", 16, "parallel API writers while seeding")
+	fs.IntVar(&c.firstAnswerN, "first-answer-services", 0, "long run: grow the cluster to this many Services (e.g. 20000) under running servers, then cold starts, churn and relist there; seeded through the API that takes about 11 minutes to 20000 on 2 cores and hours to 100000, straight into etcd (-seed) a few minutes to 100000; past 60000 a second ServiceCIDR is added (0: skip)")
+	fs.IntVar(&c.seedWorkers, "seed-workers", 16, "parallel writers while seeding (API requests, or etcd transactions of 40 services)")
+	fs.StringVar(&c.seed, "seed", "auto", "how the growth to -first-answer-services is written: api (through the API server, as everything else is), etcd (straight into the API server's etcd, as it stores objects; the API server serves them through its watch cache), auto (etcd when the growth is 10000 services or more)")
 	fs.IntVar(&c.perf.clients, "dnsperf-clients", 8, "dnsperf -c")
 	fs.IntVar(&c.perf.threads, "dnsperf-threads", 1, "dnsperf -T")
 	fs.IntVar(&c.perf.outstanding, "dnsperf-outstanding", 100, "dnsperf -q")
@@ -156,6 +158,8 @@ func (c *config) validate() error {
 		return errors.New("-churn-rate must be 1 to 10000")
 	case c.seedWorkers < 1 || c.seedWorkers > 128:
 		return errors.New("-seed-workers must be 1 to 128")
+	case c.seed != "auto" && c.seed != "api" && c.seed != "etcd":
+		return errors.New("-seed must be auto, api or etcd")
 	case c.perf.clients < 1 || c.perf.threads < 1 || c.perf.outstanding < 1:
 		return errors.New("dnsperf settings must be positive")
 	}

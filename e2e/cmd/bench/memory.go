@@ -26,18 +26,20 @@ func (b *bench) growthPhase() error {
 		return nil
 	}
 	b.logf("memory growth: +%d services under running kubesvc and stock, with the default GOGC and with GOMEMLIMIT=%s (%s)", add, b.memLimit, b.memLimitFrom)
-	if err := b.growth(add); err != nil {
+	if err := b.growth(add, false); err != nil {
 		return err
 	}
 	return b.coldPhase(2 * time.Minute)
 }
 
-// growth adds add services under fresh servers, with the default GOGC and
-// with GOMEMLIMIT, and records what each grew by per added service. Memory
+// growth adds add services under fresh servers (through the API, or
+// straight into etcd: either way they reach the servers through the API
+// server's watch), with the default GOGC and with GOMEMLIMIT, and records
+// what each grew by per added service. Memory
 // is read the same way before and after: after a short burst of queries
 // (the garbage collector then runs at its steady pace) and a settle, so the
 // heap's slack counts the same both times.
-func (b *bench) growth(add int) error {
+func (b *bench) growth(add int, viaEtcd bool) error {
 	servers, err := b.startPair(b.pks, b.pst, b.lks, b.lst)
 	if err != nil {
 		return err
@@ -48,11 +50,15 @@ func (b *bench) growth(add int) error {
 	if err != nil {
 		return err
 	}
-	if err := b.growTo(len(b.d.svcs) + add); err != nil {
+	if err := b.growTo(len(b.d.svcs)+add, viaEtcd); err != nil {
 		return err
 	}
+	es := b.probes()
+	if viaEtcd { // and about 200 of the services written into etcd, spread over them
+		es = append(es, spreadProbes(b.d.svcs[set.from:], 200)...)
+	}
 	for _, r := range servers {
-		if _, err := waitCorrect(b.ctx, r.addr, b.probes(), 20*time.Millisecond, time.Now().Add(5*time.Minute), r.srv.Exited()); err != nil {
+		if _, err := waitCorrect(b.ctx, r.addr, es, 20*time.Millisecond, time.Now().Add(10*time.Minute), r.srv.Exited()); err != nil {
 			return fmt.Errorf("%s after growth: %w", r.kind.name, err)
 		}
 	}

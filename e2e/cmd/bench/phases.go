@@ -212,10 +212,13 @@ func fastClient(admin *rest.Config) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-// growTo creates services until there are n. Past 60,000 the API server's
-// service range (a /16) runs out: the bench adds a ServiceCIDR first.
-func (b *bench) growTo(n int) error {
+// growTo creates services until there are n, through the API or straight
+// into etcd. Past 60,000 the API server's service range (a /16) runs out:
+// the bench adds a ServiceCIDR first.
+func (b *bench) growTo(n int, viaEtcd bool) error {
+	cidrs := []string{cluster.ServiceCIDRv4}
 	if n > 60000 {
+		cidrs = append(cidrs, extraServiceCIDR)
 		sc := &networkingv1.ServiceCIDR{
 			ObjectMeta: metav1.ObjectMeta{Name: "bench-extra"},
 			Spec:       networkingv1.ServiceCIDRSpec{CIDRs: []string{extraServiceCIDR}},
@@ -225,7 +228,11 @@ func (b *bench) growTo(n int) error {
 			return fmt.Errorf("add ServiceCIDR %s for more than 60,000 services: %w", extraServiceCIDR, err)
 		}
 	}
-	return b.create(b.d.plan(n - len(b.d.svcs)))
+	svcs := b.d.plan(n - len(b.d.svcs))
+	if viaEtcd {
+		return b.seedEtcd(svcs, cidrs)
+	}
+	return b.create(svcs)
 }
 
 // extraServiceCIDR is the second service range, for runs past 60,000.

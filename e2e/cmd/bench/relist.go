@@ -148,13 +148,17 @@ func (b *bench) expireAndWait(pair []*running, res *relistResult) error {
 // seeded services, spread over them, the big headless service and the
 // sentinel.
 func (b *bench) relistProbes() []expect {
+	return append(spreadProbes(b.d.svcs, 200), b.big.expect(), b.sentinel.expect())
+}
+
+// spreadProbes are about n of svcs' names, spread evenly over them.
+func spreadProbes(svcs []service, n int) []expect {
 	var es []expect
-	step := max(1, len(b.d.svcs)/200)
-	for i := 0; i < len(b.d.svcs); i += step {
-		s := b.d.svcs[i]
-		es = append(es, expectA(s.fqdn(), s.ips))
+	step := max(1, len(svcs)/n)
+	for i := 0; i < len(svcs); i += step {
+		es = append(es, expectA(svcs[i].fqdn(), svcs[i].ips))
 	}
-	return append(es, b.big.expect(), b.sentinel.expect())
+	return es
 }
 
 // steadyRSS is the median of 5 VmRSS samples over a second.

@@ -68,8 +68,12 @@ func (b *bench) largePhase() error {
 		return nil
 	}
 	more := b.c.firstAnswerN - len(b.d.svcs)
-	b.logf("growing to %d services (+%d) under a fresh kubesvc and stock", b.c.firstAnswerN, more)
-	if err := b.growth(more); err != nil {
+	via := "through the API"
+	if b.c.viaEtcd(more) {
+		via = "straight into etcd"
+	}
+	b.logf("growing to %d services (+%d, %s) under a fresh kubesvc and stock", b.c.firstAnswerN, more, via)
+	if err := b.growth(more, b.c.viaEtcd(more)); err != nil {
 		return err
 	}
 	if err := b.coldPhase(5 * time.Minute); err != nil {
@@ -80,6 +84,9 @@ func (b *bench) largePhase() error {
 		return err
 	}
 	defer b.stopAll(pair)
+	if err := sleep(b.ctx, b.c.settle); err != nil { // as at the first size: not straight after sync
+		return err
+	}
 	if err := b.churnPhase(pair); err != nil {
 		return err
 	}
