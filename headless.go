@@ -64,6 +64,12 @@ func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, ed
 	)
 	if prev != nil {
 		out = make([]hsMember, 0, len(prev.members)+1)
+	} else {
+		n := 0 // an address goes by one label, mostly
+		for _, sl := range sls {
+			n += len(sl.endpoints)
+		}
+		out = make([]hsMember, 0, n)
 	}
 	for it := newAddrMerge(s, sls); ; {
 		ip, ep, sl, ok := it.next()
@@ -97,7 +103,8 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 	// With other ports every address of the slice changes.
 	samePorts := edit.old != nil && edit.now != nil && slices.Equal(edit.old.ports, edit.now.ports)
 	ms := prev.members
-	out := make([]hsMember, 0, len(ms)+len(nows))
+	// Mostly the addresses stay and keep their labels; more grow it.
+	out := make([]hsMember, 0, len(ms)+1)
 	seen := prevLabels{prev: prev}
 	i := 0 // in ms
 	for len(olds) > 0 || len(nows) > 0 {
@@ -315,6 +322,9 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 	ms := members(s, sls, podNames, prev, edit)
 	if len(ms) == 0 {
 		return nil
+	}
+	if cap(ms) > len(ms)+len(ms)/8 {
+		ms = slices.Clone(ms) // the index keeps it: not with room to grow
 	}
 	hs := &hsRecord{members: ms}
 	var srvNames []port // named ports' names and protocols, once each

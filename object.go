@@ -190,6 +190,15 @@ func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 		s.endpoints = summary(es.Endpoints, v4)
 		return s, nil
 	}
+	// Sized for every address: the slice is kept, and appending would
+	// leave it up to twice as large as its endpoints.
+	n := 0
+	for _, e := range es.Endpoints {
+		n += len(e.Addresses)
+	}
+	if n > 0 {
+		s.endpoints = make([]endpoint, 0, n)
+	}
 	for _, e := range es.Endpoints {
 		ep := endpoint{ready: ready(e)}
 		switch {
