@@ -328,7 +328,7 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 	}
 	hs := &hsRecord{members: ms}
 	var srvNames []port // named ports' names and protocols, once each
-	var protos []string
+	var protos []protocol
 	var lastPorts []port // members mostly share their slice's ports: each set is counted once
 	dashedLabels := 0
 	for i, m := range ms {

@@ -269,7 +269,7 @@ func (a *hsAnswers) hasProto(proto []byte) bool {
 	for idx, ok := w.next(); ok; idx, ok = w.next() {
 		for _, i := range idx {
 			for _, p := range a.hs.members[i].ports {
-				if named(p) && p.proto == string(proto) {
+				if named(p) && p.proto.String() == string(proto) {
 					return true
 				}
 			}
@@ -310,7 +310,7 @@ func (it *srvGroups) group() (srvGroup, bool) {
 				continue
 			}
 			for _, p := range ms[i].ports {
-				if it.pname != nil && (p.name != string(it.pname) || p.proto != string(it.proto)) {
+				if it.pname != nil && (p.name != string(it.pname) || p.proto.String() != string(it.proto)) {
 					continue
 				}
 				g.pairs++
@@ -386,7 +386,7 @@ func (a *hsAnswers) names(yield func(name string, rrs, extra []dns.RR)) {
 	}
 	for _, p := range srvNames {
 		owner := srvName(p, a.base)
-		answer, extra := a.srv(owner, []byte(p.name), []byte(p.proto))
+		answer, extra := a.srv(owner, []byte(p.name), []byte(p.proto.String()))
 		yield(owner, answer, extra)
 	}
 }

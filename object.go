@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -67,11 +68,11 @@ type service struct {
 // DeepCopyObject returns the object itself: stored objects are never mutated.
 func (s *service) DeepCopyObject() runtime.Object { return s }
 
-// port is a named port; proto is the lower-cased protocol ("tcp", "udp", "sctp").
+// port is a named port.
 type port struct {
-	name  string
-	proto string
+	name  string // lower-cased, interned: most services name their ports alike
 	port  uint16
+	proto protocol
 }
 
 // endpointSlice is what DNS needs of a discovery/v1 EndpointSlice.
@@ -292,7 +293,12 @@ func namedPort(name string, proto corev1.Protocol, num int32) (port, bool) {
 	if !isLabel(pr) {
 		return port{}, false
 	}
-	return port{name: strings.ToLower(name), proto: pr, port: uint16(num)}, true
+	id, ok := protocolOf(pr)
+	if !ok {
+		log.Errorf("port %d/%s: more than %d protocols other than TCP, UDP and SCTP; it is left out of the index", num, pr, 256-int(firstOtherProto))
+		return port{}, false
+	}
+	return port{name: unique.Make(strings.ToLower(name)).Value(), proto: id, port: uint16(num)}, true
 }
 
 // lowerProto lower-cases a protocol; the usual ones without allocating, as

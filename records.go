@@ -169,7 +169,7 @@ func indexKey(key string) string {
 }
 
 // srvName is the SRV name of port p of the service named base.
-func srvName(p port, base string) string { return "_" + p.name + "._" + p.proto + "." + base }
+func srvName(p port, base string) string { return "_" + p.name + "._" + p.proto.String() + "." + base }
 
 // externalTarget validates an ExternalName and returns it as a lower-cased
 // FQDN. An IP address or anything that is not a host name is refused: a

@@ -53,7 +53,7 @@ func (k *KubeSvc) serviceAnswer(ref svcRef, name []byte, start, z int, qtype uin
 		return k.negative(z, dns.RcodeNameError) // no endpoint names below a cluster IP
 	case dot < 0: // _<proto>
 		for _, p := range s.ports {
-			if named(p) && p.proto == string(prefix[1:]) {
+			if named(p) && p.proto.String() == string(prefix[1:]) {
 				return k.negative(z, dns.RcodeSuccess)
 			}
 		}
@@ -65,7 +65,7 @@ func (k *KubeSvc) serviceAnswer(ref svcRef, name []byte, start, z int, qtype uin
 	}
 	n := 0
 	for _, p := range s.ports {
-		if named(p) && p.name == string(pname) && p.proto == string(proto[1:]) {
+		if named(p) && p.name == string(pname) && p.proto.String() == string(proto[1:]) {
 			n++
 		}
 	}
@@ -77,7 +77,7 @@ func (k *KubeSvc) serviceAnswer(ref svcRef, name []byte, start, z int, qtype uin
 	}
 	answer := slabs.rrs(n)[:0]
 	for _, p := range s.ports {
-		if named(p) && p.name == string(pname) && p.proto == string(proto[1:]) {
+		if named(p) && p.name == string(pname) && p.proto.String() == string(proto[1:]) {
 			answer = append(answer, slabs.srvRR(owner, base, p.port, portWeight(s), k.ttl))
 		}
 	}
