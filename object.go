@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unique"
@@ -22,24 +23,42 @@ import (
 // informer's store needs (runtime.Object and meta.Accessor through
 // GetObjectMeta) without carrying a whole ObjectMeta per object.
 type objMeta struct {
-	key             string // "namespace/name", as the watcher files services
-	nsLen           int32  // the namespace is key[:nsLen], the name what follows the '/'
-	resourceVersion string
+	key string // "namespace/name", as the watcher files services
+	// resourceVersion, as a number: an API server's are decimal numbers
+	// (etcd's revisions). 0: none, or one of another form (the API calls
+	// them opaque), whose updates are then never taken for replays.
+	rv uint64
 }
 
 func newObjMeta(m *metav1.ObjectMeta) objMeta {
-	return objMeta{key: m.Namespace + "/" + m.Name, nsLen: int32(len(m.Namespace)), resourceVersion: m.ResourceVersion}
+	return objMeta{key: m.Namespace + "/" + m.Name, rv: parseRV(m.ResourceVersion)}
 }
 
-func (m *objMeta) namespace() string { return m.key[:m.nsLen] }
-func (m *objMeta) name() string      { return m.key[m.nsLen+1:] }
+// parseRV is a resource version as a number, if it is one written as
+// FormatUint writes it (so that GetObjectMeta gives it back as it came);
+// 0 otherwise.
+func parseRV(s string) uint64 {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || strconv.FormatUint(n, 10) != s {
+		return 0
+	}
+	return n
+}
+
+// The namespace is what precedes the first '/', which no namespace has.
+func (m *objMeta) namespace() string { return m.key[:strings.IndexByte(m.key, '/')] }
+func (m *objMeta) name() string      { return m.key[strings.IndexByte(m.key, '/')+1:] }
 
 func (m *objMeta) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 
 // GetObjectMeta builds the accessor on demand; the store asks for it only
 // when an object is added, updated or deleted.
 func (m *objMeta) GetObjectMeta() metav1.Object {
-	return &metav1.ObjectMeta{Name: m.name(), Namespace: m.namespace(), ResourceVersion: m.resourceVersion}
+	rv := ""
+	if m.rv != 0 {
+		rv = strconv.FormatUint(m.rv, 10)
+	}
+	return &metav1.ObjectMeta{Name: m.name(), Namespace: m.namespace(), ResourceVersion: rv}
 }
 
 type svcKind uint8

@@ -88,7 +88,7 @@ func TestSliceMovedBetweenWatchesIsKept(t *testing.T) {
 	// A deletion carries the resource version of the deletion, not of what
 	// the informer held.
 	gone := *old
-	gone.resourceVersion = "12"
+	gone.rv = 12
 	c.w.setSlice(old.serviceKey(), old.name(), old)
 	c.w.setSlice(moved.serviceKey(), moved.name(), moved) // added by the other watch
 	c.w.removeSlice(old.serviceKey(), &gone)              // then deleted by the first
@@ -96,7 +96,7 @@ func TestSliceMovedBetweenWatchesIsKept(t *testing.T) {
 		t.Fatalf("after a slice moved between watches, big.big.svc.cluster.local. has %d A records, want 999: the moved slice's ready addresses and the other slices'", n)
 	}
 	gone = *moved
-	gone.resourceVersion = "13"
+	gone.rv = 13
 	c.w.removeSlice(moved.serviceKey(), &gone)
 	if n := addresses(c.w.ix, "big.big.svc.cluster.local."); n != 900 {
 		t.Errorf("after the moved slice's own deletion, big.big.svc.cluster.local. has %d A records, want the other 9 slices' 900", n)
