@@ -39,24 +39,35 @@ func (x *external) empty() bool {
 	return len(x.addrs) == 0 && len(x.hostnames) == 0 && len(x.targets) == 0
 }
 
-// serviceExt is a service stored with its external data. Most services have
-// none (no load balancer, no external IPs, no annotations), and they should
-// not pay a field for it: the informer stores &serviceExt.service, whose
+// serviceExt is a service stored with its external data, and an
+// ExternalName service with its externalName. Most services have neither
+// (no load balancer, no external IPs, no annotations), and they should not
+// pay a field for them: the informer stores &serviceExt.service, whose
 // hasExt says that the external data follows it in the same allocation.
 type serviceExt struct {
 	service
-	ext external
+	ext          external
+	externalName string // a lower-cased FQDN, or as given if badExternalName
 }
 
-// withExternal returns s, or s stored with its external data if it has any.
-func withExternal(s *service, svc *corev1.Service) *service {
+// withExternal returns s, or s stored with its external data and
+// externalName ("": none) if it has any.
+func withExternal(s *service, svc *corev1.Service, externalName string) *service {
 	x := externalOf(svc)
-	if x.empty() {
+	if x.empty() && externalName == "" {
 		return s
 	}
-	se := &serviceExt{service: *s, ext: x}
+	se := &serviceExt{service: *s, ext: x, externalName: externalName}
 	se.hasExt = true
 	return &se.service
+}
+
+// externalName is an ExternalName service's externalName, "" for others.
+func (s *service) externalName() string {
+	if !s.hasExt {
+		return ""
+	}
+	return (*serviceExt)(unsafe.Pointer(s)).externalName // see externalData
 }
 
 // externalData is the external data of s, nil if it has none.

@@ -75,9 +75,8 @@ type service struct {
 	objMeta
 	ips             []netip.Addr // spec.clusterIPs, valid ones only
 	ports           []port       // an unnamed one only has an SRV at the service's own name
-	externalName    string       // a lower-cased FQDN, or as given if badExternalName
 	kind            svcKind      // next to the bools: the struct fits a smaller size class
-	badExternalName bool         // externalName is no DNS name: no CNAME can point at it
+	badExternalName bool         // externalName() is no DNS name: no CNAME can point at it
 	publishNotReady bool
 	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
 	hasExt          bool // external data follows (serviceExt): load balancer, external IPs, annotations
@@ -149,13 +148,14 @@ func toService(obj any) (any, error) {
 		publishNotReady: svc.Spec.PublishNotReadyAddresses,
 		selector:        len(svc.Spec.Selector) > 0,
 	}
+	var externalName string // kept after the service (serviceExt): few have one
 	switch {
 	case svc.Spec.Type == corev1.ServiceTypeExternalName:
 		s.kind = kindExternalName
 		// Validated once, here: queries answer with it as it is.
-		s.externalName, s.badExternalName = svc.Spec.ExternalName, true
+		externalName, s.badExternalName = svc.Spec.ExternalName, true
 		if target, ok := externalTarget(svc.Spec.ExternalName); ok {
-			s.externalName, s.badExternalName = target, false
+			externalName, s.badExternalName = target, false
 		}
 	case svc.Spec.ClusterIP == corev1.ClusterIPNone:
 		s.kind = kindHeadless
@@ -168,7 +168,7 @@ func toService(obj any) (any, error) {
 			s.ports = append(s.ports, np)
 		}
 	}
-	return withExternal(s, svc), nil
+	return withExternal(s, svc, externalName), nil
 }
 
 // toEndpointSlice is the EndpointSlice informer's transform.

@@ -70,3 +70,34 @@ func TestCompactSliceSummary(t *testing.T) {
 		}
 	}
 }
+
+// An ExternalName service keeps its externalName after the service, with
+// the external data if it has any; a ClusterIP service without external
+// data keeps nothing after it, and has no externalName.
+func TestExternalNameKeptAfterTheService(t *testing.T) {
+	annotated := externalSvc("ns", "annotated", "Db.Example.COM")
+	annotated.Annotations = map[string]string{annotationHostname: "db.public.example."}
+	for _, tc := range []struct {
+		svc          *corev1.Service
+		externalName string
+		hasExt       bool
+		hostnames    int
+	}{
+		{externalSvc("ns", "plain", "db.example.com"), "db.example.com.", true, 0},
+		{annotated, "db.example.com.", true, 1},
+		{externalSvc("ns", "bad", "not a name"), "not a name", true, 0},
+		{clusterIPSvc("ns", "web", []string{"10.96.0.1"}, svcPort("http", corev1.ProtocolTCP, 80)), "", false, 0},
+	} {
+		obj, err := toService(tc.svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := obj.(*service)
+		if s.externalName() != tc.externalName || s.hasExt != tc.hasExt {
+			t.Errorf("%s: externalName %q, external data %v; want %q, %v", s.key, s.externalName(), s.hasExt, tc.externalName, tc.hasExt)
+		}
+		if x := s.externalData(); x != nil && len(x.hostnames) != tc.hostnames {
+			t.Errorf("%s: hostnames %q, want %d", s.key, x.hostnames, tc.hostnames)
+		}
+	}
+}

@@ -35,11 +35,11 @@ func (k *KubeSvc) serviceAnswer(ref svcRef, name []byte, start, z int, qtype uin
 		}
 		cname := carve(&slabs.cname)
 		cname.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: k.ttl}
-		cname.Target = s.externalName
+		cname.Target = s.externalName()
 		res := result{answer: slabs.rrs(1)}
 		res.answer[0] = cname
 		if qtype == dns.TypeA || qtype == dns.TypeAAAA {
-			res.chase = s.externalName
+			res.chase = s.externalName()
 		}
 		return res
 	}
@@ -173,7 +173,7 @@ func (k *KubeSvc) names(ref svcRef, slabs *caseSlabs, base string, yield func(na
 	}
 	s := ref.svc
 	if s.kind == kindExternalName {
-		yield(base, []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: base, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: k.ttl}, Target: s.externalName}})
+		yield(base, []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: base, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: k.ttl}, Target: s.externalName()}})
 		return
 	}
 	yield(base, append(clusterIPAddrs(s, slabs, base, dns.TypeANY, k.ttl), serviceSRV(s, slabs, base, k.ttl)...))

@@ -114,10 +114,10 @@ func warnInvalidExternalName(key string, s *service) {
 		warnedExternalNames.Delete(key)
 		return
 	}
-	if last, seen := warnedExternalNames.Swap(key, s.externalName); seen && last == s.externalName {
+	if last, seen := warnedExternalNames.Swap(key, s.externalName()); seen && last == s.externalName() {
 		return
 	}
-	log.Warningf("service %s: externalName %q is not a DNS name; it gets no CNAME", key, s.externalName)
+	log.Warningf("service %s: externalName %q is not a DNS name; it gets no CNAME", key, s.externalName())
 }
 
 var kindNames = [numSvcKinds]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
@@ -298,7 +298,7 @@ func sameRef(a, b svcRef) bool {
 		return a.svc == b.svc
 	}
 	x, y := a.svc, b.svc
-	return x.kind == y.kind && x.externalName == y.externalName && x.badExternalName == y.badExternalName &&
+	return x.kind == y.kind && x.externalName() == y.externalName() && x.badExternalName == y.badExternalName &&
 		slices.Equal(x.ips, y.ips) && slices.Equal(x.ports, y.ports)
 }
 
