@@ -130,7 +130,7 @@ func extServiceOf(s *service, sls map[string]*endpointSlice, headless bool) *ext
 	if s == nil {
 		return nil
 	}
-	out := &extSvc{name: s.name(), ns: s.namespace(), ports: s.ports, headless: s.kind == kindHeadless}
+	out := &extSvc{name: s.name(), ns: s.namespace(), ports: s.ports(), headless: s.kind == kindHeadless}
 	if ext := s.externalData(); ext != nil {
 		out.addrs, out.targets = ext.addrs, ext.targets
 	}

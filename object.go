@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unique"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -73,10 +74,19 @@ const (
 // service is what DNS needs of a v1.Service.
 type service struct {
 	objMeta
-	ips             []netip.Addr // spec.clusterIPs, valid ones only
-	ports           []port       // an unnamed one only has an SRV at the service's own name
-	kind            svcKind      // next to the bools: the struct fits a smaller size class
-	badExternalName bool         // externalName() is no DNS name: no CNAME can point at it
+	// ips are the first two of spec.clusterIPs (valid ones only), as
+	// As16 of unmapped addresses (see clusterIP): a Service has at most
+	// one of each family, which then costs no slice of them. An import, or
+	// a fake client's object, with more keeps the rest after the service
+	// (serviceExt).
+	ips [2][16]byte
+	// portList and nPorts are ports(), without the slice's capacity: the
+	// 8 bytes that fit the struct in a smaller size class.
+	portList        *port
+	nPorts          uint32
+	nIPs            uint8   // in ips
+	kind            svcKind // next to the bools: the struct fits a smaller size class
+	badExternalName bool    // externalName() is no DNS name: no CNAME can point at it
 	publishNotReady bool
 	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
 	hasExt          bool // external data follows (serviceExt): load balancer, external IPs, annotations
@@ -85,6 +95,45 @@ type service struct {
 
 // DeepCopyObject returns the object itself: stored objects are never mutated.
 func (s *service) DeepCopyObject() runtime.Object { return s }
+
+// ports are the service's ports; an unnamed one only has an SRV at the
+// service's own name.
+func (s *service) ports() []port { return unsafe.Slice(s.portList, s.nPorts) }
+
+// setPorts keeps ports in s.
+func (s *service) setPorts(ports []port) {
+	if len(ports) > 0 {
+		s.portList, s.nPorts = &ports[0], uint32(len(ports))
+	}
+}
+
+// setIPs keeps the first two of ips in s, and returns the others.
+func (s *service) setIPs(ips []netip.Addr) (more []netip.Addr) {
+	for i, ip := range ips {
+		if i == len(s.ips) {
+			return ips[i:]
+		}
+		s.ips[i] = ip.As16()
+		s.nIPs++
+	}
+	return nil
+}
+
+// numIPs is how many cluster IPs s has.
+func (s *service) numIPs() int {
+	if s.hasExt {
+		return int(s.nIPs) + len(s.rare().moreIPs)
+	}
+	return int(s.nIPs)
+}
+
+// clusterIP is cluster IP i of s, i < numIPs.
+func (s *service) clusterIP(i int) netip.Addr {
+	if i < len(s.ips) {
+		return netip.AddrFrom16(s.ips[i]).Unmap() // stored unmapped: an IPv4 address is its own mapped form
+	}
+	return s.rare().moreIPs[i-len(s.ips)]
+}
 
 // port is a named port.
 type port struct {
@@ -149,6 +198,7 @@ func toService(obj any) (any, error) {
 		selector:        len(svc.Spec.Selector) > 0,
 	}
 	var externalName string // kept after the service (serviceExt): few have one
+	var moreIPs []netip.Addr
 	switch {
 	case svc.Spec.Type == corev1.ServiceTypeExternalName:
 		s.kind = kindExternalName
@@ -161,14 +211,25 @@ func toService(obj any) (any, error) {
 		s.kind = kindHeadless
 	default:
 		s.kind = kindClusterIP
-		s.ips = parseIPs(svc.Spec.ClusterIPs, svc.Spec.ClusterIP)
+		moreIPs = s.setIPs(parseIPs(svc.Spec.ClusterIPs, svc.Spec.ClusterIP))
 	}
-	for _, p := range svc.Spec.Ports {
+	s.setPorts(servicePorts(svc.Spec.Ports))
+	return s.withRare(externalOf(svc), externalName, moreIPs), nil
+}
+
+// servicePorts are the ports of a Service kept (namedPort), in a slice
+// of their size.
+func servicePorts(sps []corev1.ServicePort) []port {
+	var out []port
+	for _, p := range sps {
 		if np, ok := namedPort(p.Name, p.Protocol, p.Port); ok {
-			s.ports = append(s.ports, np)
+			if out == nil {
+				out = make([]port, 0, len(sps))
+			}
+			out = append(out, np)
 		}
 	}
-	return withExternal(s, svc, externalName), nil
+	return out
 }
 
 // toEndpointSlice is the EndpointSlice informer's transform.

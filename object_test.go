@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -98,6 +99,38 @@ func TestExternalNameKeptAfterTheService(t *testing.T) {
 		}
 		if x := s.externalData(); x != nil && len(x.hostnames) != tc.hostnames {
 			t.Errorf("%s: hostnames %q, want %d", s.key, x.hostnames, tc.hostnames)
+		}
+	}
+}
+
+// A service keeps every valid cluster IP, in order, whether they fit in
+// the service (two) or not (a fake client's, or an import's, third), and
+// with external data after it too.
+func TestClusterIPsKeptInOrder(t *testing.T) {
+	three := clusterIPSvc("ns", "three", []string{"10.96.5.1", "fd00::5:1", "bad", "::ffff:10.96.5.2"})
+	withExt := clusterIPSvc("ns", "ext", []string{"10.96.5.3", "fd00::5:3", "10.96.5.4"})
+	withExt.Spec.ExternalIPs = []string{"192.0.2.1"}
+	for _, tc := range []struct {
+		svc  *corev1.Service
+		want []string
+	}{
+		{clusterIPSvc("ns", "none", []string{""}), nil},
+		{clusterIPSvc("ns", "one", []string{"10.96.5.9"}), []string{"10.96.5.9"}},
+		{clusterIPSvc("ns", "dual", []string{"fd00::5:9", "10.96.5.9"}), []string{"fd00::5:9", "10.96.5.9"}},
+		{three, []string{"10.96.5.1", "fd00::5:1", "10.96.5.2"}},
+		{withExt, []string{"10.96.5.3", "fd00::5:3", "10.96.5.4"}},
+	} {
+		obj, err := toService(tc.svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := obj.(*service)
+		var got []string
+		for i := range s.numIPs() {
+			got = append(got, s.clusterIP(i).String())
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: cluster IPs %q, want %q", s.key, got, tc.want)
 		}
 	}
 }

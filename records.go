@@ -119,7 +119,8 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit
 	case kindClusterIP:
 		// The spec asks a PTR of each cluster IP whatever the endpoints,
 		// and stock keeps it under "ignore empty_service" too.
-		for _, ip := range s.ips {
+		for i := range s.numIPs() {
+			ip := s.clusterIP(i)
 			o.ptrs = append(o.ptrs, ptrRef{ip, key})
 		}
 		if !r.ignoreEmpty || hasEndpoint(s, sls) {
@@ -148,7 +149,8 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit
 func (r *records) clusterDNS(o *owned, s *service) {
 	for _, zone := range r.forward() {
 		ns := within("ns.dns", zone)
-		for _, ip := range s.ips {
+		for i := range s.numIPs() {
+			ip := s.clusterIP(i)
 			o.at(ns).add(r.addr(ns, ip))
 		}
 		o.at(within("dns", zone))

@@ -34,10 +34,10 @@ func (r svcRef) names() int {
 		return r.hs.names
 	case r.svc != nil && r.svc.kind == kindClusterIP:
 		n, protos := 1, 0
-		for i, p := range r.svc.ports {
+		for i, p := range r.svc.ports() {
 			if named(p) {
 				n++
-				if !slices.ContainsFunc(r.svc.ports[:i], func(q port) bool { return named(q) && q.proto == p.proto }) {
+				if !slices.ContainsFunc(r.svc.ports()[:i], func(q port) bool { return named(q) && q.proto == p.proto }) {
 					protos++
 				}
 			}

@@ -299,7 +299,20 @@ func sameRef(a, b svcRef) bool {
 	}
 	x, y := a.svc, b.svc
 	return x.kind == y.kind && x.externalName() == y.externalName() && x.badExternalName == y.badExternalName &&
-		slices.Equal(x.ips, y.ips) && slices.Equal(x.ports, y.ports)
+		sameIPs(x, y) && slices.Equal(x.ports(), y.ports())
+}
+
+// sameIPs reports whether x and y have the same cluster IPs.
+func sameIPs(x, y *service) bool {
+	if x.numIPs() != y.numIPs() {
+		return false
+	}
+	for i := range x.numIPs() {
+		if x.clusterIP(i) != y.clusterIP(i) {
+			return false
+		}
+	}
+	return true
 }
 
 // countNames brings this watcher's share of the index_names gauge up to
