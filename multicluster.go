@@ -101,7 +101,7 @@ func toServiceImport(obj any) (any, error) {
 			ports = append(ports, np)
 		}
 	}
-	s.setPorts(slices.Clip(ports))
+	s.setPorts(sharedPorts(ports))
 	return s.withRare(external{}, "", more), nil
 }
 

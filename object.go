@@ -217,8 +217,8 @@ func toService(obj any) (any, error) {
 	return s.withRare(externalOf(svc), externalName, moreIPs), nil
 }
 
-// servicePorts are the ports of a Service kept (namedPort), in a slice
-// of their size.
+// servicePorts are the ports of a Service kept (namedPort), shared with
+// the services that have the same (sharedPorts).
 func servicePorts(sps []corev1.ServicePort) []port {
 	var out []port
 	for _, p := range sps {
@@ -229,7 +229,7 @@ func servicePorts(sps []corev1.ServicePort) []port {
 			out = append(out, np)
 		}
 	}
-	return out
+	return sharedPorts(out)
 }
 
 // toEndpointSlice is the EndpointSlice informer's transform.
@@ -322,6 +322,7 @@ func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 			s.ports = append(s.ports, np)
 		}
 	}
+	s.ports = sharedPorts(s.ports)
 	return s, nil
 }
 
