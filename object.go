@@ -46,6 +46,15 @@ func parseRV(s string) uint64 {
 	return n
 }
 
+// newServiceMeta is newObjMeta for a service, whose key's string is
+// followed by the index's key of the service, "<service>.<namespace>", in
+// the same allocation ("ns/svc.ns"): the index keeps that, and it then
+// costs a few bytes of the key's allocation rather than a string of its own.
+func newServiceMeta(m *metav1.ObjectMeta) objMeta {
+	both := m.Namespace + "/" + m.Name + "." + m.Namespace
+	return objMeta{key: both[:len(m.Namespace)+1+len(m.Name)], rv: parseRV(m.ResourceVersion)}
+}
+
 // The namespace is what precedes the first '/', which no namespace has.
 func (m *objMeta) namespace() string { return m.key[:strings.IndexByte(m.key, '/')] }
 func (m *objMeta) name() string      { return m.key[strings.IndexByte(m.key, '/')+1:] }
@@ -90,11 +99,23 @@ type service struct {
 	publishNotReady bool
 	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
 	hasExt          bool // external data follows (serviceExt): load balancer, external IPs, annotations
+	keyed           bool // the index's key follows key in its string's bytes (newServiceMeta)
 	imported        bool // a ServiceImport (multicluster.go), answered in the multicluster zones
 }
 
 // DeepCopyObject returns the object itself: stored objects are never mutated.
 func (s *service) DeepCopyObject() runtime.Object { return s }
+
+// indexKey is the index's key of s (see indexKey).
+func (s *service) indexKey() string {
+	if !s.keyed {
+		return indexKey(s.key)
+	}
+	// keyed: the key's bytes are followed by "." and the namespace, in the
+	// same string allocation (newServiceMeta), which keeps them alive.
+	ns := len(s.namespace())
+	return unsafe.String(unsafe.StringData(s.key), len(s.key)+1+ns)[ns+1:]
+}
 
 // ports are the service's ports; an unnamed one only has an SRV at the
 // service's own name.
@@ -193,8 +214,9 @@ func toService(obj any) (any, error) {
 		return obj, nil
 	}
 	s := &service{
-		objMeta:         newObjMeta(&svc.ObjectMeta),
+		objMeta:         newServiceMeta(&svc.ObjectMeta),
 		publishNotReady: svc.Spec.PublishNotReadyAddresses,
+		keyed:           true,
 		selector:        len(svc.Spec.Selector) > 0,
 	}
 	var externalName string // kept after the service (serviceExt): few have one

@@ -134,3 +134,26 @@ func TestClusterIPsKeptInOrder(t *testing.T) {
 		}
 	}
 }
+
+// A service's index key, "<service>.<namespace>", is the one its key's
+// string carries after the key, or made from the key for a service built
+// otherwise.
+func TestServiceIndexKey(t *testing.T) {
+	withExt := clusterIPSvc("ns-b", "web", []string{"10.96.5.3"})
+	withExt.Spec.ExternalIPs = []string{"192.0.2.1"}
+	for _, svc := range []*corev1.Service{clusterIPSvc("ns-a", "web", []string{"10.96.5.1"}), withExt, headlessSvc("n", "h"), externalSvc("ns-c", "x", "example.com")} {
+		obj, err := toService(svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := obj.(*service)
+		want := svc.Name + "." + svc.Namespace
+		if got := s.indexKey(); got != want || s.key != svc.Namespace+"/"+svc.Name || s.name() != svc.Name || s.namespace() != svc.Namespace {
+			t.Errorf("service %s: index key %q, name %q, namespace %q; want %q, %q, %q", s.key, got, s.name(), s.namespace(), want, svc.Name, svc.Namespace)
+		}
+	}
+	s := &service{objMeta: objMeta{key: "ns/odd"}}
+	if got := s.indexKey(); got != "odd.ns" {
+		t.Errorf("index key of a service built otherwise: %q, want odd.ns", got)
+	}
+}

@@ -113,7 +113,7 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit
 		r.serviceImport(o, s, sls) // ready-made names in the multicluster zones
 		return o
 	}
-	key := indexKey(s.key)
+	key := s.indexKey()
 	o.key = key // the one string the index keeps of it, shared by its reverse names
 	switch s.kind {
 	case kindClusterIP:

@@ -236,7 +236,7 @@ func (w *watcher) published(st *svcState) *owned {
 	if st.svc == nil || st.svc.kind != kindHeadless || st.svc.imported || !w.serves(st.svc.namespace()) {
 		return w.owned(st)
 	}
-	o := &owned{ref: w.ix.serviceNamed(indexKey(st.svc.key))}
+	o := &owned{ref: w.ix.serviceNamed(st.svc.indexKey())}
 	if o.ref.hs != nil {
 		o.endpoints = o.ref.hs.addrs
 	}
