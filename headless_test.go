@@ -38,7 +38,7 @@ func TestPatchedHeadlessRecordIsTheMergedOne(t *testing.T) {
 			st := w.svcs["ns/hs"]
 			var want *hsRecord
 			if st != nil {
-				want = newHeadless(st.svc, sortedSlices(st.slices), false, nil, nil)
+				want = newHeadless(st.svc, st.slices(), false, nil, nil)
 			}
 			w.mu.Unlock()
 			if !sameHeadless(got, want) || got != nil && (!slices.Equal(got.byLabel, want.byLabel) || got.names != want.names || got.addrs != want.addrs) {

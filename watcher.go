@@ -45,8 +45,61 @@ type watcher struct {
 // not kept: it is computed again from the state before a change, which costs
 // an event's worth of CPU and saves memory on every service.
 type svcState struct {
-	svc    *service                  // nil while only slices are known
-	slices map[string]*endpointSlice // nil until a slice arrives
+	svc *service // nil while only slices are known
+	// sls are its slices, sorted by name, as answers merge them: a list
+	// costs a pointer a slice, where a map cost a few hundred bytes even
+	// for one. nil without slices: most services have none here (see
+	// sliceSelectors), and a slice header would cost each 16 bytes.
+	sls *[]*endpointSlice
+}
+
+// slices are st's slices, sorted by name. The list is the watcher's alone,
+// read and changed under its lock.
+func (st *svcState) slices() []*endpointSlice {
+	if st.sls == nil {
+		return nil
+	}
+	return *st.sls
+}
+
+// setSlice sets st's slice name to sl (nil: deleted).
+func (st *svcState) setSlice(name string, sl *endpointSlice) {
+	switch list := withSlice(st.slices(), name, sl); {
+	case len(list) == 0:
+		st.sls = nil
+	case st.sls == nil:
+		st.sls = &list
+	default:
+		*st.sls = list
+	}
+}
+
+// slice is st's slice of that name, nil if none.
+func (st *svcState) slice(name string) *endpointSlice {
+	if i, ok := sliceIndex(st.slices(), name); ok {
+		return st.slices()[i]
+	}
+	return nil
+}
+
+func sliceIndex(sls []*endpointSlice, name string) (int, bool) {
+	return slices.BinarySearchFunc(sls, name, func(sl *endpointSlice, name string) int { return strings.Compare(sl.name(), name) })
+}
+
+// withSlice is sls with slice name set to sl (nil: deleted), in place
+// where it can be.
+func withSlice(sls []*endpointSlice, name string, sl *endpointSlice) []*endpointSlice {
+	switch i, found := sliceIndex(sls, name); {
+	case found && sl != nil:
+		sls[i] = sl
+	case found && len(sls) == 1:
+		return nil
+	case found:
+		return slices.Delete(sls, i, i+1)
+	case sl != nil:
+		return slices.Insert(sls, i, sl)
+	}
+	return sls
 }
 
 func newWatcher(rec records, pods bool) *watcher {
@@ -137,7 +190,7 @@ func (w *watcher) removeSlice(key string, gone *endpointSlice) {
 func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if held := w.svcs[key]; gone != nil && (held == nil || held.slices[name] == nil || held.slices[name].watch != gone.watch) {
+	if held := w.svcs[key]; gone != nil && (held == nil || held.slice(name) == nil || held.slice(name).watch != gone.watch) {
 		return // the watcher holds it from the other watch
 	}
 	st := w.state(key)
@@ -151,22 +204,15 @@ func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 		answered = hasEndpointIn(st, "", nil) != hasEndpointIn(st, name, sl)
 	}
 	var before *owned
-	edit := &sliceEdit{old: st.slices[name], now: sl}
+	edit := &sliceEdit{old: st.slice(name), now: sl}
 	if answered {
 		before = w.published(st)
 	}
-	if sl == nil {
-		delete(st.slices, name)
-	} else {
-		if st.slices == nil {
-			st.slices = map[string]*endpointSlice{}
-		}
-		st.slices[name] = sl
-	}
+	st.setSlice(name, sl)
 	switch {
 	case answered:
 		w.rebuildAfter(key, st, before, map[string]*entry{}, edit)
-	case st.svc == nil && len(st.slices) == 0:
+	case st.svc == nil && len(st.slices()) == 0:
 		w.forget(key)
 	}
 	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
@@ -226,7 +272,7 @@ func (w *watcher) ownedAfter(st *svcState, prev *hsRecord, edit *sliceEdit) *own
 	if st.svc == nil || !w.serves(st.svc.namespace()) {
 		return &owned{}
 	}
-	return w.rec.service(st.svc, sortedSlices(st.slices), prev, edit)
+	return w.rec.service(st.svc, st.slices(), prev, edit)
 }
 
 // published is what st published: owned, with a headless service's record
@@ -282,7 +328,7 @@ func (w *watcher) rebuildAfter(key string, st *svcState, before *owned, batch ma
 	}
 	u.ptrs = w.repoint(oldRefs, newRefs)
 	indexEndpoints.Add(float64(now.endpoints - before.endpoints))
-	if st.svc == nil && len(st.slices) == 0 {
+	if st.svc == nil && len(st.slices()) == 0 {
 		w.forget(key)
 	}
 	w.ix.commit(u)
@@ -321,15 +367,6 @@ func sameIPs(x, y *service) bool {
 func (w *watcher) countNames() {
 	indexNames.Add(float64(w.ix.size() - w.counted))
 	w.counted = w.ix.size()
-}
-
-func sortedSlices(m map[string]*endpointSlice) []*endpointSlice {
-	out := make([]*endpointSlice, 0, len(m))
-	for _, sl := range m {
-		out = append(out, sl)
-	}
-	slices.SortFunc(out, func(a, b *endpointSlice) int { return strings.Compare(a.name(), b.name()) })
-	return out
 }
 
 // repoint is the change to the reverse names of the addresses a service
