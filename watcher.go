@@ -64,11 +64,13 @@ func (st *svcState) slices() []*endpointSlice {
 
 // setSlice sets st's slice name to sl (nil: deleted).
 func (st *svcState) setSlice(name string, sl *endpointSlice) {
-	switch list := withSlice(st.slices(), name, sl); {
+	list := withSlice(st.slices(), name, sl)
+	switch {
 	case len(list) == 0:
 		st.sls = nil
 	case st.sls == nil:
-		st.sls = &list
+		st.sls = new([]*endpointSlice) // here only: &list would move list to the heap on every call
+		*st.sls = list
 	default:
 		*st.sls = list
 	}
@@ -82,8 +84,22 @@ func (st *svcState) slice(name string) *endpointSlice {
 	return nil
 }
 
+// sliceIndex is where slice name is, or would be, in sls; a binary search
+// of its own: this runs on every slice event, as a map lookup did.
 func sliceIndex(sls []*endpointSlice, name string) (int, bool) {
-	return slices.BinarySearchFunc(sls, name, func(sl *endpointSlice, name string) int { return strings.Compare(sl.name(), name) })
+	if len(sls) == 0 {
+		return 0, false
+	}
+	at := sls[0].nsLen() + 1 // where names start: a service's slices share its namespace
+	lo, hi := 0, len(sls)
+	for lo < hi {
+		if m := int(uint(lo+hi) >> 1); sls[m].key[at:] < name {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(sls) && sls[lo].key[at:] == name
 }
 
 // withSlice is sls with slice name set to sl (nil: deleted), in place

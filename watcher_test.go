@@ -90,7 +90,7 @@ func TestSliceMovedBetweenWatchesIsKept(t *testing.T) {
 	// A deletion carries the resource version of the deletion, not of what
 	// the informer held.
 	gone := *old
-	gone.rv = 12
+	gone.setRV(12)
 	c.w.setSlice(old.serviceKey(), old.name(), old)
 	c.w.setSlice(moved.serviceKey(), moved.name(), moved) // added by the other watch
 	c.w.removeSlice(old.serviceKey(), &gone)              // then deleted by the first
@@ -98,7 +98,7 @@ func TestSliceMovedBetweenWatchesIsKept(t *testing.T) {
 		t.Fatalf("after a slice moved between watches, big.big.svc.cluster.local. has %d A records, want 999: the moved slice's ready addresses and the other slices'", n)
 	}
 	gone = *moved
-	gone.rv = 13
+	gone.setRV(13)
 	c.w.removeSlice(moved.serviceKey(), &gone)
 	if n := addresses(c.w.ix, "big.big.svc.cluster.local."); n != 900 {
 		t.Errorf("after the moved slice's own deletion, big.big.svc.cluster.local. has %d A records, want the other 9 slices' 900", n)
@@ -111,12 +111,12 @@ func TestServiceSlicesStaySorted(t *testing.T) {
 	mk := func(name, rv string) *endpointSlice {
 		sl, _ := toEndpointSlice(slice("ns", name, "svc", discovery.AddressTypeIPv4, nil))
 		s := sl.(*endpointSlice)
-		s.rv = parseRV(rv)
+		s.setRV(parseRV(rv))
 		return s
 	}
 	names := func(st *svcState) (out []string) {
 		for _, sl := range st.slices() {
-			out = append(out, sl.name()+"@"+strconv.FormatUint(sl.rv, 10))
+			out = append(out, sl.name()+"@"+strconv.FormatUint(sl.rv(), 10))
 		}
 		return out
 	}
