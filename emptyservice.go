@@ -25,8 +25,8 @@ func hasEndpointIn(st *svcState, name string, sl *endpointSlice) bool {
 	if sl != nil && sliceHasEndpoint(st.svc, sl) {
 		return true
 	}
-	for n, other := range st.slices {
-		if n != name && sliceHasEndpoint(st.svc, other) {
+	for _, other := range st.slices() {
+		if other.name() != name && sliceHasEndpoint(st.svc, other) {
 			return true
 		}
 	}

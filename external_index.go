@@ -96,7 +96,7 @@ func (x *extIndex) changed() { x.serial.Store(nextSerial(x.serial.Load(), time.N
 
 // setService publishes what k8s_external needs of s (nil: deleted, or not
 // served) and its slices, at the watcher's key "namespace/name".
-func (x *extIndex) setService(key string, s *service, sls map[string]*endpointSlice) {
+func (x *extIndex) setService(key string, s *service, sls []*endpointSlice) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	ns, name, _ := strings.Cut(key, "/")
@@ -126,16 +126,16 @@ func externalOfService(s *service) *external {
 
 // extServiceOf is the published form of s, nil if k8s_external has nothing
 // to answer of it.
-func extServiceOf(s *service, sls map[string]*endpointSlice, headless bool) *extSvc {
+func extServiceOf(s *service, sls []*endpointSlice, headless bool) *extSvc {
 	if s == nil {
 		return nil
 	}
-	out := &extSvc{name: s.name(), ns: s.namespace(), ports: s.ports, headless: s.kind == kindHeadless}
+	out := &extSvc{name: s.name(), ns: s.namespace(), ports: s.ports(), headless: s.kind == kindHeadless}
 	if ext := s.externalData(); ext != nil {
 		out.addrs, out.targets = ext.addrs, ext.targets
 	}
 	if out.headless && headless {
-		for _, sl := range sortedSlices(sls) {
+		for _, sl := range sls { // sorted by name
 			for _, e := range sl.endpoints {
 				if !e.ready || !e.addr.IsValid() {
 					continue // as stock: ready (or unknown) endpoints only, publishNotReadyAddresses or not

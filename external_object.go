@@ -39,24 +39,42 @@ func (x *external) empty() bool {
 	return len(x.addrs) == 0 && len(x.hostnames) == 0 && len(x.targets) == 0
 }
 
-// serviceExt is a service stored with its external data. Most services have
-// none (no load balancer, no external IPs, no annotations), and they should
-// not pay a field for it: the informer stores &serviceExt.service, whose
+// serviceExt is a service stored with its external data, and an
+// ExternalName service with its externalName. Most services have neither
+// (no load balancer, no external IPs, no annotations), and they should not
+// pay a field for them: the informer stores &serviceExt.service, whose
 // hasExt says that the external data follows it in the same allocation.
 type serviceExt struct {
 	service
-	ext external
+	ext          external
+	externalName string       // a lower-cased FQDN, or as given if badExternalName
+	moreIPs      []netip.Addr // the cluster IPs after the first two (setIPs)
 }
 
-// withExternal returns s, or s stored with its external data if it has any.
-func withExternal(s *service, svc *corev1.Service) *service {
-	x := externalOf(svc)
-	if x.empty() {
+// withRare returns s, or s stored with what few services have: external
+// data, an externalName, more than two cluster IPs ("", nil: none).
+func (s *service) withRare(x external, externalName string, moreIPs []netip.Addr) *service {
+	if x.empty() && externalName == "" && len(moreIPs) == 0 {
 		return s
 	}
-	se := &serviceExt{service: *s, ext: x}
+	se := &serviceExt{service: *s, ext: x, externalName: externalName, moreIPs: moreIPs}
 	se.hasExt = true
 	return &se.service
+}
+
+// rare is the serviceExt that s is the first field of; only if hasExt.
+func (s *service) rare() *serviceExt {
+	// hasExt is set only by withRare, on the service field of a
+	// serviceExt, which is its first field: s points at the serviceExt.
+	return (*serviceExt)(unsafe.Pointer(s))
+}
+
+// externalName is an ExternalName service's externalName, "" for others.
+func (s *service) externalName() string {
+	if !s.hasExt {
+		return ""
+	}
+	return s.rare().externalName
 }
 
 // externalData is the external data of s, nil if it has none.
@@ -64,9 +82,7 @@ func (s *service) externalData() *external {
 	if !s.hasExt {
 		return nil
 	}
-	// hasExt is set only by withExternal, on the service field of a
-	// serviceExt, which is its first field: s points at the serviceExt.
-	return &(*serviceExt)(unsafe.Pointer(s)).ext
+	return &s.rare().ext
 }
 
 func externalOf(svc *corev1.Service) external {

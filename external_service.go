@@ -83,7 +83,7 @@ func (e *External) service(ctx context.Context, state request.Request, x *extInd
 // block: a named port of that protocol on an address it answers.
 func (e *External) hasSRVProto(s *extSvc, proto string) bool {
 	named := func(ports []port) bool {
-		return slices.ContainsFunc(ports, func(p port) bool { return p.name != "" && p.proto == proto })
+		return slices.ContainsFunc(ports, func(p port) bool { return p.name != "" && p.proto.String() == proto })
 	}
 	if e.headless && len(s.addrs) == 0 && s.headless {
 		return slices.ContainsFunc(s.endpoints, func(ep extEndpoint) bool { return named(ep.ports) })
@@ -125,7 +125,7 @@ func appendTargets(out []extTarget, a extAddr, ports []port, portName, proto, ow
 		return out
 	}
 	for _, p := range ports {
-		if (portName == "" || portName == p.name) && (proto == "" || proto == p.proto) {
+		if (portName == "" || portName == p.name) && (proto == "" || proto == p.proto.String()) {
 			out = append(out, extTarget{addr: a, port: int32(p.port), owner: owner})
 		}
 	}

@@ -83,7 +83,7 @@ func (e *External) zoneNames(x *extIndex, zone string) []string {
 		set[base] = true
 		for _, p := range s.ports {
 			if p.name != "" {
-				set["_"+p.name+"._"+p.proto+"."+base] = true
+				set["_"+p.name+"._"+p.proto.String()+"."+base] = true
 			}
 		}
 		if e.headless && len(s.addrs) == 0 && s.headless {
@@ -91,7 +91,7 @@ func (e *External) zoneNames(x *extIndex, zone string) []string {
 				set[ep.name+"."+base] = true
 				for _, p := range ep.ports {
 					if p.name != "" {
-						set["_"+p.name+"._"+p.proto+"."+base] = true
+						set["_"+p.name+"._"+p.proto.String()+"."+base] = true
 					}
 				}
 			}

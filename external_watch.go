@@ -14,7 +14,7 @@ func (w *watcher) publishExternal(key string, st *svcState) {
 	if s != nil && !w.serves(s.namespace()) {
 		s = nil
 	}
-	w.ext.setService(key, s, st.slices)
+	w.ext.setService(key, s, st.slices())
 }
 
 // publishExternalNamespace publishes again what k8s_external has of

@@ -15,7 +15,7 @@ func untomb(obj any) any {
 // replayed tells an update that changes nothing, as a relist after a lost
 // watch delivers for every object, from a real one.
 func replayed(old, now *objMeta) bool {
-	return old.resourceVersion != "" && old.resourceVersion == now.resourceVersion
+	return old.rv() != 0 && old.rv() == now.rv()
 }
 
 // unexpected logs an object the informer should not have delivered: the

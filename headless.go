@@ -64,6 +64,12 @@ func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, ed
 	)
 	if prev != nil {
 		out = make([]hsMember, 0, prev.members.Len()+1)
+	} else {
+		n := 0 // an address goes by one label, mostly
+		for _, sl := range sls {
+			n += len(sl.endpoints)
+		}
+		out = make([]hsMember, 0, n)
 	}
 	for it := newAddrMerge(s, sls); ; {
 		ip, ep, sl, ok := it.next()
@@ -72,6 +78,9 @@ func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, ed
 			g = addrGroup{}
 		}
 		if !ok {
+			if cap(out) > len(out)+len(out)/8 {
+				out = slices.Clone(out) // the index keeps it: not with room to grow
+			}
 			return newMemberList(out)
 		}
 		g.add(ip, ep, sl, podNames)
@@ -286,7 +295,7 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 	}
 	ms := &hs.members
 	var srvNames []port // named ports' names and protocols, once each
-	var protos []string
+	var protos []protocol
 	var lastPorts []port // members mostly share their slice's ports: each set is counted once
 	dashedLabels := 0
 	var last netip.Addr

@@ -244,7 +244,7 @@ func (a *hsAnswers) hasProto(proto []byte) bool {
 	for idx, ok := w.next(); ok; idx, ok = w.next() {
 		for _, i := range idx {
 			for _, p := range a.hs.members.At(int(i)).ports {
-				if named(p) && p.proto == string(proto) {
+				if named(p) && p.proto.String() == string(proto) {
 					return true
 				}
 			}
@@ -286,7 +286,7 @@ func (it *srvGroups) group() (srvGroup, bool) {
 				continue
 			}
 			for _, p := range m.ports {
-				if it.pname != nil && (p.name != string(it.pname) || p.proto != string(it.proto)) {
+				if it.pname != nil && (p.name != string(it.pname) || p.proto.String() != string(it.proto)) {
 					continue
 				}
 				g.pairs++
@@ -362,7 +362,7 @@ func (a *hsAnswers) names(yield func(name string, rrs, extra []dns.RR)) {
 	}
 	for _, p := range srvNames {
 		owner := srvName(p, a.base)
-		answer, extra := a.srv(owner, []byte(p.name), []byte(p.proto))
+		answer, extra := a.srv(owner, []byte(p.name), []byte(p.proto.String()))
 		yield(owner, answer, extra)
 	}
 }

@@ -177,7 +177,7 @@ type index struct {
 	// reverse names of their addresses (svcindex.go): their answers are
 	// built per query, so a change to a service replaces one value.
 	svcs  [numShards]atomic.Pointer[map[string]svcRef]
-	ptrs  [numShards]atomic.Pointer[map[ptrKey]string]
+	ptrs  [numShards]atomic.Pointer[ptrShard]
 	live  atomic.Bool // published: readers may look, writers must copy
 	names int         // names held; written by commit only, under the caller's lock
 	zones int         // forward zones: a service's names are in each
@@ -195,9 +195,9 @@ func newIndex(zones int) *index {
 	for i := range ix.shards {
 		m := map[string]*entry{}
 		ix.shards[i].Store(&m)
-		svcs, ptrs := map[string]svcRef{}, map[ptrKey]string{}
+		svcs := map[string]svcRef{}
 		ix.svcs[i].Store(&svcs)
-		ix.ptrs[i].Store(&ptrs)
+		ix.ptrs[i].Store(newPTRShard())
 	}
 	return ix
 }
@@ -316,7 +316,7 @@ func (ix *index) size() int { return ix.names }
 type view struct {
 	names [numShards]map[string]*entry
 	svcs  [numShards]map[string]svcRef
-	ptrs  [numShards]map[ptrKey]string
+	ptrs  [numShards]*ptrShard
 }
 
 // view loads every shard. Only a published index may be viewed: before
@@ -326,7 +326,7 @@ func (ix *index) view() *view {
 	for i := range ix.shards {
 		v.names[i] = *ix.shards[i].Load()
 		v.svcs[i] = *ix.svcs[i].Load()
-		v.ptrs[i] = *ix.ptrs[i].Load()
+		v.ptrs[i] = ix.ptrs[i].Load()
 	}
 	return v
 }

@@ -97,7 +97,7 @@ func TestInvalidExternalNameWarnedOnce(t *testing.T) {
 			k.w.mu.Lock()
 			defer k.w.mu.Unlock()
 			st := k.w.svcs[ns+"/ip"]
-			return st != nil && st.svc != nil && st.svc.resourceVersion == rv
+			return st != nil && st.svc != nil && st.svc.GetObjectMeta().GetResourceVersion() == rv
 		})
 	}
 	update("10.1.2.3", "2")

@@ -150,7 +150,8 @@ func (r *records) importSRV(o *owned, ms []importMember, base string, addrsOf ma
 // IP), and, primary, the PTR references of its IPs.
 func (r *records) importClusterIP(o *owned, s *service, sls []*endpointSlice, base string, primary bool) {
 	if primary {
-		for _, ip := range s.ips {
+		for i := range s.numIPs() {
+			ip := s.clusterIP(i)
 			o.ptrs = append(o.ptrs, ptrRef{ip, base})
 		}
 	}
@@ -159,28 +160,29 @@ func (r *records) importClusterIP(o *owned, s *service, sls []*endpointSlice, ba
 	}
 	b := o.at(base)
 	var addrs []dns.RR
-	for _, ip := range s.ips {
+	for i := range s.numIPs() {
+		ip := s.clusterIP(i)
 		k, rr := r.addr(base, ip)
 		b.add(k, rr)
 		addrs = append(addrs, rr)
 	}
-	if len(s.ips) > 0 && len(s.ports) > 0 {
-		weight := uint16(max(1, 100/(len(s.ports)*len(s.ips))))
-		for i, p := range s.ports {
-			if !portSeen(s.ports[:i], p) {
+	if s.numIPs() > 0 && len(s.ports()) > 0 {
+		weight := uint16(max(1, 100/(len(s.ports())*s.numIPs())))
+		for i, p := range s.ports() {
+			if !portSeen(s.ports()[:i], p) {
 				b.add(kSRV, r.srv(base, base, p.port, weight))
 			}
 		}
 		b.by[kExtra] = addrs
 	}
-	for _, p := range s.ports {
+	for _, p := range s.ports() {
 		if !named(p) {
 			continue // only the import's own name answers it
 		}
 		name := srvName(p, base)
 		sb := o.at(name)
-		if len(s.ips) > 0 { // a target without an address helps no one: NODATA
-			sb.add(kSRV, r.srv(name, base, p.port, uint16(max(1, 100/len(s.ips)))))
+		if s.numIPs() > 0 { // a target without an address helps no one: NODATA
+			sb.add(kSRV, r.srv(name, base, p.port, uint16(max(1, 100/s.numIPs()))))
 			sb.by[kExtra] = addrs
 		}
 		o.at(name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent

@@ -86,7 +86,7 @@ func countNames(k *KubeSvc) int {
 				n += len(parents)
 			}
 		}
-		n += len(*ix.ptrs[i].Load())
+		n += ix.ptrs[i].Load().len()
 	}
 	return n
 }

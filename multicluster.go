@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -87,18 +88,21 @@ func toServiceImport(obj any) (any, error) {
 		return obj, nil
 	}
 	s := &service{objMeta: newObjMeta(&si.ObjectMeta), imported: true, kind: kindClusterIP}
+	var more []netip.Addr
 	switch si.Spec.Type {
 	case mcs.Headless:
 		s.kind = kindHeadless
 	case mcs.ClusterSetIP:
-		s.ips = parseIPs(si.Spec.IPs, "")
+		more = s.setIPs(parseIPs(si.Spec.IPs, ""))
 	}
+	var ports []port
 	for _, p := range si.Spec.Ports {
 		if np, ok := namedPort(p.Name, p.Protocol, p.Port); ok {
-			s.ports = append(s.ports, np)
+			ports = append(ports, np)
 		}
 	}
-	return s, nil
+	s.setPorts(sharedPorts(ports))
+	return s.withRare(external{}, "", more), nil
 }
 
 // toMulticlusterSlice is the multicluster EndpointSlices' transform.

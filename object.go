@@ -5,41 +5,16 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // The informers store these small structs instead of the API objects: the
 // transforms below keep only what DNS answers are made of, which is most of
 // the memory a Service or EndpointSlice costs.
-
-// objMeta is the identity of a stored object. It satisfies what the
-// informer's store needs (runtime.Object and meta.Accessor through
-// GetObjectMeta) without carrying a whole ObjectMeta per object.
-type objMeta struct {
-	key             string // "namespace/name", as the watcher files services
-	nsLen           int32  // the namespace is key[:nsLen], the name what follows the '/'
-	resourceVersion string
-}
-
-func newObjMeta(m *metav1.ObjectMeta) objMeta {
-	return objMeta{key: m.Namespace + "/" + m.Name, nsLen: int32(len(m.Namespace)), resourceVersion: m.ResourceVersion}
-}
-
-func (m *objMeta) namespace() string { return m.key[:m.nsLen] }
-func (m *objMeta) name() string      { return m.key[m.nsLen+1:] }
-
-func (m *objMeta) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
-
-// GetObjectMeta builds the accessor on demand; the store asks for it only
-// when an object is added, updated or deleted.
-func (m *objMeta) GetObjectMeta() metav1.Object {
-	return &metav1.ObjectMeta{Name: m.name(), Namespace: m.namespace(), ResourceVersion: m.resourceVersion}
-}
 
 type svcKind uint8
 
@@ -53,25 +28,34 @@ const (
 // service is what DNS needs of a v1.Service.
 type service struct {
 	objMeta
-	ips             []netip.Addr // spec.clusterIPs, valid ones only
-	ports           []port       // an unnamed one only has an SRV at the service's own name
-	externalName    string       // a lower-cased FQDN, or as given if badExternalName
-	kind            svcKind      // next to the bools: the struct fits a smaller size class
-	badExternalName bool         // externalName is no DNS name: no CNAME can point at it
+	// ips are the first two of spec.clusterIPs (valid ones only), as
+	// As16 of unmapped addresses (see clusterIP): a Service has at most
+	// one of each family, which then costs no slice of them. An import, or
+	// a fake client's object, with more keeps the rest after the service
+	// (serviceExt).
+	ips [2][16]byte
+	// portList and nPorts are ports(), without the slice's capacity: the
+	// 8 bytes that fit the struct in a smaller size class.
+	portList        *port
+	nPorts          uint32
+	nIPs            uint8   // in ips
+	kind            svcKind // next to the bools: the struct fits a smaller size class
+	badExternalName bool    // externalName() is no DNS name: no CNAME can point at it
 	publishNotReady bool
 	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
 	hasExt          bool // external data follows (serviceExt): load balancer, external IPs, annotations
+	keyed           bool // the index's key follows key in its string's bytes (newServiceMeta)
 	imported        bool // a ServiceImport (multicluster.go), answered in the multicluster zones
 }
 
 // DeepCopyObject returns the object itself: stored objects are never mutated.
 func (s *service) DeepCopyObject() runtime.Object { return s }
 
-// port is a named port; proto is the lower-cased protocol ("tcp", "udp", "sctp").
+// port is a named port.
 type port struct {
-	name  string
-	proto string
+	name  string // lower-cased, interned: most services name their ports alike
 	port  uint16
+	proto protocol
 }
 
 // endpointSlice is what DNS needs of a discovery/v1 EndpointSlice.
@@ -125,30 +109,44 @@ func toService(obj any) (any, error) {
 		return obj, nil
 	}
 	s := &service{
-		objMeta:         newObjMeta(&svc.ObjectMeta),
+		objMeta:         newServiceMeta(&svc.ObjectMeta),
 		publishNotReady: svc.Spec.PublishNotReadyAddresses,
+		keyed:           true,
 		selector:        len(svc.Spec.Selector) > 0,
 	}
+	var externalName string // kept after the service (serviceExt): few have one
+	var moreIPs []netip.Addr
 	switch {
 	case svc.Spec.Type == corev1.ServiceTypeExternalName:
 		s.kind = kindExternalName
 		// Validated once, here: queries answer with it as it is.
-		s.externalName, s.badExternalName = svc.Spec.ExternalName, true
+		externalName, s.badExternalName = svc.Spec.ExternalName, true
 		if target, ok := externalTarget(svc.Spec.ExternalName); ok {
-			s.externalName, s.badExternalName = target, false
+			externalName, s.badExternalName = target, false
 		}
 	case svc.Spec.ClusterIP == corev1.ClusterIPNone:
 		s.kind = kindHeadless
 	default:
 		s.kind = kindClusterIP
-		s.ips = parseIPs(svc.Spec.ClusterIPs, svc.Spec.ClusterIP)
+		moreIPs = s.setIPs(parseIPs(svc.Spec.ClusterIPs, svc.Spec.ClusterIP))
 	}
-	for _, p := range svc.Spec.Ports {
+	s.setPorts(servicePorts(svc.Spec.Ports))
+	return s.withRare(externalOf(svc), externalName, moreIPs), nil
+}
+
+// servicePorts are the ports of a Service kept (namedPort), shared with
+// the services that have the same (sharedPorts).
+func servicePorts(sps []corev1.ServicePort) []port {
+	var out []port
+	for _, p := range sps {
 		if np, ok := namedPort(p.Name, p.Protocol, p.Port); ok {
-			s.ports = append(s.ports, np)
+			if out == nil {
+				out = make([]port, 0, len(sps))
+			}
+			out = append(out, np)
 		}
 	}
-	return withExternal(s, svc), nil
+	return sharedPorts(out)
 }
 
 // toEndpointSlice is the EndpointSlice informer's transform.
@@ -190,7 +188,15 @@ func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 		s.endpoints = summary(es.Endpoints, v4)
 		return s, nil
 	}
-	s.endpoints = make([]endpoint, 0, len(es.Endpoints)) // one address an endpoint, mostly
+	// Sized for every address: the slice is kept, and appending would
+	// leave it up to twice as large as its endpoints.
+	n := 0
+	for _, e := range es.Endpoints {
+		n += len(e.Addresses)
+	}
+	if n > 0 {
+		s.endpoints = make([]endpoint, 0, n)
+	}
 	for _, e := range es.Endpoints {
 		ep := endpoint{ready: ready(e)}
 		switch {
@@ -235,6 +241,7 @@ func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 			s.ports = append(s.ports, np)
 		}
 	}
+	s.ports = sharedPorts(s.ports)
 	return s, nil
 }
 
@@ -286,7 +293,12 @@ func namedPort(name string, proto corev1.Protocol, num int32) (port, bool) {
 	if !isLabel(pr) {
 		return port{}, false
 	}
-	return port{name: strings.ToLower(name), proto: pr, port: uint16(num)}, true
+	id, ok := protocolOf(pr)
+	if !ok {
+		log.Errorf("port %d/%s: more than %d protocols other than TCP, UDP and SCTP; it is left out of the index", num, pr, 256-int(firstOtherProto))
+		return port{}, false
+	}
+	return port{name: unique.Make(strings.ToLower(name)).Value(), proto: id, port: uint16(num)}, true
 }
 
 // lowerProto lower-cases a protocol; the usual ones without allocating, as

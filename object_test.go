@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -68,5 +69,91 @@ func TestCompactSliceSummary(t *testing.T) {
 		if got := obj.(*endpointSlice).endpoints; !sameSlice(got, tc.want) {
 			t.Errorf("%s: stored %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// An ExternalName service keeps its externalName after the service, with
+// the external data if it has any; a ClusterIP service without external
+// data keeps nothing after it, and has no externalName.
+func TestExternalNameKeptAfterTheService(t *testing.T) {
+	annotated := externalSvc("ns", "annotated", "Db.Example.COM")
+	annotated.Annotations = map[string]string{annotationHostname: "db.public.example."}
+	for _, tc := range []struct {
+		svc          *corev1.Service
+		externalName string
+		hasExt       bool
+		hostnames    int
+	}{
+		{externalSvc("ns", "plain", "db.example.com"), "db.example.com.", true, 0},
+		{annotated, "db.example.com.", true, 1},
+		{externalSvc("ns", "bad", "not a name"), "not a name", true, 0},
+		{clusterIPSvc("ns", "web", []string{"10.96.0.1"}, svcPort("http", corev1.ProtocolTCP, 80)), "", false, 0},
+	} {
+		obj, err := toService(tc.svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := obj.(*service)
+		if s.externalName() != tc.externalName || s.hasExt != tc.hasExt {
+			t.Errorf("%s: externalName %q, external data %v; want %q, %v", s.key, s.externalName(), s.hasExt, tc.externalName, tc.hasExt)
+		}
+		if x := s.externalData(); x != nil && len(x.hostnames) != tc.hostnames {
+			t.Errorf("%s: hostnames %q, want %d", s.key, x.hostnames, tc.hostnames)
+		}
+	}
+}
+
+// A service keeps every valid cluster IP, in order, whether they fit in
+// the service (two) or not (a fake client's, or an import's, third), and
+// with external data after it too.
+func TestClusterIPsKeptInOrder(t *testing.T) {
+	three := clusterIPSvc("ns", "three", []string{"10.96.5.1", "fd00::5:1", "bad", "::ffff:10.96.5.2"})
+	withExt := clusterIPSvc("ns", "ext", []string{"10.96.5.3", "fd00::5:3", "10.96.5.4"})
+	withExt.Spec.ExternalIPs = []string{"192.0.2.1"}
+	for _, tc := range []struct {
+		svc  *corev1.Service
+		want []string
+	}{
+		{clusterIPSvc("ns", "none", []string{""}), nil},
+		{clusterIPSvc("ns", "one", []string{"10.96.5.9"}), []string{"10.96.5.9"}},
+		{clusterIPSvc("ns", "dual", []string{"fd00::5:9", "10.96.5.9"}), []string{"fd00::5:9", "10.96.5.9"}},
+		{three, []string{"10.96.5.1", "fd00::5:1", "10.96.5.2"}},
+		{withExt, []string{"10.96.5.3", "fd00::5:3", "10.96.5.4"}},
+	} {
+		obj, err := toService(tc.svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := obj.(*service)
+		var got []string
+		for i := range s.numIPs() {
+			got = append(got, s.clusterIP(i).String())
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: cluster IPs %q, want %q", s.key, got, tc.want)
+		}
+	}
+}
+
+// A service's index key, "<service>.<namespace>", is the one its key's
+// string carries after the key, or made from the key for a service built
+// otherwise.
+func TestServiceIndexKey(t *testing.T) {
+	withExt := clusterIPSvc("ns-b", "web", []string{"10.96.5.3"})
+	withExt.Spec.ExternalIPs = []string{"192.0.2.1"}
+	for _, svc := range []*corev1.Service{clusterIPSvc("ns-a", "web", []string{"10.96.5.1"}), withExt, headlessSvc("n", "h"), externalSvc("ns-c", "x", "example.com")} {
+		obj, err := toService(svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := obj.(*service)
+		want := svc.Name + "." + svc.Namespace
+		if got := s.indexKey(); got != want || s.key != svc.Namespace+"/"+svc.Name || s.name() != svc.Name || s.namespace() != svc.Namespace {
+			t.Errorf("service %s: index key %q, name %q, namespace %q; want %q, %q, %q", s.key, got, s.name(), s.namespace(), want, svc.Name, svc.Namespace)
+		}
+	}
+	s := &service{objMeta: objMeta{key: "ns/odd"}}
+	if got := s.indexKey(); got != "odd.ns" {
+		t.Errorf("index key of a service built otherwise: %q, want odd.ns", got)
 	}
 }

@@ -113,13 +113,14 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit
 		r.serviceImport(o, s, sls) // ready-made names in the multicluster zones
 		return o
 	}
-	key := indexKey(s.key)
+	key := s.indexKey()
 	o.key = key // the one string the index keeps of it, shared by its reverse names
 	switch s.kind {
 	case kindClusterIP:
 		// The spec asks a PTR of each cluster IP whatever the endpoints,
 		// and stock keeps it under "ignore empty_service" too.
-		for _, ip := range s.ips {
+		for i := range s.numIPs() {
+			ip := s.clusterIP(i)
 			o.ptrs = append(o.ptrs, ptrRef{ip, key})
 		}
 		if !r.ignoreEmpty || hasEndpoint(s, sls) {
@@ -148,7 +149,8 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit
 func (r *records) clusterDNS(o *owned, s *service) {
 	for _, zone := range r.forward() {
 		ns := within("ns.dns", zone)
-		for _, ip := range s.ips {
+		for i := range s.numIPs() {
+			ip := s.clusterIP(i)
 			o.at(ns).add(r.addr(ns, ip))
 		}
 		o.at(within("dns", zone))
@@ -169,7 +171,7 @@ func indexKey(key string) string {
 }
 
 // srvName is the SRV name of port p of the service named base.
-func srvName(p port, base string) string { return "_" + p.name + "._" + p.proto + "." + base }
+func srvName(p port, base string) string { return "_" + p.name + "._" + p.proto.String() + "." + base }
 
 // externalTarget validates an ExternalName and returns it as a lower-cased
 // FQDN. An IP address or anything that is not a host name is refused: a

@@ -389,6 +389,6 @@ func TestRecordsRefuseUnknownServiceKind(t *testing.T) {
 		}
 	}()
 	rec := records{zones: []string{"cluster.local."}, ttl: 30}
-	s := &service{objMeta: objMeta{key: "ns/odd", nsLen: 2}, kind: numSvcKinds}
+	s := &service{objMeta: objMeta{key: "ns/odd"}, kind: numSvcKinds}
 	expanded(rec, s, nil)
 }

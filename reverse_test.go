@@ -1,8 +1,13 @@
 package kubesvc
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
+
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
 )
 
 // reverseIP reads exactly the names dns.ReverseAddr makes, and nothing
@@ -28,5 +33,31 @@ func TestReverseIPReadsOnlyFullReverseNames(t *testing.T) {
 		if got, ok := reverseIP([]byte(name)); ok {
 			t.Errorf("reverseIP(%q) = %v, want no address", name, got)
 		}
+	}
+}
+
+// The reverse names of a service's addresses answer in both families'
+// trees: an IPv4 address's ip6.arpa name (as its IPv4-mapped address) too,
+// and IPv6 addresses apart from IPv4 ones.
+func TestReverseNamesOfBothFamilies(t *testing.T) {
+	k, _ := newTestKubeSvc(t, clusterCorefile,
+		clusterIPSvc("rev", "dual", []string{"10.96.3.1", "fd00::3:1"}))
+	mapped := netip.AddrFrom16(netip.MustParseAddr("10.96.3.1").As16())
+	nibbles := func(ip netip.Addr) string {
+		b := ip.As16()
+		var s strings.Builder
+		for i := len(b) - 1; i >= 0; i-- {
+			fmt.Fprintf(&s, "%x.%x.", b[i]&0xf, b[i]>>4)
+		}
+		return s.String() + "ip6.arpa."
+	}
+	for _, qname := range []string{"1.3.96.10.in-addr.arpa.", nibbles(mapped), nibbles(netip.MustParseAddr("fd00::3:1"))} {
+		_, m := ask(k, test.Case{Qname: qname, Qtype: dns.TypePTR})
+		if m == nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].(*dns.PTR).Ptr != "dual.rev.svc.cluster.local." {
+			t.Errorf("%s PTR: want dual.rev.svc.cluster.local., got %v", qname, m)
+		}
+	}
+	if _, m := ask(k, test.Case{Qname: nibbles(netip.MustParseAddr("fd00::3:2")), Qtype: dns.TypePTR}); m != nil && len(m.Answer) != 0 {
+		t.Errorf("PTR of an address no service has: got %v", m.Answer)
 	}
 }

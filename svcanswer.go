@@ -35,11 +35,11 @@ func (k *KubeSvc) serviceAnswer(ref svcRef, name []byte, start, z int, qtype uin
 		}
 		cname := carve(&slabs.cname)
 		cname.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: k.ttl}
-		cname.Target = s.externalName
+		cname.Target = s.externalName()
 		res := result{answer: slabs.rrs(1)}
 		res.answer[0] = cname
 		if qtype == dns.TypeA || qtype == dns.TypeAAAA {
-			res.chase = s.externalName
+			res.chase = s.externalName()
 		}
 		return res
 	}
@@ -52,8 +52,8 @@ func (k *KubeSvc) serviceAnswer(ref svcRef, name []byte, start, z int, qtype uin
 	case prefix[0] != '_':
 		return k.negative(z, dns.RcodeNameError) // no endpoint names below a cluster IP
 	case dot < 0: // _<proto>
-		for _, p := range s.ports {
-			if named(p) && p.proto == string(prefix[1:]) {
+		for _, p := range s.ports() {
+			if named(p) && p.proto.String() == string(prefix[1:]) {
 				return k.negative(z, dns.RcodeSuccess)
 			}
 		}
@@ -64,20 +64,20 @@ func (k *KubeSvc) serviceAnswer(ref svcRef, name []byte, start, z int, qtype uin
 		return k.negative(z, dns.RcodeNameError)
 	}
 	n := 0
-	for _, p := range s.ports {
-		if named(p) && p.name == string(pname) && p.proto == string(proto[1:]) {
+	for _, p := range s.ports() {
+		if named(p) && p.name == string(pname) && p.proto.String() == string(proto[1:]) {
 			n++
 		}
 	}
 	if n == 0 {
 		return k.negative(z, dns.RcodeNameError)
 	}
-	if qtype != dns.TypeSRV && qtype != dns.TypeANY || len(s.ips) == 0 {
+	if qtype != dns.TypeSRV && qtype != dns.TypeANY || s.numIPs() == 0 {
 		return k.negative(z, dns.RcodeSuccess) // a target without an address helps no one
 	}
 	answer := slabs.rrs(n)[:0]
-	for _, p := range s.ports {
-		if named(p) && p.name == string(pname) && p.proto == string(proto[1:]) {
+	for _, p := range s.ports() {
+		if named(p) && p.name == string(pname) && p.proto.String() == string(proto[1:]) {
 			answer = append(answer, slabs.srvRR(owner, base, p.port, portWeight(s), k.ttl))
 		}
 	}
@@ -107,14 +107,16 @@ func (k *KubeSvc) clusterIPService(s *service, slabs *caseSlabs, base string, z 
 // the type asked (ANY: both, A first), at base.
 func clusterIPAddrs(s *service, slabs *caseSlabs, base string, qtype uint16, ttl uint32) []dns.RR {
 	n := 0
-	for _, ip := range s.ips {
+	for i := range s.numIPs() {
+		ip := s.clusterIP(i)
 		if wants(qtype, ip) {
 			n++
 		}
 	}
 	out := slabs.rrs(n)[:0]
 	for _, v4 := range [2]bool{true, false} {
-		for _, ip := range s.ips {
+		for i := range s.numIPs() {
+			ip := s.clusterIP(i)
 			if ip.Is4() == v4 && wants(qtype, ip) {
 				out = append(out, slabs.addr(base, ip, ttl))
 			}
@@ -129,19 +131,19 @@ func clusterIPAddrs(s *service, slabs *caseSlabs, base string, qtype uint16, ttl
 // service's name, each weighing 100 divided by the ports times the cluster
 // IPs, as stock counts them. None without a cluster IP.
 func serviceSRV(s *service, slabs *caseSlabs, base string, ttl uint32) []dns.RR {
-	if len(s.ips) == 0 || len(s.ports) == 0 {
+	if s.numIPs() == 0 || len(s.ports()) == 0 {
 		return nil
 	}
-	weight := uint16(max(1, 100/(len(s.ports)*len(s.ips))))
+	weight := uint16(max(1, 100/(len(s.ports())*s.numIPs())))
 	n := 0
-	for i, p := range s.ports {
-		if !portSeen(s.ports[:i], p) {
+	for i, p := range s.ports() {
+		if !portSeen(s.ports()[:i], p) {
 			n++
 		}
 	}
 	out := slabs.rrs(n)[:0]
-	for i, p := range s.ports {
-		if !portSeen(s.ports[:i], p) {
+	for i, p := range s.ports() {
+		if !portSeen(s.ports()[:i], p) {
 			out = append(out, slabs.srvRR(base, base, p.port, weight, ttl))
 		}
 	}
@@ -151,7 +153,7 @@ func serviceSRV(s *service, slabs *caseSlabs, base string, ttl uint32) []dns.RR 
 // portWeight is the weight of a named port's SRV record of a ClusterIP
 // service with cluster IPs: 100 divided by them, as stock counts one record
 // per cluster IP before it merges them.
-func portWeight(s *service) uint16 { return uint16(max(1, 100/len(s.ips))) }
+func portWeight(s *service) uint16 { return uint16(max(1, 100/s.numIPs())) }
 
 // portSeen reports whether ports hold p's port number: a ClusterIP
 // service's own name has one SRV per number.
@@ -173,18 +175,18 @@ func (k *KubeSvc) names(ref svcRef, slabs *caseSlabs, base string, yield func(na
 	}
 	s := ref.svc
 	if s.kind == kindExternalName {
-		yield(base, []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: base, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: k.ttl}, Target: s.externalName}})
+		yield(base, []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: base, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: k.ttl}, Target: s.externalName()}})
 		return
 	}
 	yield(base, append(clusterIPAddrs(s, slabs, base, dns.TypeANY, k.ttl), serviceSRV(s, slabs, base, k.ttl)...))
-	for i, p := range s.ports {
-		if !named(p) || slices.ContainsFunc(s.ports[:i], func(q port) bool { return q.name == p.name && q.proto == p.proto }) {
+	for i, p := range s.ports() {
+		if !named(p) || slices.ContainsFunc(s.ports()[:i], func(q port) bool { return q.name == p.name && q.proto == p.proto }) {
 			continue
 		}
 		name := srvName(p, base)
 		var rrs []dns.RR
-		for _, q := range s.ports[i:] {
-			if q.name == p.name && q.proto == p.proto && len(s.ips) > 0 {
+		for _, q := range s.ports()[i:] {
+			if q.name == p.name && q.proto == p.proto && s.numIPs() > 0 {
 				rrs = append(rrs, slabs.srvRR(name, base, q.port, portWeight(s), k.ttl))
 			}
 		}

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -133,12 +134,12 @@ func (k *KubeSvc) serviceNames(v *view, z int) map[string][]dns.RR {
 			k.names(ref, slabs, base, func(name string, rrs []dns.RR) { out[name] = rrs })
 		}
 	}
-	for _, m := range v.ptrs {
-		for ip, rels := range m {
-			if name := reverse(ip.addr()); k.zoneOf([]byte(name)) == z {
+	for _, p := range v.ptrs {
+		p.each(func(ip netip.Addr, rels string) {
+			if name := reverse(ip); k.zoneOf([]byte(name)) == z {
 				out[name] = ptrRecords(slabs, name, rels, k.ptrZone, k.ttl)
 			}
-		}
+		})
 	}
 	return out
 }

@@ -41,14 +41,6 @@ type watcher struct {
 	replay    bool
 }
 
-// svcState is a service and its slices as last seen. What it published is
-// not kept: it is computed again from the state before a change, which costs
-// an event's worth of CPU and saves memory on every service.
-type svcState struct {
-	svc    *service                  // nil while only slices are known
-	slices map[string]*endpointSlice // nil until a slice arrives
-}
-
 func newWatcher(rec records, pods bool) *watcher {
 	w := &watcher{
 		rec:     rec,
@@ -114,10 +106,10 @@ func warnInvalidExternalName(key string, s *service) {
 		warnedExternalNames.Delete(key)
 		return
 	}
-	if last, seen := warnedExternalNames.Swap(key, s.externalName); seen && last == s.externalName {
+	if last, seen := warnedExternalNames.Swap(key, s.externalName()); seen && last == s.externalName() {
 		return
 	}
-	log.Warningf("service %s: externalName %q is not a DNS name; it gets no CNAME", key, s.externalName)
+	log.Warningf("service %s: externalName %q is not a DNS name; it gets no CNAME", key, s.externalName())
 }
 
 var kindNames = [numSvcKinds]string{kindClusterIP: "clusterip", kindHeadless: "headless", kindExternalName: "externalname"}
@@ -137,7 +129,7 @@ func (w *watcher) removeSlice(key string, gone *endpointSlice) {
 func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if held := w.svcs[key]; gone != nil && (held == nil || held.slices[name] == nil || held.slices[name].watch != gone.watch) {
+	if held := w.svcs[key]; gone != nil && (held == nil || held.slice(name) == nil || held.slice(name).watch != gone.watch) {
 		return // the watcher holds it from the other watch
 	}
 	st := w.state(key)
@@ -151,22 +143,15 @@ func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 		answered = hasEndpointIn(st, "", nil) != hasEndpointIn(st, name, sl)
 	}
 	var before *owned
-	edit := &sliceEdit{old: st.slices[name], now: sl}
+	edit := &sliceEdit{old: st.slice(name), now: sl}
 	if answered {
 		before = w.published(st)
 	}
-	if sl == nil {
-		delete(st.slices, name)
-	} else {
-		if st.slices == nil {
-			st.slices = map[string]*endpointSlice{}
-		}
-		st.slices[name] = sl
-	}
+	st.setSlice(name, sl)
 	switch {
 	case answered:
 		w.rebuildAfter(key, st, before, map[string]*entry{}, edit)
-	case st.svc == nil && len(st.slices) == 0:
+	case st.svc == nil && len(st.slices()) == 0:
 		w.forget(key)
 	}
 	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
@@ -226,7 +211,7 @@ func (w *watcher) ownedAfter(st *svcState, prev *hsRecord, edit *sliceEdit) *own
 	if st.svc == nil || !w.serves(st.svc.namespace()) {
 		return &owned{}
 	}
-	return w.rec.service(st.svc, sortedSlices(st.slices), prev, edit)
+	return w.rec.service(st.svc, st.slices(), prev, edit)
 }
 
 // published is what st published: owned, with a headless service's record
@@ -236,7 +221,7 @@ func (w *watcher) published(st *svcState) *owned {
 	if st.svc == nil || st.svc.kind != kindHeadless || st.svc.imported || !w.serves(st.svc.namespace()) {
 		return w.owned(st)
 	}
-	o := &owned{ref: w.ix.serviceNamed(indexKey(st.svc.key))}
+	o := &owned{ref: w.ix.serviceNamed(st.svc.indexKey())}
 	if o.ref.hs != nil {
 		o.endpoints = o.ref.hs.addrs
 	}
@@ -282,7 +267,7 @@ func (w *watcher) rebuildAfter(key string, st *svcState, before *owned, batch ma
 	}
 	u.ptrs = w.repoint(oldRefs, newRefs)
 	indexEndpoints.Add(float64(now.endpoints - before.endpoints))
-	if st.svc == nil && len(st.slices) == 0 {
+	if st.svc == nil && len(st.slices()) == 0 {
 		w.forget(key)
 	}
 	w.ix.commit(u)
@@ -298,8 +283,21 @@ func sameRef(a, b svcRef) bool {
 		return a.svc == b.svc
 	}
 	x, y := a.svc, b.svc
-	return x.kind == y.kind && x.externalName == y.externalName && x.badExternalName == y.badExternalName &&
-		slices.Equal(x.ips, y.ips) && slices.Equal(x.ports, y.ports)
+	return x.kind == y.kind && x.externalName() == y.externalName() && x.badExternalName == y.badExternalName &&
+		sameIPs(x, y) && slices.Equal(x.ports(), y.ports())
+}
+
+// sameIPs reports whether x and y have the same cluster IPs.
+func sameIPs(x, y *service) bool {
+	if x.numIPs() != y.numIPs() {
+		return false
+	}
+	for i := range x.numIPs() {
+		if x.clusterIP(i) != y.clusterIP(i) {
+			return false
+		}
+	}
+	return true
 }
 
 // countNames brings this watcher's share of the index_names gauge up to
@@ -308,15 +306,6 @@ func sameRef(a, b svcRef) bool {
 func (w *watcher) countNames() {
 	indexNames.Add(float64(w.ix.size() - w.counted))
 	w.counted = w.ix.size()
-}
-
-func sortedSlices(m map[string]*endpointSlice) []*endpointSlice {
-	out := make([]*endpointSlice, 0, len(m))
-	for _, sl := range m {
-		out = append(out, sl)
-	}
-	slices.SortFunc(out, func(a, b *endpointSlice) int { return strings.Compare(a.name(), b.name()) })
-	return out
 }
 
 // repoint is the change to the reverse names of the addresses a service

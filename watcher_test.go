@@ -1,6 +1,8 @@
 package kubesvc
 
 import (
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -88,7 +90,7 @@ func TestSliceMovedBetweenWatchesIsKept(t *testing.T) {
 	// A deletion carries the resource version of the deletion, not of what
 	// the informer held.
 	gone := *old
-	gone.resourceVersion = "12"
+	gone.setRV(12)
 	c.w.setSlice(old.serviceKey(), old.name(), old)
 	c.w.setSlice(moved.serviceKey(), moved.name(), moved) // added by the other watch
 	c.w.removeSlice(old.serviceKey(), &gone)              // then deleted by the first
@@ -96,9 +98,52 @@ func TestSliceMovedBetweenWatchesIsKept(t *testing.T) {
 		t.Fatalf("after a slice moved between watches, big.big.svc.cluster.local. has %d A records, want 999: the moved slice's ready addresses and the other slices'", n)
 	}
 	gone = *moved
-	gone.resourceVersion = "13"
+	gone.setRV(13)
 	c.w.removeSlice(moved.serviceKey(), &gone)
 	if n := addresses(c.w.ix, "big.big.svc.cluster.local."); n != 900 {
 		t.Errorf("after the moved slice's own deletion, big.big.svc.cluster.local. has %d A records, want the other 9 slices' 900", n)
+	}
+}
+
+// A service's slices stay sorted by name through arrivals, updates and
+// deletions, and a service left without slices holds no list.
+func TestServiceSlicesStaySorted(t *testing.T) {
+	mk := func(name, rv string) *endpointSlice {
+		sl, _ := toEndpointSlice(slice("ns", name, "svc", discovery.AddressTypeIPv4, nil))
+		s := sl.(*endpointSlice)
+		s.setRV(parseRV(rv))
+		return s
+	}
+	names := func(st *svcState) (out []string) {
+		for _, sl := range st.slices() {
+			out = append(out, sl.name()+"@"+strconv.FormatUint(sl.rv(), 10))
+		}
+		return out
+	}
+	st := &svcState{}
+	for _, step := range []struct {
+		name, rv string // rv "": deleted
+		want     []string
+	}{
+		{"b", "1", []string{"b@1"}},
+		{"a", "2", []string{"a@2", "b@1"}},
+		{"c", "3", []string{"a@2", "b@1", "c@3"}},
+		{"b", "4", []string{"a@2", "b@4", "c@3"}},
+		{"x", "", []string{"a@2", "b@4", "c@3"}},
+		{"a", "", []string{"b@4", "c@3"}},
+		{"c", "", []string{"b@4"}},
+		{"b", "", nil},
+	} {
+		var sl *endpointSlice
+		if step.rv != "" {
+			sl = mk(step.name, step.rv)
+		}
+		st.setSlice(step.name, sl)
+		if got := names(st); !slices.Equal(got, step.want) {
+			t.Fatalf("after %s@%q: slices %q, want %q", step.name, step.rv, got, step.want)
+		}
+		if (st.sls == nil) != (len(step.want) == 0) {
+			t.Fatalf("after %s@%q: list held %v with %d slices", step.name, step.rv, st.sls != nil, len(step.want))
+		}
 	}
 }

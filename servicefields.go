@@ -1,0 +1,60 @@
+package kubesvc
+
+import (
+	"net/netip"
+	"unsafe"
+)
+
+// The service struct's compact fields (object.go), read and set: the
+// index's key kept in the key's string, the ports as a pointer and a
+// count, the first two cluster IPs inline.
+
+// indexKey is the index's key of s (see indexKey).
+func (s *service) indexKey() string {
+	if !s.keyed {
+		return indexKey(s.key)
+	}
+	// keyed: the key's bytes are followed by "." and the namespace, in the
+	// same string allocation (newServiceMeta), which keeps them alive.
+	ns := len(s.namespace())
+	return unsafe.String(unsafe.StringData(s.key), len(s.key)+1+ns)[ns+1:]
+}
+
+// ports are the service's ports; an unnamed one only has an SRV at the
+// service's own name.
+func (s *service) ports() []port { return unsafe.Slice(s.portList, s.nPorts) }
+
+// setPorts keeps ports in s.
+func (s *service) setPorts(ports []port) {
+	if len(ports) > 0 {
+		s.portList, s.nPorts = &ports[0], uint32(len(ports))
+	}
+}
+
+// setIPs keeps the first two of ips in s, and returns the others.
+func (s *service) setIPs(ips []netip.Addr) (more []netip.Addr) {
+	for i, ip := range ips {
+		if i == len(s.ips) {
+			return ips[i:]
+		}
+		s.ips[i] = ip.As16()
+		s.nIPs++
+	}
+	return nil
+}
+
+// numIPs is how many cluster IPs s has.
+func (s *service) numIPs() int {
+	if s.hasExt {
+		return int(s.nIPs) + len(s.rare().moreIPs)
+	}
+	return int(s.nIPs)
+}
+
+// clusterIP is cluster IP i of s, i < numIPs.
+func (s *service) clusterIP(i int) netip.Addr {
+	if i < len(s.ips) {
+		return netip.AddrFrom16(s.ips[i]).Unmap() // stored unmapped: an IPv4 address is its own mapped form
+	}
+	return s.rare().moreIPs[i-len(s.ips)]
+}

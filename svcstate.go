@@ -1,0 +1,80 @@
+package kubesvc
+
+import "slices"
+
+// svcState is a service and its slices as last seen. What it published is
+// not kept: it is computed again from the state before a change, which costs
+// an event's worth of CPU and saves memory on every service.
+type svcState struct {
+	svc *service // nil while only slices are known
+	// sls are its slices, sorted by name, as answers merge them: a list
+	// costs a pointer a slice, where a map cost a few hundred bytes even
+	// for one. nil without slices: most services have none here (see
+	// sliceSelectors), and a slice header would cost each 16 bytes.
+	sls *[]*endpointSlice
+}
+
+// slices are st's slices, sorted by name. The list is the watcher's alone,
+// read and changed under its lock.
+func (st *svcState) slices() []*endpointSlice {
+	if st.sls == nil {
+		return nil
+	}
+	return *st.sls
+}
+
+// setSlice sets st's slice name to sl (nil: deleted).
+func (st *svcState) setSlice(name string, sl *endpointSlice) {
+	list := withSlice(st.slices(), name, sl)
+	switch {
+	case len(list) == 0:
+		st.sls = nil
+	case st.sls == nil:
+		st.sls = new([]*endpointSlice) // here only: &list would move list to the heap on every call
+		*st.sls = list
+	default:
+		*st.sls = list
+	}
+}
+
+// slice is st's slice of that name, nil if none.
+func (st *svcState) slice(name string) *endpointSlice {
+	if i, ok := sliceIndex(st.slices(), name); ok {
+		return st.slices()[i]
+	}
+	return nil
+}
+
+// sliceIndex is where slice name is, or would be, in sls; a binary search
+// of its own: this runs on every slice event, as a map lookup did.
+func sliceIndex(sls []*endpointSlice, name string) (int, bool) {
+	if len(sls) == 0 {
+		return 0, false
+	}
+	at := sls[0].nsLen() + 1 // where names start: a service's slices share its namespace
+	lo, hi := 0, len(sls)
+	for lo < hi {
+		if m := int(uint(lo+hi) >> 1); sls[m].key[at:] < name {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(sls) && sls[lo].key[at:] == name
+}
+
+// withSlice is sls with slice name set to sl (nil: deleted), in place
+// where it can be.
+func withSlice(sls []*endpointSlice, name string, sl *endpointSlice) []*endpointSlice {
+	switch i, found := sliceIndex(sls, name); {
+	case found && sl != nil:
+		sls[i] = sl
+	case found && len(sls) == 1:
+		return nil
+	case found:
+		return slices.Delete(sls, i, i+1)
+	case sl != nil:
+		return slices.Insert(sls, i, sl)
+	}
+	return sls
+}
