@@ -24,7 +24,7 @@ type informer interface {
 }
 
 // fanout is the informers' implementation: client-go's controller (its
-// reflector and DeltaFIFO) with a process function that updates the store
+// reflector and RealFIFO, as client-go's shared informer has) with a process function that updates the store
 // and calls every subscribed handler in turn, in the queue's goroutine.
 // client-go's shared informer hands each event to a goroutine of each
 // handler's, through two channels and a buffer: two more goroutine
@@ -46,7 +46,7 @@ type fanout struct {
 	onError   cache.WatchErrorHandlerWithContext
 	started   bool
 
-	queue atomic.Pointer[cache.DeltaFIFO] // set when it runs
+	queue atomic.Pointer[cache.RealFIFO] // set when it runs
 }
 
 // newFanout is an informer of lw's objects of objType's type; its
@@ -93,10 +93,13 @@ func (f *fanout) RunWithContext(ctx context.Context) {
 		return
 	}
 	f.started = true
-	q := cache.NewDeltaFIFOWithOptions(cache.DeltaFIFOOptions{
-		KnownObjects:          f.store,
-		EmitDeltaTypeReplaced: true,
-		Transformer:           f.transform,
+	// A RealFIFO, not a DeltaFIFO: the DeltaFIFO's map of pending items
+	// grows to the whole initial list and keeps its size (about 90 B an
+	// object in BenchmarkSyncMemory).
+	q := cache.NewRealFIFOWithOptions(cache.RealFIFOOptions{
+		KeyFunction:  cache.MetaNamespaceKeyFunc,
+		KnownObjects: f.store,
+		Transformer:  f.transform,
 	})
 	f.queue.Store(q)
 	cfg := &cache.Config{
