@@ -59,22 +59,22 @@ func newFanout(lw cache.ListerWatcher, objType runtime.Object, _ time.Duration, 
 var errStarted = errors.New("the informer has already started")
 
 func (f *fanout) SetTransform(t cache.TransformFunc) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.started {
-		return errStarted
-	}
-	f.transform = t
-	return nil
+	return f.beforeStart(func() { f.transform = t })
 }
 
 func (f *fanout) SetWatchErrorHandlerWithContext(h cache.WatchErrorHandlerWithContext) error {
+	return f.beforeStart(func() { f.onError = h })
+}
+
+// beforeStart calls set unless the informer has started: what it sets is
+// read when it starts.
+func (f *fanout) beforeStart(set func()) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.started {
 		return errStarted
 	}
-	f.onError = h
+	set()
 	return nil
 }
 

@@ -40,6 +40,34 @@ type sparseKind struct {
 // sparseKinds are the kinds decoded sparsely, by group-version and kind.
 var sparseKinds = map[schema.GroupVersionKind]sparseKind{}
 
+// addSparse makes kind gvk, of Go type T, one of the sparseKinds.
+func addSparse[T any, P interface {
+	*T
+	runtime.Object
+}](gvk schema.GroupVersionKind, decode func(b []byte, into P) error) {
+	sparseKinds[gvk] = sparseKind{
+		typ:    reflect.TypeFor[P](),
+		new:    func() runtime.Object { return P(new(T)) },
+		decode: func(b []byte, into runtime.Object) error { return decode(b, into.(P)) },
+	}
+}
+
+// decodeList fills a list's metadata and items (fields 1 and 2 of every
+// Kubernetes list), each item with decodeItem.
+func decodeList[T any](b []byte, meta *metav1.ListMeta, items *[]T, decodeItem func([]byte, *T) error) error {
+	*items = make([]T, 0, count(b, 2))
+	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
+		switch num {
+		case 1:
+			return decodeListMeta(v, meta)
+		case 2:
+			*items = append(*items, *new(T))
+			return decodeItem(v, &(*items)[len(*items)-1])
+		}
+		return nil
+	})
+}
+
 // sparseCodecs is the REST clients' serializers: client-go's for the
 // scheme, with the protobuf decoder swapped for sparseDecoder.
 type sparseCodecs struct {

@@ -1,11 +1,8 @@
 package kubesvc
 
 import (
-	"reflect"
-
 	"google.golang.org/protobuf/encoding/protowire"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // The sparse decoding of Services (wire.go), field numbers from
@@ -18,29 +15,10 @@ import (
 // compares the transform's output on both decodings.
 
 func init() {
-	sparseKinds[corev1.SchemeGroupVersion.WithKind("Service")] = sparseKind{
-		typ:    reflect.TypeFor[*corev1.Service](),
-		new:    func() runtime.Object { return &corev1.Service{} },
-		decode: func(b []byte, into runtime.Object) error { return decodeService(b, into.(*corev1.Service)) },
-	}
-	sparseKinds[corev1.SchemeGroupVersion.WithKind("ServiceList")] = sparseKind{
-		typ:    reflect.TypeFor[*corev1.ServiceList](),
-		new:    func() runtime.Object { return &corev1.ServiceList{} },
-		decode: func(b []byte, into runtime.Object) error { return decodeServiceList(b, into.(*corev1.ServiceList)) },
-	}
-}
-
-func decodeServiceList(b []byte, l *corev1.ServiceList) error {
-	*l = corev1.ServiceList{Items: make([]corev1.Service, 0, count(b, 2))}
-	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
-		switch num {
-		case 1:
-			return decodeListMeta(v, &l.ListMeta)
-		case 2:
-			l.Items = append(l.Items, corev1.Service{})
-			return decodeService(v, &l.Items[len(l.Items)-1])
-		}
-		return nil
+	addSparse(corev1.SchemeGroupVersion.WithKind("Service"), decodeService)
+	addSparse(corev1.SchemeGroupVersion.WithKind("ServiceList"), func(b []byte, l *corev1.ServiceList) error {
+		*l = corev1.ServiceList{}
+		return decodeList(b, &l.ListMeta, &l.Items, decodeService)
 	})
 }
 

@@ -1,12 +1,9 @@
 package kubesvc
 
 import (
-	"reflect"
-
 	"google.golang.org/protobuf/encoding/protowire"
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // The sparse decoding of EndpointSlices (wire.go), field numbers from
@@ -19,20 +16,11 @@ import (
 // compares every slice transform's output on both decodings.
 
 func init() {
-	sparseKinds[discovery.SchemeGroupVersion.WithKind("EndpointSlice")] = sparseKind{
-		typ: reflect.TypeFor[*discovery.EndpointSlice](),
-		new: func() runtime.Object { return &discovery.EndpointSlice{} },
-		decode: func(b []byte, into runtime.Object) error {
-			return decodeSlice(b, into.(*discovery.EndpointSlice))
-		},
-	}
-	sparseKinds[discovery.SchemeGroupVersion.WithKind("EndpointSliceList")] = sparseKind{
-		typ: reflect.TypeFor[*discovery.EndpointSliceList](),
-		new: func() runtime.Object { return &discovery.EndpointSliceList{} },
-		decode: func(b []byte, into runtime.Object) error {
-			return decodeSliceList(b, into.(*discovery.EndpointSliceList))
-		},
-	}
+	addSparse(discovery.SchemeGroupVersion.WithKind("EndpointSlice"), decodeSlice)
+	addSparse(discovery.SchemeGroupVersion.WithKind("EndpointSliceList"), func(b []byte, l *discovery.EndpointSliceList) error {
+		*l = discovery.EndpointSliceList{}
+		return decodeList(b, &l.ListMeta, &l.Items, decodeSlice)
+	})
 }
 
 // The conditions of every decoded endpoint point at these: decoded objects
@@ -41,20 +29,6 @@ var (
 	condTrue  = true
 	condFalse = false
 )
-
-func decodeSliceList(b []byte, l *discovery.EndpointSliceList) error {
-	*l = discovery.EndpointSliceList{Items: make([]discovery.EndpointSlice, 0, count(b, 2))}
-	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
-		switch num {
-		case 1:
-			return decodeListMeta(v, &l.ListMeta)
-		case 2:
-			l.Items = append(l.Items, discovery.EndpointSlice{})
-			return decodeSlice(v, &l.Items[len(l.Items)-1])
-		}
-		return nil
-	})
-}
 
 // sliceDecoding holds what the endpoints of one slice share: their
 // addresses and target references are carved from one array each, and a

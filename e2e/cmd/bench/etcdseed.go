@@ -160,28 +160,29 @@ func (s *etcdSeeder) puts(v service, ip string, now metav1.Time) (keys, vals []s
 	return keys, vals, nil
 }
 
-// write creates svcs (ips[i] the cluster IP of svcs[i]) in one
-// transaction, which fails if any of the keys exists already.
+// write creates svcs (ips[i] the cluster IP of svcs[i]), each object in a
+// transaction of its own that fails if its key exists already. One object a
+// revision, as the API server writes them: objects that shared one would
+// share a resource version, and a watch that resumes from it (the API
+// server cuts slow watchers while it sends a large growth) skips the rest
+// of them. The first run with 40 services a transaction lost some 200 of
+// 15,000 services in kubesvc and in stock alike.
 func (s *etcdSeeder) write(ctx context.Context, svcs []service, ips []string) error {
 	now := metav1.Now()
-	var cmps []clientv3.Cmp
-	var ops []clientv3.Op
 	for i, v := range svcs {
 		keys, vals, err := s.puts(v, ips[i], now)
 		if err != nil {
 			return fmt.Errorf("encode %s/%s: %w", v.ns, v.name, err)
 		}
 		for j, k := range keys {
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
-			ops = append(ops, clientv3.OpPut(k, vals[j]))
+			resp, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).Then(clientv3.OpPut(k, vals[j])).Commit()
+			if err != nil {
+				return err
+			}
+			if !resp.Succeeded {
+				return fmt.Errorf("etcd: %s exists already", k)
+			}
 		}
-	}
-	resp, err := s.etcd.Txn(ctx).If(cmps...).Then(ops...).Commit()
-	if err != nil {
-		return err
-	}
-	if !resp.Succeeded {
-		return fmt.Errorf("etcd: one of %s/%s ... %s/%s exists already", svcs[0].ns, svcs[0].name, svcs[len(svcs)-1].ns, svcs[len(svcs)-1].name)
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ func (b *bench) growth(add int, viaEtcd bool) error {
 	}
 	for _, r := range servers {
 		if _, err := waitCorrect(b.ctx, r.addr, es, 20*time.Millisecond, time.Now().Add(10*time.Minute), r.srv.Exited()); err != nil {
-			return fmt.Errorf("%s after growth: %w", r.kind.name, err)
+			return fmt.Errorf("%s after growth: %w; its log ends:\n%s", r.kind.name, err, tail(r.srv.Log(), 40))
 		}
 	}
 	if _, err := writeQueries(b.queryPath, b.d.svcs, b.c.namespaces); err != nil {

@@ -46,7 +46,7 @@ func (b *bench) seedEtcd(svcs []service, cidrs []string) error {
 	if err != nil {
 		return err
 	}
-	b.logf("  writing %d services (%d headless) straight into etcd, %d workers, %d services a transaction", len(svcs), countHeadless(svcs), b.c.seedWorkers, etcdBatch)
+	b.logf("  writing %d services (%d headless) straight into etcd, %d workers of %d services, an object a transaction", len(svcs), countHeadless(svcs), b.c.seedWorkers, etcdBatch)
 	if err := s.seed(b.ctx, svcs, free, b.c.seedWorkers, b.logf); err != nil {
 		return err
 	}
