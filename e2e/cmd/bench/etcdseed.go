@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,18 +140,18 @@ func (s *etcdSeeder) ipAddressFor(v service, ip string, now metav1.Time) *networ
 	return o
 }
 
-// puts are the etcd writes that create v (and its slice, and its
-// IPAddress) with cluster IP ip.
+// puts are the etcd writes that create v (its IPAddress first, as the
+// allocator writes it: a service seen without one would have the API
+// server's repair loop make one; then the service, then its slice) with
+// cluster IP ip.
 func (s *etcdSeeder) puts(v service, ip string, now metav1.Time) (keys, vals []string, err error) {
-	objs := []runtime.Object{s.serviceFor(v, ip, now), s.sliceFor(v, now)}
-	keys = []string{
-		s.prefix + "/services/specs/" + v.ns + "/" + v.name,
-		s.prefix + "/endpointslices/" + v.ns + "/" + v.sliceName(),
-	}
+	var objs []runtime.Object
 	if !v.headless {
 		objs = append(objs, s.ipAddressFor(v, ip, now))
 		keys = append(keys, s.prefix+"/ipaddresses/"+ip)
 	}
+	objs = append(objs, s.serviceFor(v, ip, now), s.sliceFor(v, now))
+	keys = append(keys, s.prefix+"/services/specs/"+v.ns+"/"+v.name, s.prefix+"/endpointslices/"+v.ns+"/"+v.sliceName())
 	for _, o := range objs {
 		b, err := runtime.Encode(s.enc, o)
 		if err != nil {
@@ -190,6 +192,10 @@ func (s *etcdSeeder) write(ctx context.Context, svcs []service, ips []string) er
 // seed writes svcs in batches, workers transactions at a time, and fills in
 // the ClusterIP services' addresses from free (one each, in order).
 func (s *etcdSeeder) seed(ctx context.Context, svcs []service, free []string, workers int, logf func(string, ...any)) error {
+	free, err := s.stillFree(ctx, free)
+	if err != nil {
+		return err
+	}
 	ips := make([]string, len(svcs))
 	for i := range svcs {
 		if !svcs[i].headless {
@@ -246,6 +252,20 @@ func (s *etcdSeeder) seed(ctx context.Context, svcs []service, free []string, wo
 	return nil
 }
 
+// stillFree is free without the addresses etcd holds an IPAddress of: the
+// API's list of them can lag behind an allocation just made.
+func (s *etcdSeeder) stillFree(ctx context.Context, free []string) ([]string, error) {
+	resp, err := s.etcd.Get(ctx, s.prefix+"/ipaddresses/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("etcd: list ipaddresses: %w", err)
+	}
+	taken := map[string]bool{}
+	for _, kv := range resp.Kvs {
+		taken[strings.TrimPrefix(string(kv.Key), s.prefix+"/ipaddresses/")] = true
+	}
+	return slices.DeleteFunc(slices.Clone(free), func(ip string) bool { return taken[ip] }), nil
+}
+
 // freeServiceIPs is up to n addresses of the ranges no IPAddress object
 // holds (the allocator's record of what is taken), in order, leaving out
 // each range's network and broadcast addresses as the allocator does.
@@ -272,7 +292,9 @@ func freeServiceIPs(ctx context.Context, c kubernetes.Interface, cidrs []string,
 		}
 		p = p.Masked()
 		last := lastAddr(p)
-		for a := p.Addr().Next(); a.IsValid() && a != last && len(out) < n; a = a.Next() {
+		// From the second host address on: the API server gives the first
+		// to the kubernetes Service, perhaps not yet when this lists.
+		for a := p.Addr().Next().Next(); a.IsValid() && a != last && len(out) < n; a = a.Next() {
 			if !taken[a.String()] {
 				out = append(out, a.String())
 			}

@@ -79,7 +79,7 @@ func TestEtcdSeededObjectsAreServedAsAPICreatedOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.close()
-	free, err := freeServiceIPs(ctx, c, []string{cluster.ServiceCIDRv4}, 1)
+	free, err := freeServiceIPs(ctx, c, []string{cluster.ServiceCIDRv4}, 16) // spares: one may be taken meanwhile
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func (b *bench) seedEtcd(svcs []service, cidrs []string) error {
 		return err
 	}
 	defer s.close()
-	free, err := freeServiceIPs(b.ctx, b.client, cidrs, len(svcs)-countHeadless(svcs))
+	free, err := freeServiceIPs(b.ctx, b.client, cidrs, len(svcs)-countHeadless(svcs)+64) // spares: see stillFree
 	if err != nil {
 		return err
 	}
