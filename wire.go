@@ -178,9 +178,16 @@ func internKind(v []byte) string {
 // error is a malformed message, or f's.
 func eachField(b []byte, f func(num protowire.Number, v []byte, x uint64) error) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		// The tag as client-go's generated code reads it: a field number
+		// past protobuf's limit (2^29-1), which protowire's ConsumeTag
+		// refuses, is an unknown field there, skipped.
+		tag, n := protowire.ConsumeVarint(b)
 		if n < 0 {
 			return protowire.ParseError(n)
+		}
+		num, typ := protowire.Number(int32(tag>>3)), protowire.Type(tag&7)
+		if num <= 0 {
+			return fmt.Errorf("proto: illegal tag %d (wire type %d)", num, typ)
 		}
 		b = b[n:]
 		var (
