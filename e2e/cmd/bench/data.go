@@ -9,10 +9,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -218,51 +218,42 @@ func retry(ctx context.Context, f func() error) error {
 // createServices creates svcs and each one's EndpointSlice with workers in parallel, filling in the cluster IPs the API server
 // allocates.
 func createServices(ctx context.Context, c kubernetes.Interface, svcs []service, workers int, logf func(string, ...any)) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	jobs := make(chan int)
-	var done atomic.Int64
-	var once sync.Once
-	var firstErr error
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if err := createOne(ctx, c, &svcs[i]); err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-					continue
-				}
-				done.Add(1)
-			}
-		}()
-	}
 	start := time.Now()
-	lastLog := start
-	for i := range svcs {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		if time.Since(lastLog) > 10*time.Second {
-			lastLog = time.Now()
-			logf("  created %d/%d services (%.0f/s)", done.Load(), len(svcs), float64(done.Load())/time.Since(start).Seconds())
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := ctx.Err(); err != nil {
+	err := inParallel(ctx, len(svcs), 1, workers, func(ctx context.Context, lo, _ int) error { return createOne(ctx, c, &svcs[lo]) },
+		func(done int) {
+			logf("  created %d/%d services (%.0f/s)", done, len(svcs), float64(done)/time.Since(start).Seconds())
+		})
+	if err != nil {
 		return err
 	}
 	logf("  created %d services in %s (%.0f/s)", len(svcs), time.Since(start).Round(time.Millisecond), float64(len(svcs))/time.Since(start).Seconds())
 	return nil
+}
+
+// inParallel calls do for [lo, hi) batches of n items, batch at a time,
+// workers at once, until all are done or one fails (its error is
+// returned; the others' contexts are cancelled); progress hears of the
+// items done every 10 s.
+func inParallel(ctx context.Context, n, batch, workers int, do func(ctx context.Context, lo, hi int) error, progress func(done int)) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	var done atomic.Int64
+	lastLog := time.Now()
+	for lo := 0; lo < n && ctx.Err() == nil; lo += batch {
+		hi := min(lo+batch, n)
+		g.Go(func() error {
+			if err := do(ctx, lo, hi); err != nil {
+				return err
+			}
+			done.Add(int64(hi - lo))
+			return nil
+		})
+		if time.Since(lastLog) > 10*time.Second {
+			lastLog = time.Now()
+			progress(int(done.Load()))
+		}
+	}
+	return g.Wait()
 }
 
 func createOne(ctx context.Context, c kubernetes.Interface, s *service) error {

@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -205,42 +203,10 @@ func (s *etcdSeeder) seed(ctx context.Context, svcs []service, free []string, wo
 			ips[i], free = free[0], free[1:]
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	jobs := make(chan int)
-	var done atomic.Int64
-	var once sync.Once
-	var firstErr error
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for lo := range jobs {
-				hi := min(lo+etcdBatch, len(svcs))
-				if err := s.write(ctx, svcs[lo:hi], ips[lo:hi]); err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-					continue
-				}
-				done.Add(int64(hi - lo))
-			}
-		})
-	}
-	start, lastLog := time.Now(), time.Now()
-	for lo := 0; lo < len(svcs) && ctx.Err() == nil; lo += etcdBatch {
-		select {
-		case jobs <- lo:
-		case <-ctx.Done():
-		}
-		if time.Since(lastLog) > 10*time.Second {
-			lastLog = time.Now()
-			logf("  wrote %d/%d services into etcd", done.Load(), len(svcs))
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := ctx.Err(); err != nil {
+	start := time.Now()
+	err = inParallel(ctx, len(svcs), etcdBatch, workers, func(ctx context.Context, lo, hi int) error { return s.write(ctx, svcs[lo:hi], ips[lo:hi]) },
+		func(done int) { logf("  wrote %d/%d services into etcd", done, len(svcs)) })
+	if err != nil {
 		return err
 	}
 	for i := range svcs {
