@@ -6,6 +6,8 @@ import (
 	"reflect"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -129,9 +131,9 @@ func envelope(data []byte) (schema.GroupVersionKind, []byte, bool) {
 			return eachField(v, func(num protowire.Number, v []byte, _ uint64) error {
 				switch num {
 				case 1:
-					apiVersion = internAPIVersion(v)
+					apiVersion = interned(v, apiVersions...)
 				case 2:
-					kind = internKind(v)
+					kind = interned(v, sparseKindNames...)
 				}
 				return nil
 			})
@@ -152,25 +154,32 @@ func envelope(data []byte) (schema.GroupVersionKind, []byte, bool) {
 	return gv.WithKind(kind), raw, true
 }
 
-func internAPIVersion(v []byte) string {
-	switch string(v) {
-	case "v1":
-		return "v1"
-	case "discovery.k8s.io/v1":
-		return "discovery.k8s.io/v1"
+// interned is v as the string of the one of known it spells, shared, or
+// else as a string of its own ("" never allocates either): the decoders
+// share the strings of the values most objects carry.
+func interned[S ~string](v []byte, known ...S) S {
+	for _, k := range known {
+		if string(v) == string(k) {
+			return k
+		}
 	}
-	return string(v)
+	return S(v)
 }
 
-func internKind(v []byte) string {
-	switch string(v) {
-	case "EndpointSlice":
-		return "EndpointSlice"
-	case "EndpointSliceList":
-		return "EndpointSliceList"
-	}
-	return string(v)
-}
+// The values interned, by field.
+var (
+	apiVersions     = []string{"v1", "discovery.k8s.io/v1"}
+	sparseKindNames = []string{"Service", "ServiceList", "EndpointSlice", "EndpointSliceList"}
+	// sliceLabels are the labels (keys and values) every EndpointSlice of
+	// the EndpointSlice controller carries.
+	sliceLabels  = []string{discovery.LabelServiceName, discovery.LabelManagedBy, endpointSliceController, corev1.IsHeadlessService}
+	addressTypes = []discovery.AddressType{discovery.AddressTypeIPv4, discovery.AddressTypeIPv6}
+	protocols    = []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP}
+	serviceTypes = []corev1.ServiceType{corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort,
+		corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeExternalName}
+	clusterIPs = []string{corev1.ClusterIPNone} // every headless service's
+	portNames  = []string{"http", "https", "grpc", "metrics", "dns", "dns-tcp"}
+)
 
 // eachField calls f with each field of the message b, in order: v holds a
 // length-delimited field's bytes, x a varint field's value. Fields of the
@@ -273,9 +282,9 @@ func decodeMapEntry(b []byte, m *map[string]string) error {
 	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
 		case 1:
-			key = internLabel(v)
+			key = interned(v, sliceLabels...)
 		case 2:
-			value = internLabel(v)
+			value = interned(v, sliceLabels...)
 		}
 		return nil
 	})

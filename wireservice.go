@@ -51,9 +51,9 @@ func decodeServiceSpec(b []byte, spec *corev1.ServiceSpec) error {
 		case 2:
 			return decodeMapEntry(v, &spec.Selector)
 		case 3:
-			spec.ClusterIP = internClusterIP(v)
+			spec.ClusterIP = interned(v, clusterIPs...)
 		case 4:
-			spec.Type = internServiceType(v)
+			spec.Type = interned(v, serviceTypes...)
 		case 5:
 			spec.ExternalIPs = append(spec.ExternalIPs, string(v))
 		case 10:
@@ -61,7 +61,7 @@ func decodeServiceSpec(b []byte, spec *corev1.ServiceSpec) error {
 		case 13:
 			spec.PublishNotReadyAddresses = x != 0
 		case 18:
-			spec.ClusterIPs = append(spec.ClusterIPs, internClusterIP(v))
+			spec.ClusterIPs = append(spec.ClusterIPs, interned(v, clusterIPs...))
 		}
 		return nil
 	})
@@ -71,9 +71,9 @@ func decodeServicePort(b []byte, p *corev1.ServicePort) error {
 	return eachField(b, func(num protowire.Number, v []byte, x uint64) error {
 		switch num {
 		case 1:
-			p.Name = internPortName(v)
+			p.Name = interned(v, portNames...)
 		case 2:
-			p.Protocol = internProtocol(v)
+			p.Protocol = interned(v, protocols...)
 		case 3:
 			p.Port = int32(x)
 		}
@@ -98,52 +98,4 @@ func decodeLoadBalancer(b []byte, lb *corev1.LoadBalancerStatus) error {
 			return nil
 		})
 	})
-}
-
-// internClusterIP shares the string of "None", the cluster IP of every
-// headless service.
-func internClusterIP(v []byte) string {
-	switch string(v) {
-	case corev1.ClusterIPNone:
-		return corev1.ClusterIPNone
-	case "":
-		return ""
-	}
-	return string(v)
-}
-
-func internServiceType(v []byte) corev1.ServiceType {
-	switch string(v) {
-	case string(corev1.ServiceTypeClusterIP):
-		return corev1.ServiceTypeClusterIP
-	case string(corev1.ServiceTypeNodePort):
-		return corev1.ServiceTypeNodePort
-	case string(corev1.ServiceTypeLoadBalancer):
-		return corev1.ServiceTypeLoadBalancer
-	case string(corev1.ServiceTypeExternalName):
-		return corev1.ServiceTypeExternalName
-	}
-	return corev1.ServiceType(v)
-}
-
-// internPortName shares the strings of the commonest port names.
-func internPortName(v []byte) string {
-	switch string(v) {
-	case "":
-		return ""
-	case "http":
-		return "http"
-	case "https":
-		return "https"
-	case "grpc":
-		return "grpc"
-	case "metrics":
-		return "metrics"
-	case "dns", "dns-tcp":
-		if len(v) == 3 {
-			return "dns"
-		}
-		return "dns-tcp"
-	}
-	return string(v)
 }

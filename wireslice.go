@@ -60,7 +60,7 @@ func decodeSlice(b []byte, es *discovery.EndpointSlice) error {
 			es.Ports = append(es.Ports, discovery.EndpointPort{})
 			return decodeSlicePort(v, &es.Ports[len(es.Ports)-1])
 		case 4:
-			es.AddressType = internAddressType(v)
+			es.AddressType = interned(v, addressTypes...)
 		}
 		return nil
 	})
@@ -176,7 +176,7 @@ func decodeSlicePort(b []byte, p *discovery.EndpointPort) error {
 			name := string(v)
 			p.Name = &name
 		case 2:
-			proto := internProtocol(v)
+			proto := interned(v, protocols...)
 			p.Protocol = &proto
 		case 3:
 			port := int32(x)
@@ -184,44 +184,4 @@ func decodeSlicePort(b []byte, p *discovery.EndpointPort) error {
 		}
 		return nil
 	})
-}
-
-func internAddressType(v []byte) discovery.AddressType {
-	switch string(v) {
-	case string(discovery.AddressTypeIPv4):
-		return discovery.AddressTypeIPv4
-	case string(discovery.AddressTypeIPv6):
-		return discovery.AddressTypeIPv6
-	}
-	return discovery.AddressType(v)
-}
-
-func internProtocol(v []byte) corev1.Protocol {
-	switch string(v) {
-	case string(corev1.ProtocolTCP):
-		return corev1.ProtocolTCP
-	case string(corev1.ProtocolUDP):
-		return corev1.ProtocolUDP
-	case string(corev1.ProtocolSCTP):
-		return corev1.ProtocolSCTP
-	}
-	return corev1.Protocol(v)
-}
-
-// internLabel shares the strings of the labels every EndpointSlice of the
-// EndpointSlice controller carries.
-func internLabel(v []byte) string {
-	switch string(v) {
-	case discovery.LabelServiceName:
-		return discovery.LabelServiceName
-	case discovery.LabelManagedBy:
-		return discovery.LabelManagedBy
-	case endpointSliceController:
-		return endpointSliceController
-	case corev1.IsHeadlessService:
-		return corev1.IsHeadlessService
-	case "":
-		return ""
-	}
-	return string(v)
 }
