@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -39,8 +40,11 @@ type fanout struct {
 	lw      cache.ListerWatcher
 	objType runtime.Object
 
-	mu        sync.Mutex // store and handlers: processing and subscribing
-	store     cache.Store
+	mu sync.Mutex // items and handlers: processing and subscribing
+	// items are the objects the informer holds, by storeKey: all that an
+	// update's old object, a relist's deletions and a late subscriber's
+	// replay need (client-go's store keeps indexes kubesvc never asks).
+	items     map[string]any
 	handlers  []*fanoutReg
 	transform cache.TransformFunc
 	onError   cache.WatchErrorHandlerWithContext
@@ -53,7 +57,20 @@ type fanout struct {
 // signature is client-go's shared informer's constructor's (resync and
 // indexers are not used: kubesvc resyncs nothing and looks nothing up).
 func newFanout(lw cache.ListerWatcher, objType runtime.Object, _ time.Duration, _ cache.Indexers) informer {
-	return &fanout{lw: lw, objType: objType, store: cache.NewStore(cache.DeletionHandlingMetaNamespaceKeyFunc)}
+	return &fanout{lw: lw, objType: objType, items: map[string]any{}}
+}
+
+// storeKey is the informers' key of an object: the "namespace/name" an
+// object of kubesvc's carries (objMeta), without building it again (a
+// string per object, for as long as the object is held); client-go's
+// otherwise. Every object an informer holds is transformed before it is
+// keyed (AtomicEvents: even a relist's), so the two never meet for one
+// object.
+func storeKey(obj any) (string, error) {
+	if o, ok := obj.(interface{ storeKey() string }); ok {
+		return o.storeKey(), nil
+	}
+	return cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
 }
 
 var errStarted = errors.New("the informer has already started")
@@ -95,11 +112,14 @@ func (f *fanout) RunWithContext(ctx context.Context) {
 	f.started = true
 	// A RealFIFO, not a DeltaFIFO: the DeltaFIFO's map of pending items
 	// grows to the whole initial list and keeps its size (about 90 B an
-	// object in BenchmarkSyncMemory).
+	// object in BenchmarkSyncMemory). Its atomic events hand over a list
+	// as one item: a delta a listed object would keep the queue's array
+	// at the list's length (about 40 B an object) until as many changes
+	// came again.
 	q := cache.NewRealFIFOWithOptions(cache.RealFIFOOptions{
-		KeyFunction:  cache.MetaNamespaceKeyFunc,
-		KnownObjects: f.store,
+		KeyFunction:  storeKey,
 		Transformer:  f.transform,
+		AtomicEvents: true,
 	})
 	f.queue.Store(q)
 	cfg := &cache.Config{
@@ -113,40 +133,82 @@ func (f *fanout) RunWithContext(ctx context.Context) {
 	cache.New(cfg).RunWithContext(ctx)
 }
 
-// process applies one object's deltas to the store and hands each to
-// every handler, as client-go's informers do.
+// process applies one object's deltas, or a whole list's, to the items
+// and hands each to every handler, as client-go's informers do.
 func (f *fanout) process(obj any, isInInitialList bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, d := range obj.(cache.Deltas) {
 		switch d.Type {
 		case cache.Sync, cache.Replaced, cache.Added, cache.Updated:
-			old, exists, err := f.store.Get(d.Object)
+			if err := f.put(d.Object, isInInitialList); err != nil {
+				return err
+			}
+		case cache.Deleted:
+			key, err := storeKey(d.Object)
 			if err != nil {
 				return err
 			}
-			if exists {
-				if err := f.store.Update(d.Object); err != nil {
-					return err
-				}
-				for _, r := range f.handlers {
-					r.h.OnUpdate(old, d.Object)
-				}
-				continue
-			}
-			if err := f.store.Add(d.Object); err != nil {
-				return err
-			}
-			for _, r := range f.handlers {
-				r.h.OnAdd(d.Object, isInInitialList)
-			}
-		case cache.Deleted:
-			if err := f.store.Delete(d.Object); err != nil {
-				return err
-			}
+			delete(f.items, key)
 			for _, r := range f.handlers {
 				r.h.OnDelete(d.Object)
 			}
+		case cache.ReplacedAll:
+			info, ok := d.Object.(cache.ReplacedAllInfo)
+			if !ok {
+				return fmt.Errorf("a list came as %T", d.Object)
+			}
+			if err := f.replaceAll(info.Objects, isInInitialList); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// put adds or updates obj, handing it to the handlers.
+func (f *fanout) put(obj any, isInInitialList bool) error {
+	key, err := storeKey(obj)
+	if err != nil {
+		return err
+	}
+	old, exists := f.items[key]
+	f.items[key] = obj
+	for _, r := range f.handlers {
+		if exists {
+			r.h.OnUpdate(old, obj)
+		} else {
+			r.h.OnAdd(obj, isInInitialList)
+		}
+	}
+	return nil
+}
+
+// replaceAll makes objs, a whole list, the items: the handlers are handed
+// first a tombstone of each item the list no longer has (a deletion missed
+// while the watch was down), then each listed object as an update of the
+// item it replaces or an addition, as client-go's informers do.
+func (f *fanout) replaceAll(objs []any, isInInitialList bool) error {
+	listed := make(map[string]any, len(objs))
+	for _, obj := range objs {
+		key, err := storeKey(obj)
+		if err != nil {
+			return err
+		}
+		listed[key] = obj
+	}
+	for key, old := range f.items {
+		if _, ok := listed[key]; ok {
+			continue
+		}
+		delete(f.items, key)
+		for _, r := range f.handlers {
+			r.h.OnDelete(cache.DeletedFinalStateUnknown{Key: key, Obj: old})
+		}
+	}
+	for _, obj := range objs {
+		if err := f.put(obj, isInInitialList); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -156,7 +218,7 @@ func (f *fanout) process(obj any, isInInitialList bool) error {
 func (f *fanout) AddEventHandler(h cache.ResourceEventHandler) (cache.ResourceEventHandlerRegistration, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, obj := range f.store.List() {
+	for _, obj := range f.items {
 		h.OnAdd(obj, true)
 	}
 	r := &fanoutReg{f: f, h: h}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -103,6 +105,66 @@ func TestFanoutHandsEachSubscriberEveryChangeOnce(t *testing.T) {
 	if err := inf.SetTransform(nil); err == nil {
 		t.Error("a running informer took a transform")
 	}
+}
+
+// A relist (the watch expired: 410 Gone, as after an API server restart)
+// hands a subscriber a tombstone of each object deleted while the watch
+// was down, an update of each still there and an addition of each new one.
+func TestFanoutRelistHandsWhatChangedWhileTheWatchWasDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := fake.NewClientset(clusterIPSvc("ns", "a", []string{"10.96.0.1"}), clusterIPSvc("ns", "b", []string{"10.96.0.2"}))
+	// Every watch is one the test ends: the fake's changes go unseen.
+	watches := make(chan *watch.FakeWatcher, 4)
+	c.PrependWatchReactor("services", func(k8stesting.Action) (bool, watch.Interface, error) {
+		w := watch.NewFakeWithChanSize(4, false)
+		watches <- w
+		return true, w, nil
+	})
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().Services("").List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().Services("").Watch(ctx, o)
+		},
+	}
+	inf := newFanout(cache.ToListWatcherWithWatchListSemantics(lw, fakeAPI{c: c}), &corev1.Service{}, 0, nil)
+	var got events
+	var tombstones atomic.Int32
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { got.note("add", obj) },
+		UpdateFunc: func(_, obj any) { got.note("update", obj) },
+		DeleteFunc: func(obj any) {
+			if _, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				tombstones.Add(1)
+			}
+			got.note("delete", obj)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go inf.RunWithContext(ctx)
+	waitFor(t, "the first sync", reg.HasSynced)
+	expectEvents(t, "after the sync", &got, "add ns/a", "add ns/b")
+	w := <-watches
+	if err := c.CoreV1().Services("ns").Delete(ctx, "b", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CoreV1().Services("ns").Create(ctx, clusterIPSvc("ns", "c", []string{"10.96.0.3"}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old resource version"})
+	expectEvents(t, "after the relist", &got, "add ns/c", "delete ns/b", "update ns/a")
+	if n := tombstones.Load(); n != 1 {
+		t.Errorf("%d deletions came as tombstones, want the 1 missed while the watch was down", n)
+	}
+	var replayed events
+	if _, err := inf.AddEventHandler(replayed.handler()); err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, "a late subscriber, after the relist", &replayed, "add ns/a", "add ns/c")
 }
 
 // expectEvents waits a little for want (sorted) and fails with what came.

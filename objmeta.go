@@ -76,6 +76,9 @@ func (m *objMeta) nsLen() int {
 func (m *objMeta) namespace() string { return m.key[:m.nsLen()] }
 func (m *objMeta) name() string      { return m.key[m.nsLen()+1:] }
 
+// storeKey is the informers' key of the object (fanout.go): its key.
+func (m *objMeta) storeKey() string { return m.key }
+
 func (m *objMeta) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 
 // GetObjectMeta builds the accessor on demand; the store asks for it only
