@@ -226,7 +226,10 @@ func (ix *index) lookup(name string) *entry {
 func (ix *index) ready() bool { return ix.live.Load() }
 
 // publish opens the index to readers; from then on changes copy shards.
-func (ix *index) publish() { ix.live.Store(true) }
+func (ix *index) publish() {
+	ix.compactPTRs()
+	ix.live.Store(true)
+}
 
 // nextSerial is the SOA serial of a change made at now after one of serial
 // last: now in Unix seconds, or one past last when that is not older
@@ -260,9 +263,7 @@ func (ix *index) commit(u update) {
 	for _, c := range u.svcs {
 		ix.setService(c.key, c.ref)
 	}
-	for ip, rels := range u.ptrs {
-		ix.setPTR(ip, rels)
-	}
+	ix.setPTRs(u.ptrs)
 	ix.setNames(u.names)
 }
 

@@ -126,57 +126,6 @@ func (ix *index) targets(ip netip.Addr) string {
 	return ix.ptrs[shardOf(k[:])].Load().get(ip)
 }
 
-// ptrShard is one shard of the reverse names, IPv4 addresses apart: their
-// map's slots are a third smaller, and most addresses are IPv4.
-type ptrShard struct {
-	v4 map[[4]byte]string
-	v6 map[ptrKey]string
-}
-
-func newPTRShard() *ptrShard {
-	return &ptrShard{v4: map[[4]byte]string{}, v6: map[ptrKey]string{}}
-}
-
-// get is the targets of ip; an IPv4-mapped address is the IPv4 one, as
-// the index keys them (keyOf).
-func (p *ptrShard) get(ip netip.Addr) string {
-	if ip = ip.Unmap(); ip.Is4() {
-		return p.v4[ip.As4()]
-	}
-	return p.v6[keyOf(ip)]
-}
-
-func (p *ptrShard) len() int { return len(p.v4) + len(p.v6) }
-
-// each calls yield with every address of the shard and its targets.
-func (p *ptrShard) each(yield func(ip netip.Addr, rels string)) {
-	for k, rels := range p.v4 {
-		yield(netip.AddrFrom4(k), rels)
-	}
-	for k, rels := range p.v6 {
-		yield(k.addr(), rels)
-	}
-}
-
-// set sets or ("") deletes the targets of ip in place, and reports whether
-// ip had some before.
-func (p *ptrShard) set(ip netip.Addr, rels string) (had bool) {
-	if ip = ip.Unmap(); ip.Is4() {
-		return setOrDeleteKey(p.v4, ip.As4(), rels)
-	}
-	return setOrDeleteKey(p.v6, keyOf(ip), rels)
-}
-
-func setOrDeleteKey[K comparable](m map[K]string, k K, v string) (had bool) {
-	_, had = m[k]
-	if v != "" {
-		m[k] = v
-	} else {
-		delete(m, k)
-	}
-	return had
-}
-
 // setService replaces what the index holds of one service, copying its
 // shard once the index is published.
 func (ix *index) setService(key string, ref svcRef) {
@@ -193,28 +142,6 @@ func (ix *index) setService(key string, ref svcRef) {
 		delete(m, key)
 	}
 	ix.svcs[s].Store(&m)
-}
-
-// setPTR sets the names ip's PTR records point at ("": it has none).
-func (ix *index) setPTR(k ptrKey, rels string) {
-	s, ip := shardOf(k[:]), k.addr()
-	p := ix.ptrs[s].Load()
-	if ix.live.Load() {
-		c := *p // only the family's map is copied
-		if ip.Is4() {
-			c.v4 = maps.Clone(c.v4)
-		} else {
-			c.v6 = maps.Clone(c.v6)
-		}
-		p = &c
-	}
-	if p.set(ip, rels) {
-		ix.names--
-	}
-	if rels != "" {
-		ix.names++
-	}
-	ix.ptrs[s].Store(p)
 }
 
 // splitTargets are the names of a targets string, in a slice of their own.
