@@ -296,38 +296,30 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 	ms := &hs.members
 	var srvNames []port // named ports' names and protocols, once each
 	var protos []protocol
-	var lastPorts []port // members mostly share their slice's ports: each set is counted once
 	dashedLabels := 0
-	var last netip.Addr
-	for k, c := range ms.chunks {
-		for j := range c {
-			m, i := &c[j], int(ms.starts[k])+j
-			if i == 0 || m.ip != last {
-				hs.addrs++
-			}
-			last = m.ip
-			if m.label == "" {
-				continue
-			}
-			if m.dashed {
-				dashedLabels++
-			} else {
-				hs.byLabel = append(hs.byLabel, int32(i))
-				hs.allByLabel = hs.allByLabel || mayBeDashed(m.label)
-			}
-			// Members mostly have their slice's ports; after patches, from
-			// different versions of the slice: the same ports, elsewhere.
-			if len(m.ports) > 0 && len(lastPorts) > 0 && (&m.ports[0] == &lastPorts[0] || slices.Equal(m.ports, lastPorts)) {
-				continue
-			}
-			lastPorts = m.ports
-			for _, p := range m.ports {
+	for k, sum := range ms.sums {
+		hs.addrs += int(sum.addrs)
+		if k > 0 && ms.chunks[k][0].ip == ms.chunks[k-1][len(ms.chunks[k-1])-1].ip {
+			hs.addrs-- // an address's members go on from the chunk before (see memberList)
+		}
+		dashedLabels += int(sum.dashed)
+		hs.allByLabel = hs.allByLabel || sum.mayBeDashed
+		for _, ps := range sum.ports {
+			for _, p := range ps {
 				if np := (port{name: p.name, proto: p.proto}); named(p) && !slices.Contains(srvNames, np) {
 					srvNames = append(srvNames, np)
 				}
 				if named(p) && !slices.Contains(protos, p.proto) {
 					protos = append(protos, p.proto)
 				}
+			}
+		}
+		if sum.labelled == 0 || hs.allByLabel {
+			continue // (all of them are gathered below)
+		}
+		for j, m := range ms.chunks[k] {
+			if m.label != "" && !m.dashed {
+				hs.byLabel = append(hs.byLabel, ms.starts[k]+int32(j))
 			}
 		}
 	}

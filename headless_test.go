@@ -1,9 +1,11 @@
 package kubesvc
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,14 +20,17 @@ import (
 func TestPatchedHeadlessRecordIsTheMergedOne(t *testing.T) {
 	// Small: slices share most addresses. Big: members span many chunks
 	// (memberList), which patches edit one at a time.
-	for _, size := range []poolSize{{addrs: 8, perSlice: 6}, {addrs: 400, perSlice: 150}} {
-		t.Run(fmt.Sprintf("addresses=%d", size.addrs), func(t *testing.T) { checkPatchedRecords(t, size) })
+	for _, size := range []poolSize{{8, 6, true}, {400, 150, true}, {400, 150, false}} {
+		t.Run(fmt.Sprintf("addresses=%d/dashedLikeHostname=%v", size.addrs, size.dashedLike), func(t *testing.T) { checkPatchedRecords(t, size) })
 	}
 }
 
 // poolSize is how many addresses slices list theirs from, and at most how
 // many endpoints a slice has.
-type poolSize struct{ addrs, perSlice int }
+type poolSize struct {
+	addrs, perSlice int
+	dashedLike      bool // a hostname looks like a dashed address (hsRecord.allByLabel)
+}
 
 func checkPatchedRecords(t *testing.T, size poolSize) {
 	r := rand.New(rand.NewPCG(1, uint64(size.addrs)))
@@ -56,6 +61,13 @@ func checkPatchedRecords(t *testing.T, size poolSize) {
 			if !sameHeadless(got, want) || got != nil && (!slices.Equal(got.byLabel, want.byLabel) || got.names != want.names || got.addrs != want.addrs) {
 				t.Fatalf("publishNotReadyAddresses %v, step %d (%s): patched record\n%s\nmerged afresh\n%s", notReady, step, name, describe(got), describe(want))
 			}
+			if got == nil {
+				continue
+			}
+			if addrs, byLabel, names := counted(got); addrs != got.addrs || names != got.names || !slices.Equal(byLabel, got.byLabel) {
+				t.Fatalf("publishNotReadyAddresses %v, step %d (%s): the record counts\n%s\nbut its members, one by one, make addrs %d names %d byLabel %v",
+					notReady, step, name, describe(got), addrs, names, byLabel)
+			}
 		}
 	}
 }
@@ -65,7 +77,11 @@ func checkPatchedRecords(t *testing.T, size poolSize) {
 func randomSlice(r *rand.Rand, name string, rv int, size poolSize) *discovery.EndpointSlice {
 	var eps []discovery.Endpoint
 	for range r.IntN(size.perSlice) {
-		host := []string{"", "", "web-0", "web-1", "10-0-0-3"}[r.IntN(5)]
+		hosts := []string{"", "", "web-0", "web-1", "10-0-0-3"}
+		if !size.dashedLike {
+			hosts = hosts[:4]
+		}
+		host := hosts[r.IntN(len(hosts))]
 		n := r.IntN(size.addrs) + 1
 		eps = append(eps, ep(fmt.Sprintf("10.0.%d.%d", n/250, n%250), host, r.IntN(3) > 0))
 	}
@@ -73,6 +89,41 @@ func randomSlice(r *rand.Rand, name string, rv int, size poolSize) *discovery.En
 	sl := slice("ns", name, "hs", discovery.AddressTypeIPv4, ports, eps...)
 	sl.ResourceVersion = fmt.Sprint(rv + 10)
 	return sl
+}
+
+// counted is what newHeadless counts of hs, counted member by member: its
+// distinct addresses, the members looked up by label (sorted by label,
+// then address) and its names.
+func counted(hs *hsRecord) (addrs int, byLabel []int32, names int) {
+	ms := hs.members.flat()
+	all := slices.ContainsFunc(ms, func(m hsMember) bool { return m.label != "" && !m.dashed && mayBeDashed(m.label) })
+	labels := map[string]bool{}
+	var srv []port
+	var protos []protocol
+	for i, m := range ms {
+		if i == 0 || m.ip != ms[i-1].ip {
+			addrs++
+		}
+		if m.label == "" {
+			continue
+		}
+		labels[m.label] = true
+		if all || !m.dashed {
+			byLabel = append(byLabel, int32(i))
+		}
+		for _, p := range m.ports {
+			if named(p) && !slices.Contains(srv, port{name: p.name, proto: p.proto}) {
+				srv = append(srv, port{name: p.name, proto: p.proto})
+			}
+			if named(p) && !slices.Contains(protos, p.proto) {
+				protos = append(protos, p.proto)
+			}
+		}
+	}
+	slices.SortFunc(byLabel, func(a, b int32) int {
+		return cmp.Or(strings.Compare(ms[a].label, ms[b].label), ms[a].ip.Compare(ms[b].ip))
+	})
+	return addrs, byLabel, 1 + len(labels) + len(srv) + len(protos)
 }
 
 func describe(hs *hsRecord) string {

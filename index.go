@@ -269,23 +269,27 @@ func (ix *index) commit(u update) {
 
 // setNames sets the batch's entries (a nil entry deletes the name).
 func (ix *index) setNames(batch map[string]*entry) {
+	if len(batch) == 0 {
+		return // most changes: services answer from their records (svcindex.go)
+	}
 	if !ix.live.Load() {
 		for name, e := range batch {
 			ix.names += setOrDelete(*ix.shards[shardOf(name)].Load(), name, e)
 		}
 		return
 	}
-	var touched [numShards]map[string]*entry
+	var touched [numShards]*map[string]*entry // copies, each published once
 	for name, e := range batch {
 		s := shardOf(name)
 		if touched[s] == nil {
-			touched[s] = maps.Clone(*ix.shards[s].Load())
+			m := maps.Clone(*ix.shards[s].Load())
+			touched[s] = &m
 		}
-		ix.names += setOrDelete(touched[s], name, e)
+		ix.names += setOrDelete(*touched[s], name, e)
 	}
-	for s, m := range touched {
-		if m != nil {
-			ix.shards[s].Store(&m)
+	for s := range touched {
+		if touched[s] != nil {
+			ix.shards[s].Store(touched[s])
 		}
 	}
 }

@@ -16,7 +16,49 @@ import (
 type memberList struct {
 	chunks [][]hsMember // none empty
 	starts []int32      // the index of each chunk's first member
+	sums   []chunkSum   // each chunk's, made with it and shared as it is
 	n      int
+}
+
+// chunkSum is what a headless record counts of a chunk's members
+// (newHeadless): made once, when the chunk is cut, so that a change counts
+// the chunks it touched rather than every member again.
+type chunkSum struct {
+	addrs    int32 // distinct addresses
+	dashed   int32 // members labelled with their dashed address
+	labelled int32 // members labelled otherwise
+	// mayBeDashed: a member labelled otherwise has a label a dashed
+	// address could have (see hsRecord.allByLabel).
+	mayBeDashed bool
+	// ports are the port lists of the labelled members, a list once
+	// where members next to each other have equal ones (mostly one list:
+	// their slice's).
+	ports [][]port
+}
+
+// sumOf counts c's members.
+func sumOf(c []hsMember) chunkSum {
+	var s chunkSum
+	for i := range c {
+		m := &c[i]
+		if i == 0 || m.ip != c[i-1].ip {
+			s.addrs++
+		}
+		switch {
+		case m.label == "":
+			continue
+		case m.dashed:
+			s.dashed++
+		default:
+			s.labelled++
+			s.mayBeDashed = s.mayBeDashed || mayBeDashed(m.label)
+		}
+		if n := len(s.ports); len(m.ports) > 0 && n > 0 && (&m.ports[0] == &s.ports[n-1][0] || slices.Equal(m.ports, s.ports[n-1])) {
+			continue
+		}
+		s.ports = append(s.ports, m.ports)
+	}
+	return s
 }
 
 // chunkSize is the members a chunk is cut after (at the next address); an
@@ -28,6 +70,7 @@ func newMemberList(ms []hsMember) memberList {
 	var l memberList
 	l.chunks = make([][]hsMember, 0, len(ms)/chunkSize+1)
 	l.starts = make([]int32, 0, len(ms)/chunkSize+1)
+	l.sums = make([]chunkSum, 0, len(ms)/chunkSize+1)
 	l.addCut(ms, chunkSize)
 	return l
 }
@@ -43,11 +86,17 @@ func (l *memberList) addCut(ms []hsMember, size int) {
 		for cut < len(ms) && ms[cut].ip == ms[cut-1].ip {
 			cut++
 		}
-		l.starts = append(l.starts, int32(l.n))
-		l.chunks = append(l.chunks, ms[:cut:cut])
-		l.n += cut
+		l.add(ms[:cut:cut], sumOf(ms[:cut]))
 		ms = ms[cut:]
 	}
+}
+
+// add appends chunk c, whose sum is s.
+func (l *memberList) add(c []hsMember, s chunkSum) {
+	l.starts = append(l.starts, int32(l.n))
+	l.chunks = append(l.chunks, c)
+	l.sums = append(l.sums, s)
+	l.n += len(c)
 }
 
 // Len is the number of members.
@@ -117,7 +166,8 @@ func (l *memberList) patched(edits []memberEdit) memberList {
 	if len(l.chunks) == 0 {
 		return newMemberList(mergeEdits(nil, edits))
 	}
-	out := memberList{chunks: make([][]hsMember, 0, len(l.chunks)+1), starts: make([]int32, 0, len(l.chunks)+1)}
+	n := len(l.chunks) + 1
+	out := memberList{chunks: make([][]hsMember, 0, n), starts: make([]int32, 0, n), sums: make([]chunkSum, 0, n)}
 	e := 0
 	for k, c := range l.chunks {
 		end := len(edits)
@@ -127,9 +177,7 @@ func (l *memberList) patched(edits []memberEdit) memberList {
 			}
 		}
 		if end == e {
-			out.starts = append(out.starts, int32(out.n))
-			out.chunks = append(out.chunks, c)
-			out.n += len(c)
+			out.add(c, l.sums[k])
 			continue
 		}
 		out.addCut(mergeEdits(c, edits[e:end]), 2*chunkSize)
