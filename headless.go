@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // A headless service's answers are its endpoints, merged from all of its
@@ -15,13 +16,27 @@ import (
 
 // hsMember is one name an endpoint address goes by in a headless service.
 type hsMember struct {
-	ip     netip.Addr
-	label  string // hostname, dashed address or Pod name; "" when it cannot be a label
-	ports  []port
-	ptr    bool   // the address's PTR names this member (spec 2.4.2)
-	dashed bool   // label is the address dashed
-	zone   uint16 // zonal: the topology zones slices list ip in (zoneSet); fits in padding
+	ip    netip.Addr
+	label string // hostname, dashed address or Pod name; "" when it cannot be a label
+	// portList and nPorts are ports(): a pointer and a count, where a
+	// slice header took 24 bytes of every member.
+	portList *port
+	nPorts   uint16
+	ptr      bool   // the address's PTR names this member (spec 2.4.2)
+	dashed   bool   // label is the address dashed
+	zone     uint16 // zonal: the topology zones slices list ip in (zoneSet); fits in padding
 }
+
+func newMember(ip netip.Addr, label string, ports []port, ptr, dashed bool, zone uint16) hsMember {
+	m := hsMember{ip: ip, label: label, ptr: ptr, dashed: dashed, zone: zone}
+	if len(ports) > 0 { // at most 100 (the API's limit for a slice)
+		m.portList, m.nPorts = &ports[0], uint16(len(ports))
+	}
+	return m
+}
+
+// ports are the ports of the member's slice (shared by its members).
+func (m *hsMember) ports() []port { return unsafe.Slice(m.portList, m.nPorts) }
 
 // hsRecord is a headless service with at least one endpoint that answers
 // for it. It is immutable once published: queries read it without locks.
@@ -187,7 +202,7 @@ func (g *addrGroup) emit(out []hsMember, seen *prevLabels) []hsMember {
 		if !isLabel(label) {
 			label, ptr = "", false
 		}
-		out = append(out, hsMember{ip: g.ip, label: label, ports: g.ports, ptr: ptr, dashed: dashed, zone: zone})
+		out = append(out, newMember(g.ip, label, g.ports, ptr, dashed, zone))
 	}
 	if g.anonymous {
 		add(seen.dashed(g.ip), true, !named)

@@ -111,7 +111,7 @@ func counted(hs *hsRecord) (addrs int, byLabel []int32, names int) {
 		if all || !m.dashed {
 			byLabel = append(byLabel, int32(i))
 		}
-		for _, p := range m.ports {
+		for _, p := range m.ports() {
 			if named(p) && !slices.Contains(srv, port{name: p.name, proto: p.proto}) {
 				srv = append(srv, port{name: p.name, proto: p.proto})
 			}
@@ -132,7 +132,7 @@ func describe(hs *hsRecord) string {
 	}
 	out := ""
 	for _, m := range hs.members.flat() {
-		out += fmt.Sprintf("  %v %q ptr=%v dashed=%v ports=%v\n", m.ip, m.label, m.ptr, m.dashed, m.ports)
+		out += fmt.Sprintf("  %v %q ptr=%v dashed=%v ports=%v\n", m.ip, m.label, m.ptr, m.dashed, m.ports())
 	}
 	return out + fmt.Sprintf("  byLabel %v names %d addrs %d", hs.byLabel, hs.names, hs.addrs)
 }

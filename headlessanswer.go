@@ -243,7 +243,7 @@ func (a *hsAnswers) hasProto(proto []byte) bool {
 	w := labelWalk{hs: a.hs, maxLabel: a.maxLabel}
 	for idx, ok := w.next(); ok; idx, ok = w.next() {
 		for _, i := range idx {
-			for _, p := range a.hs.members.At(int(i)).ports {
+			for _, p := range a.hs.members.At(int(i)).ports() {
 				if named(p) && p.proto.String() == string(proto) {
 					return true
 				}
@@ -285,7 +285,7 @@ func (it *srvGroups) group() (srvGroup, bool) {
 			if !it.a.in(*m) {
 				continue
 			}
-			for _, p := range m.ports {
+			for _, p := range m.ports() {
 				if it.pname != nil && (p.name != string(it.pname) || p.proto.String() != string(it.proto)) {
 					continue
 				}
@@ -353,7 +353,7 @@ func (a *hsAnswers) names(yield func(name string, rrs, extra []dns.RR)) {
 		owner := a.slabs.join3(ms.At(int(idx[0])).label, ".", a.base)
 		yield(owner, a.labelAddrs(owner, idx, dns.TypeANY), nil)
 		for _, i := range idx {
-			for _, p := range ms.At(int(i)).ports {
+			for _, p := range ms.At(int(i)).ports() {
 				if np := (port{name: p.name, proto: p.proto}); named(p) && !slices.Contains(srvNames, np) {
 					srvNames = append(srvNames, np)
 				}

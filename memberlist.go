@@ -53,10 +53,10 @@ func sumOf(c []hsMember) chunkSum {
 			s.labelled++
 			s.mayBeDashed = s.mayBeDashed || mayBeDashed(m.label)
 		}
-		if n := len(s.ports); len(m.ports) > 0 && n > 0 && (&m.ports[0] == &s.ports[n-1][0] || slices.Equal(m.ports, s.ports[n-1])) {
+		if n := len(s.ports); m.nPorts > 0 && n > 0 && (m.portList == &s.ports[n-1][0] || slices.Equal(m.ports(), s.ports[n-1])) {
 			continue
 		}
-		s.ports = append(s.ports, m.ports)
+		s.ports = append(s.ports, m.ports())
 	}
 	return s
 }
@@ -258,5 +258,5 @@ func sameMembers(a, b *memberList) bool {
 }
 
 func sameMember(x, y *hsMember) bool {
-	return x.ip == y.ip && x.label == y.label && x.ptr == y.ptr && x.dashed == y.dashed && x.zone == y.zone && slices.Equal(x.ports, y.ports)
+	return x.ip == y.ip && x.label == y.label && x.ptr == y.ptr && x.dashed == y.dashed && x.zone == y.zone && slices.Equal(x.ports(), y.ports())
 }
