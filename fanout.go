@@ -50,14 +50,15 @@ type fanout struct {
 	onError   cache.WatchErrorHandlerWithContext
 	started   bool
 
-	queue atomic.Pointer[cache.RealFIFO] // set when it runs
+	queue  atomic.Pointer[cache.RealFIFO] // set when it runs
+	synced chan struct{}                  // closed once HasSynced
 }
 
 // newFanout is an informer of lw's objects of objType's type; its
 // signature is client-go's shared informer's constructor's (resync and
 // indexers are not used: kubesvc resyncs nothing and looks nothing up).
 func newFanout(lw cache.ListerWatcher, objType runtime.Object, _ time.Duration, _ cache.Indexers) informer {
-	return &fanout{lw: lw, objType: objType, items: map[string]any{}}
+	return &fanout{lw: lw, objType: objType, items: map[string]any{}, synced: make(chan struct{})}
 }
 
 // storeKey is the informers' key of an object: the "namespace/name" an
@@ -130,6 +131,13 @@ func (f *fanout) RunWithContext(ctx context.Context) {
 		WatchErrorHandlerWithContext: f.onError,
 	}
 	f.mu.Unlock()
+	go func() {
+		select {
+		case <-q.HasSyncedChecker().Done():
+			close(f.synced)
+		case <-ctx.Done():
+		}
+	}()
 	cache.New(cfg).RunWithContext(ctx)
 }
 
@@ -247,9 +255,11 @@ type fanoutReg struct {
 
 func (r *fanoutReg) HasSynced() bool { return r.f.HasSynced() }
 
-func (r *fanoutReg) HasSyncedChecker() cache.DoneChecker {
-	if q := r.f.queue.Load(); q != nil {
-		return q.HasSyncedChecker()
-	}
-	return nil
-}
+// HasSyncedChecker is done when HasSynced is true, even for a
+// registration made before the informer runs.
+func (r *fanoutReg) HasSyncedChecker() cache.DoneChecker { return fanoutSynced{r.f} }
+
+type fanoutSynced struct{ f *fanout }
+
+func (s fanoutSynced) Name() string          { return "kubesvc informer of " + fmt.Sprintf("%T", s.f.objType) }
+func (s fanoutSynced) Done() <-chan struct{} { return s.f.synced }

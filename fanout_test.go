@@ -73,8 +73,14 @@ func TestFanoutHandsEachSubscriberEveryChangeOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checker := regFirst.HasSyncedChecker() // made before the informer runs
 	go inf.RunWithContext(ctx)
 	waitFor(t, "the first sync", regFirst.HasSynced)
+	select {
+	case <-checker.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the synced checker of a registration made before the informer ran is not done 5s after the sync")
+	}
 	expectEvents(t, "first, after the sync", &first, "add ns/a", "add ns/b")
 	create := func(name, ip string) {
 		if _, err := c.CoreV1().Services("ns").Create(ctx, clusterIPSvc("ns", name, []string{ip}), metav1.CreateOptions{}); err != nil {
