@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -75,23 +76,76 @@ func CheckBinary(path string) error {
 	return nil
 }
 
-// FreePort returns a loopback port free for both TCP and UDP right now.
+// FreePort returns a loopback port free for both TCP and UDP right now,
+// below the kernel's ephemeral range (ip_local_port_range) when it can:
+// between this pick and the server's bind, an outgoing connection of
+// anything on the machine could take an ephemeral port (the API server's
+// clients do, all the time), and the server would then fail to start.
+// Ports are picked at random there and never handed out twice by one
+// process, so parallel tests and runs rarely meet.
 func FreePort() (int, error) {
-	for range 50 {
-		tl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
+	lo, hi := 10000, ephemeralLow()
+	for range 200 {
+		port := 0 // the kernel's pick, if the range below is too small
+		if hi-lo > 1000 {
+			port = lo + rand.IntN(hi-lo)
 		}
-		port := tl.Addr().(*net.TCPAddr).Port
-		ul, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		tl.Close()
-		if err != nil {
-			continue
+		if p, ok := tryPort(port); ok && handOut(p) {
+			return p, nil
 		}
-		ul.Close()
-		return port, nil
 	}
 	return 0, errors.New("no free loopback port for both TCP and UDP")
+}
+
+// tryPort reports whether port (0: any) is free for both TCP and UDP, and
+// which it is.
+func tryPort(port int) (int, bool) {
+	tl, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return 0, false
+	}
+	port = tl.Addr().(*net.TCPAddr).Port
+	ul, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	tl.Close()
+	if err != nil {
+		return 0, false
+	}
+	ul.Close()
+	return port, true
+}
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
+
+// handOut records p as handed out; false if it was already.
+func handOut(p int) bool {
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	if handed[p] {
+		return false
+	}
+	handed[p] = true
+	return true
+}
+
+// ephemeralLow is where the kernel's ephemeral ports start (32768 if it
+// cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
 
 // Ports are the loopback ports one CoreDNS instance uses.
