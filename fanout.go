@@ -24,14 +24,14 @@ type informer interface {
 	RunWithContext(ctx context.Context)
 }
 
-// fanout is the informers' implementation: client-go's controller (its
-// reflector and RealFIFO, as client-go's shared informer has) with a process function that updates the store
-// and calls every subscribed handler in turn, in the queue's goroutine.
-// client-go's shared informer hands each event to a goroutine of each
-// handler's, through two channels and a buffer: two more goroutine
-// switches an event, on the path of every change to the answers (stock
-// CoreDNS's informers call their handler in the queue's goroutine too).
-// The handlers here only update the index under the watcher's lock.
+// fanout is the informers' implementation: client-go's reflector (run by
+// its controller) with a store that hands each change to every subscribed
+// handler in turn, in the reflector's goroutine (fanoutStore).
+// client-go's shared informer queues each change for a goroutine of its
+// own, and hands it from there to a goroutine of each handler's through
+// two channels and a buffer: three more goroutine switches an event, on
+// the path of every change to the answers. The handlers here only update
+// the index under the watcher's lock.
 //
 // A handler subscribed after the informer started is first handed what the
 // store holds, under the lock processing holds, so that it misses no event
@@ -50,15 +50,17 @@ type fanout struct {
 	onError   cache.WatchErrorHandlerWithContext
 	started   bool
 
-	queue  atomic.Pointer[cache.RealFIFO] // set when it runs
-	synced chan struct{}                  // closed once HasSynced
+	hasSynced atomic.Bool   // the first list is handed out
+	synced    chan struct{} // closed then
+	closed    chan struct{} // closed when the informer stops
+	closeOnce sync.Once
 }
 
 // newFanout is an informer of lw's objects of objType's type; its
 // signature is client-go's shared informer's constructor's (resync and
 // indexers are not used: kubesvc resyncs nothing and looks nothing up).
 func newFanout(lw cache.ListerWatcher, objType runtime.Object, _ time.Duration, _ cache.Indexers) informer {
-	return &fanout{lw: lw, objType: objType, items: map[string]any{}, synced: make(chan struct{})}
+	return &fanout{lw: lw, objType: objType, items: map[string]any{}, synced: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // storeKey is the informers' key of an object: the "namespace/name" an
@@ -98,10 +100,7 @@ func (f *fanout) beforeStart(set func()) error {
 
 // HasSynced reports whether the initial list has been processed, every
 // handler subscribed by then handed all of it.
-func (f *fanout) HasSynced() bool {
-	q := f.queue.Load()
-	return q != nil && q.HasSynced() // the queue processes under its lock: no item is half handed out
-}
+func (f *fanout) HasSynced() bool { return f.hasSynced.Load() }
 
 // RunWithContext lists and watches until ctx ends; a second run does nothing.
 func (f *fanout) RunWithContext(ctx context.Context) {
@@ -111,65 +110,101 @@ func (f *fanout) RunWithContext(ctx context.Context) {
 		return
 	}
 	f.started = true
-	// A RealFIFO, not a DeltaFIFO: the DeltaFIFO's map of pending items
-	// grows to the whole initial list and keeps its size (about 90 B an
-	// object in BenchmarkSyncMemory). Its atomic events hand over a list
-	// as one item: a delta a listed object would keep the queue's array
-	// at the list's length (about 40 B an object) until as many changes
-	// came again.
-	q := cache.NewRealFIFOWithOptions(cache.RealFIFOOptions{
-		KeyFunction:  storeKey,
-		Transformer:  f.transform,
-		AtomicEvents: true,
-	})
-	f.queue.Store(q)
-	cfg := &cache.Config{
-		Queue:                        q,
+	f.mu.Unlock()
+	// client-go's controller, for its reflector and the watch error
+	// handler it sets there; its queue is the store, whose Pop has nothing
+	// to hand out: the store hands each change out itself.
+	cache.New(&cache.Config{
+		Queue:                        (*fanoutStore)(f),
 		ListerWatcher:                f.lw,
 		ObjectType:                   f.objType,
-		Process:                      f.process,
+		ObjectDescription:            fmt.Sprintf("%T", f.objType),
+		Process:                      func(any, bool) error { return nil },
 		WatchErrorHandlerWithContext: f.onError,
-	}
-	f.mu.Unlock()
-	go func() {
-		select {
-		case <-q.HasSyncedChecker().Done():
-			close(f.synced)
-		case <-ctx.Done():
-		}
-	}()
-	cache.New(cfg).RunWithContext(ctx)
+	}).RunWithContext(ctx)
 }
 
-// process applies one object's deltas, or a whole list's, to the items
-// and hands each to every handler, as client-go's informers do.
-func (f *fanout) process(obj any, isInInitialList bool) error {
+// fanoutStore is the reflector's store: each change it is handed is
+// transformed, applied to the items and handed to every handler at once,
+// in the reflector's goroutine. client-go's informers queue changes for a
+// goroutine of their own (a DeltaFIFO's map cost about 90 B an object
+// after the initial list, a RealFIFO's array about 40): one more
+// goroutine switch an event, on the path of every change to the answers.
+type fanoutStore fanout
+
+// Transformer makes the reflector transform a streamed list's objects as
+// they come (its temporary store would hold them whole otherwise).
+func (s *fanoutStore) Transformer() cache.TransformFunc { return s.transform }
+
+func (s *fanoutStore) Add(obj any) error    { return (*fanout)(s).change(obj, false) }
+func (s *fanoutStore) Update(obj any) error { return (*fanout)(s).change(obj, false) }
+func (s *fanoutStore) Delete(obj any) error { return (*fanout)(s).change(obj, true) }
+func (s *fanoutStore) Resync() error        { return nil } // kubesvc resyncs nothing
+
+// Pop waits until the store is closed: changes are handed out as they come.
+func (s *fanoutStore) Pop(cache.PopProcessFunc) (any, error) {
+	<-s.closed
+	return nil, cache.ErrFIFOClosed
+}
+
+// Close ends Pop's wait, when the informer stops.
+func (s *fanoutStore) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
+
+func (s *fanoutStore) HasSynced() bool                     { return (*fanout)(s).HasSynced() }
+func (s *fanoutStore) HasSyncedChecker() cache.DoneChecker { return fanoutSynced{(*fanout)(s)} }
+
+// Replace is a list: the first one's objects are the initial list.
+func (s *fanoutStore) Replace(objs []any, _ string) error {
+	f := (*fanout)(s)
+	for i, obj := range objs {
+		t, err := f.transformed(obj)
+		if err != nil {
+			return err
+		}
+		objs[i] = t
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, d := range obj.(cache.Deltas) {
-		switch d.Type {
-		case cache.Sync, cache.Replaced, cache.Added, cache.Updated:
-			if err := f.put(d.Object, isInInitialList); err != nil {
-				return err
-			}
-		case cache.Deleted:
-			key, err := storeKey(d.Object)
-			if err != nil {
-				return err
-			}
-			delete(f.items, key)
-			for _, r := range f.handlers {
-				r.h.OnDelete(d.Object)
-			}
-		case cache.ReplacedAll:
-			info, ok := d.Object.(cache.ReplacedAllInfo)
-			if !ok {
-				return fmt.Errorf("a list came as %T", d.Object)
-			}
-			if err := f.replaceAll(info.Objects, isInInitialList); err != nil {
-				return err
-			}
-		}
+	initial := !f.hasSynced.Load()
+	if err := f.replaceAll(objs, initial); err != nil {
+		return err
+	}
+	if initial {
+		f.hasSynced.Store(true)
+		close(f.synced)
+	}
+	return nil
+}
+
+// transformed is obj transformed. A streamed list's objects come
+// transformed already (Transformer); the transforms hand their own
+// objects back as they are.
+func (f *fanout) transformed(obj any) (any, error) {
+	if f.transform == nil {
+		return obj, nil
+	}
+	return f.transform(obj)
+}
+
+// change applies one watch event's object to the items and hands it to
+// every handler, as client-go's informers do.
+func (f *fanout) change(obj any, deleted bool) error {
+	obj, err := f.transformed(obj)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !deleted {
+		return f.put(obj, false)
+	}
+	key, err := storeKey(obj)
+	if err != nil {
+		return err
+	}
+	delete(f.items, key)
+	for _, r := range f.handlers {
+		r.h.OnDelete(obj)
 	}
 	return nil
 }
