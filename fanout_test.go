@@ -58,16 +58,7 @@ func TestFanoutHandsEachSubscriberEveryChangeOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := fake.NewClientset(clusterIPSvc("ns", "a", []string{"10.96.0.1"}), clusterIPSvc("ns", "b", []string{"10.96.0.2"}))
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().Services("").List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return c.CoreV1().Services("").Watch(ctx, o)
-		},
-	}
-	// The fake cannot stream lists: the reflector is told so, as patient does.
-	inf := newFanout(cache.ToListWatcherWithWatchListSemantics(lw, fakeAPI{c: c}), &corev1.Service{}, 0, nil)
+	inf := servicesFanout(c)
 	var first, late events
 	regFirst, err := inf.AddEventHandler(first.handler())
 	if err != nil {
@@ -127,15 +118,7 @@ func TestFanoutRelistHandsWhatChangedWhileTheWatchWasDown(t *testing.T) {
 		watches <- w
 		return true, w, nil
 	})
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().Services("").List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return c.CoreV1().Services("").Watch(ctx, o)
-		},
-	}
-	inf := newFanout(cache.ToListWatcherWithWatchListSemantics(lw, fakeAPI{c: c}), &corev1.Service{}, 0, nil)
+	inf := servicesFanout(c)
 	var got events
 	var tombstones atomic.Int32
 	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -171,6 +154,20 @@ func TestFanoutRelistHandsWhatChangedWhileTheWatchWasDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectEvents(t, "a late subscriber, after the relist", &replayed, "add ns/a", "add ns/c")
+}
+
+// servicesFanout is an informer of c's Services.
+func servicesFanout(c *fake.Clientset) informer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().Services("").List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().Services("").Watch(ctx, o)
+		},
+	}
+	// The fake cannot stream lists: the reflector is told so, as patient does.
+	return newFanout(cache.ToListWatcherWithWatchListSemantics(lw, fakeAPI{c: c}), &corev1.Service{}, 0, nil)
 }
 
 // expectEvents waits a little for want (sorted) and fails with what came.
