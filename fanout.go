@@ -67,8 +67,7 @@ func newFanout(lw cache.ListerWatcher, objType runtime.Object, _ time.Duration, 
 // object of kubesvc's carries (objMeta), without building it again (a
 // string per object, for as long as the object is held); client-go's
 // otherwise. Every object an informer holds is transformed before it is
-// keyed (AtomicEvents: even a relist's), so the two never meet for one
-// object.
+// keyed (a list's too, in Replace), so the two never meet for one object.
 func storeKey(obj any) (string, error) {
 	if o, ok := obj.(interface{ storeKey() string }); ok {
 		return o.storeKey(), nil
