@@ -1,0 +1,30 @@
+package kubesvc
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+)
+
+// A headless service whose slices differ in ports (one has none, as a
+// slice of Pods without the service's named target port) is answered:
+// counting a chunk whose portless member comes before one with ports must
+// not index the empty port list.
+func TestHeadlessPortlessMemberBeforeOneWithPorts(t *testing.T) {
+	w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
+	w.ix.publish()
+	s, _ := toService(headlessSvc("ns", "hs", svcPort("web", corev1.ProtocolTCP, 80)))
+	w.setService(s.(*service).key, s.(*service))
+	a, _ := toEndpointSlice(slice("ns", "hs-a", "hs", discovery.AddressTypeIPv4, nil, ep("10.0.0.1", "a", true)))
+	w.setSlice("ns/hs", "hs-a", a.(*endpointSlice))
+	b, _ := toEndpointSlice(slice("ns", "hs-b", "hs", discovery.AddressTypeIPv4,
+		[]discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80)}, ep("10.0.0.2", "b", true)))
+	w.setSlice("ns/hs", "hs-b", b.(*endpointSlice))
+	w.mu.Lock()
+	got := w.ix.serviceNamed("hs.ns").hs
+	w.mu.Unlock()
+	if got == nil || got.addrs != 2 {
+		t.Fatalf("record %s, want the 2 addresses", describe(got))
+	}
+}
