@@ -53,7 +53,10 @@ func sumOf(c []hsMember) chunkSum {
 			s.labelled++
 			s.mayBeDashed = s.mayBeDashed || mayBeDashed(m.label)
 		}
-		if n := len(s.ports); m.nPorts > 0 && n > 0 && (m.portList == &s.ports[n-1][0] || slices.Equal(m.ports(), s.ports[n-1])) {
+		if m.nPorts == 0 {
+			continue // no ports to count, and no empty list in ports to compare with
+		}
+		if n := len(s.ports); n > 0 && (m.portList == &s.ports[n-1][0] || slices.Equal(m.ports(), s.ports[n-1])) {
 			continue
 		}
 		s.ports = append(s.ports, m.ports())
