@@ -73,7 +73,7 @@ func checkPatchedRecords(t *testing.T, size poolSize) {
 }
 
 // randomSlice lists some of a small pool of addresses, so that slices
-// share them, with hostnames from a small pool or none.
+// share them, with hostnames from a small pool or none, and ports or none.
 func randomSlice(r *rand.Rand, name string, rv int, size poolSize) *discovery.EndpointSlice {
 	var eps []discovery.Endpoint
 	for range r.IntN(size.perSlice) {
@@ -86,6 +86,12 @@ func randomSlice(r *rand.Rand, name string, rv int, size poolSize) *discovery.En
 		eps = append(eps, ep(fmt.Sprintf("10.0.%d.%d", n/250, n%250), host, r.IntN(3) > 0))
 	}
 	ports := []discovery.EndpointPort{slicePort([]string{"web", "alt"}[r.IntN(2)], corev1.ProtocolTCP, int32(80+r.IntN(2)))}
+	switch r.IntN(6) { // slices of one service may differ in ports (Pods without a named target port)
+	case 0, 1:
+		ports = nil
+	case 2:
+		ports = append(ports, slicePort("dns", corev1.ProtocolUDP, 53))
+	}
 	sl := slice("ns", name, "hs", discovery.AddressTypeIPv4, ports, eps...)
 	sl.ResourceVersion = fmt.Sprint(rv + 10)
 	return sl
