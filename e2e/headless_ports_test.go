@@ -1,0 +1,38 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// A headless service whose slices differ in ports (one has none: Pods
+// without the service's named target port) is answered as stock answers
+// it, whichever of its addresses sorts first.
+func TestHeadlessSlicesDifferingInPortsMatchStock(t *testing.T) {
+	suite(t)
+	const ns = "e2e-hs-ports"
+	namespace(t, ns)
+	kubesvc, stock := differentialPair(t)
+	createService(t, headlessService(ns, "mixed", "http", 80))
+	portless := slice(ns, "mixed-a", "mixed", "http", 80, ep{ip: "10.41.0.1", hostname: "web-0"}, ep{ip: "10.41.0.3"})
+	portless.Ports = nil
+	createSlice(t, portless)
+	createSlice(t, slice(ns, "mixed-b", "mixed", "http", 80, ep{ip: "10.41.0.2", hostname: "web-1"}, ep{ip: "10.41.0.4"}))
+	name := "mixed." + ns + ".svc.cluster.local."
+	all := want{answer: []string{name + " 30 IN A 10.41.0.1", name + " 30 IN A 10.41.0.2", name + " 30 IN A 10.41.0.3", name + " 30 IN A 10.41.0.4"}}
+	eventually(t, 30*time.Second, "kubesvc answers with both slices' endpoints", answers(kubesvc.Ports.DNSAddr(), name, dns.TypeA, all))
+	eventually(t, 30*time.Second, "stock answers with both slices' endpoints", answers(stock.Ports.DNSAddr(), name, dns.TypeA, all))
+	for _, q := range []question{
+		{name, dns.TypeA},
+		{"_http._tcp." + name, dns.TypeSRV},
+		{"web-0." + name, dns.TypeA},
+		{"web-1." + name, dns.TypeA},
+		{"10-41-0-3." + name, dns.TypeA},
+		{reverse(t, "10.41.0.1"), dns.TypePTR},
+		{reverse(t, "10.41.0.2"), dns.TypePTR},
+	} {
+		sameAsStock(t, kubesvc, stock, q.name, q.qtype)
+	}
+}
