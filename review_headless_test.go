@@ -3,6 +3,9 @@ package kubesvc
 import (
 	"testing"
 
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 )
@@ -26,5 +29,23 @@ func TestHeadlessPortlessMemberBeforeOneWithPorts(t *testing.T) {
 	w.mu.Unlock()
 	if got == nil || got.addrs != 2 {
 		t.Fatalf("record %s, want the 2 addresses", describe(got))
+	}
+}
+
+// At a headless service's own name, an endpoint of a portless slice weighs
+// in the SRV records as stock weighs it (its port -1): 4 endpoints, 25 each.
+func TestHeadlessServiceSRVWeighsPortlessEndpointsAsStock(t *testing.T) {
+	portless := slice("ns", "hs-a", "hs", discovery.AddressTypeIPv4, nil, ep("10.0.0.1", "a", true), ep("10.0.0.3", "", true))
+	ported := slice("ns", "hs-b", "hs", discovery.AddressTypeIPv4,
+		[]discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80)}, ep("10.0.0.2", "b", true), ep("10.0.0.4", "", true))
+	k, _ := newTestKubeSvc(t, "kubesvc cluster.local", headlessSvc("ns", "hs", svcPort("web", corev1.ProtocolTCP, 80)), portless, ported)
+	_, m := ask(k, test.Case{Qname: "hs.ns.svc.cluster.local.", Qtype: dns.TypeSRV})
+	if m == nil || len(m.Answer) != 2 {
+		t.Fatalf("want the 2 SRV records of the ported slice's endpoints, got %v", m)
+	}
+	for _, rr := range m.Answer {
+		if srv, ok := rr.(*dns.SRV); !ok || srv.Weight != 25 {
+			t.Errorf("%v: want weight 25, as stock counts the 4 endpoints", rr)
+		}
 	}
 }

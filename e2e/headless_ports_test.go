@@ -36,3 +36,24 @@ func TestHeadlessSlicesDifferingInPortsMatchStock(t *testing.T) {
 		sameAsStock(t, kubesvc, stock, q.name, q.qtype)
 	}
 }
+
+// The SRV records of a headless service's own name weigh as stock's do:
+// stock counts an endpoint of a portless slice as one record (the port -1
+// it gives such endpoints), which it leaves out of the answer but not out
+// of the weights.
+func TestHeadlessPortlessEndpointsCountInServiceSRVWeightsAsStock(t *testing.T) {
+	suite(t)
+	const ns = "e2e-hs-weights"
+	namespace(t, ns)
+	kubesvc, stock := differentialPair(t)
+	createService(t, headlessService(ns, "mixed", "http", 80))
+	portless := slice(ns, "mixed-a", "mixed", "http", 80, ep{ip: "10.42.0.1", hostname: "web-0"}, ep{ip: "10.42.0.3"})
+	portless.Ports = nil
+	createSlice(t, portless)
+	createSlice(t, slice(ns, "mixed-b", "mixed", "http", 80, ep{ip: "10.42.0.2", hostname: "web-1"}, ep{ip: "10.42.0.4"}))
+	name := "mixed." + ns + ".svc.cluster.local."
+	all := want{answer: []string{name + " 30 IN A 10.42.0.1", name + " 30 IN A 10.42.0.2", name + " 30 IN A 10.42.0.3", name + " 30 IN A 10.42.0.4"}}
+	eventually(t, 30*time.Second, "kubesvc answers with both slices' endpoints", answers(kubesvc.Ports.DNSAddr(), name, dns.TypeA, all))
+	eventually(t, 30*time.Second, "stock answers with both slices' endpoints", answers(stock.Ports.DNSAddr(), name, dns.TypeA, all))
+	sameAsStock(t, kubesvc, stock, name, dns.TypeSRV)
+}
