@@ -269,6 +269,10 @@ type srvGroups struct {
 	pname, proto []byte
 	walk         labelWalk
 	buf          [16]uint16
+	// portless counts the members walked without ports, at the service's
+	// own name: stock gives them port -1, a record it answers with
+	// nowhere but counts in the others' weights.
+	portless int
 }
 
 func newSRVGroups(a *hsAnswers, pname, proto []byte) srvGroups {
@@ -284,6 +288,9 @@ func (it *srvGroups) group() (srvGroup, bool) {
 			m := ms.At(int(i))
 			if !it.a.in(*m) {
 				continue
+			}
+			if m.nPorts == 0 && it.pname == nil {
+				it.portless++
 			}
 			for _, p := range m.ports() {
 				if it.pname != nil && (p.name != string(it.pname) || p.proto.String() != string(it.proto)) {
@@ -308,7 +315,8 @@ func (it *srvGroups) group() (srvGroup, bool) {
 // sorted by target and port, and the targets' addresses, once per target.
 // Each weighs 100 divided by the endpoint addresses times their ports (of
 // that name), as stock counts them: a dual-stack endpoint's target weighs
-// as its two addresses.
+// as its two addresses, and at the service's own name an endpoint of a
+// portless slice as one.
 func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.RR) {
 	n, x, pairs := 0, 0, 0
 	it := newSRVGroups(a, pname, proto)
@@ -317,6 +325,7 @@ func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.
 		x += len(g.idx)
 		pairs += g.pairs
 	}
+	pairs += it.portless
 	if n == 0 {
 		return nil, nil
 	}
