@@ -49,3 +49,30 @@ func TestHeadlessServiceSRVWeighsPortlessEndpointsAsStock(t *testing.T) {
 		}
 	}
 }
+
+// A hostname two slices with other ports give (web-0 at 10.0.0.1 serving
+// dns/53 UDP, at 10.0.0.2 serving http/80, at 10.0.0.3 without ports): the
+// additional records of an SRV answer are the addresses of the endpoints
+// behind its records, as stock's are, not every address of the target's
+// name: a client would reach 10.0.0.2 on port 53 for nothing.
+func TestHeadlessSRVAdditionalOnlyAddressesServingThePort(t *testing.T) {
+	dnsPort := slice("ns", "hs-a", "hs", discovery.AddressTypeIPv4,
+		[]discovery.EndpointPort{slicePort("dns", corev1.ProtocolUDP, 53)}, ep("10.0.0.1", "web-0", true))
+	httpPort := slice("ns", "hs-b", "hs", discovery.AddressTypeIPv4,
+		[]discovery.EndpointPort{slicePort("http", corev1.ProtocolTCP, 80)}, ep("10.0.0.2", "web-0", true))
+	portless := slice("ns", "hs-c", "hs", discovery.AddressTypeIPv4, nil, ep("10.0.0.3", "web-0", true))
+	k, _ := newTestKubeSvc(t, "kubesvc cluster.local", headlessSvc("ns", "hs", svcPort("dns", corev1.ProtocolUDP, 53)), dnsPort, httpPort, portless)
+	const hs, web0 = "hs.ns.svc.cluster.local.", "web-0.hs.ns.svc.cluster.local."
+	runCases(t, k, []test.Case{
+		{Qname: "_dns._udp." + hs, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_dns._udp." + hs + " 5 IN SRV 0 100 53 " + web0)},
+			Extra:  []dns.RR{test.A(web0 + " 5 IN A 10.0.0.1")}},
+		{Qname: "_http._tcp." + hs, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_http._tcp." + hs + " 5 IN SRV 0 100 80 " + web0)},
+			Extra:  []dns.RR{test.A(web0 + " 5 IN A 10.0.0.2")}},
+		// Stock's weights: the three endpoints, the portless one's port -1 too.
+		{Qname: hs, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV(hs + " 5 IN SRV 0 33 53 " + web0), test.SRV(hs + " 5 IN SRV 0 33 80 " + web0)},
+			Extra:  []dns.RR{test.A(web0 + " 5 IN A 10.0.0.1"), test.A(web0 + " 5 IN A 10.0.0.2")}},
+	})
+}

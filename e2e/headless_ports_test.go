@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 )
 
 // A headless service whose slices differ in ports (one has none: Pods
@@ -39,4 +41,33 @@ func TestHeadlessSlicesDifferingInPortsMatchStock(t *testing.T) {
 	} {
 		sameAsStock(t, kubesvc, stock, q.name, q.qtype)
 	}
+}
+
+// A hostname that slices with other ports give (web-0 at 10.47.1.1 serving
+// dns/53 UDP, at 10.47.1.2 serving http/80, at 10.47.1.3 without ports):
+// an SRV answer's additional records are the addresses behind its records,
+// as stock's are, not every address of the target's name.
+func TestHeadlessSharedHostnameSRVAdditionalMatchStock(t *testing.T) {
+	suite(t)
+	const ns = "e2e-hs-shared-host"
+	namespace(t, ns)
+	kubesvc, stock := differentialPair(t)
+	createService(t, headlessService(ns, "shared", "dns", 53))
+	dnsPort := slice(ns, "shared-a", "shared", "dns", 53, ep{ip: "10.47.1.1", hostname: "web-0"})
+	dnsPort.Ports[0].Protocol = ptr.To(corev1.ProtocolUDP)
+	createSlice(t, dnsPort)
+	createSlice(t, slice(ns, "shared-b", "shared", "http", 80, ep{ip: "10.47.1.2", hostname: "web-0"}))
+	portless := slice(ns, "shared-c", "shared", "http", 80, ep{ip: "10.47.1.3", hostname: "web-0"})
+	portless.Ports = nil
+	createSlice(t, portless)
+	name := "shared." + ns + ".svc.cluster.local."
+	all := want{answer: []string{name + " 30 IN A 10.47.1.1", name + " 30 IN A 10.47.1.2", name + " 30 IN A 10.47.1.3"}}
+	eventually(t, 30*time.Second, "kubesvc answers with the three slices' endpoints", answers(kubesvc.Ports.DNSAddr(), name, dns.TypeA, all))
+	eventually(t, 30*time.Second, "stock answers with the three slices' endpoints", answers(stock.Ports.DNSAddr(), name, dns.TypeA, all))
+	sameAnswers(t, kubesvc, stock, []question{
+		{"_dns._udp." + name, dns.TypeSRV},
+		{"_http._tcp." + name, dns.TypeSRV},
+		{name, dns.TypeSRV},
+		{"web-0." + name, dns.TypeA},
+	})
 }
