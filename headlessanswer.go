@@ -293,7 +293,7 @@ func (it *srvGroups) group() (srvGroup, bool) {
 				it.portless++
 			}
 			for _, p := range m.ports() {
-				if it.pname != nil && (p.name != string(it.pname) || p.proto.String() != string(it.proto)) {
+				if !it.matches(p) {
 					continue
 				}
 				g.pairs++
@@ -308,6 +308,29 @@ func (it *srvGroups) group() (srvGroup, bool) {
 		}
 	}
 	return srvGroup{}, false
+}
+
+// matches says whether p is a port of the SRV name: every port at the
+// service's own name.
+func (it *srvGroups) matches(p port) bool {
+	return it.pname == nil || p.name == string(it.pname) && p.proto.String() == string(it.proto)
+}
+
+// serves says whether member m is behind a record of the SRV name: in the
+// answer, with a port of the name. Only such a member's address is an
+// additional record of its target, as stock adds them: another address of
+// the same hostname (of a slice with other ports, or none) does not serve
+// the port.
+func (it *srvGroups) serves(m *hsMember) bool {
+	if !it.a.in(*m) {
+		return false
+	}
+	for _, p := range m.ports() {
+		if it.matches(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // srv is the SRV records of the service's own name (pname nil) or of
@@ -341,7 +364,7 @@ func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.
 			}
 		}
 		for _, i := range g.idx {
-			if m := ms.At(int(i)); len(extra) < cap(extra) && a.in(*m) {
+			if m := ms.At(int(i)); len(extra) < cap(extra) && it.serves(m) {
 				extra = append(extra, a.slabs.addr(target, m.ip, a.ttl))
 			}
 		}
