@@ -164,3 +164,26 @@ func TestMulticlusterPTRYieldsToClusterLocal(t *testing.T) {
 	}
 	waitFor(t, "the Service's PTR alone", func() bool { return slices.Equal(ptrs(), []string{"web.default.svc.cluster.local."}) })
 }
+
+// A hostname that one cluster's slices with other ports give (db-0 at
+// 10.1.0.1 serving pg, at 10.1.0.2 serving admin): an SRV answer's
+// additional records are the addresses behind its records, as stock's are.
+func TestMulticlusterSRVAdditionalOnlyAddressesServingThePort(t *testing.T) {
+	const db = "db.default.svc.clusterset.local."
+	const db0 = "db-0.cluster-a." + db
+	k, _ := newTestKubeSvc(t, "kubesvc cluster.local clusterset.local {\nmulticluster clusterset.local\nttl 30\n}",
+		serviceImport("default", "db", mcs.Headless, nil, importPort("pg", corev1.ProtocolTCP, 5432)),
+		mcsSlice("default", "mdb-a", "db", "cluster-a", []discovery.EndpointPort{slicePort("pg", corev1.ProtocolTCP, 5432)}, ep("10.1.0.1", "db-0", true)),
+		mcsSlice("default", "mdb-b", "db", "cluster-a", []discovery.EndpointPort{slicePort("admin", corev1.ProtocolTCP, 9000)}, ep("10.1.0.2", "db-0", true)))
+	runCases(t, k, []test.Case{
+		{Qname: "_pg._tcp." + db, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_pg._tcp." + db + " 30 IN SRV 0 100 5432 " + db0)},
+			Extra:  []dns.RR{test.A(db0 + " 30 IN A 10.1.0.1")}},
+		{Qname: "_admin._tcp." + db, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_admin._tcp." + db + " 30 IN SRV 0 100 9000 " + db0)},
+			Extra:  []dns.RR{test.A(db0 + " 30 IN A 10.1.0.2")}},
+		{Qname: db, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV(db + " 30 IN SRV 0 50 5432 " + db0), test.SRV(db + " 30 IN SRV 0 50 9000 " + db0)},
+			Extra:  []dns.RR{test.A(db0 + " 30 IN A 10.1.0.1"), test.A(db0 + " 30 IN A 10.1.0.2")}},
+	})
+}
