@@ -72,7 +72,7 @@ func (r *records) importAnswers(o *owned, ms []importMember, base string, primar
 		return
 	}
 	b := o.at(base)
-	addrsOf := map[string][]dns.RR{} // target name -> its address records
+	addrOf := make([]dns.RR, len(ms)) // each member's address record at its target
 	for i, m := range ms {
 		if i == 0 || m.ip != ms[i-1].ip { // one record per address, whatever its names
 			b.add(r.addr(base, m.ip))
@@ -85,44 +85,52 @@ func (r *records) importAnswers(o *owned, ms []importMember, base string, primar
 		}
 		k, rr := r.addr(m.target, m.ip)
 		o.at(m.target).add(k, rr)
-		addrsOf[m.target] = append(addrsOf[m.target], rr)
+		addrOf[i] = rr
 		// The address's PTR names its hostnames (spec 2.4.2), its dashed
 		// form (or Pod name) only when it has none.
 		if primary && !(m.anonymous && m.named) {
 			o.ptrs = append(o.ptrs, ptrRef{m.ip, m.target})
 		}
 	}
-	r.importSRV(o, ms, base, addrsOf)
+	r.importSRV(o, ms, base, addrOf)
 }
 
 // importSRV adds one SRV per port name, target and port number, and at the
 // import's own name one per target and port number; each weighs 100
 // divided by the addresses times the ports of its name, as stock counts
-// them (a dual-stack endpoint's target weighs as its two addresses).
-func (r *records) importSRV(o *owned, ms []importMember, base string, addrsOf map[string][]dns.RR) {
+// them (a dual-stack endpoint's target weighs as its two addresses). A
+// target's additional records are the addresses of the members behind the
+// records of that name (addrOf: each member's), as stock adds them: not
+// those of a slice with other ports that gives the same hostname.
+func (r *records) importSRV(o *owned, ms []importMember, base string, addrOf []dns.RR) {
 	type srvKey struct {
 		name, target string
 		port         uint16
 	}
+	type nameTarget struct{ name, target string }
 	var keys []srvKey
 	seen := map[srvKey]bool{}
 	count := map[string]int{}
-	add := func(key srvKey) {
+	extra := map[nameTarget][]dns.RR{}
+	add := func(key srvKey, i int) {
 		count[key.name]++
 		if !seen[key] {
 			seen[key] = true
 			keys = append(keys, key)
 		}
+		if nt := (nameTarget{key.name, key.target}); !slices.Contains(extra[nt], addrOf[i]) {
+			extra[nt] = append(extra[nt], addrOf[i])
+		}
 	}
-	for _, m := range ms {
+	for i, m := range ms {
 		if m.target == "" {
 			continue // no SRV can point at it
 		}
 		for _, p := range m.ports {
-			add(srvKey{base, m.target, p.port})
+			add(srvKey{base, m.target, p.port}, i)
 			if named(p) {
 				name := srvName(p, base)
-				add(srvKey{name, m.target, p.port})
+				add(srvKey{name, m.target, p.port}, i)
 				o.at(name[len(p.name)+2:]) // _<proto>.<base>, the SRV name's parent
 			}
 		}
@@ -138,7 +146,7 @@ func (r *records) importSRV(o *owned, ms []importMember, base string, addrsOf ma
 		if i > 0 && keys[i-1].name == key.name && keys[i-1].target == key.target {
 			continue
 		}
-		for _, rr := range addrsOf[key.target] {
+		for _, rr := range extra[nameTarget{key.name, key.target}] {
 			sb.add(kExtra, rr)
 		}
 	}
