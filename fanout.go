@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -50,8 +49,7 @@ type fanout struct {
 	onError   cache.WatchErrorHandlerWithContext
 	started   bool
 
-	hasSynced atomic.Bool   // the first list is handed out
-	synced    chan struct{} // closed then
+	synced    chan struct{} // closed once the first list is handed out
 	closed    chan struct{} // closed when the informer stops
 	closeOnce sync.Once
 }
@@ -99,7 +97,14 @@ func (f *fanout) beforeStart(set func()) error {
 
 // HasSynced reports whether the initial list has been processed, every
 // handler subscribed by then handed all of it.
-func (f *fanout) HasSynced() bool { return f.hasSynced.Load() }
+func (f *fanout) HasSynced() bool {
+	select {
+	case <-f.synced:
+		return true
+	default:
+		return false
+	}
+}
 
 // RunWithContext lists and watches until ctx ends; a second run does nothing.
 func (f *fanout) RunWithContext(ctx context.Context) {
@@ -164,12 +169,11 @@ func (s *fanoutStore) Replace(objs []any, _ string) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	initial := !f.hasSynced.Load()
+	initial := !f.HasSynced()
 	if err := f.replaceAll(objs, initial); err != nil {
 		return err
 	}
 	if initial {
-		f.hasSynced.Store(true)
 		close(f.synced)
 	}
 	return nil
