@@ -313,10 +313,7 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 	var protos []protocol
 	dashedLabels := 0
 	for k, sum := range ms.sums {
-		hs.addrs += int(sum.addrs)
-		if k > 0 && ms.chunks[k][0].ip == ms.chunks[k-1][len(ms.chunks[k-1])-1].ip {
-			hs.addrs-- // an address's members go on from the chunk before (see memberList)
-		}
+		hs.addrs += int(sum.addrs) // an address's members are in one chunk (memberList)
 		dashedLabels += int(sum.dashed)
 		hs.allByLabel = hs.allByLabel || sum.mayBeDashed
 		for _, ps := range sum.ports {

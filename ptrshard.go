@@ -145,6 +145,6 @@ func ownCopy[K any](l []ptrAt[K], more int) []ptrAt[K] {
 func (ix *index) compactPTRs() {
 	for i := range ix.ptrs {
 		p := ix.ptrs[i].Load()
-		p.v4, p.v6 = slices.Clip(slices.Clone(p.v4)), slices.Clip(slices.Clone(p.v6))
+		p.v4, p.v6 = slices.Clone(p.v4), slices.Clone(p.v6)
 	}
 }
