@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"mime"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -84,8 +85,17 @@ func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1
 	if err != nil {
 		return nil, err
 	}
-	into := r.newList()
-	if err := req.Do(ctx).Into(into); err != nil {
+	res := req.Do(ctx)
+	var contentType string
+	res.ContentType(&contentType)
+	if mt, _, _ := mime.ParseMediaType(contentType); mt == runtime.ContentTypeProtobuf {
+		// Decoded into the type the sparse decoder picks for the kind
+		// the server sent: a list of wireSlices for EndpointSlices
+		// (wireslice.go).
+		return res.Get()
+	}
+	into := r.newList() // JSON: the API type, whatever kind the body says or leaves out
+	if err := res.Into(into); err != nil {
 		return nil, err
 	}
 	return into, nil

@@ -118,10 +118,13 @@ func (f *fanout) RunWithContext(ctx context.Context) {
 	// client-go's controller, for its reflector and the watch error
 	// handler it sets there; its queue is the store, whose Pop has nothing
 	// to hand out: the store hands each change out itself.
+	// No ObjectType: the reflector would drop every object of another
+	// type than the API's, and the sparse decoder hands EndpointSlices
+	// over as wireSlices (wireslice.go), fake clients as API objects; the
+	// transforms take both.
 	cache.New(&cache.Config{
 		Queue:                        (*fanoutStore)(f),
 		ListerWatcher:                f.lw,
-		ObjectType:                   f.objType,
 		ObjectDescription:            fmt.Sprintf("%T", f.objType),
 		Process:                      func(any, bool) error { return nil },
 		WatchErrorHandlerWithContext: f.onError,

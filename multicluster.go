@@ -113,12 +113,17 @@ func toMulticlusterSlice(obj any) (any, error) {
 // multiclusterSliceOf is a slice of a ServiceImport: its service is
 // "<import>/<source cluster>", or "" (ignored) without an import's name.
 func multiclusterSliceOf(obj any, keep sliceKeeps) (any, error) {
-	es, ok := obj.(*discovery.EndpointSlice)
-	if !ok {
+	var labels map[string]string
+	switch es := obj.(type) {
+	case *wireSlice:
+		labels = es.Labels
+	case *discovery.EndpointSlice:
+		labels = es.Labels
+	default:
 		return obj, nil
 	}
-	name, cluster := es.Labels[mcs.LabelServiceName], es.Labels[mcs.LabelSourceCluster]
-	out, err := endpointSliceOf(es, keep)
+	name, cluster := labels[mcs.LabelServiceName], labels[mcs.LabelSourceCluster]
+	out, err := endpointSliceOf(obj, keep)
 	if sl, ok := out.(*endpointSlice); ok {
 		sl.service = ""
 		if name != "" && !strings.Contains(name, "/") {

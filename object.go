@@ -2,13 +2,10 @@ package kubesvc
 
 import (
 	"net/netip"
-	"slices"
 	"strings"
-	"time"
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -149,140 +146,6 @@ func servicePorts(sps []corev1.ServicePort) []port {
 	return sharedPorts(out)
 }
 
-// toEndpointSlice is the EndpointSlice informer's transform.
-func toEndpointSlice(obj any) (any, error) { return endpointSliceOf(obj, sliceKeeps{}) }
-
-// sliceKeeps is what the slice transform keeps beyond what every answer
-// needs, for the options that ask it (only then: memory matters).
-type sliceKeeps struct {
-	// podNames (endpoint_pod_names): the Pod name of each endpoint without
-	// a hostname; it costs a string per endpoint.
-	podNames bool
-	// zones (zonal): each endpoint's topology zone, as an interned id.
-	zones bool
-	// whole: never the compact form (notHeadless), whatever the labels say:
-	// a multicluster slice's labels are not the EndpointSlice controller's
-	// promise about a Service.
-	whole bool
-}
-
-func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
-	es, ok := obj.(*discovery.EndpointSlice)
-	if !ok {
-		return obj, nil
-	}
-	s := &endpointSlice{
-		objMeta: newObjMeta(&es.ObjectMeta),
-		service: es.Labels[discovery.LabelServiceName],
-	}
-	if t, err := time.Parse(time.RFC3339Nano, es.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil {
-		s.trigger = t.UnixNano()
-	}
-	if es.AddressType != discovery.AddressTypeIPv4 && es.AddressType != discovery.AddressTypeIPv6 {
-		return s, nil // FQDN slices are deprecated and have no place in A/AAAA answers
-	}
-	v4 := es.AddressType == discovery.AddressTypeIPv4
-	if notHeadless(es.Labels) && !keep.whole {
-		// Its endpoints feed no answer but "ignore empty_service"'s: a
-		// service with a cluster IP is answered with that.
-		s.endpoints = summary(es.Endpoints, v4)
-		return s, nil
-	}
-	// Sized for every address: the slice is kept, and appending would
-	// leave it up to twice as large as its endpoints.
-	n := 0
-	for _, e := range es.Endpoints {
-		n += len(e.Addresses)
-	}
-	if n > 0 {
-		s.endpoints = make([]endpoint, 0, n)
-	}
-	for _, e := range es.Endpoints {
-		ep := endpoint{ready: ready(e)}
-		switch {
-		case e.Hostname != nil && *e.Hostname != "":
-			ep.hostname = strings.ToLower(*e.Hostname)
-		case keep.podNames && e.TargetRef != nil && e.TargetRef.Kind == "Pod" && isLabel(e.TargetRef.Name):
-			// A Pod name is a DNS subdomain: one with dots, or longer
-			// than a label, cannot name the endpoint, which keeps its
-			// dashed address instead.
-			// A copy: the sparse decoder's name shares the memory of the
-			// whole slice's message (wireslice.go).
-			ep.hostname, ep.podName = strings.Clone(strings.ToLower(e.TargetRef.Name)), true
-		}
-		if keep.zones && e.Zone != nil {
-			ep.zone = zoneID(*e.Zone)
-		}
-		// One endpoint an address: the addresses of an endpoint are
-		// fungible (each gets its hostname), and the rare endpoint with
-		// several then costs no slice of them on every other.
-		for _, a := range e.Addresses {
-			if ip, ok := endpointAddr(a, v4); ok {
-				ep.addr = ip
-				s.endpoints = append(s.endpoints, ep)
-			}
-		}
-	}
-	// By address: a headless service's answers merge its slices' endpoints
-	// by address (members), which then takes the slices' runs as they are.
-	slices.SortStableFunc(s.endpoints, func(a, b endpoint) int { return a.addr.Compare(b.addr) })
-	for _, p := range es.Ports {
-		if p.Port == nil {
-			continue
-		}
-		proto, name := corev1.ProtocolTCP, ""
-		if p.Protocol != nil {
-			proto = *p.Protocol
-		}
-		if p.Name != nil {
-			name = *p.Name
-		}
-		if np, ok := namedPort(name, proto, *p.Port); ok {
-			s.ports = append(s.ports, np)
-		}
-	}
-	s.ports = sharedPorts(s.ports)
-	return s, nil
-}
-
-// ready is an endpoint's ready condition; unknown counts as ready, as the
-// API asks.
-func ready(e discovery.Endpoint) bool { return e.Conditions.Ready == nil || *e.Conditions.Ready }
-
-// summary is what a compact slice keeps of its endpoints (those with an
-// address of the slice's family): readySummary if one is ready,
-// notReadySummary if all are not, nil if it has none.
-func summary(eps []discovery.Endpoint, v4 bool) []endpoint {
-	var out []endpoint
-	for _, e := range eps {
-		if !slices.ContainsFunc(e.Addresses, func(a string) bool { _, ok := endpointAddr(a, v4); return ok }) {
-			continue
-		}
-		if ready(e) {
-			return readySummary
-		}
-		out = notReadySummary
-	}
-	return out
-}
-
-// endpointSliceController is the managed-by label of the slices the
-// EndpointSlice controller keeps for services with a selector.
-const endpointSliceController = "endpointslice-controller.k8s.io"
-
-// notHeadless reports whether a slice's labels say that its service has a
-// cluster IP. The EndpointSlice controller labels the slices of headless
-// services service.kubernetes.io/headless, and a service cannot gain or lose
-// its cluster IP without its slices being recreated (spec.clusterIP is
-// immutable but for ExternalName services, which get no slices). Slices that
-// others write (the mirroring controller, hand-made ones for selector-less
-// services) carry no such promise and are kept whole. Most slices of a
-// cluster belong to ClusterIP services; this keeps them to a few bytes.
-func notHeadless(labels map[string]string) bool {
-	_, headless := labels[corev1.IsHeadlessService]
-	return labels[discovery.LabelManagedBy] == endpointSliceController && !headless
-}
-
 // namedPort keeps a port only if it can be an SRV record's: at its own
 // name if it has a name, at the service's if not ("").
 func namedPort(name string, proto corev1.Protocol, num int32) (port, bool) {
@@ -356,8 +219,8 @@ func endpointAddr(s string, v4 bool) (netip.Addr, bool) {
 // (RFC 1123): letters, digits and '-', neither first nor last, at most 63
 // characters. Resolvers refuse whole answers that hold other names (Go's
 // LookupSRV and LookupAddr do), and no valid Kubernetes object needs them.
-func isLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+func isLabel[S ~string | ~[]byte](s S) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -190,7 +190,7 @@ func eachField(b []byte, f func(num protowire.Number, v []byte, x uint64) error)
 		// The tag as client-go's generated code reads it: a field number
 		// past protobuf's limit (2^29-1), which protowire's ConsumeTag
 		// refuses, is an unknown field there, skipped.
-		tag, n := protowire.ConsumeVarint(b)
+		tag, n := varint(b)
 		if n < 0 {
 			return protowire.ParseError(n)
 		}
@@ -205,9 +205,16 @@ func eachField(b []byte, f func(num protowire.Number, v []byte, x uint64) error)
 		)
 		switch typ {
 		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
+			x, n = varint(b)
+			if n >= 0 && x > uint64(len(b)-n) {
+				n = errTruncated
+			}
+			if n >= 0 {
+				v, n = b[n:n+int(x)], n+int(x)
+				x = 0
+			}
 		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
+			x, n = varint(b)
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
@@ -223,6 +230,18 @@ func eachField(b []byte, f func(num protowire.Number, v []byte, x uint64) error)
 		}
 	}
 	return nil
+}
+
+// errTruncated is protowire's error code for a message that ends early.
+const errTruncated = -1
+
+// varint is protowire.ConsumeVarint with the one-byte case inline: most
+// tags and lengths of the messages decoded here are below 128.
+func varint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return protowire.ConsumeVarint(b)
 }
 
 // count is the number of times field num occurs in the message b (0 if b

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path"
 	"reflect"
 	"testing"
@@ -70,10 +71,12 @@ func TestRESTClientDecodesSparsely(t *testing.T) {
 		}
 		return got
 	}
-	items := list("endpointslices").(*discovery.EndpointSliceList).Items
-	if len(items) != 1 || items[0].UID != "" || items[0].ManagedFields != nil || items[0].Endpoints[0].NodeName != nil ||
-		!reflect.DeepEqual(items[0].Endpoints[0].Addresses, []string{"10.0.0.1"}) || items[0].Name != sl.Name {
-		t.Errorf("endpointslices were not decoded sparsely: got %+v", items)
+	slices, ok := list("endpointslices").(*wireSliceList)
+	if !ok || len(slices.Items) != 1 || slices.Items[0].UID != "" || slices.Items[0].ManagedFields != nil || slices.Items[0].Name != sl.Name {
+		t.Errorf("endpointslices were not decoded sparsely: got %#v", slices)
+	} else if out, err := endpointSliceOf(&slices.Items[0], sliceKeeps{whole: true}); err != nil || len(out.(*endpointSlice).endpoints) != 1 ||
+		out.(*endpointSlice).endpoints[0].addr != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("the listed slice transforms to %+v (%v), want the endpoint 10.0.0.1", out, err)
 	}
 	if s := list("services").(*corev1.ServiceList).Items; len(s) != 1 || s[0].UID != "" || s[0].Spec.SessionAffinity != "" ||
 		!reflect.DeepEqual(s[0].Spec.ClusterIPs, []string{"10.96.0.1"}) {
@@ -108,7 +111,7 @@ func FuzzSparseDecode(f *testing.F) {
 		diff := ""
 		switch g := full.(type) {
 		case *discovery.EndpointSlice:
-			s, ok := sparse.(*discovery.EndpointSlice)
+			s, ok := sparse.(*wireSlice)
 			if !ok {
 				t.Fatalf("decoded as %T and %T", sparse, full)
 			}

@@ -1,187 +1,319 @@
 package kubesvc
 
 import (
+	"errors"
+	"net/netip"
+	"strings"
+
 	"google.golang.org/protobuf/encoding/protowire"
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // The sparse decoding of EndpointSlices (wire.go), field numbers from
-// k8s.io/api/discovery/v1/generated.proto. Of an EndpointSlice it fills the
-// metadata of decodeObjectMeta, addressType, the ports (name, protocol,
-// port), and of each endpoint its addresses, ready/serving/terminating,
-// hostname, targetRef's kind and name, and zone: what toEndpointSlice,
-// endpointSliceOf and toMulticlusterSlice read. A transform that reads
-// another field must have it added here: TestSparseSliceTransformsMatch
-// compares every slice transform's output on both decodings.
+// k8s.io/api/discovery/v1/generated.proto. A readiness flip resends every
+// endpoint of its slice, and the informers' transform keeps a few bytes of
+// each: the decoder fills only the metadata of decodeObjectMeta and the
+// addressType, and leaves the endpoints and ports in the message (a
+// wireSlice), which the transform then reads straight into the
+// endpointSlice it keeps. Of each endpoint it reads the addresses,
+// ready, hostname, targetRef's kind and name, and zone; of each port its
+// name, protocol and number: what apiSliceOf reads of client-go's objects.
+// A transform that reads another field must have it read here too:
+// TestSparseSliceTransformsMatch compares every slice transform's output
+// on both decodings.
 
 func init() {
-	addSparse(discovery.SchemeGroupVersion.WithKind("EndpointSlice"), decodeSlice)
-	addSparse(discovery.SchemeGroupVersion.WithKind("EndpointSliceList"), func(b []byte, l *discovery.EndpointSliceList) error {
-		*l = discovery.EndpointSliceList{}
-		return decodeList(b, &l.ListMeta, &l.Items, decodeSlice)
+	addSparse(discovery.SchemeGroupVersion.WithKind("EndpointSlice"), decodeWireSlice)
+	addSparse(discovery.SchemeGroupVersion.WithKind("EndpointSliceList"), func(b []byte, l *wireSliceList) error {
+		*l = wireSliceList{}
+		return decodeList(b, &l.ListMeta, &l.Items, decodeWireSlice)
 	})
 }
 
-// The conditions of every decoded endpoint point at these: decoded objects
-// are only read (by the transforms), never changed.
-var (
-	condTrue  = true
-	condFalse = false
-)
-
-// sliceDecoding holds what the endpoints of one slice share: their
-// addresses and target references are carved from one array each, and a
-// zone is a string once per slice. The strings of the addresses and of the
-// target references' names are substrings of one copy of the slice's
-// message (text): one allocation, not two an endpoint. No transform keeps
-// them (addresses are parsed; a Pod name kept for endpoint_pod_names is
-// cloned), which would keep the whole copy alive.
-type sliceDecoding struct {
-	raw   []byte // the slice's message, which the fields are slices of
-	text  string // string(raw), made when first needed
-	addrs []string
-	refs  []corev1.ObjectReference
-	zones []string
+// wireSlice is an EndpointSlice as the sparse decoder hands it to the
+// informers: its metadata (what the reflector and the informers' keys read)
+// and address type decoded, the rest still in msg, the EndpointSlice
+// message, for the transform (endpointSlice). The message is the memory
+// client-go decoded the object from: a watch event's object or a list's
+// body, each of its own, which nothing writes again; a wireSlice is
+// transformed once and then dropped (the informers keep the transform's
+// output), and nothing the transform keeps points into msg.
+type wireSlice struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+	addressType discovery.AddressType
+	msg         []byte
 }
 
-func decodeSlice(b []byte, es *discovery.EndpointSlice) error {
-	n := count(b, 2)
-	*es = discovery.EndpointSlice{Endpoints: make([]discovery.Endpoint, 0, n)}
-	d := sliceDecoding{raw: b, addrs: make([]string, 0, n)}
+// DeepCopyObject returns the object itself: a wireSlice is never changed.
+func (s *wireSlice) DeepCopyObject() runtime.Object { return s }
+
+// wireSliceList is an EndpointSliceList of wireSlices.
+type wireSliceList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []wireSlice // the name the reflector's meta.ExtractList looks for
+}
+
+// DeepCopyObject returns the list itself: it is never changed.
+func (l *wireSliceList) DeepCopyObject() runtime.Object { return l }
+
+func decodeWireSlice(b []byte, s *wireSlice) error {
+	*s = wireSlice{msg: b}
 	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
 		case 1:
-			return decodeObjectMeta(v, &es.ObjectMeta)
-		case 2:
-			es.Endpoints = append(es.Endpoints, discovery.Endpoint{})
-			return d.endpoint(v, &es.Endpoints[len(es.Endpoints)-1], n)
-		case 3:
-			es.Ports = append(es.Ports, discovery.EndpointPort{})
-			return decodeSlicePort(v, &es.Ports[len(es.Ports)-1])
+			return decodeObjectMeta(v, &s.ObjectMeta)
 		case 4:
-			es.AddressType = interned(v, addressTypes...)
+			s.addressType = interned(v, addressTypes...)
 		}
 		return nil
 	})
 }
 
-func (d *sliceDecoding) endpoint(b []byte, e *discovery.Endpoint, n int) error {
-	first := len(d.addrs)
+// endpointSlice is the slice's endpointSlice for the options of keep, read
+// from its message as apiSliceOf reads client-go's object; an error if the
+// message is malformed.
+func (s *wireSlice) endpointSlice(keep sliceKeeps) (*endpointSlice, error) {
+	out := sliceHead(&s.ObjectMeta)
+	v4, ok := family(s.addressType)
+	if !ok {
+		return out, nil
+	}
+	if keep.compact(s.Labels) {
+		sum, err := wireSummary(s.msg, v4)
+		out.endpoints = sum
+		return out, err
+	}
+	// Sized for an address an endpoint, as the API server writes them
+	// (an endpoint with several is fungible with one an address).
+	if n := count(s.msg, 2); n > 0 {
+		out.endpoints = make([]endpoint, 0, n)
+	}
+	err := eachField(s.msg, func(num protowire.Number, v []byte, _ uint64) error {
+		switch num {
+		case 2:
+			return out.addWireEndpoint(v, v4, keep)
+		case 3:
+			return out.addWirePort(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.finish()
+	return out, nil
+}
+
+// wireEndpoint is what the transforms read of an Endpoint message, each
+// field a slice of the message. Fields given twice are merged as protobuf
+// merges them: the last value given wins, and a message (conditions,
+// targetRef) given twice is merged field by field.
+type wireEndpoint struct {
+	msg        []byte // the Endpoint message
+	ready      bool   // the ready condition; unknown counts as ready
+	hostname   []byte
+	zone       []byte
+	hasZone    bool
+	targetRefs int    // how many targetRef fields: read only for endpoint_pod_names
+	addr       []byte // the first address
+	addrs      int    // how many addresses
+}
+
+func readWireEndpoint(b []byte) (wireEndpoint, error) {
+	e := wireEndpoint{msg: b, ready: true}
 	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
 		case 1:
-			d.addrs = append(d.addrs, d.str(v))
-		case 2:
-			return decodeConditions(v, &e.Conditions)
+			if e.addrs++; e.addrs == 1 {
+				e.addr = v
+			}
+		case 2: // conditions
+			return eachField(v, func(num protowire.Number, _ []byte, x uint64) error {
+				if num == 1 {
+					e.ready = x != 0
+				}
+				return nil
+			})
 		case 3:
-			h := string(v)
-			e.Hostname = &h
+			e.hostname = v
 		case 4:
-			if e.TargetRef == nil { // a field given twice is merged, as protobuf does
-				e.TargetRef = d.ref(n)
-			}
-			return d.targetRef(v, e.TargetRef)
+			e.targetRefs++
 		case 7:
-			e.Zone = d.zone(v)
+			e.zone, e.hasZone = v, true
 		}
 		return nil
 	})
-	e.Addresses = d.addrs[first:len(d.addrs):len(d.addrs)]
-	return err
+	return e, err
 }
 
-// str is v, a field of the slice's message, as a substring of text.
-func (d *sliceDecoding) str(v []byte) string {
-	// v is raw[off:off+len(v)]: eachField and protowire slice without
-	// capping capacity, so off is what capacity v lacks.
-	off := cap(d.raw) - cap(v)
-	if off < 0 || off+len(v) > len(d.raw) {
-		return string(v)
+// targetRef is the kind and name of the endpoint's targetRef.
+func (e *wireEndpoint) targetRef() (kind, name []byte, err error) {
+	if e.targetRefs == 0 {
+		return nil, nil, nil
 	}
-	if d.text == "" {
-		d.text = string(d.raw)
-	}
-	return d.text[off : off+len(v)]
-}
-
-// ref is a new target reference, from the slice's array of n while it
-// lasts (a reference's pointer must stay: the array never grows).
-func (d *sliceDecoding) ref(n int) *corev1.ObjectReference {
-	if d.refs == nil {
-		d.refs = make([]corev1.ObjectReference, 0, n)
-	}
-	if len(d.refs) == cap(d.refs) {
-		return &corev1.ObjectReference{}
-	}
-	d.refs = append(d.refs, corev1.ObjectReference{})
-	return &d.refs[len(d.refs)-1]
-}
-
-// zone is the slice's string for zone v: few zones, many endpoints.
-func (d *sliceDecoding) zone(v []byte) *string {
-	for i := range d.zones {
-		if d.zones[i] == string(v) {
-			return &d.zones[i]
+	err = eachField(e.msg, func(num protowire.Number, v []byte, _ uint64) error {
+		if num != 4 {
+			return nil
 		}
-	}
-	if d.zones == nil {
-		d.zones = make([]string, 0, 8) // a zone's pointer must stay: no growing past this
-	}
-	if len(d.zones) == cap(d.zones) {
-		z := string(v)
-		return &z
-	}
-	d.zones = append(d.zones, string(v))
-	return &d.zones[len(d.zones)-1]
-}
-
-func decodeConditions(b []byte, c *discovery.EndpointConditions) error {
-	return eachField(b, func(num protowire.Number, _ []byte, x uint64) error {
-		p := &condFalse
-		if x != 0 {
-			p = &condTrue
-		}
-		switch num {
-		case 1:
-			c.Ready = p
-		case 2:
-			c.Serving = p
-		case 3:
-			c.Terminating = p
-		}
-		return nil
-	})
-}
-
-func (d *sliceDecoding) targetRef(b []byte, r *corev1.ObjectReference) error {
-	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
-		switch num {
-		case 1:
-			r.Kind = "Pod"
-			if string(v) != "Pod" {
-				r.Kind = string(v)
+		return eachField(v, func(num protowire.Number, v []byte, _ uint64) error {
+			switch num {
+			case 1:
+				kind = v
+			case 3:
+				name = v
 			}
-		case 3:
-			r.Name = d.str(v)
+			return nil
+		})
+	})
+	return kind, name, err
+}
+
+// eachAddress calls f with each address of the endpoint that an answer of
+// a v4 (or IPv6) slice can carry (endpointAddr).
+func (e *wireEndpoint) eachAddress(v4 bool, f func(ip netip.Addr)) {
+	if e.addrs == 1 { // as the API server writes them
+		if ip, ok := wireAddr(e.addr, v4); ok {
+			f(ip)
 		}
-		return nil
+		return
+	}
+	_ = eachField(e.msg, func(num protowire.Number, v []byte, _ uint64) error {
+		if num == 1 {
+			if ip, ok := wireAddr(v, v4); ok {
+				f(ip)
+			}
+		}
+		return nil // read whole by readWireEndpoint already
 	})
 }
 
-func decodeSlicePort(b []byte, p *discovery.EndpointPort) error {
-	return eachField(b, func(num protowire.Number, v []byte, x uint64) error {
-		switch num {
+// wireAddr is endpointAddr of an address in a message; a dotted quad
+// without making a string of it.
+func wireAddr(b []byte, v4 bool) (netip.Addr, bool) {
+	if ip, ok := dottedQuad(b); ok {
+		return ip, v4
+	}
+	return endpointAddr(string(b), v4)
+}
+
+// dottedQuad parses b if it is an IPv4 address as netip.ParseAddr takes
+// one: four decimal numbers to 255, without leading zeros, between dots.
+// false leaves b to ParseAddr (which may refuse it too).
+func dottedQuad(b []byte) (netip.Addr, bool) {
+	var ip [4]byte
+	i := 0
+	for k := range ip {
+		if k > 0 {
+			if i == len(b) || b[i] != '.' {
+				return netip.Addr{}, false
+			}
+			i++
+		}
+		start, n := i, 0
+		for i < len(b) && i-start < 3 && b[i] >= '0' && b[i] <= '9' {
+			n = n*10 + int(b[i]-'0')
+			i++
+		}
+		if i == start || n > 255 || i-start > 1 && b[start] == '0' {
+			return netip.Addr{}, false
+		}
+		ip[k] = byte(n)
+	}
+	if i != len(b) {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(ip), true
+}
+
+// addWireEndpoint adds an endpoint an address of the Endpoint message b.
+func (s *endpointSlice) addWireEndpoint(b []byte, v4 bool, keep sliceKeeps) error {
+	e, err := readWireEndpoint(b)
+	if err != nil {
+		return err
+	}
+	ep := endpoint{ready: e.ready}
+	if len(e.hostname) > 0 {
+		ep.hostname = strings.ToLower(string(e.hostname))
+	} else if keep.podNames {
+		kind, name, err := e.targetRef()
+		if err != nil {
+			return err
+		}
+		if keep.podHostname(string(kind), string(name)) {
+			ep.hostname, ep.podName = strings.ToLower(string(name)), true
+		}
+	}
+	if keep.zones && e.hasZone {
+		ep.zone = zoneID(string(e.zone))
+	}
+	e.eachAddress(v4, func(ip netip.Addr) {
+		ep.addr = ip
+		s.endpoints = append(s.endpoints, ep)
+	})
+	return nil
+}
+
+// addWirePort adds the port of the EndpointPort message b, if it has a
+// number and can be an SRV record's (namedPort).
+func (s *endpointSlice) addWirePort(b []byte) error {
+	var (
+		name   string
+		proto  = corev1.ProtocolTCP
+		num    int32
+		hasNum bool
+	)
+	err := eachField(b, func(k protowire.Number, v []byte, x uint64) error {
+		switch k {
 		case 1:
-			name := string(v)
-			p.Name = &name
+			name = interned(v, portNames...)
 		case 2:
-			proto := interned(v, protocols...)
-			p.Protocol = &proto
+			proto = interned(v, protocols...)
 		case 3:
-			port := int32(x)
-			p.Port = &port
+			num, hasNum = int32(x), true
 		}
 		return nil
 	})
+	if err != nil || !hasNum {
+		return err
+	}
+	if np, ok := namedPort(name, proto, num); ok {
+		s.ports = append(s.ports, np)
+	}
+	return nil
+}
+
+// errSummarized ends wireSummary's walk at the first ready endpoint.
+var errSummarized = errors.New("summarized")
+
+// wireSummary is summary of the endpoints of the EndpointSlice message b.
+func wireSummary(b []byte, v4 bool) ([]endpoint, error) {
+	var out []endpoint
+	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
+		if num != 2 {
+			return nil
+		}
+		e, err := readWireEndpoint(v)
+		if err != nil {
+			return err
+		}
+		has := false
+		if e.eachAddress(v4, func(netip.Addr) { has = true }); !has {
+			return nil
+		}
+		if e.ready {
+			out = readySummary
+			return errSummarized
+		}
+		out = notReadySummary
+		return nil
+	})
+	if err == errSummarized {
+		err = nil
+	}
+	return out, err
 }

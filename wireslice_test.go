@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"testing"
 	"unsafe"
@@ -107,7 +108,7 @@ func sliceTransforms() map[string]func(any) (any, error) {
 // sameForTransforms reports how two decodings of one slice differ for the
 // transforms: in what the informers read of them, or in any transform's
 // output; "" if in nothing.
-func sameForTransforms(sparse, full *discovery.EndpointSlice) string {
+func sameForTransforms(sparse *wireSlice, full *discovery.EndpointSlice) string {
 	if sparse.Name != full.Name || sparse.Namespace != full.Namespace || sparse.ResourceVersion != full.ResourceVersion ||
 		!reflect.DeepEqual(sparse.Labels, full.Labels) || !reflect.DeepEqual(sparse.Annotations, full.Annotations) {
 		return fmt.Sprintf("metadata: sparse %s/%s@%s %v %v, client-go %s/%s@%s %v %v", sparse.Namespace, sparse.Name, sparse.ResourceVersion,
@@ -136,7 +137,7 @@ func TestSparseSliceTransformsMatch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("slice %d: sparse decoding failed where client-go's did not: %v", i, err)
 		}
-		if diff := sameForTransforms(sparse.(*discovery.EndpointSlice), full.(*discovery.EndpointSlice)); diff != "" {
+		if diff := sameForTransforms(sparse.(*wireSlice), full.(*discovery.EndpointSlice)); diff != "" {
 			t.Fatalf("slice %d: the decodings differ for %s", i, diff)
 		}
 	}
@@ -154,7 +155,7 @@ func TestSparseSliceListPages(t *testing.T) {
 		list.Items = append(list.Items, *anySlice(r, i))
 	}
 	data := encodeProtobuf(t, list)
-	got, _, err := sparseProtobuf(t).Decode(data, nil, &discovery.EndpointSliceList{})
+	got, _, err := sparseProtobuf(t).Decode(data, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestSparseSliceListPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, full := got.(*discovery.EndpointSliceList), want.(*discovery.EndpointSliceList)
+	l, full := got.(*wireSliceList), want.(*discovery.EndpointSliceList)
 	if l.ResourceVersion != "4711" || l.Continue != "next-page" || l.RemainingItemCount == nil || *l.RemainingItemCount != 12 {
 		t.Errorf("list metadata: got %+v, want resourceVersion 4711, continue next-page, 12 remaining", l.ListMeta)
 	}
@@ -219,31 +220,75 @@ func BenchmarkDecodeSlice(b *testing.B) {
 	}
 }
 
-// TestPodNamesDoNotKeepTheMessage: a Pod name kept for endpoint_pod_names
-// is a copy, not the sparse decoder's substring of the slice's whole
-// message, which it would keep alive in the informer's store.
-func TestPodNamesDoNotKeepTheMessage(t *testing.T) {
-	es := &discovery.EndpointSlice{
-		TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
-		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: "web-1", Labels: map[string]string{discovery.LabelServiceName: "web"}},
-		AddressType: discovery.AddressTypeIPv4,
-		Endpoints: []discovery.Endpoint{{Addresses: []string{"10.0.0.1"},
-			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web-abc"}}},
+// TestTransformsKeepNothingOfTheMessage: no string a slice transform keeps
+// (hostnames, Pod names, port names) points into the message the sparse
+// decoder read, which it would keep alive in the informer's store.
+func TestTransformsKeepNothingOfTheMessage(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	dec := sparseProtobuf(t)
+	kept := 0
+	for i := range 200 {
+		obj, _, err := dec.Decode(encodeProtobuf(t, anySlice(r, i)), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := obj.(*wireSlice).msg
+		inMsg := func(s string) bool {
+			p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.SliceData(msg)))
+			return s != "" && p >= lo && p < lo+uintptr(cap(msg))
+		}
+		for name, tf := range sliceTransforms() {
+			out, err := tf(obj)
+			if err != nil {
+				t.Fatalf("slice %d, %s: %v", i, name, err)
+			}
+			sl := out.(*endpointSlice)
+			for _, ep := range sl.endpoints {
+				kept++
+				if inMsg(ep.hostname) {
+					t.Fatalf("slice %d, %s: the stored hostname %q is a substring of the decoded message", i, name, ep.hostname)
+				}
+			}
+			for _, p := range sl.ports {
+				if inMsg(p.name) {
+					t.Fatalf("slice %d, %s: the stored port name %q is a substring of the decoded message", i, name, p.name)
+				}
+			}
+		}
 	}
-	obj, _, err := sparseProtobuf(t).Decode(encodeProtobuf(t, es), nil, nil)
-	if err != nil {
-		t.Fatal(err)
+	if kept == 0 {
+		t.Fatal("no transform kept an endpoint: the test checked nothing")
 	}
-	decoded := obj.(*discovery.EndpointSlice)
-	out, err := endpointSliceOf(decoded, sliceKeeps{podNames: true})
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestDottedQuadParsesAsParseAddr: an address the fast path takes is the
+// one netip.ParseAddr makes of it, over random near-addresses (leading
+// zeros, numbers past 255, missing or extra parts, other characters).
+func TestDottedQuadParsesAsParseAddr(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	parts := []string{"0", "1", "9", "10", "99", "100", "255", "256", "300", "00", "01", "007", "1000", "", "a", "-1", " 1", "1 ", "+1"}
+	taken := 0
+	for range 20000 {
+		s := ""
+		for k := range 3 + r.IntN(3) {
+			if k > 0 {
+				s += [...]string{".", ".", ".", ":", ".."}[r.IntN(5)]
+			}
+			s += parts[r.IntN(len(parts))]
+		}
+		ip, ok := dottedQuad([]byte(s))
+		want, err := netip.ParseAddr(s)
+		if ok && (err != nil || ip != want) {
+			t.Fatalf("dottedQuad(%q) = %v, ParseAddr gives %v (%v)", s, ip, want, err)
+		}
+		if !ok && err == nil && want.Is4() {
+			t.Fatalf("dottedQuad(%q) refused an address ParseAddr takes: %v", s, want)
+		}
+		if ok {
+			taken++
+		}
 	}
-	ep := out.(*endpointSlice).endpoints[0]
-	if ep.hostname != "web-abc" || !ep.podName {
-		t.Fatalf("endpoint %+v, want the Pod name web-abc", ep)
-	}
-	if unsafe.StringData(ep.hostname) == unsafe.StringData(decoded.Endpoints[0].TargetRef.Name) {
-		t.Errorf("the stored Pod name %q is the decoder's substring of the whole message", ep.hostname)
+	if taken == 0 {
+		t.Fatal("no address was taken: the test compared nothing")
 	}
 }
