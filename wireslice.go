@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -50,6 +51,12 @@ type wireSlice struct {
 
 // DeepCopyObject returns the object itself: a wireSlice is never changed.
 func (s *wireSlice) DeepCopyObject() runtime.Object { return s }
+
+// GoString names the slice: the reflector logs the objects its store
+// refuses (a transform's error) with %#v, which would print the message.
+func (s *wireSlice) GoString() string {
+	return fmt.Sprintf("EndpointSlice %s/%s (resourceVersion %s, %d bytes)", s.Namespace, s.Name, s.ResourceVersion, len(s.msg))
+}
 
 // wireSliceList is an EndpointSliceList of wireSlices.
 type wireSliceList struct {

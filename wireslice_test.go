@@ -1,10 +1,13 @@
 package kubesvc
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -290,5 +293,35 @@ func TestDottedQuadParsesAsParseAddr(t *testing.T) {
 	}
 	if taken == 0 {
 		t.Fatal("no address was taken: the test compared nothing")
+	}
+}
+
+// TestMalformedSliceIsRefusedByTheTransform: the endpoints of a decoded
+// slice are read by the transform, which refuses a malformed one with an
+// error (the reflector then logs the slice by name, not its bytes) rather
+// than keeping what it read of it.
+func TestMalformedSliceIsRefusedByTheTransform(t *testing.T) {
+	es := anySlice(rand.New(rand.NewPCG(1, 1)), 1)
+	es.AddressType, es.Labels = discovery.AddressTypeIPv4, map[string]string{discovery.LabelServiceName: "web"}
+	es.Endpoints = []discovery.Endpoint{{Addresses: []string{"10.0.0.1"}}, {Addresses: []string{"10.0.0.2"}, Hostname: ptr.To("db-0")}}
+	data := encodeProtobuf(t, es)
+	obj, _, err := sparseProtobuf(t).Decode(data, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := obj.(*wireSlice)
+	// The second endpoint's hostname field claims more bytes than follow.
+	at := bytes.Index(ws.msg, []byte("db-0"))
+	if at < 2 {
+		t.Fatalf("no hostname in the message")
+	}
+	ws.msg = slices.Clone(ws.msg)
+	ws.msg[at-1] = 200
+	out, err := endpointSliceOf(ws, sliceKeeps{})
+	if err == nil {
+		t.Fatalf("a malformed endpoint was transformed into %+v, want an error", out)
+	}
+	if s := fmt.Sprintf("%#v", ws); strings.Contains(s, "db-0") || !strings.Contains(s, es.Name) {
+		t.Errorf("the slice is logged as %q: want its name, not its message", s)
 	}
 }
