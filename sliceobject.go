@@ -48,8 +48,11 @@ func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 // ports yet.
 func sliceHead(m *metav1.ObjectMeta) *endpointSlice {
 	s := &endpointSlice{objMeta: newObjMeta(m), service: m.Labels[discovery.LabelServiceName]}
-	if t, err := time.Parse(time.RFC3339Nano, m.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil {
-		s.trigger = t.UnixNano()
+	// Parsed only if set: a failed parse allocates its error.
+	if v := m.Annotations[corev1.EndpointsLastChangeTriggerTime]; v != "" {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			s.trigger = t.UnixNano()
+		}
 	}
 	return s
 }

@@ -186,50 +186,69 @@ var (
 // fixed-width types are skipped, as no field the decoders read has one. An
 // error is a malformed message, or f's.
 func eachField(b []byte, f func(num protowire.Number, v []byte, x uint64) error) error {
-	for len(b) > 0 {
+	it := fields{b: b}
+	for it.next() {
+		if err := f(it.num, it.v, it.x); err != nil {
+			return err
+		}
+	}
+	return it.err
+}
+
+// fields walks the fields of a message as eachField calls f with them,
+// for the loops that run for every endpoint of a slice: no call through a
+// function value a field.
+type fields struct {
+	b   []byte // what is left of the message
+	num protowire.Number
+	v   []byte // a length-delimited field's bytes
+	x   uint64 // a varint field's value
+	err error  // why the walk stopped early: a malformed message
+}
+
+// next moves to the next length-delimited or varint field: false at the
+// end of the message, or at a malformed field (err).
+func (it *fields) next() bool {
+	for len(it.b) > 0 {
 		// The tag as client-go's generated code reads it: a field number
 		// past protobuf's limit (2^29-1), which protowire's ConsumeTag
 		// refuses, is an unknown field there, skipped.
-		tag, n := varint(b)
+		tag, n := varint(it.b)
 		if n < 0 {
-			return protowire.ParseError(n)
+			it.err = protowire.ParseError(n)
+			return false
 		}
 		num, typ := protowire.Number(int32(tag>>3)), protowire.Type(tag&7)
 		if num <= 0 {
-			return fmt.Errorf("proto: illegal tag %d (wire type %d)", num, typ)
+			it.err = fmt.Errorf("proto: illegal tag %d (wire type %d)", num, typ)
+			return false
 		}
-		b = b[n:]
-		var (
-			v []byte
-			x uint64
-		)
+		b := it.b[n:]
+		it.num, it.v, it.x = num, nil, 0
 		switch typ {
 		case protowire.BytesType:
-			x, n = varint(b)
-			if n >= 0 && x > uint64(len(b)-n) {
+			var l uint64
+			if l, n = varint(b); n >= 0 && l > uint64(len(b)-n) {
 				n = errTruncated
 			}
 			if n >= 0 {
-				v, n = b[n:n+int(x)], n+int(x)
-				x = 0
+				it.v, n = b[n:n+int(l)], n+int(l)
 			}
 		case protowire.VarintType:
-			x, n = varint(b)
+			it.x, n = varint(b)
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
 		if n < 0 {
-			return protowire.ParseError(n)
+			it.err = protowire.ParseError(n)
+			return false
 		}
-		b = b[n:]
-		if typ != protowire.BytesType && typ != protowire.VarintType {
-			continue
-		}
-		if err := f(num, v, x); err != nil {
-			return err
+		it.b = b[n:]
+		if typ == protowire.BytesType || typ == protowire.VarintType {
+			return true
 		}
 	}
-	return nil
+	return false
 }
 
 // errTruncated is protowire's error code for a message that ends early.

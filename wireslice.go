@@ -100,17 +100,21 @@ func (s *wireSlice) endpointSlice(keep sliceKeeps) (*endpointSlice, error) {
 	if n := count(s.msg, 2); n > 0 {
 		out.endpoints = make([]endpoint, 0, n)
 	}
-	err := eachField(s.msg, func(num protowire.Number, v []byte, _ uint64) error {
-		switch num {
+	it := fields{b: s.msg}
+	for it.next() {
+		var err error
+		switch it.num {
 		case 2:
-			return out.addWireEndpoint(v, v4, keep)
+			err = out.addWireEndpoint(it.v, v4, keep)
 		case 3:
-			return out.addWirePort(v)
+			err = out.addWirePort(it.v)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
+	}
+	if it.err != nil {
+		return nil, it.err
 	}
 	out.finish()
 	return out, nil
@@ -133,29 +137,32 @@ type wireEndpoint struct {
 
 func readWireEndpoint(b []byte) (wireEndpoint, error) {
 	e := wireEndpoint{msg: b, ready: true}
-	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
-		switch num {
+	it := fields{b: b}
+	for it.next() {
+		switch it.num {
 		case 1:
 			if e.addrs++; e.addrs == 1 {
-				e.addr = v
+				e.addr = it.v
 			}
 		case 2: // conditions
-			return eachField(v, func(num protowire.Number, _ []byte, x uint64) error {
-				if num == 1 {
-					e.ready = x != 0
+			c := fields{b: it.v}
+			for c.next() {
+				if c.num == 1 {
+					e.ready = c.x != 0
 				}
-				return nil
-			})
+			}
+			if c.err != nil {
+				return e, c.err
+			}
 		case 3:
-			e.hostname = v
+			e.hostname = it.v
 		case 4:
 			e.targetRefs++
 		case 7:
-			e.zone, e.hasZone = v, true
+			e.zone, e.hasZone = it.v, true
 		}
-		return nil
-	})
-	return e, err
+	}
+	return e, it.err
 }
 
 // targetRef is the kind and name of the endpoint's targetRef.
@@ -189,14 +196,13 @@ func (e *wireEndpoint) eachAddress(v4 bool, f func(ip netip.Addr)) {
 		}
 		return
 	}
-	_ = eachField(e.msg, func(num protowire.Number, v []byte, _ uint64) error {
-		if num == 1 {
-			if ip, ok := wireAddr(v, v4); ok {
+	for it := (fields{b: e.msg}); it.next(); { // read whole by readWireEndpoint already
+		if it.num == 1 {
+			if ip, ok := wireAddr(it.v, v4); ok {
 				f(ip)
 			}
 		}
-		return nil // read whole by readWireEndpoint already
-	})
+	}
 }
 
 // wireAddr is endpointAddr of an address in a message; a dotted quad
