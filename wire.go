@@ -19,14 +19,15 @@ import (
 // allocation. For the objects that change all day (EndpointSlices: a
 // readiness flip resends every endpoint of the slice) the informers'
 // transforms then keep a few bytes of them, and the rest is garbage that the
-// collector pays for. The decoders here fill the same API types with only
-// the fields the transforms read (wireslice.go lists them), so that the
-// informers, the transforms and their tests work on the types they always
-// did; every other kind goes to client-go's decoder. Reference: the wire
-// format (https://protobuf.dev/programming-guides/encoding/), and the
-// envelope of k8s.io/apimachinery/pkg/runtime/serializer/protobuf: the
-// magic "k8s\x00", then a runtime.Unknown message {typeMeta{apiVersion,
-// kind}, raw, contentEncoding, contentType} whose raw is the object.
+// collector pays for. The decoders here decode only what the transforms
+// read: Services into the API type with only those fields (wireservice.go),
+// EndpointSlices into a wireSlice, whose endpoints the transform reads
+// from the message itself (wireslice.go); every other kind goes to
+// client-go's decoder. Reference: the wire format
+// (https://protobuf.dev/programming-guides/encoding/), and the envelope of
+// k8s.io/apimachinery/pkg/runtime/serializer/protobuf: the magic
+// "k8s\x00", then a runtime.Unknown message {typeMeta{apiVersion, kind},
+// raw, contentEncoding, contentType} whose raw is the object.
 
 // protobufMagic starts every object in Kubernetes' protobuf encoding.
 var protobufMagic = []byte("k8s\x00")
