@@ -92,7 +92,7 @@ func main() {
 	fs.IntVar(&c.perf.clients, "dnsperf-clients", 8, "dnsperf -c")
 	fs.IntVar(&c.perf.threads, "dnsperf-threads", 1, "dnsperf -T")
 	fs.IntVar(&c.perf.outstanding, "dnsperf-outstanding", 100, "dnsperf -q")
-	fs.IntVar(&c.flips, "flips", 300, "readiness flips in the 1,000-endpoint headless service, for CPU per change and again for programming latency under churn (0: skip the churn phases)")
+	fs.IntVar(&c.flips, "flips", 1000, "readiness flips in the 1,000-endpoint headless service, for CPU per change and again for programming latency under churn (0: skip the churn phases)")
 	fs.IntVar(&c.moves, "moves", 300, "endpoint moves behind ClusterIP services, for CPU per change (0: skip)")
 	fs.Float64Var(&c.churnRate, "churn-rate", 100, "EndpointSlice changes per second in the churn phases")
 	fs.BoolVar(&c.relist, "relist", true, "force every watch to relist (410 Gone, as after an API server restart) and measure peak memory and answers during it")
