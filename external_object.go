@@ -48,11 +48,11 @@ type serviceExt struct {
 	service
 	ext          external
 	externalName string       // a lower-cased FQDN, or as given if badExternalName
-	moreIPs      []netip.Addr // the cluster IPs after the first two (setIPs)
+	moreIPs      []netip.Addr // the cluster IPs after the first (setIPs)
 }
 
 // withRare returns s, or s stored with what few services have: external
-// data, an externalName, more than two cluster IPs ("", nil: none).
+// data, an externalName, more than one cluster IP ("", nil: none).
 func (s *service) withRare(x external, externalName string, moreIPs []netip.Addr) *service {
 	if x.empty() && externalName == "" && len(moreIPs) == 0 {
 		return s

@@ -25,12 +25,13 @@ const (
 // service is what DNS needs of a v1.Service.
 type service struct {
 	objMeta
-	// ips are the first two of spec.clusterIPs (valid ones only), as
-	// As16 of unmapped addresses (see clusterIP): a Service has at most
-	// one of each family, which then costs no slice of them. An import, or
-	// a fake client's object, with more keeps the rest after the service
-	// (serviceExt).
-	ips [2][16]byte
+	// ips is the first of spec.clusterIPs (valid ones only), as As16 of
+	// the unmapped address (see clusterIP): most services have one family.
+	// A dual-stack service keeps its second address after the service
+	// (serviceExt), as an import, or a fake client's object, with more
+	// keeps the rest: 16 bytes less on every other service, which fit the
+	// struct in the 64-byte size class.
+	ips [1][16]byte
 	// portList and nPorts are ports(), without the slice's capacity: the
 	// 8 bytes that fit the struct in a smaller size class.
 	portList        *port

@@ -7,7 +7,7 @@ import (
 
 // The service struct's compact fields (object.go), read and set: the
 // index's key kept in the key's string, the ports as a pointer and a
-// count, the first two cluster IPs inline.
+// count, the first cluster IP inline.
 
 // indexKey is the index's key of s (see indexKey).
 func (s *service) indexKey() string {
@@ -31,7 +31,7 @@ func (s *service) setPorts(ports []port) {
 	}
 }
 
-// setIPs keeps the first two of ips in s, and returns the others.
+// setIPs keeps the first of ips in s, and returns the others.
 func (s *service) setIPs(ips []netip.Addr) (more []netip.Addr) {
 	for i, ip := range ips {
 		if i == len(s.ips) {
