@@ -201,9 +201,13 @@ func eachField(b []byte, f func(num protowire.Number, v []byte, x uint64) error)
 type fields struct {
 	b   []byte // what is left of the message
 	num protowire.Number
+	typ protowire.Type
 	v   []byte // a length-delimited field's bytes
 	x   uint64 // a varint field's value
 	err error  // why the walk stopped early: a malformed message
+	// all: the fields of every wire type, not only the length-delimited
+	// and varint ones (v and x then hold nothing).
+	all bool
 }
 
 // next moves to the next length-delimited or varint field: false at the
@@ -224,7 +228,7 @@ func (it *fields) next() bool {
 			return false
 		}
 		b := it.b[n:]
-		it.num, it.v, it.x = num, nil, 0
+		it.num, it.typ, it.v, it.x = num, typ, nil, 0
 		switch typ {
 		case protowire.BytesType:
 			var l uint64
@@ -244,7 +248,7 @@ func (it *fields) next() bool {
 			return false
 		}
 		it.b = b[n:]
-		if typ == protowire.BytesType || typ == protowire.VarintType {
+		if typ == protowire.BytesType || typ == protowire.VarintType || it.all {
 			return true
 		}
 	}
@@ -314,20 +318,28 @@ func decodeListMeta(b []byte, m *metav1.ListMeta) error {
 	})
 }
 
-// decodeMapEntry adds one entry of a map<string, string> field to *m.
+// decodeMapEntry adds one entry of a map<string, string> field to *m. A key
+// or value of another wire type than a string's is refused: client-go's
+// generated code reads it as a string whatever its type, and skipping it
+// would make another map of the same bytes.
 func decodeMapEntry(b []byte, m *map[string]string) error {
 	var key, value string
-	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
-		switch num {
-		case 1:
-			key = interned(v, sliceLabels...)
-		case 2:
-			value = interned(v, sliceLabels...)
+	it := fields{b: b, all: true}
+	for it.next() {
+		if it.num != 1 && it.num != 2 {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		if it.typ != protowire.BytesType {
+			return fmt.Errorf("proto: map entry field %d of wire type %d", it.num, it.typ)
+		}
+		if it.num == 1 {
+			key = interned(it.v, sliceLabels...)
+		} else {
+			value = interned(it.v, sliceLabels...)
+		}
+	}
+	if it.err != nil {
+		return it.err
 	}
 	if *m == nil {
 		*m = make(map[string]string, 4)
