@@ -19,10 +19,12 @@ import (
 // allocation. For the objects that change all day (EndpointSlices: a
 // readiness flip resends every endpoint of the slice) the informers'
 // transforms then keep a few bytes of them, and the rest is garbage that the
-// collector pays for. The decoders here fill the same API types with only
-// the fields the transforms read (wireslice.go lists them), so that the
-// informers, the transforms and their tests work on the types they always
-// did; every other kind goes to client-go's decoder. Reference: the wire
+// collector pays for. The decoders here fill only what the transforms
+// read: a Service's API type with those fields (wireservice.go), and an
+// EndpointSlice's metadata and address type, its endpoints and ports left
+// in the message for the transform to read into what it keeps (a
+// wireSlice, wireslice.go); every other kind goes to client-go's decoder,
+// and the transforms take client-go's objects too. Reference: the wire
 // format (https://protobuf.dev/programming-guides/encoding/), and the
 // envelope of k8s.io/apimachinery/pkg/runtime/serializer/protobuf: the
 // magic "k8s\x00", then a runtime.Unknown message {typeMeta{apiVersion,
