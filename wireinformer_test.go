@@ -138,3 +138,47 @@ func TestMalformedSliceEventLeavesTheInformerRunning(t *testing.T) {
 		})
 	}
 }
+
+// A relist the API server pages hands the pager *wireSliceLists, which it
+// joins: every slice of every page reaches the handlers transformed.
+func TestPagedListOfWireSlices(t *testing.T) {
+	page := func(cont string, names ...string) *wireSliceList {
+		l := &discovery.EndpointSliceList{TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSliceList"},
+			ListMeta: metav1.ListMeta{ResourceVersion: "10", Continue: cont}}
+		for i, n := range names {
+			l.Items = append(l.Items, discovery.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: n, ResourceVersion: "9",
+				Labels: map[string]string{discovery.LabelServiceName: n}}, AddressType: discovery.AddressTypeIPv4,
+				Endpoints: []discovery.Endpoint{{Addresses: []string{fmt.Sprintf("10.0.0.%d", len(cont)*10+i+1)}}}})
+		}
+		obj, _, err := sparseProtobuf(t).Decode(encodeProtobuf(t, l), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj.(*wireSliceList)
+	}
+	pages := map[string]*wireSliceList{"": page("p2", "a", "b"), "p2": page("", "c")}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(_ context.Context, o metav1.ListOptions) (runtime.Object, error) { return pages[o.Continue], nil },
+		WatchFuncWithContext: func(context.Context, metav1.ListOptions) (watch.Interface, error) {
+			return watch.NewFakeWithChanSize(1, false), nil
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inf := newFanout(cache.ToListWatcherWithWatchListSemantics(lw, fakeAPI{}), &discovery.EndpointSlice{}, 0, nil)
+	if err := inf.SetTransform(fromWatch(toEndpointSlice, 0)); err != nil {
+		t.Fatal(err)
+	}
+	var got sliceEvents
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) { got.note("add", obj) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go inf.RunWithContext(ctx)
+	waitFor(t, "the paged list", reg.HasSynced)
+	events := got.take()
+	slices.Sort(events)
+	if want := []string{"add default/a: 10.0.0.21", "add default/b: 10.0.0.22", "add default/c: 10.0.0.1"}; !slices.Equal(events, want) {
+		t.Errorf("handed %q, want %q", events, want)
+	}
+}
