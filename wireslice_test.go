@@ -273,8 +273,9 @@ func BenchmarkDecodeSlice(b *testing.B) {
 }
 
 // TestTransformsKeepNothingOfTheMessage: no string a slice transform keeps
-// (hostnames, Pod names, port names) points into the message the sparse
-// decoder read, which it would keep alive in the informer's store.
+// (its key and service, hostnames, Pod names, port names) points into the
+// message the sparse decoder read, which it would keep alive in the
+// informer's store.
 func TestTransformsKeepNothingOfTheMessage(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	dec := sparseProtobuf(t)
@@ -295,6 +296,9 @@ func TestTransformsKeepNothingOfTheMessage(t *testing.T) {
 				t.Fatalf("slice %d, %s: %v", i, name, err)
 			}
 			sl := out.(*endpointSlice)
+			if inMsg(sl.key) || inMsg(sl.service) {
+				t.Fatalf("slice %d, %s: the stored key %q or service %q is a substring of the decoded message", i, name, sl.key, sl.service)
+			}
 			for _, ep := range sl.endpoints {
 				kept++
 				if inMsg(ep.hostname) {
