@@ -54,9 +54,10 @@ type fanout struct {
 	closeOnce sync.Once
 }
 
-// newFanout is an informer of lw's objects of objType's type; its
-// signature is client-go's shared informer's constructor's (resync and
-// indexers are not used: kubesvc resyncs nothing and looks nothing up).
+// newFanout is an informer of lw's objects, which objType's type names in
+// logs (the reflector is not told it: see RunWithContext); its signature
+// is client-go's shared informer's constructor's (resync and indexers are
+// not used: kubesvc resyncs nothing and looks nothing up).
 func newFanout(lw cache.ListerWatcher, objType runtime.Object, _ time.Duration, _ cache.Indexers) informer {
 	return &fanout{lw: lw, objType: objType, items: map[string]any{}, synced: make(chan struct{}), closed: make(chan struct{})}
 }

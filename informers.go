@@ -112,10 +112,13 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 func fromWatch(transform cache.TransformFunc, i uint8) cache.TransformFunc {
 	return func(obj any) (any, error) {
 		out, err := transform(obj)
+		if err != nil {
+			return nil, err // no object to mark
+		}
 		if m, ok := out.(interface{ fromWatch(uint8) }); ok && out != obj {
 			m.fromWatch(i)
 		}
-		return out, err
+		return out, nil
 	}
 }
 

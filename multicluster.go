@@ -124,13 +124,16 @@ func multiclusterSliceOf(obj any, keep sliceKeeps) (any, error) {
 	}
 	name, cluster := labels[mcs.LabelServiceName], labels[mcs.LabelSourceCluster]
 	out, err := endpointSliceOf(obj, keep)
+	if err != nil {
+		return nil, err
+	}
 	if sl, ok := out.(*endpointSlice); ok {
 		sl.service = ""
 		if name != "" && !strings.Contains(name, "/") {
 			sl.service = name + "/" + cluster
 		}
 	}
-	return out, err
+	return out, nil
 }
 
 // cluster is a multicluster slice's source cluster.

@@ -37,7 +37,13 @@ type sliceKeeps struct {
 func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 	switch es := obj.(type) {
 	case *wireSlice:
-		return es.endpointSlice(keep)
+		s, err := es.endpointSlice(keep)
+		if err != nil {
+			// Not s: a nil *endpointSlice is an object to the callers,
+			// which mark it (fromWatch, multiclusterSliceOf).
+			return nil, err
+		}
+		return s, nil
 	case *discovery.EndpointSlice:
 		return apiSliceOf(es, keep), nil
 	}

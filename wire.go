@@ -19,15 +19,16 @@ import (
 // allocation. For the objects that change all day (EndpointSlices: a
 // readiness flip resends every endpoint of the slice) the informers'
 // transforms then keep a few bytes of them, and the rest is garbage that the
-// collector pays for. The decoders here decode only what the transforms
-// read: Services into the API type with only those fields (wireservice.go),
-// EndpointSlices into a wireSlice, whose endpoints the transform reads
-// from the message itself (wireslice.go); every other kind goes to
-// client-go's decoder. Reference: the wire format
-// (https://protobuf.dev/programming-guides/encoding/), and the envelope of
-// k8s.io/apimachinery/pkg/runtime/serializer/protobuf: the magic
-// "k8s\x00", then a runtime.Unknown message {typeMeta{apiVersion, kind},
-// raw, contentEncoding, contentType} whose raw is the object.
+// collector pays for. The decoders here fill only what the transforms
+// read: a Service's API type with those fields (wireservice.go), and an
+// EndpointSlice's metadata and address type, its endpoints and ports left
+// in the message for the transform to read into what it keeps (a
+// wireSlice, wireslice.go); every other kind goes to client-go's decoder,
+// and the transforms take client-go's objects too. Reference: the wire
+// format (https://protobuf.dev/programming-guides/encoding/), and the
+// envelope of k8s.io/apimachinery/pkg/runtime/serializer/protobuf: the
+// magic "k8s\x00", then a runtime.Unknown message {typeMeta{apiVersion,
+// kind}, raw, contentEncoding, contentType} whose raw is the object.
 
 // protobufMagic starts every object in Kubernetes' protobuf encoding.
 var protobufMagic = []byte("k8s\x00")
@@ -202,9 +203,13 @@ func eachField(b []byte, f func(num protowire.Number, v []byte, x uint64) error)
 type fields struct {
 	b   []byte // what is left of the message
 	num protowire.Number
+	typ protowire.Type
 	v   []byte // a length-delimited field's bytes
 	x   uint64 // a varint field's value
 	err error  // why the walk stopped early: a malformed message
+	// all: the fields of every wire type, not only the length-delimited
+	// and varint ones (v and x then hold nothing).
+	all bool
 }
 
 // next moves to the next length-delimited or varint field: false at the
@@ -225,7 +230,7 @@ func (it *fields) next() bool {
 			return false
 		}
 		b := it.b[n:]
-		it.num, it.v, it.x = num, nil, 0
+		it.num, it.typ, it.v, it.x = num, typ, nil, 0
 		switch typ {
 		case protowire.BytesType:
 			var l uint64
@@ -245,7 +250,7 @@ func (it *fields) next() bool {
 			return false
 		}
 		it.b = b[n:]
-		if typ == protowire.BytesType || typ == protowire.VarintType {
+		if typ == protowire.BytesType || typ == protowire.VarintType || it.all {
 			return true
 		}
 	}
@@ -315,20 +320,28 @@ func decodeListMeta(b []byte, m *metav1.ListMeta) error {
 	})
 }
 
-// decodeMapEntry adds one entry of a map<string, string> field to *m.
+// decodeMapEntry adds one entry of a map<string, string> field to *m. A key
+// or value of another wire type than a string's is refused: client-go's
+// generated code reads it as a string whatever its type, and skipping it
+// would make another map of the same bytes.
 func decodeMapEntry(b []byte, m *map[string]string) error {
 	var key, value string
-	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
-		switch num {
-		case 1:
-			key = interned(v, sliceLabels...)
-		case 2:
-			value = interned(v, sliceLabels...)
+	it := fields{b: b, all: true}
+	for it.next() {
+		if it.num != 1 && it.num != 2 {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		if it.typ != protowire.BytesType {
+			return fmt.Errorf("proto: map entry field %d of wire type %d", it.num, it.typ)
+		}
+		if it.num == 1 {
+			key = interned(it.v, sliceLabels...)
+		} else {
+			value = interned(it.v, sliceLabels...)
+		}
+	}
+	if it.err != nil {
+		return it.err
 	}
 	if *m == nil {
 		*m = make(map[string]string, 4)

@@ -52,11 +52,15 @@ type wireSlice struct {
 // DeepCopyObject returns the object itself: a wireSlice is never changed.
 func (s *wireSlice) DeepCopyObject() runtime.Object { return s }
 
-// GoString names the slice: the reflector logs the objects its store
-// refuses (a transform's error) with %#v, which would print the message.
-func (s *wireSlice) GoString() string {
+// String names the slice: the reflector logs the objects its store
+// refuses (a transform's error) as a key/value pair, which klog formats
+// as a fmt.Stringer and klogSink with %v; either would print the message.
+func (s *wireSlice) String() string {
 	return fmt.Sprintf("EndpointSlice %s/%s (resourceVersion %s, %d bytes)", s.Namespace, s.Name, s.ResourceVersion, len(s.msg))
 }
+
+// GoString is String, for %#v.
+func (s *wireSlice) GoString() string { return s.String() }
 
 // wireSliceList is an EndpointSliceList of wireSlices.
 type wireSliceList struct {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -67,7 +68,8 @@ func anySlice(r *rand.Rand, i int) *discovery.EndpointSlice {
 func anyEndpoint(r *rand.Rand, j int) discovery.Endpoint {
 	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
 	addr := func() string {
-		return pick(fmt.Sprintf("10.1.%d.%d", r.IntN(3), r.IntN(256)), fmt.Sprintf("fd00::%x", r.IntN(500)), "::ffff:10.1.0.7", "fe80::1%eth0", "nonsense")
+		return pick(fmt.Sprintf("10.1.%d.%d", r.IntN(3), r.IntN(256)), fmt.Sprintf("fd00::%x", r.IntN(500)), "::ffff:10.1.0.7", "fe80::1%eth0", "nonsense",
+			"10.01.0.1", "010.1.0.1", "10.1.0.256", "0.0.0.0", "10.1.0.7 ", "1.2.3.4.5", "::ffff:a01:8", "fd00::10.1.0.9", "FD00::A", "")
 	}
 	b := func() *bool {
 		if r.IntN(4) == 0 {
@@ -90,7 +92,7 @@ func anyEndpoint(r *rand.Rand, j int) discovery.Endpoint {
 		e.TargetRef = &corev1.ObjectReference{Kind: pick("Pod", "Pod", "Node"), Namespace: "default", Name: pick("web-abc", "Web-X", "a.b", fmt.Sprintf("p%d", j)), UID: "u"}
 	}
 	if r.IntN(2) == 0 {
-		e.Zone = ptr.To(fmt.Sprintf("zone-%d", r.IntN(12))) // more zones than a slice's array holds
+		e.Zone = ptr.To(pick(fmt.Sprintf("zone-%d", r.IntN(12)), "", "Zone-1")) // more zones than a slice's array holds
 	}
 	if r.IntN(5) == 0 {
 		e.DeprecatedTopology = map[string]string{"k": "v"}
@@ -132,6 +134,53 @@ func TestSparseSliceTransformsMatch(t *testing.T) {
 	dec := sparseProtobuf(t)
 	for i := range 500 {
 		data := encodeProtobuf(t, anySlice(r, i))
+		full, _, err := clientGoProtobuf.Decode(data, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sparse, _, err := dec.Decode(data, nil, nil)
+		if err != nil {
+			t.Fatalf("slice %d: sparse decoding failed where client-go's did not: %v", i, err)
+		}
+		if diff := sameForTransforms(sparse.(*wireSlice), full.(*discovery.EndpointSlice)); diff != "" {
+			t.Fatalf("slice %d: the decodings differ for %s", i, diff)
+		}
+	}
+}
+
+// TestSparseSliceMergedFieldsMatch: fields given twice, as protobuf
+// merges them (a message's encodings one after the other are its merge):
+// the slice's metadata and address type, and within an endpoint or port
+// its hostname, zone, conditions and target reference, each read as
+// client-go reads them.
+func TestSparseSliceMergedFieldsMatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 37))
+	dec := sparseProtobuf(t)
+	marshal := func(m interface{ Marshal() ([]byte, error) }) []byte {
+		b, err := m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for i := range 300 {
+		first, second := anySlice(r, i), anySlice(r, i)
+		first.Endpoints, first.Ports = nil, nil
+		raw := append(marshal(first), marshal(second)...)
+		for j := range r.IntN(20) {
+			e1, e2 := anyEndpoint(r, j), anyEndpoint(r, j)
+			raw = protowire.AppendTag(raw, 2, protowire.BytesType)
+			raw = protowire.AppendBytes(raw, append(marshal(&e1), marshal(&e2)...))
+		}
+		for range r.IntN(3) {
+			p1, p2 := anySlice(r, i).Ports, anySlice(r, i).Ports
+			if len(p1) > 0 && len(p2) > 0 {
+				raw = protowire.AppendTag(raw, 3, protowire.BytesType)
+				raw = protowire.AppendBytes(raw, append(marshal(&p1[0]), marshal(&p2[0])...))
+			}
+		}
+		u := &runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"}, Raw: raw}
+		data := append([]byte("k8s\x00"), marshal(u)...)
 		full, _, err := clientGoProtobuf.Decode(data, nil, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -224,8 +273,9 @@ func BenchmarkDecodeSlice(b *testing.B) {
 }
 
 // TestTransformsKeepNothingOfTheMessage: no string a slice transform keeps
-// (hostnames, Pod names, port names) points into the message the sparse
-// decoder read, which it would keep alive in the informer's store.
+// (its key and service, hostnames, Pod names, port names) points into the
+// message the sparse decoder read, which it would keep alive in the
+// informer's store.
 func TestTransformsKeepNothingOfTheMessage(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	dec := sparseProtobuf(t)
@@ -246,6 +296,9 @@ func TestTransformsKeepNothingOfTheMessage(t *testing.T) {
 				t.Fatalf("slice %d, %s: %v", i, name, err)
 			}
 			sl := out.(*endpointSlice)
+			if inMsg(sl.key) || inMsg(sl.service) {
+				t.Fatalf("slice %d, %s: the stored key %q or service %q is a substring of the decoded message", i, name, sl.key, sl.service)
+			}
 			for _, ep := range sl.endpoints {
 				kept++
 				if inMsg(ep.hostname) {
@@ -318,10 +371,12 @@ func TestMalformedSliceIsRefusedByTheTransform(t *testing.T) {
 	ws.msg = slices.Clone(ws.msg)
 	ws.msg[at-1] = 200
 	out, err := endpointSliceOf(ws, sliceKeeps{})
-	if err == nil {
-		t.Fatalf("a malformed endpoint was transformed into %+v, want an error", out)
+	if err == nil || out != nil {
+		t.Fatalf("a malformed endpoint was transformed into %#v (%v), want only an error", out, err)
 	}
-	if s := fmt.Sprintf("%#v", ws); strings.Contains(s, "db-0") || !strings.Contains(s, es.Name) {
-		t.Errorf("the slice is logged as %q: want its name, not its message", s)
+	for _, format := range []string{"%v", "%+v", "%s", "%#v"} {
+		if s := fmt.Sprintf(format, ws); strings.Contains(s, "db-0") || strings.Contains(s, "100 98 45 48") || !strings.Contains(s, es.Name) {
+			t.Errorf("the slice is logged (%s) as %q: want its name, not its message", format, s)
+		}
 	}
 }
