@@ -80,8 +80,14 @@ func (k sliceKeeps) compact(labels map[string]string) bool { return notHeadless(
 // address: a headless service's answers merge its slices' endpoints by
 // address (members), which then takes the slices' runs as they are.
 func (s *endpointSlice) finish() {
-	if len(s.endpoints) == 0 {
+	switch n := len(s.endpoints); {
+	case n == 0:
 		s.endpoints = nil // no array kept for endpoints without addresses
+	case cap(s.endpoints)-n > n/4:
+		// Sized for more addresses than were valid (or, read from the
+		// message, fewer than there were): the store keeps the slice,
+		// so not the room.
+		s.endpoints = slices.Clone(s.endpoints)
 	}
 	slices.SortStableFunc(s.endpoints, func(a, b endpoint) int { return a.addr.Compare(b.addr) })
 	s.ports = sharedPorts(s.ports)
