@@ -222,9 +222,15 @@ func (b *bench) idleCPU(pair []*running) (map[string]time.Duration, error) {
 
 // cpuPer runs changes, waits until every server of pair answers final(),
 // and returns each server's CPU time over that span, less what it uses
-// idle over as long (idleCPU, measured just before), divided by n.
+// idle over as long (idleCPU, measured just before), divided by n. It logs
+// the heap each allocated a change too: a server whose heap is large may
+// not collect within the span at all, and pay for its garbage later.
 func (b *bench) cpuPer(pair []*running, n int, changes func() error, final func() expect) (map[string]time.Duration, error) {
 	idleRate, err := b.idleCPU(pair)
+	if err != nil {
+		return nil, err
+	}
+	allocBefore, err := allocatedNow(pair) // outside the CPU's span: a scrape costs CPU too
 	if err != nil {
 		return nil, err
 	}
@@ -244,13 +250,31 @@ func (b *bench) cpuPer(pair []*running, n int, changes func() error, final func(
 		return nil, err
 	}
 	span := time.Since(t1)
+	allocAfter, err := allocatedNow(pair)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]time.Duration{}
 	for _, r := range pair {
 		k := r.kind.name
 		idle := time.Duration(float64(idleRate[k]) * span.Seconds())
 		out[k] = (after[k] - before[k] - idle) / time.Duration(n)
-		b.logf("  %-8s CPU %s over %s of changes, less %s idle (%s per second idle, median of %d s)", k, fmtDur(after[k]-before[k]),
-			fmtDur(span), fmtDur(idle), fmtDur(idleRate[k]), idleSeconds)
+		b.logf("  %-8s CPU %s over %s of changes, less %s idle (%s per second idle, median of %d s); heap allocated %.1f KB a change",
+			k, fmtDur(after[k]-before[k]), fmtDur(span), fmtDur(idle), fmtDur(idleRate[k]), idleSeconds,
+			(allocAfter[k]-allocBefore[k])/1024/float64(n))
+	}
+	return out, nil
+}
+
+// allocatedNow is each server's bytes allocated so far, by kind.
+func allocatedNow(pair []*running) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, r := range pair {
+		v, err := allocated(r)
+		if err != nil {
+			return nil, err
+		}
+		out[r.kind.name] = v
 	}
 	return out, nil
 }

@@ -65,14 +65,22 @@ func heapKB(r *running) (alloc, inuse int64, err error) {
 
 // mallocs is the number of heap allocations the server has made
 // (go_memstats_mallocs_total).
-func mallocs(r *running) (float64, error) {
+func mallocs(r *running) (float64, error) { return memstat(r, "go_memstats_mallocs_total") }
+
+// allocated is the bytes the server has allocated on its heap
+// (go_memstats_alloc_bytes_total): the garbage collector's work grows
+// with it.
+func allocated(r *running) (float64, error) { return memstat(r, "go_memstats_alloc_bytes_total") }
+
+// memstat is the server's Go runtime metric name.
+func memstat(r *running, name string) (float64, error) {
 	mfs, err := scrape(r.srv.Ports.MetricsURL())
 	if err != nil {
 		return 0, fmt.Errorf("%s metrics: %w", r.kind.name, err)
 	}
-	v, ok := gauge(mfs, "go_memstats_mallocs_total")
+	v, ok := gauge(mfs, name)
 	if !ok {
-		return 0, fmt.Errorf("%s metrics: no go_memstats_mallocs_total", r.kind.name)
+		return 0, fmt.Errorf("%s metrics: no %s", r.kind.name, name)
 	}
 	return v, nil
 }
