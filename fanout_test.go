@@ -203,6 +203,26 @@ func nsObj(name, rv string) *corev1.Namespace {
 }
 
 func (s *streamingNamespaces) lw() cache.ListerWatcher {
+	return streamingLW(s.watches, func() ([]runtime.Object, runtime.Object) {
+		s.mu.Lock()
+		names := s.lists[0]
+		s.lists = s.lists[1:]
+		s.mu.Unlock()
+		var objs []runtime.Object
+		for _, n := range names {
+			objs = append(objs, nsObj(n, "5"))
+		}
+		end := nsObj("", "20")
+		end.Annotations = map[string]string{metav1.InitialEventsAnnotationKey: "true"}
+		return objs, end
+	})
+}
+
+// streamingLW is a lister-watcher that streams its lists (WatchList): each
+// watch asked for initial events gets the objects of the next call of
+// initial as Added events and end as the bookmark that ends them; every
+// watch is sent on watches.
+func streamingLW(watches chan<- *watch.FakeWatcher, initial func() (objs []runtime.Object, end runtime.Object)) cache.ListerWatcher {
 	return &cache.ListWatch{
 		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
 			panic("listed: the reflector was to stream its lists")
@@ -210,18 +230,13 @@ func (s *streamingNamespaces) lw() cache.ListerWatcher {
 		WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			w := watch.NewFakeWithChanSize(100, false)
 			if o.SendInitialEvents != nil && *o.SendInitialEvents {
-				s.mu.Lock()
-				names := s.lists[0]
-				s.lists = s.lists[1:]
-				s.mu.Unlock()
-				for _, n := range names {
-					w.Add(nsObj(n, "5"))
+				objs, end := initial()
+				for _, obj := range objs {
+					w.Add(obj)
 				}
-				end := nsObj("", "20")
-				end.Annotations = map[string]string{metav1.InitialEventsAnnotationKey: "true"}
 				w.Action(watch.Bookmark, end)
 			}
-			s.watches <- w
+			watches <- w
 			return w, nil
 		},
 	}

@@ -34,22 +34,13 @@ func wireSliceOf(t *testing.T, es *discovery.EndpointSlice) *wireSlice {
 func streamedSlices(t *testing.T, initial []*wireSlice, watches chan<- *watch.FakeWatcher) cache.ListerWatcher {
 	end := wireSliceOf(t, &discovery.EndpointSlice{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "20",
 		Annotations: map[string]string{metav1.InitialEventsAnnotationKey: "true"}}})
-	return &cache.ListWatch{
-		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
-			panic("listed: the reflector was to stream its lists")
-		},
-		WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			w := watch.NewFakeWithChanSize(100, false)
-			if o.SendInitialEvents != nil && *o.SendInitialEvents {
-				for _, s := range initial {
-					w.Add(s)
-				}
-				w.Action(watch.Bookmark, end)
-			}
-			watches <- w
-			return w, nil
-		},
-	}
+	return streamingLW(watches, func() ([]runtime.Object, runtime.Object) {
+		objs := make([]runtime.Object, len(initial))
+		for i, s := range initial {
+			objs[i] = s
+		}
+		return objs, end
+	})
 }
 
 // sliceEvents records the endpointSlices a handler was handed, as

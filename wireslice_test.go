@@ -129,22 +129,28 @@ func sameForTransforms(sparse *wireSlice, full *discovery.EndpointSlice) string 
 	return ""
 }
 
+// decodedAlike fails t unless slice i, encoded as data, decodes with both
+// decoders and every transform makes the same of both decodings.
+func decodedAlike(t *testing.T, dec runtime.Decoder, i int, data []byte) {
+	t.Helper()
+	full, _, err := clientGoProtobuf.Decode(data, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sparse, _, err := dec.Decode(data, nil, nil)
+	if err != nil {
+		t.Fatalf("slice %d: sparse decoding failed where client-go's did not: %v", i, err)
+	}
+	if diff := sameForTransforms(sparse.(*wireSlice), full.(*discovery.EndpointSlice)); diff != "" {
+		t.Fatalf("slice %d: the decodings differ for %s", i, diff)
+	}
+}
+
 func TestSparseSliceTransformsMatch(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 13))
 	dec := sparseProtobuf(t)
 	for i := range 500 {
-		data := encodeProtobuf(t, anySlice(r, i))
-		full, _, err := clientGoProtobuf.Decode(data, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sparse, _, err := dec.Decode(data, nil, nil)
-		if err != nil {
-			t.Fatalf("slice %d: sparse decoding failed where client-go's did not: %v", i, err)
-		}
-		if diff := sameForTransforms(sparse.(*wireSlice), full.(*discovery.EndpointSlice)); diff != "" {
-			t.Fatalf("slice %d: the decodings differ for %s", i, diff)
-		}
+		decodedAlike(t, dec, i, encodeProtobuf(t, anySlice(r, i)))
 	}
 }
 
@@ -180,18 +186,7 @@ func TestSparseSliceMergedFieldsMatch(t *testing.T) {
 			}
 		}
 		u := &runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"}, Raw: raw}
-		data := append([]byte("k8s\x00"), marshal(u)...)
-		full, _, err := clientGoProtobuf.Decode(data, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sparse, _, err := dec.Decode(data, nil, nil)
-		if err != nil {
-			t.Fatalf("slice %d: sparse decoding failed where client-go's did not: %v", i, err)
-		}
-		if diff := sameForTransforms(sparse.(*wireSlice), full.(*discovery.EndpointSlice)); diff != "" {
-			t.Fatalf("slice %d: the decodings differ for %s", i, diff)
-		}
+		decodedAlike(t, dec, i, append([]byte("k8s\x00"), marshal(u)...))
 	}
 }
 
