@@ -1,13 +1,19 @@
 package kubesvc
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // reverseIP reads exactly the names dns.ReverseAddr makes, and nothing
@@ -60,4 +66,68 @@ func TestReverseNamesOfBothFamilies(t *testing.T) {
 	if _, m := ask(k, test.Case{Qname: nibbles(netip.MustParseAddr("fd00::3:2")), Qtype: dns.TypePTR}); m != nil && len(m.Answer) != 0 {
 		t.Errorf("PTR of an address no service has: got %v", m.Answer)
 	}
+}
+
+// A reverse name with several owners answers every owner's name, and keeps
+// the others' when one goes: a pod behind two headless services, a cluster
+// IP handed to a new service before the old one's deletion arrived.
+func TestSharedReverseNames(t *testing.T) {
+	k, client := newTestKubeSvc(t, clusterCorefile)
+	ctx := context.Background()
+	web := []discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80)}
+	objs := []runtime.Object{
+		headlessSvc("a", "one", svcPort("web", corev1.ProtocolTCP, 80)),
+		slice("a", "one-x", "one", discovery.AddressTypeIPv4, web, ep("10.0.9.9", "pod", true)),
+		headlessSvc("b", "two", svcPort("web", corev1.ProtocolTCP, 80)),
+		slice("b", "two-x", "two", discovery.AddressTypeIPv4, web, ep("10.0.9.9", "", true)),
+		clusterIPSvc("a", "old", []string{"10.96.9.9"}),
+		clusterIPSvc("b", "new", []string{"10.96.9.9"}),
+	}
+	for _, o := range objs {
+		var err error
+		switch o := o.(type) {
+		case *corev1.Service:
+			_, err = client.CoreV1().Services(o.Namespace).Create(ctx, o, metav1Create)
+		case *discovery.EndpointSlice:
+			_, err = client.DiscoveryV1().EndpointSlices(o.Namespace).Create(ctx, o, metav1Create)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ptrs := func(name string) []string {
+		_, m := ask(k, test.Case{Qname: name, Qtype: dns.TypePTR})
+		if m == nil {
+			return nil // not in the index yet: passed on to the next plugin
+		}
+		var out []string
+		for _, rr := range m.Answer {
+			out = append(out, rr.(*dns.PTR).Ptr)
+		}
+		slices.Sort(out)
+		return out
+	}
+	settled := func(name string, want ...string) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("%s -> %v", name, want), func() bool { return slices.Equal(ptrs(name), want) })
+	}
+	settled("9.9.0.10.in-addr.arpa.", "10-0-9-9.two.b.svc.cluster.local.", "pod.one.a.svc.cluster.local.")
+	settled("9.9.96.10.in-addr.arpa.", "new.b.svc.cluster.local.", "old.a.svc.cluster.local.")
+
+	if err := client.CoreV1().Services("a").Delete(ctx, "one", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.CoreV1().Services("a").Delete(ctx, "old", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	settled("9.9.0.10.in-addr.arpa.", "10-0-9-9.two.b.svc.cluster.local.")
+	settled("9.9.96.10.in-addr.arpa.", "new.b.svc.cluster.local.")
+
+	if err := client.CoreV1().Services("b").Delete(ctx, "new", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the last owner's deletion", func() bool {
+		rcode, m := ask(k, test.Case{Qname: "9.9.96.10.in-addr.arpa.", Qtype: dns.TypePTR})
+		return rcode == dns.RcodeRefused && m == nil // gone from the index: falls through
+	})
 }

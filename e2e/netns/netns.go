@@ -144,24 +144,10 @@ func Start(ctx context.Context, opts Options) (n *Namespace, err error) {
 		}
 	}
 
-	relayArgs := []string{}
-	i := 0
-	for inside, host := range opts.Outward {
-		sock := filepath.Join(dir, fmt.Sprintf("out%d.sock", i))
-		i++
-		ln, err := net.Listen("unix", sock)
-		if err != nil {
-			return n, err
-		}
-		n.out = append(n.out, cluster.Forward(ln, func() (net.Conn, error) { return net.DialTimeout("tcp", host, 5*time.Second) }))
-		relayArgs = append(relayArgs, "tcp:"+inside+"=unix:"+sock)
+	relayArgs, err := n.relays(opts)
+	if err != nil {
+		return n, err
 	}
-	for j, inside := range opts.Inward {
-		sock := filepath.Join(dir, fmt.Sprintf("in%d.sock", j))
-		n.inward[inside] = sock
-		relayArgs = append(relayArgs, "unix:"+sock+"=tcp:"+inside)
-	}
-
 	args := append([]string{"--net", "--mount", "--propagation", "private", "--", "sh", "-c", setupScript, "netns-setup", dir, self}, relayArgs...)
 	n.cmd = exec.Command("unshare", args...)
 	n.cmd.Env = append(os.Environ(), relayEnv+"=1")
@@ -181,6 +167,36 @@ func Start(ctx context.Context, opts Options) (n *Namespace, err error) {
 		return n, fmt.Errorf("start unshare: %w", err)
 	}
 	n.Pid = n.cmd.Process.Pid // unshare without --fork execs the script in place
+	return n, n.awaitSetup(ctx, stdout)
+}
+
+// relays are the relay's arguments for opts' ports: each Outward port is
+// a Unix socket of n's directory forwarded to its host address, each
+// Inward one a socket the namespace's port is relayed to.
+func (n *Namespace) relays(opts Options) ([]string, error) {
+	var relayArgs []string
+	i := 0
+	for inside, host := range opts.Outward {
+		sock := filepath.Join(n.dir, fmt.Sprintf("out%d.sock", i))
+		i++
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			return nil, err
+		}
+		n.out = append(n.out, cluster.Forward(ln, func() (net.Conn, error) { return net.DialTimeout("tcp", host, 5*time.Second) }))
+		relayArgs = append(relayArgs, "tcp:"+inside+"=unix:"+sock)
+	}
+	for j, inside := range opts.Inward {
+		sock := filepath.Join(n.dir, fmt.Sprintf("in%d.sock", j))
+		n.inward[inside] = sock
+		relayArgs = append(relayArgs, "unix:"+sock+"=tcp:"+inside)
+	}
+	return relayArgs, nil
+}
+
+// awaitSetup reads the setup script's lines from stdout until it says
+// ready (or ipv6 first), fails or ctx ends.
+func (n *Namespace) awaitSetup(ctx context.Context, stdout io.Reader) error {
 	lines := make(chan string, 16)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -197,7 +213,7 @@ func Start(ctx context.Context, opts Options) (n *Namespace, err error) {
 			switch {
 			case !ok:
 				<-n.exited
-				return n, fmt.Errorf("namespace setup failed (%v): %s", n.cmd.ProcessState, strings.TrimSpace(n.stderr.String()))
+				return fmt.Errorf("namespace setup failed (%v): %s", n.cmd.ProcessState, strings.TrimSpace(n.stderr.String()))
 			case l == "ipv6":
 				n.IPv6 = true
 			case l == "ready":
@@ -205,10 +221,10 @@ func Start(ctx context.Context, opts Options) (n *Namespace, err error) {
 					for range lines {
 					}
 				}()
-				return n, nil
+				return nil
 			}
 		case <-ctx.Done():
-			return n, fmt.Errorf("namespace setup: %w; stderr: %s", ctx.Err(), strings.TrimSpace(n.stderr.String()))
+			return fmt.Errorf("namespace setup: %w; stderr: %s", ctx.Err(), strings.TrimSpace(n.stderr.String()))
 		}
 	}
 }

@@ -64,41 +64,20 @@ func run(kubeconfig string, port int, root string, quiet bool) error {
 	}
 	ports.DNS = port
 
-	var kube *cluster.Cluster
 	if kubeconfig == "" {
-		if os.Getenv(cluster.AssetsEnv) == "" {
-			os.Setenv(cluster.AssetsEnv, filepath.Join(root, "bin"))
+		kube, coreDNSKubeconfig, err := startControlPlane(ctx, root)
+		if kube != nil {
+			defer func() {
+				fmt.Println("stopping the control plane ...")
+				if err := kube.Stop(); err != nil {
+					fmt.Fprintln(os.Stderr, "run: stop control plane:", err)
+				}
+			}()
 		}
-		if err := cluster.CheckAssets(); err != nil {
-			return fmt.Errorf("%w\n(or pass -kubeconfig PATH to use an existing cluster)", err)
-		}
-		fmt.Println("starting kube-apiserver and etcd from", os.Getenv(cluster.AssetsEnv), "...")
-		startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		cpOut := &coredns.Buffer{}
-		kube, err = cluster.Start(startCtx, cluster.Options{Output: cpOut})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("%w\ncontrol plane output:\n%s", err, cpOut)
-		}
-		defer func() {
-			fmt.Println("stopping the control plane ...")
-			if err := kube.Stop(); err != nil {
-				fmt.Fprintln(os.Stderr, "run: stop control plane:", err)
-			}
-		}()
-		seed := filepath.Join(root, "testdata", "cluster", "*.yaml")
-		if err := kube.ApplyFiles(ctx, seed); err != nil {
-			return fmt.Errorf("seed: %w", err)
-		}
-		if kubeconfig, err = kube.CoreDNSKubeconfig("coredns.kubeconfig", ""); err != nil {
-			return err
-		}
-		admin, err := kube.AdminKubeconfig("admin.kubeconfig")
 		if err != nil {
 			return err
 		}
-		fmt.Printf("control plane up, seeded from testdata/cluster; admin kubeconfig: %s\n", admin)
-		fmt.Printf("CoreDNS uses the list/watch-only user %q: %s\n", cluster.CoreDNSUser, kubeconfig)
+		kubeconfig = coreDNSKubeconfig
 	} else if kubeconfig, err = filepath.Abs(kubeconfig); err != nil {
 		return err
 	}
@@ -134,6 +113,19 @@ func run(kubeconfig string, port int, root string, quiet bool) error {
 		return err
 	}
 
+	printTry(port, srv.Conf, ports)
+
+	select {
+	case <-ctx.Done():
+		fmt.Println("\ninterrupted")
+		return nil
+	case <-srv.Exited():
+		return fmt.Errorf("coredns exited: %v", srv.ExitErr())
+	}
+}
+
+// printTry says where CoreDNS serves and what to ask it.
+func printTry(port int, conf string, ports coredns.Ports) {
 	fmt.Printf(`
 CoreDNS (kubesvc) is ready on 127.0.0.1:%[1]d (Corefile: %[2]s). Try:
 
@@ -149,15 +141,43 @@ CoreDNS (kubesvc) is ready on 127.0.0.1:%[1]d (Corefile: %[2]s). Try:
 ready: %[3]s   health: %[4]s   metrics: http://127.0.0.1:%[5]d/metrics
 Ctrl-C stops everything.
 
-`, port, srv.Conf, ports.ReadyURL(), ports.HealthURL(), ports.Metrics)
+`, port, conf, ports.ReadyURL(), ports.HealthURL(), ports.Metrics)
+}
 
-	select {
-	case <-ctx.Done():
-		fmt.Println("\ninterrupted")
-		return nil
-	case <-srv.Exited():
-		return fmt.Errorf("coredns exited: %v", srv.ExitErr())
+// startControlPlane starts kube-apiserver and etcd from bin/ (or
+// $KUBEBUILDER_ASSETS), seeds them from testdata/cluster, and returns the
+// kubeconfig of CoreDNS's list/watch-only user. A control plane that
+// started is returned even with an error, for the caller to stop.
+func startControlPlane(ctx context.Context, root string) (*cluster.Cluster, string, error) {
+	if os.Getenv(cluster.AssetsEnv) == "" {
+		os.Setenv(cluster.AssetsEnv, filepath.Join(root, "bin"))
 	}
+	if err := cluster.CheckAssets(); err != nil {
+		return nil, "", fmt.Errorf("%w\n(or pass -kubeconfig PATH to use an existing cluster)", err)
+	}
+	fmt.Println("starting kube-apiserver and etcd from", os.Getenv(cluster.AssetsEnv), "...")
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	cpOut := &coredns.Buffer{}
+	kube, err := cluster.Start(startCtx, cluster.Options{Output: cpOut})
+	cancel()
+	if err != nil {
+		return nil, "", fmt.Errorf("%w\ncontrol plane output:\n%s", err, cpOut)
+	}
+	seed := filepath.Join(root, "testdata", "cluster", "*.yaml")
+	if err := kube.ApplyFiles(ctx, seed); err != nil {
+		return kube, "", fmt.Errorf("seed: %w", err)
+	}
+	kubeconfig, err := kube.CoreDNSKubeconfig("coredns.kubeconfig", "")
+	if err != nil {
+		return kube, "", err
+	}
+	admin, err := kube.AdminKubeconfig("admin.kubeconfig")
+	if err != nil {
+		return kube, "", err
+	}
+	fmt.Printf("control plane up, seeded from testdata/cluster; admin kubeconfig: %s\n", admin)
+	fmt.Printf("CoreDNS uses the list/watch-only user %q: %s\n", cluster.CoreDNSUser, kubeconfig)
+	return kube, kubeconfig, nil
 }
 
 // makeCorefile turns Corefile.example into a local Corefile, or falls back
