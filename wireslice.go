@@ -129,14 +129,13 @@ func (s *wireSlice) endpointSlice(keep sliceKeeps) (*endpointSlice, error) {
 // merges them: the last value given wins, and a message (conditions,
 // targetRef) given twice is merged field by field.
 type wireEndpoint struct {
-	msg        []byte // the Endpoint message
-	ready      bool   // the ready condition; unknown counts as ready
-	hostname   []byte
-	zone       []byte
-	hasZone    bool
-	targetRefs int    // how many targetRef fields: read only for endpoint_pod_names
-	addr       []byte // the first address
-	addrs      int    // how many addresses
+	msg      []byte // the Endpoint message
+	ready    bool   // the ready condition; unknown counts as ready
+	hostname []byte
+	zone     []byte // nil if none: zoneID("") is no zone
+	hasRef   bool   // a targetRef is given: read only for endpoint_pod_names
+	addr     []byte // the first address
+	addrs    int    // how many addresses
 }
 
 func readWireEndpoint(b []byte) (wireEndpoint, error) {
@@ -161,9 +160,9 @@ func readWireEndpoint(b []byte) (wireEndpoint, error) {
 		case 3:
 			e.hostname = it.v
 		case 4:
-			e.targetRefs++
+			e.hasRef = true
 		case 7:
-			e.zone, e.hasZone = it.v, true
+			e.zone = it.v
 		}
 	}
 	return e, it.err
@@ -171,7 +170,7 @@ func readWireEndpoint(b []byte) (wireEndpoint, error) {
 
 // targetRef is the kind and name of the endpoint's targetRef.
 func (e *wireEndpoint) targetRef() (kind, name []byte, err error) {
-	if e.targetRefs == 0 {
+	if !e.hasRef {
 		return nil, nil, nil
 	}
 	err = eachField(e.msg, func(num protowire.Number, v []byte, _ uint64) error {
@@ -265,7 +264,7 @@ func (s *endpointSlice) addWireEndpoint(b []byte, v4 bool, keep sliceKeeps) erro
 			ep.hostname, ep.podName = strings.ToLower(string(name)), true
 		}
 	}
-	if keep.zones && e.hasZone {
+	if keep.zones {
 		ep.zone = zoneID(string(e.zone))
 	}
 	e.eachAddress(v4, func(ip netip.Addr) {
