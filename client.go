@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"mime"
+	"net/http"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,7 +31,8 @@ type api interface {
 // before the first object arrives.
 type restAPI struct {
 	clients map[schema.GroupVersion]rest.Interface
-	conn    string // the configuration's identity, for sharing informers (shared.go)
+	busy    map[schema.GroupVersion]rest.Interface // for busy resources' watches (busywatch.go)
+	conn    string                                 // the configuration's identity, for sharing informers (shared.go)
 }
 
 var (
@@ -41,30 +43,44 @@ var (
 	apiSerializers = newSparseCodecs(apiCodecs.WithoutConversion())
 )
 
-func newRestAPI(rc *rest.Config) (*restAPI, error) {
+func newRestAPI(rc *rest.Config) (*restAPI, error) { return newRestAPIIdle(rc, busyWatchIdle) }
+
+// newRestAPIIdle is newRestAPI with busy watches closed after idle without
+// a byte (busywatch.go).
+func newRestAPIIdle(rc *rest.Config, idle time.Duration) (*restAPI, error) {
 	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		return nil, err
 	}
-	client := func(gv schema.GroupVersion, path string) (rest.Interface, error) {
+	bc := busyWatchConfig(rc, idle)
+	hcBusy, err := rest.HTTPClientFor(bc)
+	if err != nil {
+		return nil, err
+	}
+	client := func(rc *rest.Config, hc *http.Client, gv schema.GroupVersion, path string) (rest.Interface, error) {
 		c := rest.CopyConfig(rc)
 		c.GroupVersion, c.APIPath = &gv, path
 		c.NegotiatedSerializer = apiSerializers
 		return rest.RESTClientForConfigAndClient(c, hc)
 	}
-	a := &restAPI{clients: map[schema.GroupVersion]rest.Interface{}, conn: restIdentity(rc)}
+	a := &restAPI{clients: map[schema.GroupVersion]rest.Interface{}, busy: map[schema.GroupVersion]rest.Interface{}, conn: restIdentity(rc)}
 	for _, r := range resources {
-		if a.clients[r.gv] != nil {
-			continue
+		if a.clients[r.gv] == nil {
+			if a.clients[r.gv], err = client(rc, hc, r.gv, r.apiPath); err != nil {
+				return nil, err
+			}
 		}
-		if a.clients[r.gv], err = client(r.gv, r.apiPath); err != nil {
-			return nil, err
+		if r.busy && a.busy[r.gv] == nil {
+			if a.busy[r.gv], err = client(bc, hcBusy, r.gv, r.apiPath); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return a, nil
 }
 
 // request is a GET of the named resource; an unknown resource is an error.
+// A busy resource's watch goes through its own client.
 func (a *restAPI) request(resource, namespace string, o *metav1.ListOptions) (*rest.Request, *resource, error) {
 	r, err := resourceNamed(resource)
 	if err != nil {
@@ -77,7 +93,11 @@ func (a *restAPI) request(resource, namespace string, o *metav1.ListOptions) (*r
 	if o.TimeoutSeconds != nil {
 		timeout = time.Duration(*o.TimeoutSeconds) * time.Second
 	}
-	return a.clients[r.gv].Get().Namespace(namespace).Resource(r.restName()).VersionedParams(o, apiParams).Timeout(timeout), r, nil
+	c := a.clients[r.gv]
+	if o.Watch && r.busy {
+		c = a.busy[r.gv]
+	}
+	return c.Get().Namespace(namespace).Resource(r.restName()).VersionedParams(o, apiParams).Timeout(timeout), r, nil
 }
 
 func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1.ListOptions) (runtime.Object, error) {

@@ -39,6 +39,10 @@ type resource struct {
 	// (one selector at least; "" selects everything).
 	selectors func(*clientConfig) []string
 
+	// busy: watched over an HTTP/1.1 connection a watch (busywatch.go),
+	// for a resource whose changes are many and large.
+	busy bool
+
 	contact prometheus.Gauge // api_last_contact_timestamp_seconds{resource=name}
 }
 
@@ -53,7 +57,7 @@ var (
 	endpointSlicesResource = &resource{
 		name: "endpointslices", gv: discovery.SchemeGroupVersion, apiPath: "/apis", namespaced: true,
 		object: &discovery.EndpointSlice{}, newList: func() runtime.Object { return &discovery.EndpointSliceList{} },
-		transform: toEndpointSlice, handler: (*watcher).sliceHandler,
+		transform: toEndpointSlice, handler: (*watcher).sliceHandler, busy: true,
 		transformWith: func(cfg *clientConfig) cache.TransformFunc {
 			if !cfg.podNames && !cfg.zonal {
 				return toEndpointSlice

@@ -3,7 +3,6 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -20,7 +19,7 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	ln    net.Listener      // nil while cut
-	conns map[net.Conn]bool // live connections, both sides
+	conns map[net.Conn]bool // live connections, both sides; true: stalled
 	wg    sync.WaitGroup    // accept loops and pipes
 	done  bool
 }
@@ -71,7 +70,7 @@ func (p *Proxy) handle(c net.Conn) {
 		c.Close()
 		return
 	}
-	p.conns[c] = true
+	p.conns[c] = false
 	p.wg.Add(1)
 	p.mu.Unlock()
 
@@ -89,17 +88,47 @@ func (p *Proxy) handle(c net.Conn) {
 		defer p.forget(up)
 		var pipes sync.WaitGroup
 		pipes.Add(2)
-		go func() { defer pipes.Done(); pipe(up, c) }()
-		go func() { defer pipes.Done(); pipe(c, up) }()
+		go func() { defer pipes.Done(); p.pipe(up, c) }()
+		go func() { defer pipes.Done(); p.pipe(c, up) }()
 		pipes.Wait()
 	}()
 }
 
-// pipe copies src to dst, then closes both so the other direction ends too.
-func pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
+// pipe copies src to dst, dropping what src sends once it is stalled, then
+// closes both so the other direction ends too.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.stalled(src) {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *Proxy) stalled(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns[c]
+}
+
+// Stall makes every live connection silent without closing it: the bytes
+// either side sends are dropped, as by a path that died without a reset (a
+// lost NAT entry, a load balancer's dead backend). New connections are
+// forwarded as before.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		p.conns[c] = true
+	}
 }
 
 func (p *Proxy) track(c net.Conn) bool {
@@ -108,7 +137,7 @@ func (p *Proxy) track(c net.Conn) bool {
 	if p.ln == nil || p.done {
 		return false
 	}
-	p.conns[c] = true
+	p.conns[c] = false
 	return true
 }
 
