@@ -100,7 +100,7 @@ func TestBusyResourcesAreWatchedOverHTTP1AndTheRestOverHTTP2(t *testing.T) {
 }
 
 func TestSilentBusyWatchIsClosedAsACutStreamAndOneWithEventsIsNot(t *testing.T) {
-	const idle, events, interval = time.Second, 30, 100 * time.Millisecond // events 3 idle periods long
+	const idle, events, interval = 3 * time.Second, 40, 100 * time.Millisecond // events longer than the idle limit; gaps far shorter, even on a loaded machine
 	s := newWatchServer(t, events, interval)
 	a, err := newRestAPIIdle(s.restConfig(), idle)
 	if err != nil {

@@ -144,7 +144,7 @@ func extServiceOf(s *service, sls []*endpointSlice, headless bool) *extSvc {
 				if n == "" {
 					n = dashed(e.addr)
 				}
-				out.endpoints = append(out.endpoints, extEndpoint{name: n, addr: e.addr, ports: sl.ports})
+				out.endpoints = append(out.endpoints, extEndpoint{name: n, addr: e.addr, ports: numbered(sl.ports)})
 			}
 		}
 	}

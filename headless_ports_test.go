@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/utils/ptr"
 )
 
 // A headless service whose slices differ in ports (one has none, as a
@@ -74,5 +75,38 @@ func TestHeadlessSRVAdditionalOnlyAddressesServingThePort(t *testing.T) {
 		{Qname: hs, Qtype: dns.TypeSRV,
 			Answer: []dns.RR{test.SRV(hs + " 5 IN SRV 0 33 53 " + web0), test.SRV(hs + " 5 IN SRV 0 33 80 " + web0)},
 			Extra:  []dns.RR{test.A(web0 + " 5 IN A 10.0.0.1"), test.A(web0 + " 5 IN A 10.0.0.2")}},
+	})
+}
+
+// A slice port with a name and no number ("all ports"): no SRV record can
+// give it, but its SRV name exists (NODATA, not NXDOMAIN, and its _<proto>
+// parent too), and at the service's own name and at an SRV name it shares
+// with a numbered port its endpoints weigh in the records, as stock's port
+// -1 does: here 10.0.0.1 and 10.0.0.3 serve "any" without a number and
+// 10.0.0.2 "any" on 80, so each name has one record of weight 33; b's
+// address without the number is no additional record of it.
+func TestHeadlessNamedPortWithoutNumberExistsWithoutRecords(t *testing.T) {
+	anyPort := discovery.EndpointPort{Name: ptr.To("any"), Protocol: ptr.To(corev1.ProtocolTCP)}
+	numberless := slice("ns", "hs-a", "hs", discovery.AddressTypeIPv4, []discovery.EndpointPort{anyPort}, ep("10.0.0.1", "a", true), ep("10.0.0.3", "b", true))
+	udp := discovery.EndpointPort{Name: ptr.To("cast"), Protocol: ptr.To(corev1.ProtocolUDP)}
+	onlyNumberless := slice("ns", "solo-a", "solo", discovery.AddressTypeIPv4, []discovery.EndpointPort{udp}, ep("10.0.1.1", "s", true))
+	numberedAny := slice("ns", "hs-b", "hs", discovery.AddressTypeIPv4,
+		[]discovery.EndpointPort{slicePort("any", corev1.ProtocolTCP, 80)}, ep("10.0.0.2", "b", true))
+	k, _ := newTestKubeSvc(t, "kubesvc cluster.local", headlessSvc("ns", "hs"), headlessSvc("ns", "solo"), numberless, numberedAny, onlyNumberless)
+	const hs, solo = "hs.ns.svc.cluster.local.", "solo.ns.svc.cluster.local."
+	nodata := []dns.RR{soaFor(k)}
+	runCases(t, k, []test.Case{
+		{Qname: "_cast._udp." + solo, Qtype: dns.TypeSRV, Ns: nodata},
+		{Qname: "_cast._udp." + solo, Qtype: dns.TypeA, Ns: nodata},
+		{Qname: "_udp." + solo, Qtype: dns.TypeSRV, Ns: nodata},
+		{Qname: solo, Qtype: dns.TypeSRV, Ns: nodata},
+		{Qname: "_other._udp." + solo, Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: nodata},
+		{Qname: "_cast._tcp." + solo, Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: nodata},
+		{Qname: "_any._tcp." + hs, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_any._tcp." + hs + " 5 IN SRV 0 33 80 b." + hs)},
+			Extra:  []dns.RR{test.A("b." + hs + " 5 IN A 10.0.0.2")}},
+		{Qname: hs, Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV(hs + " 5 IN SRV 0 33 80 b." + hs)},
+			Extra:  []dns.RR{test.A("b." + hs + " 5 IN A 10.0.0.2")}},
 	})
 }

@@ -79,8 +79,10 @@ func (k *KubeSvc) headlessAnswer(hs *hsRecord, name []byte, start, z int, qtype 
 	}
 	answer, extra := a.srv(owner, pname[1:], proto[1:])
 	switch {
-	case len(answer) == 0:
+	case len(answer) == 0 && !a.hasPort(pname[1:], proto[1:]):
 		return k.negative(z, dns.RcodeNameError)
+	case len(answer) == 0: // its ports have no number (numberlessPort)
+		return k.negative(z, dns.RcodeSuccess)
 	case qtype == dns.TypeSRV:
 		return result{answer: answer, extra: extra}
 	case qtype == dns.TypeANY:
@@ -251,125 +253,6 @@ func (a *hsAnswers) hasProto(proto []byte) bool {
 		}
 	}
 	return false
-}
-
-// srvGroup is the members sharing one label, and the port numbers they
-// serve under one SRV name.
-type srvGroup struct {
-	idx   []int32
-	ports []uint16 // sorted, distinct
-	pairs int      // members times their ports, for the service's own name's weight
-}
-
-// srvGroups walks the labels' members and their ports of one SRV name:
-// every port at the service's own name (pname nil), the ports named pname of
-// protocol proto otherwise. Labels without one are skipped.
-type srvGroups struct {
-	a            *hsAnswers
-	pname, proto []byte
-	walk         labelWalk
-	buf          [16]uint16
-	// portless counts the members walked without ports, at the service's
-	// own name: stock gives them port -1, a record it answers with
-	// nowhere but counts in the others' weights.
-	portless int
-}
-
-func newSRVGroups(a *hsAnswers, pname, proto []byte) srvGroups {
-	return srvGroups{a: a, pname: pname, proto: proto, walk: labelWalk{hs: a.hs, maxLabel: a.maxLabel, a: a}}
-}
-
-// group returns the next label's members and ports; false when none is left.
-func (it *srvGroups) group() (srvGroup, bool) {
-	ms := &it.a.hs.members
-	for idx, ok := it.walk.next(); ok; idx, ok = it.walk.next() {
-		g := srvGroup{idx: idx, ports: it.buf[:0]}
-		for _, i := range idx {
-			m := ms.At(int(i))
-			if !it.a.in(*m) {
-				continue
-			}
-			if m.nPorts == 0 && it.pname == nil {
-				it.portless++
-			}
-			for _, p := range m.ports() {
-				if !it.matches(p) {
-					continue
-				}
-				g.pairs++
-				if !slices.Contains(g.ports, p.port) {
-					g.ports = append(g.ports, p.port)
-				}
-			}
-		}
-		if len(g.ports) > 0 {
-			slices.Sort(g.ports)
-			return g, true
-		}
-	}
-	return srvGroup{}, false
-}
-
-// matches says whether p is a port of the SRV name: every port at the
-// service's own name.
-func (it *srvGroups) matches(p port) bool {
-	return it.pname == nil || p.name == string(it.pname) && p.proto.String() == string(it.proto)
-}
-
-// serves says whether member m is behind a record of the SRV name: in the
-// answer, with a port of the name. Only such a member's address is an
-// additional record of its target, as stock adds them: another address of
-// the same hostname (of a slice with other ports, or none) does not serve
-// the port.
-func (it *srvGroups) serves(m *hsMember) bool {
-	if !it.a.in(*m) {
-		return false
-	}
-	for _, p := range m.ports() {
-		if it.matches(p) {
-			return true
-		}
-	}
-	return false
-}
-
-// srv is the SRV records of the service's own name (pname nil) or of
-// _<pname>._<proto>.<service>, at owner: one per target and port number,
-// sorted by target and port, and the targets' addresses, once per target.
-// Each weighs 100 divided by the endpoint addresses times their ports (of
-// that name), as stock counts them: a dual-stack endpoint's target weighs
-// as its two addresses, and at the service's own name an endpoint of a
-// portless slice as one.
-func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.RR) {
-	n, x, pairs := 0, 0, 0
-	it := newSRVGroups(a, pname, proto)
-	for g, ok := it.group(); ok; g, ok = it.group() {
-		n += len(g.ports)
-		x += len(g.idx)
-		pairs += g.pairs
-	}
-	pairs += it.portless
-	if n == 0 {
-		return nil, nil
-	}
-	weight := uint16(max(1, 100/pairs))
-	answer, extra = a.slabs.rrs(min(n, maxPerKind))[:0], a.slabs.rrs(min(x, maxPerKind))[:0]
-	ms := &a.hs.members
-	it = newSRVGroups(a, pname, proto)
-	for g, ok := it.group(); ok; g, ok = it.group() {
-		target := a.slabs.join3(ms.At(int(g.idx[0])).label, ".", a.base)
-		for _, p := range g.ports {
-			if len(answer) < cap(answer) {
-				answer = append(answer, a.slabs.srvRR(owner, target, p, weight, a.ttl))
-			}
-		}
-		for _, i := range g.idx {
-			if m := ms.At(int(i)); len(extra) < cap(extra) && it.serves(m) {
-				extra = append(extra, a.slabs.addr(target, m.ip, a.ttl))
-			}
-		}
-	}
-	return answer, extra
 }
 
 // names calls yield with each name of the service that has records, its

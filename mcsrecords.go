@@ -126,7 +126,7 @@ func (r *records) importSRV(o *owned, ms []importMember, base string, addrOf []d
 		if m.target == "" {
 			continue // no SRV can point at it
 		}
-		for _, p := range m.ports {
+		for _, p := range numbered(m.ports) {
 			add(srvKey{base, m.target, p.port}, i)
 			if named(p) {
 				name := srvName(p, base)

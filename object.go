@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"unique"
 
@@ -150,7 +151,31 @@ func servicePorts(sps []corev1.ServicePort) []port {
 // namedPort keeps a port only if it can be an SRV record's: at its own
 // name if it has a name, at the service's if not ("").
 func namedPort(name string, proto corev1.Protocol, num int32) (port, bool) {
-	if num <= 0 || num > 65535 || name != "" && !isLabel(name) {
+	if num <= 0 || num > 65535 {
+		return port{}, false
+	}
+	return portOf(name, proto, uint16(num))
+}
+
+// numberlessPort keeps an EndpointSlice port without a number ("all
+// ports"), as port 0: no SRV record can give it, but its SRV name exists,
+// and its endpoints weigh in the records of the service's own name, as
+// stock's port -1 does. numbered leaves it out where nothing else is
+// wanted of it.
+func numberlessPort(name string, proto corev1.Protocol) (port, bool) { return portOf(name, proto, 0) }
+
+// numbered are ports without the numberless ones: ports itself unless one
+// is.
+func numbered(ports []port) []port {
+	if !slices.ContainsFunc(ports, func(p port) bool { return p.port == 0 }) {
+		return ports
+	}
+	return slices.DeleteFunc(slices.Clone(ports), func(p port) bool { return p.port == 0 })
+}
+
+// portOf is the port if its name can be a label and its protocol is known.
+func portOf(name string, proto corev1.Protocol, num uint16) (port, bool) {
+	if name != "" && !isLabel(name) {
 		return port{}, false
 	}
 	pr := lowerProto(proto)
@@ -162,7 +187,7 @@ func namedPort(name string, proto corev1.Protocol, num int32) (port, bool) {
 		log.Errorf("port %d/%s: more than %d protocols other than TCP, UDP and SCTP; it is left out of the index", num, pr, 256-int(firstOtherProto))
 		return port{}, false
 	}
-	return port{name: unique.Make(strings.ToLower(name)).Value(), proto: id, port: uint16(num)}, true
+	return port{name: unique.Make(strings.ToLower(name)).Value(), proto: id, port: num}, true
 }
 
 // lowerProto lower-cases a protocol; the usual ones without allocating, as

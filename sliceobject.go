@@ -143,9 +143,6 @@ func apiSliceOf(es *discovery.EndpointSlice, keep sliceKeeps) *endpointSlice {
 		}
 	}
 	for _, p := range es.Ports {
-		if p.Port == nil {
-			continue
-		}
 		proto, name := corev1.ProtocolTCP, ""
 		if p.Protocol != nil {
 			proto = *p.Protocol
@@ -153,7 +150,11 @@ func apiSliceOf(es *discovery.EndpointSlice, keep sliceKeeps) *endpointSlice {
 		if p.Name != nil {
 			name = *p.Name
 		}
-		if np, ok := namedPort(name, proto, *p.Port); ok {
+		np, ok := numberlessPort(name, proto)
+		if p.Port != nil {
+			np, ok = namedPort(name, proto, *p.Port)
+		}
+		if ok {
 			s.ports = append(s.ports, np)
 		}
 	}

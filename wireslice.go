@@ -274,8 +274,9 @@ func (s *endpointSlice) addWireEndpoint(b []byte, v4 bool, keep sliceKeeps) erro
 	return nil
 }
 
-// addWirePort adds the port of the EndpointPort message b, if it has a
-// number and can be an SRV record's (namedPort).
+// addWirePort adds the port of the EndpointPort message b, if its name and
+// protocol can be an SRV name's (namedPort; numberlessPort if it has no
+// number).
 func (s *endpointSlice) addWirePort(b []byte) error {
 	var (
 		name   string
@@ -294,10 +295,14 @@ func (s *endpointSlice) addWirePort(b []byte) error {
 		}
 		return nil
 	})
-	if err != nil || !hasNum {
+	if err != nil {
 		return err
 	}
-	if np, ok := namedPort(name, proto, num); ok {
+	np, ok := numberlessPort(name, proto)
+	if hasNum {
+		np, ok = namedPort(name, proto, num)
+	}
+	if ok {
 		s.ports = append(s.ports, np)
 	}
 	return nil

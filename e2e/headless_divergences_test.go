@@ -3,11 +3,8 @@ package e2e
 import (
 	"os"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/utils/ptr"
 )
 
 // Divergences from stock that TestRandomHeadlessServicesMatchStock found and
@@ -37,26 +34,4 @@ func TestHeadlessAddressInTwoSlicesSRVWeightsMatchStock(t *testing.T) {
 	name := "twice." + ns + ".svc.cluster.local."
 	bothAnswer(t, kubesvc, stock, "_http._tcp."+name, dns.TypeSRV, dns.RcodeSuccess, 2)
 	sameAnswers(t, kubesvc, stock, []question{{"_http._tcp." + name, dns.TypeSRV}, {name, dns.TypeSRV}})
-}
-
-// A slice port with a name and no number ("ports are not restricted"):
-// stock has the SRV name _any._tcp.<svc> (NODATA: no record for port -1),
-// kubesvc drops the port and answers NXDOMAIN.
-func TestHeadlessNamedPortWithoutNumberMatchesStock(t *testing.T) {
-	knownDivergence(t, "_<port>._<proto> of a port without a number is NXDOMAIN, stock NODATA")
-	suite(t)
-	const ns = "e2e-hs-nonumber"
-	namespace(t, ns)
-	kubesvc, stock := differentialPair(t)
-	createService(t, headlessService(ns, "any", "any", 80))
-	sl := slice(ns, "any-a", "any", "any", 80, ep{ip: "10.47.3.1", hostname: "web-0"})
-	sl.Ports[0].Port = nil
-	createSlice(t, sl)
-	createSlice(t, familySlice(ns, "any-b", "any", discoveryv1.AddressTypeIPv4,
-		[]discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](80)}}, ep{ip: "10.47.3.2"}))
-	name := "any." + ns + ".svc.cluster.local."
-	for _, s := range []string{kubesvc.Ports.DNSAddr(), stock.Ports.DNSAddr()} {
-		eventually(t, 30*time.Second, "both slices answered", answers(s, "_http._tcp."+name, dns.TypeSRV, want{anyAnswer: true}))
-	}
-	sameAnswers(t, kubesvc, stock, []question{{"_any._tcp." + name, dns.TypeSRV}, {name, dns.TypeSRV}, {"web-0." + name, dns.TypeA}})
 }

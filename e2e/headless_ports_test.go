@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -63,4 +65,25 @@ func TestHeadlessSharedHostnameSRVAdditionalMatchStock(t *testing.T) {
 		{name, dns.TypeSRV},
 		{"web-0." + name, dns.TypeA},
 	})
+}
+
+// A slice port with a name and no number ("ports are not restricted"): the
+// SRV name _any._tcp.<svc> exists without records (NODATA), and its
+// endpoints weigh in the service's own SRV records, as with stock's port -1.
+func TestHeadlessNamedPortWithoutNumberMatchesStock(t *testing.T) {
+	suite(t)
+	const ns = "e2e-hs-nonumber"
+	namespace(t, ns)
+	kubesvc, stock := differentialPair(t)
+	createService(t, headlessService(ns, "any", "any", 80))
+	sl := slice(ns, "any-a", "any", "any", 80, ep{ip: "10.47.3.1", hostname: "web-0"})
+	sl.Ports[0].Port = nil
+	createSlice(t, sl)
+	createSlice(t, familySlice(ns, "any-b", "any", discoveryv1.AddressTypeIPv4,
+		[]discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](80)}}, ep{ip: "10.47.3.2"}))
+	name := "any." + ns + ".svc.cluster.local."
+	for _, s := range []string{kubesvc.Ports.DNSAddr(), stock.Ports.DNSAddr()} {
+		eventually(t, 30*time.Second, "both slices answered", answers(s, "_http._tcp."+name, dns.TypeSRV, want{anyAnswer: true}))
+	}
+	sameAnswers(t, kubesvc, stock, []question{{"_any._tcp." + name, dns.TypeSRV}, {name, dns.TypeSRV}, {"web-0." + name, dns.TypeA}})
 }

@@ -249,10 +249,9 @@ func headlessQuestions(name string, sls []*discoveryv1.EndpointSlice, mixed map[
 	names := map[string][]string{} // address -> hostnames of its ready entries ("" for none)
 	for _, sl := range sls {
 		for _, p := range sl.Ports {
-			// A port without a number: stock has its SRV name (NODATA),
-			// kubesvc not (TestHeadlessNamedPortWithoutNumberMatchesStock,
-			// not fixed yet); the service's own name is asked still.
-			if p.Name != nil && *p.Name != "" && p.Port != nil {
+			// A port without a number is asked too: its SRV name exists
+			// without records (NODATA), as in stock.
+			if p.Name != nil && *p.Name != "" {
 				srv = append(srv, "_"+*p.Name+"._"+strings.ToLower(string(ptr.Deref(p.Protocol, corev1.ProtocolTCP)))+"."+name)
 			}
 		}
