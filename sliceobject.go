@@ -150,9 +150,12 @@ func apiSliceOf(es *discovery.EndpointSlice, keep sliceKeeps) *endpointSlice {
 		if p.Name != nil {
 			name = *p.Name
 		}
-		np, ok := numberlessPort(name, proto)
+		var np port
+		var ok bool
 		if p.Port != nil {
 			np, ok = namedPort(name, proto, *p.Port)
+		} else {
+			np, ok = numberlessPort(name, proto)
 		}
 		if ok {
 			s.ports = append(s.ports, np)

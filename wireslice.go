@@ -298,9 +298,12 @@ func (s *endpointSlice) addWirePort(b []byte) error {
 	if err != nil {
 		return err
 	}
-	np, ok := numberlessPort(name, proto)
+	var np port
+	var ok bool
 	if hasNum {
 		np, ok = namedPort(name, proto, num)
+	} else {
+		np, ok = numberlessPort(name, proto)
 	}
 	if ok {
 		s.ports = append(s.ports, np)
