@@ -22,17 +22,25 @@ import (
 //
 // HTTP/1.1 has no health check of its own: client-go pings an HTTP/2
 // connection that has been silent for 30 s and drops it if the ping is not
-// answered within 15 s. A healthy watch is never silent for long: the API
-// server's watch cache sends a bookmark about every minute to every watch
-// that allows them (k8s.io/apiserver cacher, defaultBookmarkFrequency), and
-// reflectors allow them. So the body of a busy watch that has been silent
-// for busyWatchIdle is closed: the watch ends as a cut connection does, and
-// the reflector watches again from the last resource version it saw,
-// listing nothing. (A resource served without a watch cache sends no
-// bookmarks: its quiet watches are then resumed every busyWatchIdle.)
+// answered within 15 s. Bookmarks do not make up for it: the API server's
+// watch cache sends one about every minute (k8s.io/apiserver cacher,
+// defaultBookmarkFrequency) only to a watch whose resource version it has
+// moved past, so while no EndpointSlice changes a healthy watch says
+// nothing for as long as it lasts. But it does not last: a busy watch asks
+// the server to end it after busyWatchTimeoutSeconds, which it does with
+// the response's last chunk, leaving the connection to the next watch. So
+// the body of a busy watch that has been silent for busyWatchIdle, past
+// that end, is closed: the watch ends as a cut connection does, and the
+// reflector watches again from the last resource version it saw, listing
+// nothing.
+
+// busyWatchTimeoutSeconds is the longest a busy watch asks to last
+// (timeoutSeconds; reflectors ask for 5 to 10 minutes): a healthy one
+// sends a byte, its end, at least that often.
+const busyWatchTimeoutSeconds = 60
 
 // busyWatchIdle is how long a busy watch may be silent before its
-// connection is taken for dead: the bookmark period and a margin.
+// connection is taken for dead: its timeout and a margin.
 const busyWatchIdle = 75 * time.Second
 
 // busyWatchConfig is rc for busy resources' watches: HTTP/1.1 only (ALPN

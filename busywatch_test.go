@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 )
 
 // watchServer is an API server over TLS that offers HTTP/2 as the real one
@@ -136,5 +138,80 @@ func TestSilentBusyWatchIsClosedAsACutStreamAndOneWithEventsIsNot(t *testing.T) 
 	case <-s.hungUp:
 	case <-time.After(10 * time.Second):
 		t.Errorf("the server's connection is still open 10 s after the watch ended")
+	}
+}
+
+// TestBusyWatchesAskToEndBeforeTheIdleLimit: a quiet cluster's watch gets
+// no bookmark, so a busy watch asks the server to end it (timeoutSeconds)
+// before it would be taken for dead; a streamed list keeps the reflector's
+// timeout, and other resources' watches and lists are left alone.
+func TestBusyWatchesAskToEndBeforeTheIdleLimit(t *testing.T) {
+	a, err := newRestAPI(&rest.Config{Host: "https://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reflectors := ptr.To[int64](420)
+	for _, c := range []struct {
+		resource string
+		o        metav1.ListOptions
+		want     string
+	}{
+		{"endpointslices", metav1.ListOptions{Watch: true, TimeoutSeconds: reflectors}, "60"},
+		{"endpointslices", metav1.ListOptions{Watch: true}, "60"},
+		{"endpointslices", metav1.ListOptions{Watch: true, TimeoutSeconds: ptr.To[int64](30)}, "30"},
+		{"endpointslices", metav1.ListOptions{Watch: true, TimeoutSeconds: reflectors, SendInitialEvents: ptr.To(true)}, "420"},
+		{"endpointslices", metav1.ListOptions{TimeoutSeconds: reflectors}, "420"},
+		{"services", metav1.ListOptions{Watch: true, TimeoutSeconds: reflectors}, "420"},
+	} {
+		req, _, err := a.request(c.resource, "", &c.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := req.URL().Query().Get("timeoutSeconds"); got != c.want {
+			t.Errorf("%s watch=%v sendInitialEvents=%v: timeoutSeconds=%q, want %s (%v)", c.resource, c.o.Watch, c.o.SendInitialEvents != nil, got, c.want, busyWatchIdle)
+		}
+	}
+}
+
+// TestBusyWatchErrorsAreTheAPIServersErrors: a watch the server refuses
+// (an expired version, no permission, too many requests, a failure) fails
+// with the server's API error through the busy resources' client as through
+// the shared one, so the reflector relists or backs off as it does for
+// Services.
+func TestBusyWatchErrorsAreTheAPIServersErrors(t *testing.T) {
+	for _, c := range []struct {
+		code   int32
+		reason metav1.StatusReason
+		is     func(error) bool
+	}{
+		{410, metav1.StatusReasonExpired, apierrors.IsResourceExpired},
+		{403, metav1.StatusReasonForbidden, apierrors.IsForbidden},
+		{429, metav1.StatusReasonTooManyRequests, apierrors.IsTooManyRequests},
+		{500, metav1.StatusReasonInternalError, apierrors.IsInternalError},
+	} {
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(int(c.code))
+			fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":%q,"code":%d}`, c.reason, c.code)
+		}))
+		s.EnableHTTP2 = true
+		s.StartTLS()
+		ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+		a, err := newRestAPI(&rest.Config{Host: s.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, resource := range []string{"endpointslices", "services"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			w, err := a.watch(ctx, resource, "", metav1.ListOptions{TimeoutSeconds: ptr.To[int64](1)})
+			cancel()
+			if w != nil {
+				w.Stop()
+			}
+			if !c.is(err) {
+				t.Errorf("%s watch answered %d %s: error %v (%T), want that API error", resource, c.code, c.reason, err, err)
+			}
+		}
+		s.Close()
 	}
 }

@@ -89,13 +89,20 @@ func (a *restAPI) request(resource, namespace string, o *metav1.ListOptions) (*r
 	if !r.namespaced && namespace != "" {
 		return nil, nil, fmt.Errorf("%s are not namespaced, asked in namespace %q", r.name, namespace)
 	}
-	var timeout time.Duration
-	if o.TimeoutSeconds != nil {
-		timeout = time.Duration(*o.TimeoutSeconds) * time.Second
-	}
 	c := a.clients[r.gv]
 	if o.Watch && r.busy {
 		c = a.busy[r.gv]
+		// Not a streamed list's: a reflector whose streamed list ends
+		// before its last event starts it over, so a list longer than
+		// the timeout would never end (busywatch.go).
+		if sendsList := o.SendInitialEvents != nil && *o.SendInitialEvents; !sendsList && (o.TimeoutSeconds == nil || *o.TimeoutSeconds > busyWatchTimeoutSeconds) {
+			n := int64(busyWatchTimeoutSeconds)
+			o.TimeoutSeconds = &n
+		}
+	}
+	var timeout time.Duration
+	if o.TimeoutSeconds != nil {
+		timeout = time.Duration(*o.TimeoutSeconds) * time.Second
 	}
 	return c.Get().Namespace(namespace).Resource(r.restName()).VersionedParams(o, apiParams).Timeout(timeout), r, nil
 }
