@@ -81,7 +81,7 @@ func (k *KubeSvc) headlessAnswer(hs *hsRecord, name []byte, start, z int, qtype 
 	switch {
 	case len(answer) == 0 && !a.hasPort(pname[1:], proto[1:]):
 		return k.negative(z, dns.RcodeNameError)
-	case len(answer) == 0: // its ports have no number (numberlessPort)
+	case len(answer) == 0: // its ports have no number (endpointPort)
 		return k.negative(z, dns.RcodeSuccess)
 	case qtype == dns.TypeSRV:
 		return result{answer: answer, extra: extra}

@@ -157,12 +157,17 @@ func namedPort(name string, proto corev1.Protocol, num int32) (port, bool) {
 	return portOf(name, proto, uint16(num))
 }
 
-// numberlessPort keeps an EndpointSlice port without a number ("all
-// ports"), as port 0: no SRV record can give it, but its SRV name exists,
-// and its endpoints weigh in the records of the service's own name, as
-// stock's port -1 does. numbered leaves it out where nothing else is
-// wanted of it.
-func numberlessPort(name string, proto corev1.Protocol) (port, bool) { return portOf(name, proto, 0) }
+// endpointPort is namedPort for an EndpointSlice's port, whose number may be
+// missing (hasNum false: "all ports"). Such a port is kept as port 0: no
+// SRV record can give it, but its SRV name exists, and its endpoints weigh
+// in the records of the service's own name, as stock's port -1 does.
+// numbered leaves it out where nothing else is wanted of it.
+func endpointPort(name string, proto corev1.Protocol, num int32, hasNum bool) (port, bool) {
+	if !hasNum {
+		return portOf(name, proto, 0)
+	}
+	return namedPort(name, proto, num)
+}
 
 // numbered are ports without the numberless ones: ports itself unless one
 // is.

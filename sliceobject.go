@@ -150,14 +150,11 @@ func apiSliceOf(es *discovery.EndpointSlice, keep sliceKeeps) *endpointSlice {
 		if p.Name != nil {
 			name = *p.Name
 		}
-		var np port
-		var ok bool
+		var num int32
 		if p.Port != nil {
-			np, ok = namedPort(name, proto, *p.Port)
-		} else {
-			np, ok = numberlessPort(name, proto)
+			num = *p.Port
 		}
-		if ok {
+		if np, ok := endpointPort(name, proto, num, p.Port != nil); ok {
 			s.ports = append(s.ports, np)
 		}
 	}

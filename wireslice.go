@@ -275,8 +275,7 @@ func (s *endpointSlice) addWireEndpoint(b []byte, v4 bool, keep sliceKeeps) erro
 }
 
 // addWirePort adds the port of the EndpointPort message b, if its name and
-// protocol can be an SRV name's (namedPort; numberlessPort if it has no
-// number).
+// protocol can be an SRV name's (endpointPort).
 func (s *endpointSlice) addWirePort(b []byte) error {
 	var (
 		name   string
@@ -298,14 +297,7 @@ func (s *endpointSlice) addWirePort(b []byte) error {
 	if err != nil {
 		return err
 	}
-	var np port
-	var ok bool
-	if hasNum {
-		np, ok = namedPort(name, proto, num)
-	} else {
-		np, ok = numberlessPort(name, proto)
-	}
-	if ok {
+	if np, ok := endpointPort(name, proto, num, hasNum); ok {
 		s.ports = append(s.ports, np)
 	}
 	return nil
