@@ -86,8 +86,11 @@ func transformed(sl *discovery.EndpointSlice, rv int) *endpointSlice {
 func BenchmarkSliceChange(b *testing.B) {
 	b.Run("HeadlessFlip1000", func(b *testing.B) {
 		c := newChangeCluster(b, 5000)
-		alternate(b, c, [2]*endpointSlice{transformed(headlessSlice("big", "big", 3, 100, 203, 7), 1),
-			transformed(headlessSlice("big", "big", 3, 100, 203, -1), 2)})
+		alternate(b, c, flipVersions())
+	})
+	b.Run("HeadlessFlip1000At100000", func(b *testing.B) {
+		c := newChangeCluster(b, 100000)
+		alternate(b, c, flipVersions())
 	})
 	b.Run("ClusterIPMove", func(b *testing.B) {
 		c := newChangeCluster(b, 5000)
@@ -98,6 +101,13 @@ func BenchmarkSliceChange(b *testing.B) {
 		}
 		alternate(b, c, versions)
 	})
+}
+
+// flipVersions are a slice of the 1,000-endpoint headless service with an
+// endpoint not ready, then ready again.
+func flipVersions() [2]*endpointSlice {
+	return [2]*endpointSlice{transformed(headlessSlice("big", "big", 3, 100, 203, 7), 1),
+		transformed(headlessSlice("big", "big", 3, 100, 203, -1), 2)}
 }
 
 // alternate hands the watcher the two versions of a slice in turn, and

@@ -176,7 +176,7 @@ type index struct {
 	// svcs holds the services, by "<service>.<namespace>", and ptrs the
 	// reverse names of their addresses (svcindex.go): their answers are
 	// built per query, so a change to a service replaces one value.
-	svcs  [numShards]atomic.Pointer[map[string]svcRef]
+	svcs  [numShards]atomic.Pointer[map[string]svcSlot]
 	ptrs  [numShards]atomic.Pointer[ptrShard]
 	live  atomic.Bool // published: readers may look, writers must copy
 	names int         // names held; written by commit only, under the caller's lock
@@ -195,7 +195,7 @@ func newIndex(zones int) *index {
 	for i := range ix.shards {
 		m := map[string]*entry{}
 		ix.shards[i].Store(&m)
-		svcs := map[string]svcRef{}
+		svcs := map[string]svcSlot{}
 		ix.svcs[i].Store(&svcs)
 		ix.ptrs[i].Store(newPTRShard())
 	}
@@ -318,22 +318,46 @@ func (ix *index) size() int { return ix.names }
 // so a view can be read at leisure; it sees each shard as it stood at one
 // instant, and the whole index at one instant only if no change was
 // published while it was taken (transfer takes it under the writer's lock).
+// The headless records, replaced in their cells, are loaded into the view
+// too.
 type view struct {
 	names [numShards]map[string]*entry
-	svcs  [numShards]map[string]svcRef
+	svcs  [numShards]map[string]svcSlot
+	hs    map[*atomic.Pointer[hsRecord]]*hsRecord
 	ptrs  [numShards]*ptrShard
 }
 
 // view loads every shard. Only a published index may be viewed: before
 // that, apply writes its shards in place.
 func (ix *index) view() *view {
-	v := &view{}
+	v := &view{hs: map[*atomic.Pointer[hsRecord]]*hsRecord{}}
 	for i := range ix.shards {
 		v.names[i] = *ix.shards[i].Load()
 		v.svcs[i] = *ix.svcs[i].Load()
 		v.ptrs[i] = ix.ptrs[i].Load()
+		for _, slot := range v.svcs[i] {
+			if slot.hs != nil {
+				v.hs[slot.hs] = slot.hs.Load()
+			}
+		}
 	}
 	return v
+}
+
+// services calls yield with every service of the view, by
+// "<service>.<namespace>", in no order, until yield returns false.
+func (v *view) services(yield func(key string, ref svcRef) bool) {
+	for _, m := range v.svcs {
+		for key, slot := range m {
+			ref := svcRef{svc: slot.svc}
+			if slot.hs != nil {
+				ref = svcRef{hs: v.hs[slot.hs]}
+			}
+			if !yield(key, ref) {
+				return
+			}
+		}
+	}
 }
 
 // each calls yield with every name of the view and its entry, in no order,

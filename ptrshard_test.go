@@ -10,16 +10,13 @@ import (
 // The reverse names' shards hold what was set last for each address, in
 // both families, and a shard once published never changes: readers hold
 // it while later changes are published in copies.
+//
+// The addresses fall in three shards, about 700 in each, so that a shard's
+// lists are cut into chunks and changes insert into, delete from and cut
+// them again.
 func TestPTRShardsHoldTheLastSetAndPublishedOnesStay(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
-	addrs := make([]netip.Addr, 600)
-	for i := range addrs {
-		if i%3 == 0 {
-			addrs[i] = netip.AddrFrom16([16]byte{0xfd, 0, 15: byte(i), 14: byte(i >> 8)})
-		} else {
-			addrs[i] = netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), byte(rnd.IntN(3))})
-		}
-	}
+	addrs := addrsInShards(2000, 3)
 	ix := newIndex(1)
 	want := map[netip.Addr]string{}
 	change := func(n int) {
@@ -72,5 +69,63 @@ func TestPTRShardsHoldTheLastSetAndPublishedOnesStay(t *testing.T) {
 	}
 	if ix.size() != len(want) {
 		t.Errorf("the index counts %d names, want %d reverse names", ix.size(), len(want))
+	}
+}
+
+// addrsInShards are n distinct addresses, a third of them IPv6, in the
+// first shards of the reverse names.
+func addrsInShards(n, shards int) []netip.Addr {
+	var addrs []netip.Addr
+	for i := 0; len(addrs) < n; i++ {
+		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		if len(addrs)%3 == 0 {
+			ip = netip.AddrFrom16([16]byte{0xfd, 0, 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+		}
+		if k := keyOf(ip); shardOf(k[:]) < shards {
+			addrs = append(addrs, ip)
+		}
+	}
+	return addrs
+}
+
+// A change to one address of a published shard copies the chunk that
+// holds it and shares every other with the shard before it: what a change
+// costs does not grow with the shard, nor so with the cluster.
+func TestPTRChangeCopiesOneChunk(t *testing.T) {
+	addrs := addrsInShards(3000, 1) // about 2,000 IPv4 addresses in shard 0
+	ix := newIndex(1)
+	load := map[ptrKey]string{}
+	for i, ip := range addrs {
+		load[keyOf(ip)] = fmt.Sprintf("pod-%d.ns", i)
+	}
+	ix.setPTRs(load)
+	ix.publish()
+	for i, ip := range []netip.Addr{addrs[1], addrs[1000], addrs[2998]} { // IPv4: not a multiple of 3
+		before := ix.ptrs[0].Load().v4.chunks
+		rels := ""
+		if i == 1 {
+			rels = "moved.ns"
+		}
+		ix.setPTRs(map[ptrKey]string{keyOf(ip): rels})
+		after := ix.ptrs[0].Load().v4.chunks
+		if len(before) < 10 {
+			t.Fatalf("shard 0 holds its 2,000 IPv4 addresses in %d chunks, want them cut in chunks of about %d", len(before), ptrChunk)
+		}
+		shared := 0
+		old := map[*ptrAt[uint32]]bool{}
+		for _, c := range before {
+			old[&c[0]] = true
+		}
+		for _, c := range after {
+			if old[&c[0]] {
+				shared++
+			}
+		}
+		if shared != len(before)-1 {
+			t.Errorf("setting %v: the new shard shares %d of %d chunks with the one before, want all but one", ip, shared, len(before))
+		}
+		if got := ix.ptrs[0].Load().get(ip); got != rels {
+			t.Errorf("%v points at %q, want %q", ip, got, rels)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // The services' part of the index. A service is kept as it came from the
@@ -26,6 +27,26 @@ type svcRef struct {
 }
 
 func (r svcRef) exists() bool { return r.svc != nil || r.hs != nil }
+
+// svcSlot is a service's value in its shard's map. A ClusterIP or
+// ExternalName service is held as it is and replaced by copying the shard
+// (its object changes seldom: its endpoints are not in the index). A
+// headless record is held in a cell of its own and replaced in place: its
+// endpoints change all day, and a shard holds about 400 services at
+// 100,000, so a readiness flip would otherwise copy a map that grows with
+// the cluster. A slot never changes from one kind to the other in place.
+type svcSlot struct {
+	svc *service
+	hs  *atomic.Pointer[hsRecord]
+}
+
+// ref is what the slot holds now.
+func (s svcSlot) ref() svcRef {
+	if s.hs != nil {
+		return svcRef{hs: s.hs.Load()}
+	}
+	return svcRef{svc: s.svc}
+}
 
 // names is how many names the service owns in one zone, for index_names.
 func (r svcRef) names() int {
@@ -88,12 +109,12 @@ func (u *update) visible() bool {
 // service is what the index holds of the service "<service>.<namespace>",
 // given as bytes, without allocating.
 func (ix *index) service(key []byte) svcRef {
-	return (*ix.svcs[shardOf(key)].Load())[string(key)]
+	return (*ix.svcs[shardOf(key)].Load())[string(key)].ref()
 }
 
 // serviceNamed is service for a string key.
 func (ix *index) serviceNamed(key string) svcRef {
-	return (*ix.svcs[shardOf(key)].Load())[key]
+	return (*ix.svcs[shardOf(key)].Load())[key].ref()
 }
 
 // serviceUnder finds the service a lower-cased name of forward zone zone
@@ -126,19 +147,29 @@ func (ix *index) targets(ip netip.Addr) string {
 	return ix.ptrs[shardOf(k[:])].Load().get(ip)
 }
 
-// setService replaces what the index holds of one service, copying its
-// shard once the index is published.
+// setService replaces what the index holds of one service: a headless
+// record in its cell, anything else by copying its shard once the index is
+// published (see svcSlot).
 func (ix *index) setService(key string, ref svcRef) {
 	s := shardOf(key)
 	m := *ix.svcs[s].Load()
+	old := m[key]
+	ix.names += ix.zones * (ref.names() - old.ref().names())
+	if old.hs != nil && ref.hs != nil {
+		old.hs.Store(ref.hs)
+		return
+	}
 	if ix.live.Load() {
 		m = maps.Clone(m)
 	}
-	ix.names -= ix.zones * m[key].names()
-	if ref.exists() {
-		m[key] = ref
-		ix.names += ix.zones * ref.names()
-	} else {
+	switch {
+	case ref.hs != nil:
+		cell := new(atomic.Pointer[hsRecord])
+		cell.Store(ref.hs)
+		m[key] = svcSlot{hs: cell}
+	case ref.svc != nil:
+		m[key] = svcSlot{svc: ref.svc}
+	default:
 		delete(m, key)
 	}
 	ix.svcs[s].Store(&m)

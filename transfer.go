@@ -122,17 +122,15 @@ func (k *KubeSvc) serviceNames(v *view, z int) map[string][]dns.RR {
 	out := map[string][]dns.RR{}
 	zone := k.zones[z]
 	slabs := &caseSlabs{}
-	for _, m := range v.svcs {
+	for key, ref := range v.services {
 		if zone.reverse || zone.multicluster {
 			break // reverse zones hold only the PTR records below, multicluster ones only entries
 		}
-		for key, ref := range m {
-			base := within(key+".svc", zone.name)
-			if len(base) > maxName || k.zoneOf([]byte(base)) != z {
-				continue
-			}
-			k.names(ref, slabs, base, func(name string, rrs []dns.RR) { out[name] = rrs })
+		base := within(key+".svc", zone.name)
+		if len(base) > maxName || k.zoneOf([]byte(base)) != z {
+			continue
 		}
+		k.names(ref, slabs, base, func(name string, rrs []dns.RR) { out[name] = rrs })
 	}
 	for _, p := range v.ptrs {
 		p.each(func(ip netip.Addr, rels string) {
