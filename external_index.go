@@ -247,31 +247,51 @@ func (x *extIndex) countAncestors(name string, source extSource, d int32) {
 	}
 }
 
-// cowMap is a map read without locks: its shards are copied on write and
-// swapped atomically. One writer at a time (the caller serialises them).
+// cowMap is a map read without locks. A key's value is held in a cell of its
+// own and replaced in place; adding or deleting a key copies the key's
+// shard and swaps it atomically, so that a change to a name or service
+// that exists (a readiness flip in a headless service) copies nothing that
+// grows with the cluster. One writer at a time (the caller serialises
+// them).
 type cowMap[V any] struct {
-	shards [numExtShards]atomic.Pointer[map[string]V]
+	shards [numShards]atomic.Pointer[map[string]*atomic.Pointer[V]]
 }
-
-const numExtShards = 16
 
 func (m *cowMap[V]) init() {
 	for i := range m.shards {
-		s := map[string]V{}
+		s := map[string]*atomic.Pointer[V]{}
 		m.shards[i].Store(&s)
 	}
 }
 
-func (m *cowMap[V]) get(k string) V { return (*m.shards[shardOf(k)%numExtShards].Load())[k] }
+func (m *cowMap[V]) get(k string) V {
+	if c := (*m.shards[shardOf(k)].Load())[k]; c != nil {
+		return *c.Load()
+	}
+	var zero V
+	return zero
+}
 
 // set stores v at k; the zero value (a nil pointer or slice) deletes k.
 func (m *cowMap[V]) set(k string, v V) {
-	sh := &m.shards[shardOf(k)%numExtShards]
+	sh := &m.shards[shardOf(k)]
+	c := (*sh.Load())[k]
+	del := reflect.ValueOf(&v).Elem()
+	gone := del.IsZero() || del.Kind() == reflect.Slice && del.Len() == 0
+	if c != nil && !gone {
+		c.Store(&v)
+		return
+	}
+	if c == nil && gone {
+		return
+	}
 	next := maps.Clone(*sh.Load())
-	if rv := reflect.ValueOf(&v).Elem(); rv.IsZero() || rv.Kind() == reflect.Slice && rv.Len() == 0 {
+	if gone {
 		delete(next, k)
 	} else {
-		next[k] = v
+		c = new(atomic.Pointer[V])
+		c.Store(&v)
+		next[k] = c
 	}
 	sh.Store(&next)
 }
@@ -280,8 +300,8 @@ func (m *cowMap[V]) set(k string, v V) {
 // zone transfer, which names the serial it loaded first).
 func (m *cowMap[V]) each(f func(k string, v V)) {
 	for i := range m.shards {
-		for k, v := range *m.shards[i].Load() {
-			f(k, v)
+		for k, c := range *m.shards[i].Load() {
+			f(k, *c.Load())
 		}
 	}
 }
