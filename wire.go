@@ -73,7 +73,8 @@ func decodeList[T any](b []byte, meta *metav1.ListMeta, items *[]T, decodeItem f
 }
 
 // sparseCodecs is the REST clients' serializers: client-go's for the
-// scheme, with the protobuf decoder swapped for sparseDecoder.
+// scheme, with the protobuf decoder swapped for sparseDecoder, and the
+// protobuf stream's for watchEvents (wireevent.go).
 type sparseCodecs struct {
 	runtime.NegotiatedSerializer
 	infos []runtime.SerializerInfo
@@ -84,6 +85,11 @@ func newSparseCodecs(ns runtime.NegotiatedSerializer) sparseCodecs {
 	for i := range infos {
 		if infos[i].MediaType == runtime.ContentTypeProtobuf {
 			infos[i].Serializer = sparseDecoder{infos[i].Serializer}
+			if ss := infos[i].StreamSerializer; ss != nil {
+				stream := *ss
+				stream.Serializer = watchEvents{ss.Serializer}
+				infos[i].StreamSerializer = &stream
+			}
 		}
 	}
 	return sparseCodecs{NegotiatedSerializer: ns, infos: infos}

@@ -118,14 +118,20 @@ func TestRESTClientListsJSON(t *testing.T) {
 // FuzzSparseDecode: whatever bytes come, the sparse decoder returns an
 // object or an error, never panics; where both decoders accept the bytes,
 // every transform makes the same of both (EndpointSlices and Services).
+// The bytes are also a watch event's frame, which watchEvents decodes as
+// client-go does.
 func FuzzSparseDecode(f *testing.F) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for i := range 8 {
 		f.Add(encodeProtobuf(f, anySlice(r, i)))
 		f.Add(encodeProtobuf(f, anyService(r, i)))
+		f.Add(anyWatchEvent(f, r, i))
 	}
 	dec := sparseProtobuf(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if diff := sameWatchEvent(data); diff != "" {
+			t.Fatalf("as a watch event: %s", diff)
+		}
 		sparse, _, errSparse := dec.Decode(data, nil, nil)
 		full, _, errFull := clientGoProtobuf.Decode(data, nil, nil)
 		if errFull != nil || errSparse != nil {
