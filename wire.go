@@ -222,6 +222,20 @@ type fields struct {
 // end of the message, or at a malformed field (err).
 func (it *fields) next() bool {
 	for len(it.b) > 0 {
+		// Most fields of the messages read here have a tag and a length
+		// (or value) of a byte each.
+		if b := it.b; len(b) >= 2 && b[0] >= 1<<3 && b[0] < 0x80 && b[1] < 0x80 {
+			switch protowire.Type(b[0] & 7) {
+			case protowire.BytesType:
+				if l := int(b[1]); l <= len(b)-2 {
+					it.num, it.typ, it.v, it.x, it.b = protowire.Number(b[0]>>3), protowire.BytesType, b[2:2+l], 0, b[2+l:]
+					return true
+				}
+			case protowire.VarintType:
+				it.num, it.typ, it.v, it.x, it.b = protowire.Number(b[0]>>3), protowire.VarintType, nil, uint64(b[1]), b[2:]
+				return true
+			}
+		}
 		// The tag as client-go's generated code reads it: a field number
 		// past protobuf's limit (2^29-1), which protowire's ConsumeTag
 		// refuses, is an unknown field there, skipped.
@@ -249,7 +263,7 @@ func (it *fields) next() bool {
 		case protowire.VarintType:
 			it.x, n = varint(b)
 		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
+			n = skipValue(typ, b)
 		}
 		if n < 0 {
 			it.err = protowire.ParseError(n)
@@ -263,8 +277,58 @@ func (it *fields) next() bool {
 	return false
 }
 
-// errTruncated is protowire's error code for a message that ends early.
-const errTruncated = -1
+// protowire's error codes (protowire.ParseError): a message that ends
+// early, a wire type protobuf reserves, an end group with no start.
+const (
+	errTruncated = -1
+	errReserved  = -4
+	errEndGroup  = -5
+)
+
+// skipValue is the length of the value, at the start of b, of a field of
+// wire type typ that no decoder here reads, or a negative error code. It
+// skips as client-go's generated code does (skipGenerated): a group runs
+// to the end group that closes it by depth, whatever that one's field
+// number, and an end group that closes nothing is an error.
+func skipValue(typ protowire.Type, b []byte) int {
+	depth, n := 0, 0
+	for {
+		var m int
+		switch typ {
+		case protowire.VarintType:
+			_, m = protowire.ConsumeVarint(b[n:])
+		case protowire.BytesType:
+			_, m = protowire.ConsumeBytes(b[n:])
+		case protowire.Fixed64Type, protowire.Fixed32Type:
+			if m = 8; typ == protowire.Fixed32Type {
+				m = 4
+			}
+			if len(b)-n < m {
+				m = errTruncated
+			}
+		case protowire.StartGroupType:
+			depth++
+		case protowire.EndGroupType:
+			if depth == 0 {
+				return errEndGroup
+			}
+			depth--
+		default:
+			return errReserved
+		}
+		if m < 0 {
+			return m
+		}
+		if n += m; depth == 0 {
+			return n
+		}
+		tag, t := protowire.ConsumeVarint(b[n:])
+		if t < 0 {
+			return t
+		}
+		n, typ = n+t, protowire.Type(tag&7)
+	}
+}
 
 // varint is protowire.ConsumeVarint with the one-byte case inline: most
 // tags and lengths of the messages decoded here are below 128.
