@@ -40,9 +40,11 @@ func endpointSliceOf(obj any, keep sliceKeeps) (any, error) {
 		s, err := es.endpointSlice(keep)
 		if err != nil {
 			// Not s: a nil *endpointSlice is an object to the callers,
-			// which mark it (fromWatch, multiclusterSliceOf).
+			// which mark it (fromWatch, multiclusterSliceOf). The message
+			// stays, for the reflector's log line.
 			return nil, err
 		}
+		es.release() // read: its memory goes to the next event's object
 		return s, nil
 	case *discovery.EndpointSlice:
 		return apiSliceOf(es, keep), nil

@@ -105,6 +105,7 @@ type sparseDecoder struct{ runtime.Serializer }
 // (nil: a new object). An object of a sparse kind gets only the fields its
 // transform reads; a malformed message is an error, as with client-go's.
 func (d sparseDecoder) Decode(data []byte, gvk *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
+	buffer := borrowed(data) // a watch event's EndpointSlice (eventbuffers.go)
 	actual, raw, ok := envelope(data)
 	kind, sparse := sparseKinds[actual]
 	if !ok || !sparse || into != nil && reflect.TypeOf(into) != kind.typ {
@@ -116,6 +117,9 @@ func (d sparseDecoder) Decode(data []byte, gvk *schema.GroupVersionKind, into ru
 	}
 	if err := kind.decode(raw, obj); err != nil {
 		return nil, &actual, fmt.Errorf("decoding %s: %w", actual.Kind, err)
+	}
+	if s, ok := obj.(*wireSlice); ok {
+		s.buffer = buffer
 	}
 	obj.GetObjectKind().SetGroupVersionKind(actual)
 	return obj, &actual, nil

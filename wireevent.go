@@ -75,10 +75,23 @@ func watchEventOf(b []byte, ev *metav1.WatchEvent) error {
 	if it.err != nil {
 		return it.err
 	}
-	if raw != nil {
-		ev.Object.Raw = append([]byte{}, raw...)
+	if raw != nil && validEventType(ev.Type) {
+		ev.Object.Raw = objectCopy(raw) // the frame's memory is read again for the next event
+	} else if raw != nil {
+		ev.Object.Raw = append([]byte{}, raw...) // client-go's decoder refuses the event: lend nothing
 	}
 	return nil
+}
+
+// validEventType reports whether client-go's watch decoder takes an event
+// of type t, and so decodes its object.
+func validEventType(t string) bool {
+	for _, v := range eventTypes {
+		if t == v {
+			return true
+		}
+	}
+	return false
 }
 
 // eventTypes are the types a watch event has.

@@ -38,15 +38,17 @@ func init() {
 // informers: its metadata (what the reflector and the informers' keys read)
 // and address type decoded, the rest still in msg, the EndpointSlice
 // message, for the transform (endpointSlice). The message is the memory
-// client-go decoded the object from: a watch event's object or a list's
-// body, each of its own, which nothing writes again; a wireSlice is
-// transformed once and then dropped (the informers keep the transform's
-// output), and nothing the transform keeps points into msg.
+// client-go decoded the object from: a list's body, which nothing writes
+// again, or a watch event's object, in a buffer lent until the transform
+// has read it (eventbuffers.go); a wireSlice is transformed once and then
+// dropped (the informers keep the transform's output), and nothing the
+// transform keeps points into msg.
 type wireSlice struct {
 	metav1.TypeMeta
 	metav1.ObjectMeta
 	addressType discovery.AddressType
 	msg         []byte
+	buffer      *[]byte // what msg is in, if a watch event's lent buffer (eventbuffers.go)
 }
 
 // DeepCopyObject returns the object itself: a wireSlice is never changed.

@@ -1,0 +1,77 @@
+package kubesvc
+
+import (
+	"sync"
+	"sync/atomic"
+
+	discovery "k8s.io/api/discovery/v1"
+)
+
+// The memory of EndpointSlice watch events' objects, recycled. Every
+// readiness flip resends its whole slice (about 10 KB for 100 endpoints);
+// client-go copies each event's object out of the stream's frame, as the
+// stream reads the next frame into the same memory while the reflector
+// still reads this one, and that copy was nearly half of what kubesvc
+// allocates a flip. watchEvents lends the object a buffer instead; the
+// sparse decoder hands it to the wireSlice it decodes from it, and the
+// slice transform gives it back once it has read the slice, as nothing it
+// keeps points into the message (TestTransformsKeepNothingOfTheMessage).
+//
+// The path a buffer takes is client-go's watch decoder's (rest/watch):
+// every event of a valid type has its object decoded by the embedded
+// decoder right after the frame. Should a buffer be lent and not taken,
+// lentBuffers stays bounded: past maxLent nothing more is lent, and the
+// objects are copied as client-go copies them.
+var (
+	eventBuffers sync.Pool // of *[]byte
+	lentBuffers  sync.Map  // the first byte of a lent buffer -> the buffer (*[]byte)
+	lent         atomic.Int32
+)
+
+// maxLent is how many buffers may be out between watchEvents and the sparse
+// decoder: one per watch is ever between the two.
+const maxLent = 256
+
+// objectCopy is a copy of a watch event's object: in a lent buffer if the
+// object is an EndpointSlice, else in memory of its own.
+func objectCopy(raw []byte) []byte {
+	if len(raw) == 0 || lent.Load() >= maxLent {
+		return append([]byte{}, raw...)
+	}
+	if gvk, _, ok := envelope(raw); !ok || gvk != discovery.SchemeGroupVersion.WithKind("EndpointSlice") {
+		return append([]byte{}, raw...)
+	}
+	p, _ := eventBuffers.Get().(*[]byte)
+	if p == nil {
+		p = new([]byte)
+	}
+	*p = append((*p)[:0], raw...)
+	lent.Add(1)
+	lentBuffers.Store(&(*p)[0], p)
+	return *p
+}
+
+// borrowed is the lent buffer data is, taken from lentBuffers; nil if data
+// is not one (a list's body, a test's bytes).
+func borrowed(data []byte) *[]byte {
+	if len(data) == 0 {
+		return nil
+	}
+	p, ok := lentBuffers.LoadAndDelete(&data[0])
+	if !ok {
+		return nil
+	}
+	lent.Add(-1)
+	return p.(*[]byte)
+}
+
+// release gives back the buffer s was decoded from, if it was lent one:
+// s's message is gone from then on.
+func (s *wireSlice) release() {
+	if s.buffer == nil {
+		return
+	}
+	p := s.buffer
+	s.buffer, s.msg = nil, nil
+	eventBuffers.Put(p)
+}
