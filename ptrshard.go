@@ -39,7 +39,8 @@ type ptrAt[K any] struct {
 }
 
 // ptrChunk is the entries a published chunk is cut at; an edited chunk is
-// cut again only past twice as many.
+// cut again only past twice as many, and joins the one before it below
+// half as many.
 const ptrChunk = 64
 
 func newPTRShard() *ptrShard { return &ptrShard{} }
@@ -137,7 +138,17 @@ func (l *ptrList[K]) patched(changes []ptrAt[K], compare func(K, K) int) ptrList
 			out.n += len(c)
 			continue
 		}
-		out.addCut(mergePTRs(c, changes[next:end], compare))
+		merged := mergePTRs(c, changes[next:end], compare)
+		if last := len(out.chunks) - 1; last >= 0 && len(merged) > 0 && len(merged) < ptrChunk/2 {
+			// A chunk left small joins the one before it: else deletions
+			// would leave ever more, ever smaller chunks (a new pod's
+			// address lands in the last one, in order, while the others
+			// thin out), and every change copies the list of them.
+			prev := out.chunks[last]
+			out.chunks, out.n = out.chunks[:last], out.n-len(prev)
+			merged = append(append(make([]ptrAt[K], 0, len(prev)+len(merged)), prev...), merged...)
+		}
+		out.addCut(merged)
 		next = end
 	}
 	if next < len(changes) { // an empty list
@@ -166,8 +177,9 @@ func mergePTRs[K any](c, changes []ptrAt[K], compare func(K, K) int) []ptrAt[K] 
 }
 
 // addCut appends entries to l as chunks, each in an array of its own (a
-// chunk replaced later frees its own memory): cut into ptrChunk entries if
-// there are more than twice as many.
+// chunk replaced later frees its own memory): cut evenly into chunks of
+// ptrChunk to twice as many entries if there are more than twice as many,
+// so that no piece is left small.
 func (l *ptrList[K]) addCut(entries []ptrAt[K]) {
 	l.n += len(entries)
 	if len(entries) <= 2*ptrChunk {
@@ -176,10 +188,9 @@ func (l *ptrList[K]) addCut(entries []ptrAt[K]) {
 		}
 		return
 	}
-	for len(entries) > 0 {
-		n := min(ptrChunk, len(entries))
-		l.chunks = append(l.chunks, slices.Clone(entries[:n]))
-		entries = entries[n:]
+	pieces := len(entries) / ptrChunk
+	for p := range pieces {
+		l.chunks = append(l.chunks, slices.Clone(entries[p*len(entries)/pieces:(p+1)*len(entries)/pieces]))
 	}
 }
 
@@ -264,17 +275,15 @@ func (ix *index) compactPTRs() {
 	}
 }
 
-// compacted is l in chunks of ptrChunk entries, each in an array of its
+// compacted is l in chunks as addCut cuts them, each in an array of its
 // own, so that no spare room of the initial load's growth is kept.
 func (l ptrList[K]) compacted() ptrList[K] {
 	var out ptrList[K]
 	for _, c := range l.chunks {
-		for len(c) > 0 {
-			n := min(ptrChunk, len(c))
-			out.chunks = append(out.chunks, slices.Clone(c[:n]))
-			out.n += n
-			c = c[n:]
+		if len(c) <= 2*ptrChunk {
+			c = slices.Clone(c)
 		}
+		out.addCut(c)
 	}
 	return out
 }

@@ -129,3 +129,44 @@ func TestPTRChangeCopiesOneChunk(t *testing.T) {
 		}
 	}
 }
+
+// Deletions do not leave a list in ever more, ever smaller chunks. Pod
+// addresses are handed out in order, so a new one lands in the last chunk
+// while deletions thin out all the others; a chunk no change fills again
+// would be kept, however small, until its last address goes, and the list
+// of chunks a change copies would grow to several times the entries over
+// ptrChunk. Every chunk but the first keeps half of ptrChunk or more.
+func TestPTRChunksStayHalfFullUnderChurn(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	ix := newIndex(1)
+	next := 0
+	fresh := func() ptrKey { // the next address in order that falls in shard 0
+		for {
+			next++
+			if k := keyOf(netip.AddrFrom4([4]byte{10, byte(next >> 16), byte(next >> 8), byte(next)})); shardOf(k[:]) == 0 {
+				return k
+			}
+		}
+	}
+	live, load := make([]ptrKey, 600), map[ptrKey]string{}
+	for i := range live {
+		live[i] = fresh()
+		load[live[i]] = "pod.ns"
+	}
+	ix.setPTRs(load)
+	ix.publish()
+	for round := range 20000 {
+		i, k := rnd.IntN(len(live)), fresh()
+		ix.setPTRs(map[ptrKey]string{live[i]: "", k: "pod.ns"})
+		live[i] = k
+		chunks := ix.ptrs[0].Load().v4.chunks
+		for j, c := range chunks[1:] {
+			if len(c) < ptrChunk/2 {
+				t.Fatalf("after %d changes chunk %d of %d holds %d addresses, want %d or more", round+1, j+1, len(chunks), len(c), ptrChunk/2)
+			}
+		}
+	}
+	if l := ix.ptrs[0].Load().v4; l.n != len(live) || ix.size() != len(live) {
+		t.Errorf("the list holds %d addresses and the index counts %d, want %d", l.n, ix.size(), len(live))
+	}
+}

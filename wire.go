@@ -282,9 +282,11 @@ func (it *fields) next() bool {
 }
 
 // protowire's error codes (protowire.ParseError): a message that ends
-// early, a wire type protobuf reserves, an end group with no start.
+// early, a varint past ten bytes, a wire type protobuf reserves, an end
+// group with no start.
 const (
 	errTruncated = -1
+	errOverflow  = -3
 	errReserved  = -4
 	errEndGroup  = -5
 )
@@ -300,9 +302,14 @@ func skipValue(typ protowire.Type, b []byte) int {
 		var m int
 		switch typ {
 		case protowire.VarintType:
-			_, m = protowire.ConsumeVarint(b[n:])
+			_, m = varint(b[n:])
 		case protowire.BytesType:
-			_, m = protowire.ConsumeBytes(b[n:])
+			var l uint64
+			if l, m = varint(b[n:]); m >= 0 && l > uint64(len(b)-n-m) {
+				m = errTruncated
+			} else if m >= 0 {
+				m += int(l)
+			}
 		case protowire.Fixed64Type, protowire.Fixed32Type:
 			if m = 8; typ == protowire.Fixed32Type {
 				m = 4
@@ -326,7 +333,7 @@ func skipValue(typ protowire.Type, b []byte) int {
 		if n += m; depth == 0 {
 			return n
 		}
-		tag, t := protowire.ConsumeVarint(b[n:])
+		tag, t := varint(b[n:])
 		if t < 0 {
 			return t
 		}
@@ -334,13 +341,26 @@ func skipValue(typ protowire.Type, b []byte) int {
 	}
 }
 
-// varint is protowire.ConsumeVarint with the one-byte case inline: most
-// tags and lengths of the messages decoded here are below 128.
+// varint reads a varint as client-go's generated code does: up to ten
+// bytes, the bits past 64 dropped (protowire's ConsumeVarint refuses a
+// tenth byte past 1, which client-go takes as its low bit), and the
+// one-byte case first: most tags and lengths of the messages decoded here
+// are below 128.
 func varint(b []byte) (uint64, int) {
 	if len(b) > 0 && b[0] < 0x80 {
 		return uint64(b[0]), 1
 	}
-	return protowire.ConsumeVarint(b)
+	var v uint64
+	for i := 0; i < 10; i++ {
+		if i == len(b) {
+			return 0, errTruncated
+		}
+		v |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i] < 0x80 {
+			return v, i + 1
+		}
+	}
+	return 0, errOverflow
 }
 
 // count is the number of times field num occurs in the message b (0 if b

@@ -106,3 +106,29 @@ func TestWatchEventObjectOutlivesItsFrame(t *testing.T) {
 		t.Errorf("after the frame was overwritten the event is %q %q", got.Type, got.Object.Raw)
 	}
 }
+
+// A varint of ten bytes whose last is past 1 is client-go's as its low 64
+// bits, where protowire reports an overflow: a frame with one as a tag, a
+// length or an unknown field's value, alone or in a group, decodes as
+// client-go's does.
+func TestWatchEventsReadTenByteVarintsAsClientGo(t *testing.T) {
+	ten := func(v byte, last byte) []byte { // v in ten bytes, the last one last
+		return []byte{v | 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, last}
+	}
+	added := []byte("ADDED")
+	frames := map[string][]byte{
+		"tag":              append(append(ten(0x0a, 0x02), 5), added...),
+		"length":           append(append([]byte{0x0a}, ten(5, 0x7e)...), added...),
+		"unknown varint":   append([]byte{0x18}, ten(1, 0x7f)...),
+		"varint in group":  append(append([]byte{0x1b, 0x08}, ten(1, 0x7f)...), 0x1c),
+		"tag in group":     append(append([]byte{0x1b}, ten(0x08, 0x02)...), 1, 0x1c),
+		"raw length":       append(append([]byte{0x12, 13, 0x0a}, ten(2, 0x02)...), 'o', 'k'),
+		"eleven bytes":     append(append([]byte{0x18}, ten(1, 0x81)...), 0x00),
+		"ten, last is one": append([]byte{0x18}, ten(1, 0x01)...),
+	}
+	for name, frame := range frames {
+		if diff := sameWatchEvent(frame); diff != "" {
+			t.Errorf("%s (%x): %s", name, frame, diff)
+		}
+	}
+}
