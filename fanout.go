@@ -42,8 +42,10 @@ type fanout struct {
 	mu sync.Mutex // items and handlers: processing and subscribing
 	// items are the objects the informer holds, by storeKey: all that an
 	// update's old object, a relist's deletions and a late subscriber's
-	// replay need (client-go's store keeps indexes kubesvc never asks).
-	items     map[string]any
+	// replay need (client-go's store keeps indexes kubesvc never asks). A
+	// keyTable, as the objects carry their keys: about 30 bytes an object
+	// where a map[string]any took 64.
+	items     *keyTable[any]
 	handlers  []*fanoutReg
 	transform cache.TransformFunc
 	onError   cache.WatchErrorHandlerWithContext
@@ -59,7 +61,7 @@ type fanout struct {
 // is client-go's shared informer's constructor's (resync and indexers are
 // not used: kubesvc resyncs nothing and looks nothing up).
 func newFanout(lw cache.ListerWatcher, objType runtime.Object, _ time.Duration, _ cache.Indexers) informer {
-	return &fanout{lw: lw, objType: objType, items: map[string]any{}, synced: make(chan struct{}), closed: make(chan struct{})}
+	return &fanout{lw: lw, objType: objType, items: newKeyTable(itemStoreKey), synced: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // storeKey is the informers' key of an object: the "namespace/name" an
@@ -72,6 +74,12 @@ func storeKey(obj any) (string, error) {
 		return o.storeKey(), nil
 	}
 	return cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+}
+
+// itemStoreKey is storeKey of an object the items hold: one that has a key.
+func itemStoreKey(obj any) string {
+	key, _ := storeKey(obj)
+	return key
 }
 
 var errStarted = errors.New("the informer has already started")
@@ -209,7 +217,7 @@ func (f *fanout) change(obj any, deleted bool) error {
 	if err != nil {
 		return err
 	}
-	delete(f.items, key)
+	f.items.Delete(key)
 	for _, r := range f.handlers {
 		r.h.OnDelete(obj)
 	}
@@ -218,12 +226,10 @@ func (f *fanout) change(obj any, deleted bool) error {
 
 // put adds or updates obj, handing it to the handlers.
 func (f *fanout) put(obj any, isInInitialList bool) error {
-	key, err := storeKey(obj)
-	if err != nil {
+	if _, err := storeKey(obj); err != nil {
 		return err
 	}
-	old, exists := f.items[key]
-	f.items[key] = obj
+	old, exists := f.items.Set(obj)
 	for _, r := range f.handlers {
 		if exists {
 			r.h.OnUpdate(old, obj)
@@ -239,19 +245,22 @@ func (f *fanout) put(obj any, isInInitialList bool) error {
 // while the watch was down), then each listed object as an update of the
 // item it replaces or an addition, as client-go's informers do.
 func (f *fanout) replaceAll(objs []any, isInInitialList bool) error {
-	listed := make(map[string]any, len(objs))
+	listed := newKeyTable(itemStoreKey)
 	for _, obj := range objs {
-		key, err := storeKey(obj)
-		if err != nil {
+		if _, err := storeKey(obj); err != nil {
 			return err
 		}
-		listed[key] = obj
+		listed.Set(obj)
 	}
-	for key, old := range f.items {
-		if _, ok := listed[key]; ok {
-			continue
+	var gone []any
+	for old := range f.items.All() {
+		if _, ok := listed.Get(itemStoreKey(old)); !ok {
+			gone = append(gone, old)
 		}
-		delete(f.items, key)
+	}
+	for _, old := range gone {
+		key := itemStoreKey(old)
+		f.items.Delete(key)
 		for _, r := range f.handlers {
 			r.h.OnDelete(cache.DeletedFinalStateUnknown{Key: key, Obj: old})
 		}
@@ -268,7 +277,7 @@ func (f *fanout) replaceAll(objs []any, isInInitialList bool) error {
 func (f *fanout) AddEventHandler(h cache.ResourceEventHandler) (cache.ResourceEventHandlerRegistration, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, obj := range f.items {
+	for obj := range f.items.All() {
 		h.OnAdd(obj, true)
 	}
 	r := &fanoutReg{f: f, h: h}

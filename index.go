@@ -176,7 +176,7 @@ type index struct {
 	// svcs holds the services, by "<service>.<namespace>", and ptrs the
 	// reverse names of their addresses (svcindex.go): their answers are
 	// built per query, so a change to a service replaces one value.
-	svcs  [numShards]atomic.Pointer[map[string]svcSlot]
+	svcs  [numShards]atomic.Pointer[keyTable[svcSlot]]
 	ptrs  [numShards]atomic.Pointer[ptrShard]
 	live  atomic.Bool // published: readers may look, writers must copy
 	names int         // names held; written by commit only, under the caller's lock
@@ -195,8 +195,7 @@ func newIndex(zones int) *index {
 	for i := range ix.shards {
 		m := map[string]*entry{}
 		ix.shards[i].Store(&m)
-		svcs := map[string]svcSlot{}
-		ix.svcs[i].Store(&svcs)
+		ix.svcs[i].Store(newKeyTable(slotKey))
 		ix.ptrs[i].Store(newPTRShard())
 	}
 	return ix
@@ -322,22 +321,22 @@ func (ix *index) size() int { return ix.names }
 // too.
 type view struct {
 	names [numShards]map[string]*entry
-	svcs  [numShards]map[string]svcSlot
-	hs    map[*atomic.Pointer[hsRecord]]*hsRecord
+	svcs  [numShards]*keyTable[svcSlot]
+	hs    map[*hsCell]*hsRecord
 	ptrs  [numShards]*ptrShard
 }
 
 // view loads every shard. Only a published index may be viewed: before
 // that, apply writes its shards in place.
 func (ix *index) view() *view {
-	v := &view{hs: map[*atomic.Pointer[hsRecord]]*hsRecord{}}
+	v := &view{hs: map[*hsCell]*hsRecord{}}
 	for i := range ix.shards {
 		v.names[i] = *ix.shards[i].Load()
-		v.svcs[i] = *ix.svcs[i].Load()
+		v.svcs[i] = ix.svcs[i].Load()
 		v.ptrs[i] = ix.ptrs[i].Load()
-		for _, slot := range v.svcs[i] {
+		for slot := range v.svcs[i].All() {
 			if slot.hs != nil {
-				v.hs[slot.hs] = slot.hs.Load()
+				v.hs[slot.hs] = slot.hs.rec.Load()
 			}
 		}
 	}
@@ -347,13 +346,13 @@ func (ix *index) view() *view {
 // services calls yield with every service of the view, by
 // "<service>.<namespace>", in no order, until yield returns false.
 func (v *view) services(yield func(key string, ref svcRef) bool) {
-	for _, m := range v.svcs {
-		for key, slot := range m {
+	for _, t := range v.svcs {
+		for slot := range t.All() {
 			ref := svcRef{svc: slot.svc}
 			if slot.hs != nil {
 				ref = svcRef{hs: v.hs[slot.hs]}
 			}
-			if !yield(key, ref) {
+			if !yield(slotKey(slot), ref) {
 				return
 			}
 		}

@@ -71,8 +71,8 @@ func countNames(k *KubeSvc) int {
 	// A service's names, in each forward zone: those with records and the
 	// _<proto> parents of its SRV names; and its addresses' reverse names.
 	for i := range ix.svcs {
-		for key, slot := range *ix.svcs[i].Load() {
-			ref := slot.ref()
+		for slot := range ix.svcs[i].Load().All() {
+			key, ref := slotKey(slot), slot.ref()
 			for _, zone := range k.zones {
 				if zone.reverse {
 					continue

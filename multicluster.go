@@ -87,7 +87,7 @@ func toServiceImport(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	s := &service{objMeta: newObjMeta(&si.ObjectMeta), imported: true, kind: kindClusterIP}
+	s := &service{objMeta: newServiceMeta(&si.ObjectMeta), keyed: true, imported: true, kind: kindClusterIP}
 	var more []netip.Addr
 	switch si.Spec.Type {
 	case mcs.Headless:

@@ -2,7 +2,6 @@ package kubesvc
 
 import (
 	"bytes"
-	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -35,15 +34,32 @@ func (r svcRef) exists() bool { return r.svc != nil || r.hs != nil }
 // endpoints change all day, and a shard holds about 400 services at
 // 100,000, so a readiness flip would otherwise copy a map that grows with
 // the cluster. A slot never changes from one kind to the other in place.
+//
+// The shard is a keyTable of slots: a slot's key is its service's, or its
+// cell's (the headless record holds none).
 type svcSlot struct {
 	svc *service
-	hs  *atomic.Pointer[hsRecord]
+	hs  *hsCell
+}
+
+// hsCell is where a headless service's record is replaced.
+type hsCell struct {
+	key string // "<service>.<namespace>"
+	rec atomic.Pointer[hsRecord]
+}
+
+// slotKey is the index's key of a slot's service.
+func slotKey(s svcSlot) string {
+	if s.hs != nil {
+		return s.hs.key
+	}
+	return s.svc.indexKey()
 }
 
 // ref is what the slot holds now.
 func (s svcSlot) ref() svcRef {
 	if s.hs != nil {
-		return svcRef{hs: s.hs.Load()}
+		return svcRef{hs: s.hs.rec.Load()}
 	}
 	return svcRef{svc: s.svc}
 }
@@ -109,12 +125,14 @@ func (u *update) visible() bool {
 // service is what the index holds of the service "<service>.<namespace>",
 // given as bytes, without allocating.
 func (ix *index) service(key []byte) svcRef {
-	return (*ix.svcs[shardOf(key)].Load())[string(key)].ref()
+	slot, _ := ix.svcs[shardOf(key)].Load().GetBytes(key)
+	return slot.ref()
 }
 
 // serviceNamed is service for a string key.
 func (ix *index) serviceNamed(key string) svcRef {
-	return (*ix.svcs[shardOf(key)].Load())[key].ref()
+	slot, _ := ix.svcs[shardOf(key)].Load().Get(key)
+	return slot.ref()
 }
 
 // serviceUnder finds the service a lower-cased name of forward zone zone
@@ -152,27 +170,27 @@ func (ix *index) targets(ip netip.Addr) string {
 // published (see svcSlot).
 func (ix *index) setService(key string, ref svcRef) {
 	s := shardOf(key)
-	m := *ix.svcs[s].Load()
-	old := m[key]
+	t := ix.svcs[s].Load()
+	old, _ := t.Get(key)
 	ix.names += ix.zones * (ref.names() - old.ref().names())
 	if old.hs != nil && ref.hs != nil {
-		old.hs.Store(ref.hs)
+		old.hs.rec.Store(ref.hs)
 		return
 	}
 	if ix.live.Load() {
-		m = maps.Clone(m)
+		t = t.Clone()
 	}
 	switch {
 	case ref.hs != nil:
-		cell := new(atomic.Pointer[hsRecord])
-		cell.Store(ref.hs)
-		m[key] = svcSlot{hs: cell}
+		cell := &hsCell{key: key}
+		cell.rec.Store(ref.hs)
+		t.Set(svcSlot{hs: cell})
 	case ref.svc != nil:
-		m[key] = svcSlot{svc: ref.svc}
+		t.Set(svcSlot{svc: ref.svc})
 	default:
-		delete(m, key)
+		t.Delete(key)
 	}
-	ix.svcs[s].Store(&m)
+	ix.svcs[s].Store(t)
 }
 
 // splitTargets are the names of a targets string, in a slice of their own.

@@ -18,7 +18,7 @@ func TestHeadlessChangeKeepsItsShardAndViewsTheirRecord(t *testing.T) {
 	c.w.setSlice(flip[0].serviceKey(), flip[0].name(), flip[0])
 
 	if ix.svcs[s].Load() != shard {
-		t.Errorf("a readiness flip in big.big replaced the map of its shard (%d services)", len(*shard))
+		t.Errorf("a readiness flip in big.big replaced the table of its shard (%d services)", shard.Len())
 	}
 	ready := func(ref svcRef) int { return ref.hs.members.Len() }
 	if got := ready(ix.serviceNamed("big.big")); got != 999 {

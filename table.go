@@ -1,0 +1,173 @@
+package kubesvc
+
+import (
+	"hash/maphash"
+	"iter"
+	"unsafe"
+)
+
+// keyTable is a hash table of values that carry their own key (key): the
+// informers' stores (fanout.go) and the index's services (svcindex.go),
+// which hold one value per object of the cluster.
+//
+// A Go map's slot holds the key's string header (16 bytes) beside the
+// value, in groups of eight filled to at most 7/8 and split when full: a
+// map[string]any cost about 64 bytes a service. Here a slot is the value
+// and one byte of its key's hash (0: empty), in open addressing with
+// linear probing, filled to at most 3/4 and grown by doubling: 16 to 30
+// bytes a value of 16 bytes, and a lookup reads the tags, one byte a probe,
+// before it reads a value. Deletion shifts the rest of the probe sequence
+// back (no tombstones), and a table under 1/8 full halves.
+//
+// A table is not safe for concurrent use: the index publishes tables that
+// are no longer written (clone), the informers write theirs under a lock.
+type keyTable[V any] struct {
+	tags []uint8 // per slot: 0 empty, else tagOf the key's hash
+	vals []V
+	n    int // values held
+	key  func(V) string
+}
+
+// tableSeed seeds every table's hash: random per process, so that keys
+// that collide cannot be chosen in advance.
+var tableSeed = maphash.MakeSeed()
+
+const minTableSize = 8 // slots; a power of two
+
+func newKeyTable[V any](key func(V) string) *keyTable[V] {
+	return &keyTable[V]{key: key}
+}
+
+func tagOf(h uint64) uint8 { return uint8(h>>57) | 0x80 }
+
+// Len is the number of values held.
+func (t *keyTable[V]) Len() int { return t.n }
+
+// find is the slot of key, or the empty slot where the probe for it ended
+// (found false). The table must have slots.
+func (t *keyTable[V]) find(key string, h uint64) (int, bool) {
+	mask := uint64(len(t.tags) - 1)
+	tag := tagOf(h)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch t.tags[i] {
+		case 0:
+			return int(i), false
+		case tag:
+			if t.key(t.vals[i]) == key {
+				return int(i), true
+			}
+		}
+	}
+}
+
+// Get is the value of key.
+func (t *keyTable[V]) Get(key string) (v V, ok bool) {
+	if t.n == 0 {
+		return v, false
+	}
+	if i, found := t.find(key, maphash.String(tableSeed, key)); found {
+		return t.vals[i], true
+	}
+	return v, false
+}
+
+// GetBytes is Get for a key given as bytes, without allocating.
+func (t *keyTable[V]) GetBytes(key []byte) (V, bool) {
+	// The string is only compared, never kept.
+	return t.Get(unsafe.String(unsafe.SliceData(key), len(key)))
+}
+
+// Set stores v under its key, and returns the value it replaced.
+func (t *keyTable[V]) Set(v V) (old V, replaced bool) {
+	if len(t.tags) == 0 {
+		t.resize(minTableSize)
+	}
+	key := t.key(v)
+	h := maphash.String(tableSeed, key)
+	i, found := t.find(key, h)
+	if found {
+		old, t.vals[i] = t.vals[i], v
+		return old, true
+	}
+	if (t.n+1)*4 > len(t.tags)*3 {
+		t.resize(2 * len(t.tags))
+		i, _ = t.find(key, h)
+	}
+	t.tags[i], t.vals[i] = tagOf(h), v
+	t.n++
+	return old, false
+}
+
+// Delete removes the value of key, and returns it.
+func (t *keyTable[V]) Delete(key string) (old V, deleted bool) {
+	if t.n == 0 {
+		return old, false
+	}
+	i, found := t.find(key, maphash.String(tableSeed, key))
+	if !found {
+		return old, false
+	}
+	old = t.vals[i]
+	t.shiftBack(i)
+	t.n--
+	if t.n*8 < len(t.tags) && len(t.tags) > minTableSize {
+		t.resize(len(t.tags) / 2)
+	}
+	return old, true
+}
+
+// shiftBack empties slot hole, moving back into it each later value of
+// its probe sequence whose home slot is not between the hole and it, as a
+// lookup of that value would otherwise stop at the hole.
+func (t *keyTable[V]) shiftBack(hole int) {
+	mask := len(t.tags) - 1
+	var zero V
+	for j := (hole + 1) & mask; t.tags[j] != 0; j = (j + 1) & mask {
+		home := int(maphash.String(tableSeed, t.key(t.vals[j]))) & mask
+		// Distances from home, around the end of the slots: the value
+		// may move to the hole if the hole is no further from its home
+		// than it is.
+		if (hole-home)&mask <= (j-home)&mask {
+			t.tags[hole], t.vals[hole] = t.tags[j], t.vals[j]
+			hole = j
+		}
+	}
+	t.tags[hole], t.vals[hole] = 0, zero
+}
+
+// resize moves the values into size slots.
+func (t *keyTable[V]) resize(size int) {
+	tags, vals := t.tags, t.vals
+	t.tags, t.vals = make([]uint8, size), make([]V, size)
+	mask := uint64(size - 1)
+	for i, tag := range tags {
+		if tag == 0 {
+			continue
+		}
+		h := maphash.String(tableSeed, t.key(vals[i]))
+		j := h & mask
+		for t.tags[j] != 0 {
+			j = (j + 1) & mask
+		}
+		t.tags[j], t.vals[j] = tag, vals[i]
+	}
+}
+
+// Clone is a copy of t that shares no slots with it.
+func (t *keyTable[V]) Clone() *keyTable[V] {
+	c := *t
+	c.tags, c.vals = append([]uint8(nil), t.tags...), append([]V(nil), t.vals...)
+	return &c
+}
+
+// All yields every value, in no order. The table must not change during
+// the iteration.
+func (t *keyTable[V]) All() iter.Seq[V] {
+	return func(yield func(V) bool) {
+		for i, tag := range t.tags {
+			if tag != 0 && !yield(t.vals[i]) {
+				return
+			}
+		}
+	}
+}
