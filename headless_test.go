@@ -52,7 +52,7 @@ func checkPatchedRecords(t *testing.T, size poolSize) {
 			}
 			w.mu.Lock()
 			got := w.ix.serviceNamed("hs.ns").hs
-			st := w.svcs["ns/hs"]
+			st, _ := w.svcs.Get("ns/hs")
 			var want *hsRecord
 			if st != nil {
 				want = newHeadless(st.svc, st.slices(), false, nil, nil)

@@ -209,13 +209,13 @@ func (w *watcher) stop() {
 	w.done.Wait()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, st := range w.svcs {
+	for st := range w.svcs.All() {
 		if st.svc != nil {
 			w.countService(st.svc, -1)
 			indexEndpoints.Sub(float64(w.owned(st).endpoints))
 		}
 	}
-	clear(w.svcs) // a second stop takes nothing out again
+	w.svcs = newKeyTable(stateKey) // a second stop takes nothing out again
 	clear(w.members)
 	indexNames.Sub(float64(w.counted))
 	w.counted = 0

@@ -96,7 +96,7 @@ func TestInvalidExternalNameWarnedOnce(t *testing.T) {
 		waitFor(t, "update "+rv, func() bool {
 			k.w.mu.Lock()
 			defer k.w.mu.Unlock()
-			st := k.w.svcs[ns+"/ip"]
+			st, _ := k.w.svcs.Get(ns + "/ip")
 			return st != nil && st.svc != nil && st.svc.GetObjectMeta().GetResourceVersion() == rv
 		})
 	}

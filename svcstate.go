@@ -6,6 +6,7 @@ import "slices"
 // not kept: it is computed again from the state before a change, which costs
 // an event's worth of CPU and saves memory on every service.
 type svcState struct {
+	key string   // "namespace/name"
 	svc *service // nil while only slices are known
 	// sls are its slices, sorted by name, as answers merge them: a list
 	// costs a pointer a slice, where a map cost a few hundred bytes even
@@ -13,6 +14,9 @@ type svcState struct {
 	// sliceSelectors), and a slice header would cost each 16 bytes.
 	sls *[]*endpointSlice
 }
+
+// stateKey is the watcher's key of a state.
+func stateKey(st *svcState) string { return st.key }
 
 // slices are st's slices, sorted by name. The list is the watcher's alone,
 // read and changed under its lock.
