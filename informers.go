@@ -209,7 +209,7 @@ func (w *watcher) stop() {
 	w.done.Wait()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for st := range w.svcs.All() {
+	for st := range w.services {
 		if st.svc != nil {
 			w.countService(st.svc, -1)
 			indexEndpoints.Sub(float64(w.owned(st).endpoints))

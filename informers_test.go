@@ -96,8 +96,11 @@ func TestInvalidExternalNameWarnedOnce(t *testing.T) {
 		waitFor(t, "update "+rv, func() bool {
 			k.w.mu.Lock()
 			defer k.w.mu.Unlock()
-			st, _ := k.w.svcs.Get(ns + "/ip")
-			return st != nil && st.svc != nil && st.svc.GetObjectMeta().GetResourceVersion() == rv
+			s := k.w.implicit(ns + "/ip")
+			if st, _ := k.w.svcs.Get(ns + "/ip"); st != nil {
+				s = st.svc
+			}
+			return s != nil && s.GetObjectMeta().GetResourceVersion() == rv
 		})
 	}
 	update("10.1.2.3", "2")

@@ -17,11 +17,15 @@ type watcher struct {
 	rec records
 	ix  *index
 
-	mu      sync.Mutex
-	svcs    *keyTable[*svcState] // by "namespace/name" (a map took 10 bytes more a service)
-	nsCount map[string]int       // services (imports) per nsScope: <ns>.svc.<zone> exists while > 0
-	counted int                  // names this watcher added to the index_names gauge
-	pods    bool                 // pods insecure: <namespace>.pod.<zone> names exist
+	mu sync.Mutex
+	// svcs are the states by "namespace/name" (a map took 10 bytes more
+	// a service), but for the services the index holds as they are with
+	// no slices (most ClusterIP services): their state is the index's
+	// (implicit, settle).
+	svcs    *keyTable[*svcState]
+	nsCount map[string]int // services (imports) per nsScope: <ns>.svc.<zone> exists while > 0
+	counted int            // names this watcher added to the index_names gauge
+	pods    bool           // pods insecure: <namespace>.pod.<zone> names exist
 
 	// namespace_labels: only the services of the namespaces in served are
 	// published; members files every state by namespace, so that a
@@ -55,14 +59,65 @@ func newWatcher(rec records, pods bool) *watcher {
 	return w
 }
 
+// state is the state of the service at key, made (from the index, if it
+// holds the service) and kept until settle.
 func (w *watcher) state(key string) *svcState {
 	st, _ := w.svcs.Get(key)
 	if st == nil {
-		st = &svcState{key: key}
+		st = &svcState{key: key, svc: w.implicit(key)}
 		w.svcs.Set(st)
 		w.join(key, st)
 	}
 	return st
+}
+
+// implicit is the service at key of which the watcher keeps no state: the
+// one the index holds under its name, if the index holds that service as
+// it is (see settle). nil if none.
+func (w *watcher) implicit(key string) *service {
+	ns, name, ok := strings.Cut(key, "/")
+	if !ok || w.filterNamespaces {
+		return nil
+	}
+	var buf [128]byte // "<service>.<namespace>", without allocating
+	ikey := append(append(append(buf[:0], name...), '.'), ns...)
+	if s := w.ix.service(ikey).svc; s != nil && s.key == key {
+		return s
+	}
+	return nil
+}
+
+// settle drops st, the state of the service at key after a change, if the
+// index holds all of it: a service without slices that the index holds as
+// it is, which implicit finds again. A state costs a ClusterIP service
+// about a fifth of what kubesvc holds of it; the services of namespaces
+// that may stop being served (namespace_labels) keep theirs.
+func (w *watcher) settle(key string, st *svcState) {
+	if w.filterNamespaces || st.svc == nil || st.sls != nil || st.svc.key != key {
+		return
+	}
+	if w.ix.serviceNamed(st.svc.indexKey()).svc == st.svc {
+		w.svcs.Delete(key)
+	}
+}
+
+// services yields every service the watcher holds, with or without a
+// state, once each.
+func (w *watcher) services(yield func(*svcState) bool) {
+	for st := range w.svcs.All() {
+		if !yield(st) {
+			return
+		}
+	}
+	for i := range w.ix.svcs {
+		for slot := range w.ix.svcs[i].Load().All() {
+			if s := slot.svc; s != nil && w.implicit(s.key) == s {
+				if held, _ := w.svcs.Get(s.key); held == nil && !yield(&svcState{key: s.key, svc: s}) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // forget drops the state of a service of which nothing is left.
@@ -153,6 +208,8 @@ func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 		w.rebuildAfter(key, st, before, map[string]*entry{}, edit)
 	case st.svc == nil && len(st.slices()) == 0:
 		w.forget(key)
+	default:
+		w.settle(key, st)
 	}
 	if sl != nil && sl.trigger != 0 && st.svc != nil && w.ix.ready() {
 		observeProgramming(st.svc, sl.trigger)
@@ -271,6 +328,7 @@ func (w *watcher) rebuildAfter(key string, st *svcState, before *owned, batch ma
 		w.forget(key)
 	}
 	w.ix.commit(u)
+	w.settle(key, st)
 	w.countNames()
 }
 
