@@ -1,6 +1,9 @@
 package kubesvc
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // svcState is a service and its slices as last seen. What it published is
 // not kept: it is computed again from the state before a change, which costs
@@ -81,4 +84,71 @@ func withSlice(sls []*endpointSlice, name string, sl *endpointSlice) []*endpoint
 		return slices.Insert(sls, i, sl)
 	}
 	return sls
+}
+
+// state is the state of the service at key, made (from the index, if it
+// holds the service) and kept until settle.
+func (w *watcher) state(key string) *svcState {
+	st, _ := w.svcs.Get(key)
+	if st == nil {
+		st = &svcState{key: key, svc: w.implicit(key)}
+		w.svcs.Set(st)
+		w.join(key, st)
+	}
+	return st
+}
+
+// implicit is the service at key of which the watcher keeps no state: the
+// one the index holds under its name, if the index holds that service as
+// it is (see settle). nil if none.
+func (w *watcher) implicit(key string) *service {
+	ns, name, ok := strings.Cut(key, "/")
+	if !ok || w.filterNamespaces {
+		return nil
+	}
+	var buf [128]byte // "<service>.<namespace>", without allocating
+	ikey := append(append(append(buf[:0], name...), '.'), ns...)
+	if s := w.ix.service(ikey).svc; s != nil && s.key == key {
+		return s
+	}
+	return nil
+}
+
+// settle drops st, the state of the service at key after a change, if the
+// index holds all of it: a service without slices that the index holds as
+// it is, which implicit finds again. A state costs a ClusterIP service
+// about a fifth of what kubesvc holds of it; the services of namespaces
+// that may stop being served (namespace_labels) keep theirs.
+func (w *watcher) settle(key string, st *svcState) {
+	if w.filterNamespaces || st.svc == nil || st.sls != nil || st.svc.key != key {
+		return
+	}
+	if w.ix.serviceNamed(st.svc.indexKey()).svc == st.svc {
+		w.svcs.Delete(key)
+	}
+}
+
+// services yields every service the watcher holds, with or without a
+// state, once each.
+func (w *watcher) services(yield func(*svcState) bool) {
+	for st := range w.svcs.All() {
+		if !yield(st) {
+			return
+		}
+	}
+	for i := range w.ix.svcs {
+		for slot := range w.ix.svcs[i].Load().All() {
+			if s := slot.svc; s != nil && w.implicit(s.key) == s {
+				if held, _ := w.svcs.Get(s.key); held == nil && !yield(&svcState{key: s.key, svc: s}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// forget drops the state of a service of which nothing is left.
+func (w *watcher) forget(key string) {
+	w.svcs.Delete(key)
+	w.leave(key)
 }
