@@ -34,6 +34,7 @@ func BenchmarkServeDNS(b *testing.B) {
 		{"Headless", "sample-headless.default.svc.cluster.local.", dns.TypeA},
 		{"SRV", "_http-port._tcp.sample-headless.default.svc.cluster.local.", dns.TypeSRV},
 		{"PTR", "109.246.96.10.in-addr.arpa.", dns.TypePTR},
+		{"PTRDashed", "7.2.0.10.in-addr.arpa.", dns.TypePTR}, // a member without a hostname
 		{"NODATA", "sample-clusterip.default.svc.cluster.local.", dns.TypeAAAA},
 		{"NXDOMAIN", "nope.default.svc.cluster.local.", dns.TypeA},
 		{"MixedCase", "Sample-ClusterIP.Default.svc.cluster.local.", dns.TypeA},

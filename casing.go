@@ -280,6 +280,22 @@ func (s *caseSlabs) join3(a, b, c string) string {
 	return unsafe.String(&s.text[start], n)
 }
 
+// dashedJoin carves "<ip dashed>.<rel>.svc.<zone>": the PTR target of a
+// member that goes by its dashed address (see targets).
+func (s *caseSlabs) dashedJoin(ip netip.Addr, rel, zone string) string {
+	const most = 40 + 1 + len(".svc.") // the longest dashed address, and the separators
+	n := most + len(rel) + len(zone)
+	if n > caseTextSlab/4 {
+		return dashed(ip) + "." + rel + ".svc." + zone
+	}
+	if n > cap(s.text)-len(s.text) {
+		s.text = make([]byte, 0, caseTextSlab)
+	}
+	start := len(s.text)
+	s.text = append(append(append(append(appendDashed(s.text, ip), '.'), rel...), ".svc."...), zone...)
+	return unsafe.String(&s.text[start], len(s.text)-start)
+}
+
 // raw carves a copy of b, its capacity capped so that appending to it
 // cannot reach what follows.
 func (s *caseSlabs) raw(b []byte) []byte {

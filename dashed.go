@@ -2,7 +2,6 @@ package kubesvc
 
 import (
 	"net/netip"
-	"strings"
 )
 
 // Dashed labels: the name an endpoint without a hostname goes by (spec
@@ -14,18 +13,36 @@ import (
 // a label cannot start or end with '-', and the form still reads back as
 // the same address (pods insecure parses it). Stock adds the trailing 0 but
 // not the leading one.
-func dashed(ip netip.Addr) string {
+func dashed(ip netip.Addr) string { return string(appendDashed(nil, ip)) }
+
+// appendDashed appends dashed(ip) to dst: the address as netip writes it,
+// with '-' for its separators ('.' of IPv4, ':' of IPv6), and a '0' before
+// a leading or after a trailing '-' ("::1" reads "0--1"), as a label may
+// neither start nor end with one.
+func appendDashed(dst []byte, ip netip.Addr) []byte {
+	start := len(dst)
+	dst = ip.WithZone("").AppendTo(dst)
+	if len(dst) == start {
+		return dst // the zero Addr: no endpoint has it
+	}
+	sep := byte(':')
 	if ip.Is4() {
-		return strings.ReplaceAll(ip.String(), ".", "-")
+		sep = '.'
 	}
-	s := strings.ReplaceAll(ip.WithZone("").String(), ":", "-")
-	if s[0] == '-' {
-		s = "0" + s
+	for i := start; i < len(dst); i++ {
+		if dst[i] == sep {
+			dst[i] = '-'
+		}
 	}
-	if s[len(s)-1] == '-' {
-		s += "0"
+	if dst[start] == '-' {
+		dst = append(dst, 0)
+		copy(dst[start+1:], dst[start:])
+		dst[start] = '0'
 	}
-	return s
+	if dst[len(dst)-1] == '-' {
+		dst = append(dst, '0')
+	}
+	return dst
 }
 
 // mayBeDashed reports whether a label could be an address dashed: only

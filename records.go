@@ -43,8 +43,10 @@ type owned struct {
 // record points at rel + ".svc." + the first forward zone.
 type ptrRef struct {
 	ip netip.Addr
-	// rel is "[<endpoint>.]<service>.<namespace>"; or, for an import, the
-	// FQDN it points at in a multicluster zone (see ptrRecords).
+	// rel is "[<endpoint>.]<service>.<namespace>", "/<service>.<namespace>"
+	// for an endpoint going by its dashed address (see targets); or, for
+	// an import, the FQDN it points at in a multicluster zone (see
+	// ptrRecords).
 	rel string
 }
 

@@ -85,7 +85,7 @@ func TestGeneratedNamesAreHostNames(t *testing.T) {
 		}
 	}
 	for _, p := range o.ptrs {
-		if e := hostNameError(within(p.rel+".svc", "cluster.local.")); e != "" {
+		if e := hostNameError(within(ptrTargetOf(p)+".svc", "cluster.local.")); e != "" {
 			t.Errorf("PTR target of %s: %s", p.ip, e)
 		}
 	}
@@ -215,9 +215,18 @@ func render(o *owned) string {
 	}
 	slices.Sort(lines) // the names are a map: their order is no answer's
 	for _, p := range o.ptrs {
-		lines = append(lines, "PTR "+p.ip.String()+" "+p.rel)
+		lines = append(lines, "PTR "+p.ip.String()+" "+ptrTargetOf(p))
 	}
 	return fmt.Sprintf("endpoints %d\n%s", o.endpoints, strings.Join(lines, "\n"))
+}
+
+// ptrTargetOf is the name, relative to ".svc.<zone>", a PTR reference points
+// at: "/<key>" stands for the address dashed under key (see targets).
+func ptrTargetOf(p ptrRef) string {
+	if key, ok := strings.CutPrefix(p.rel, "/"); ok {
+		return dashed(p.ip) + "." + key
+	}
+	return p.rel
 }
 
 // permutations calls f with every order of sls.
@@ -294,8 +303,8 @@ func TestHeadlessSlicesInAnyOrder(t *testing.T) {
 				t.Errorf("%d SRV records, want %d:\n%s", n, tc.srvs, render(first))
 			}
 			for _, p := range first.ptrs {
-				if !slices.Contains(tc.names, strings.TrimSuffix(p.rel, ".hs.ns")) {
-					t.Errorf("PTR of %s points at %s, not at a name of %q", p.ip, p.rel, tc.names)
+				if !slices.Contains(tc.names, strings.TrimSuffix(ptrTargetOf(p), ".hs.ns")) {
+					t.Errorf("PTR of %s points at %s, not at a name of %q", p.ip, ptrTargetOf(p), tc.names)
 				}
 			}
 			want := render(first)

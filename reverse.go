@@ -105,7 +105,7 @@ func (k *KubeSvc) ptrAnswer(name []byte, ip netip.Addr, z int, qtype uint16) res
 	}
 	slabs := caseCursors.Get().(*caseSlabs)
 	defer caseCursors.Put(slabs)
-	return result{answer: ptrRecords(slabs, slabs.str(name), rels, k.ptrZone, k.ttl)}
+	return result{answer: ptrRecords(slabs, slabs.str(name), ip, rels, k.ptrZone, k.ttl)}
 }
 
 // ptrRecords are the PTR records at owner pointing at each of rels (see
@@ -114,7 +114,7 @@ func (k *KubeSvc) ptrAnswer(name []byte, ip netip.Addr, z int, qtype uint16) res
 // one for the same address, the multicluster specification keeps the
 // cluster-local one (its 2.3.3 and 2.4.3): the clusterset ones are left out
 // while a cluster-local one is there.
-func ptrRecords(slabs *caseSlabs, owner string, rels string, zone string, ttl uint32) []dns.RR {
+func ptrRecords(slabs *caseSlabs, owner string, ip netip.Addr, rels string, zone string, ttl uint32) []dns.RR {
 	n := strings.Count(rels, " ") + 1
 	local := n // the cluster-local targets
 	clusterset := strings.HasSuffix(rels, ".") || strings.Contains(rels, ". ")
@@ -136,8 +136,12 @@ func ptrRecords(slabs *caseSlabs, owner string, rels string, zone string, ttl ui
 		}
 		rr := carve(&slabs.ptr)
 		rr.Hdr = dns.RR_Header{Name: owner, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl}
-		rr.Ptr = rel
-		if !absolute {
+		switch {
+		case absolute:
+			rr.Ptr = rel
+		case strings.HasPrefix(rel, "/"): // a member going by its dashed address
+			rr.Ptr = slabs.dashedJoin(ip, rel[1:], zone)
+		default:
 			rr.Ptr = slabs.join3(rel, ".svc.", zone)
 		}
 		out = append(out, rr)
@@ -171,7 +175,18 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 		a, b = a[:len(a)-1], b[:len(b)-1]
 	}
 	base := within(key+".svc", zone)
-	ref := func(m hsMember) ptrRef { return ptrRef{m.ip, m.label + "." + key} }
+	// A member going by its dashed address refers to it as "/<key>" (see
+	// targets): one string for them all, where each had a name.
+	var slashKey string
+	ref := func(m hsMember) ptrRef {
+		if m.dashed {
+			if slashKey == "" {
+				slashKey = "/" + key
+			}
+			return ptrRef{m.ip, slashKey}
+		}
+		return ptrRef{m.ip, m.label + "." + key}
+	}
 	fits := func(m hsMember) bool { return m.ptr && len(m.label)+1+len(base) <= maxName }
 	for len(a) > 0 || len(b) > 0 {
 		c := 0

@@ -159,7 +159,10 @@ func (ix *index) serviceUnder(name []byte, zone string) (svcRef, int) {
 // targets are the names, relative to ".svc.<zone>", that the PTR records of
 // ip point at, sorted and separated by spaces; "" if it has none. Most
 // addresses have one, a cluster IP's the index's key of its service: the
-// index then holds no string of its own for it.
+// index then holds no string of its own for it. A name "/<service>.<namespace>"
+// stands for "<ip dashed>.<service>.<namespace>", the name of a headless
+// service's member without a hostname, made when asked: all of a service's
+// such members share one string.
 func (ix *index) targets(ip netip.Addr) string {
 	k := keyOf(ip)
 	return ix.ptrs[shardOf(k[:])].Load().get(ip)

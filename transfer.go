@@ -135,7 +135,7 @@ func (k *KubeSvc) serviceNames(v *view, z int) map[string][]dns.RR {
 	for _, p := range v.ptrs {
 		p.each(func(ip netip.Addr, rels string) {
 			if name := reverse(ip); k.zoneOf([]byte(name)) == z {
-				out[name] = ptrRecords(slabs, name, rels, k.ptrZone, k.ttl)
+				out[name] = ptrRecords(slabs, name, ip, rels, k.ptrZone, k.ttl)
 			}
 		})
 	}
