@@ -246,6 +246,7 @@ func (f *fanout) put(obj any, isInInitialList bool) error {
 // item it replaces or an addition, as client-go's informers do.
 func (f *fanout) replaceAll(objs []any, isInInitialList bool) error {
 	listed := newKeyTable(itemStoreKey)
+	listed.reserve(len(objs))
 	for _, obj := range objs {
 		if _, err := storeKey(obj); err != nil {
 			return err

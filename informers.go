@@ -209,13 +209,17 @@ func (w *watcher) stop() {
 	w.done.Wait()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.stopped {
+		return // a second stop takes nothing out again: the index still holds the services
+	}
+	w.stopped = true
 	for st := range w.services {
 		if st.svc != nil {
 			w.countService(st.svc, -1)
 			indexEndpoints.Sub(float64(w.owned(st).endpoints))
 		}
 	}
-	w.svcs = newKeyTable(stateKey) // a second stop takes nothing out again
+	w.svcs = newKeyTable(stateKey)
 	clear(w.members)
 	indexNames.Sub(float64(w.counted))
 	w.counted = 0

@@ -40,6 +40,18 @@ func newKeyTable[V any](key func(V) string) *keyTable[V] {
 
 func tagOf(h uint64) uint8 { return uint8(h>>57) | 0x80 }
 
+// reserve makes room for n values in all without growing again, as a
+// map's size hint does.
+func (t *keyTable[V]) reserve(n int) {
+	size := max(minTableSize, len(t.tags))
+	for n*4 > size*3 {
+		size *= 2
+	}
+	if size > len(t.tags) {
+		t.resize(size)
+	}
+}
+
 // Len is the number of values held.
 func (t *keyTable[V]) Len() int { return t.n }
 

@@ -80,6 +80,21 @@ func checkTable(t *testing.T, tab *keyTable[*tableItem], want map[string]string,
 	}
 }
 
+// A table that reserved room for n values takes them without growing.
+func TestKeyTableReservedTakesThatManyWithoutGrowing(t *testing.T) {
+	for _, n := range []int{0, 1, 6, 7, 100, 1000} {
+		tab := newKeyTable(itemKey)
+		tab.reserve(n)
+		size := len(tab.tags)
+		for i := range n {
+			tab.Set(&tableItem{fmt.Sprint(i), ""})
+		}
+		if len(tab.tags) != size || tab.Len() != n {
+			t.Errorf("reserved %d: %d slots, %d after setting %d values (%d held)", n, size, len(tab.tags), n, tab.Len())
+		}
+	}
+}
+
 func TestKeyTableCloneSharesNoSlots(t *testing.T) {
 	tab := newKeyTable(itemKey)
 	tab.Set(&tableItem{"a", "1"})

@@ -25,6 +25,7 @@ type watcher struct {
 	svcs    *keyTable[*svcState]
 	nsCount map[string]int // services (imports) per nsScope: <ns>.svc.<zone> exists while > 0
 	counted int            // names this watcher added to the index_names gauge
+	stopped bool           // stop took its share out of the gauges (a second stop takes nothing)
 	pods    bool           // pods insecure: <namespace>.pod.<zone> names exist
 
 	// namespace_labels: only the services of the namespaces in served are
