@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
 	mcs "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 )
 
@@ -148,12 +147,4 @@ func (g *dwRig) serviceImport(ns, name string) *mcs.ServiceImport {
 
 func (g *dwRig) namespace(ns string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, ResourceVersion: g.nextRV()}}
-}
-
-func dwKey(obj any) string {
-	key, err := cache.MetaNamespaceKeyFunc(obj)
-	if err != nil {
-		panic(err)
-	}
-	return key
 }
