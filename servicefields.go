@@ -31,16 +31,15 @@ func (s *service) setPorts(ports []port) {
 	}
 }
 
-// setIPs keeps the first of ips in s, and returns the others.
+// setIPs keeps the first of ips in s if it is an IPv4 address, and returns
+// the others (all of them if the first is IPv6), which withRare keeps after
+// the service.
 func (s *service) setIPs(ips []netip.Addr) (more []netip.Addr) {
-	for i, ip := range ips {
-		if i == len(s.ips) {
-			return ips[i:]
-		}
-		s.ips[i] = ip.As16()
-		s.nIPs++
+	if len(ips) == 0 || !ips[0].Unmap().Is4() {
+		return ips
 	}
-	return nil
+	s.ip4, s.nIPs = ips[0].Unmap().As4(), 1
+	return ips[1:]
 }
 
 // numIPs is how many cluster IPs s has.
@@ -53,8 +52,8 @@ func (s *service) numIPs() int {
 
 // clusterIP is cluster IP i of s, i < numIPs.
 func (s *service) clusterIP(i int) netip.Addr {
-	if i < len(s.ips) {
-		return netip.AddrFrom16(s.ips[i]).Unmap() // stored unmapped: an IPv4 address is its own mapped form
+	if i < int(s.nIPs) {
+		return netip.AddrFrom4(s.ip4)
 	}
-	return s.rare().moreIPs[i-len(s.ips)]
+	return s.rare().moreIPs[i-int(s.nIPs)]
 }
