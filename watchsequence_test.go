@@ -170,21 +170,27 @@ func dwGauges() string {
 
 func (g *dwRig) fansOf(name string) []*dwFan { return g.byRes[name] }
 
+// setOrDelete sets a random object of resource in ns (made by object from
+// its name), or deletes it one time in four; what for the step's log.
+func (g *dwRig) setOrDelete(resource, ns, what string, missed bool, object func(name string) any) string {
+	fan := g.fansOf(resource)[0]
+	name := g.pick(dwNames)
+	key := ns + "/" + name
+	if g.rng.Intn(4) == 0 {
+		g.deliver(fan, key, nil, missed)
+		return "delete " + what + " " + key
+	}
+	g.deliver(fan, key, object(name), missed)
+	return "set " + what + " " + key
+}
+
 // step makes one random change.
 func (g *dwRig) step(missable bool) string {
 	missed := missable && g.rng.Intn(8) == 0
 	ns := g.pick(dwNamespaces)
 	switch n := g.rng.Intn(20); {
 	case n < 6: // a service
-		fan := g.fansOf("services")[0]
-		name := g.pick(dwNames)
-		key := ns + "/" + name
-		if g.rng.Intn(4) == 0 {
-			g.deliver(fan, key, nil, missed)
-			return "delete service " + key
-		}
-		g.deliver(fan, key, g.service(ns, name), missed)
-		return "set service " + key
+		return g.setOrDelete("services", ns, "service", missed, func(name string) any { return g.service(ns, name) })
 	case n < 13: // a slice
 		fans := g.fansOf("endpointslices")
 		if len(fans) == 0 {
@@ -211,15 +217,7 @@ func (g *dwRig) step(missable bool) string {
 			return "no multicluster"
 		}
 		if g.rng.Intn(2) == 0 {
-			fan := g.fansOf("serviceimports")[0]
-			name := g.pick(dwNames)
-			key := ns + "/" + name
-			if g.rng.Intn(4) == 0 {
-				g.deliver(fan, key, nil, missed)
-				return "delete import " + key
-			}
-			g.deliver(fan, key, g.serviceImport(ns, name), missed)
-			return "set import " + key
+			return g.setOrDelete("serviceimports", ns, "import", missed, func(name string) any { return g.serviceImport(ns, name) })
 		}
 		fan := g.fansOf("multicluster_endpointslices")[0]
 		key := ns + "/mc-" + g.pick(dwSliceNames)
