@@ -113,4 +113,10 @@ func TestStopUncountsServicesWithoutStateOnce(t *testing.T) {
 	if got := testutil.ToFloat64(gauge) - before; got != 0 {
 		t.Errorf("after a second stop the clusterip gauge is %v off where it was before the watcher, want 0", got)
 	}
+	late := transformedService(t, clusterIPSvc("gauge", "late", []string{"10.96.1.99"}))
+	w.setService(late.key, late)
+	w.setService("gauge/svc-1", nil)
+	if got := testutil.ToFloat64(gauge) - before; got != 0 {
+		t.Errorf("events after stop moved the clusterip gauge %v", got)
+	}
 }

@@ -64,6 +64,9 @@ func newWatcher(rec records, pods bool) *watcher {
 func (w *watcher) setService(key string, s *service) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.stopped {
+		return // its share is out of the gauges, and nobody asks its index
+	}
 	st := w.state(key)
 	before := w.published(st)
 	batch := map[string]*entry{}
@@ -118,6 +121,9 @@ func (w *watcher) removeSlice(key string, gone *endpointSlice) {
 func (w *watcher) putSlice(key, name string, sl, gone *endpointSlice) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
 	if held, _ := w.svcs.Get(key); gone != nil && (held == nil || held.slice(name) == nil || held.slice(name).watch != gone.watch) {
 		return // the watcher holds it from the other watch
 	}
