@@ -82,7 +82,7 @@ func (w *watcher) countService(s *service, n float64) {
 func (w *watcher) setNamespace(ns string, served bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.served[ns] == served {
+	if w.stopped || w.served[ns] == served {
 		return
 	}
 	before := make(map[string]*owned, len(w.members[ns]))

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -168,5 +169,28 @@ func TestRestAPIRefusesUnknownResource(t *testing.T) {
 	}
 	if _, err := a.list(context.Background(), "namespaces", "default", metav1.ListOptions{}); err == nil {
 		t.Error("namespaces listed in a namespace: no error, want one (they are cluster-scoped)")
+	}
+}
+
+// A stopped watcher has taken its names out of the index_names gauge; a
+// Namespace event that arrives after stop (a shared informer's handler is
+// removed without waiting for a notification in flight) must not count
+// the index's names in again, as Service and EndpointSlice events do not.
+func TestNamespaceEventAfterStopLeavesNamesGaugeBe(t *testing.T) {
+	w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, true)
+	w.namespaceHandler() // namespace_labels: only the namespaces heard of are served
+	w.setNamespace("served", true)
+	for i := range 5 {
+		s := transformedService(t, clusterIPSvc("served", fmt.Sprint("svc-", i), []string{fmt.Sprintf("10.96.7.%d", i+1)}))
+		w.setService(s.key, s)
+	}
+	late := transformedService(t, clusterIPSvc("late", "svc", []string{"10.96.7.99"}))
+	w.setService(late.key, late) // its namespace is not served yet
+	w.stop()
+	before := testutil.ToFloat64(indexNames)
+	w.setNamespace("late", true)
+	w.setNamespace("served", false)
+	if got := testutil.ToFloat64(indexNames) - before; got != 0 {
+		t.Errorf("namespace events after stop moved coredns_kubesvc_index_names by %v (the index holds %d names), want 0", got, w.ix.size())
 	}
 }

@@ -105,7 +105,9 @@ func (k *KubeSvc) ptrAnswer(name []byte, ip netip.Addr, z int, qtype uint16) res
 	}
 	slabs := caseCursors.Get().(*caseSlabs)
 	defer caseCursors.Put(slabs)
-	return result{answer: ptrRecords(slabs, slabs.str(name), ip, rels, k.ptrZone, k.ttl)}
+	// An IPv4 address asked as its mapped IPv6 form (an ip6.arpa name)
+	// has the IPv4 address's names: a dashed one is written from it.
+	return result{answer: ptrRecords(slabs, slabs.str(name), ip.Unmap(), rels, k.ptrZone, k.ttl)}
 }
 
 // ptrRecords are the PTR records at owner pointing at each of rels (see

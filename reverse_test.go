@@ -131,3 +131,46 @@ func TestSharedReverseNames(t *testing.T) {
 		return rcode == dns.RcodeRefused && m == nil // gone from the index: falls through
 	})
 }
+
+// nibbleName is the ip6.arpa name of the 16 bytes of ip (an IPv4 address
+// as its IPv4-mapped form).
+func nibbleName(ip netip.Addr) string {
+	b := ip.As16()
+	var s strings.Builder
+	for i := len(b) - 1; i >= 0; i-- {
+		fmt.Fprintf(&s, "%x.%x.", b[i]&0xf, b[i]>>4)
+	}
+	return s.String() + "ip6.arpa."
+}
+
+// The ip6.arpa name of an IPv4 endpoint's IPv4-mapped address answers with
+// the IPv4 address's PTR records (TestReverseNamesOfBothFamilies): for a
+// headless member without a hostname, that is its dashed IPv4 address
+// "10-0-9-9.<svc>.<ns>.svc.<zone>", as the in-addr.arpa name answers, not
+// the mapped IPv6 address written with dashes ("0--ffff-10.0.9.9...", whose
+// dots make it three labels more, under a name that does not exist). A
+// review found it.
+func TestMappedReverseNameOfDashedMemberPointsAtItsIPv4Name(t *testing.T) {
+	web := []discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80)}
+	k, _ := newTestKubeSvc(t, clusterCorefile,
+		headlessSvc("b", "two", svcPort("web", corev1.ProtocolTCP, 80)),
+		slice("b", "two-x", "two", discovery.AddressTypeIPv4, web, ep("10.0.9.9", "", true)))
+	want := "10-0-9-9.two.b.svc.cluster.local."
+	for _, qname := range []string{"9.9.0.10.in-addr.arpa.", nibbleName(netip.MustParseAddr("10.0.9.9"))} {
+		var got []string
+		waitFor(t, qname+" answered", func() bool {
+			_, m := ask(k, test.Case{Qname: qname, Qtype: dns.TypePTR})
+			if m == nil {
+				return false
+			}
+			got = got[:0]
+			for _, rr := range m.Answer {
+				got = append(got, rr.(*dns.PTR).Ptr)
+			}
+			return true
+		})
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("%s PTR: got %q, want [%q]", qname, got, want)
+		}
+	}
+}
