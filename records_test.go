@@ -220,15 +220,6 @@ func render(o *owned) string {
 	return fmt.Sprintf("endpoints %d\n%s", o.endpoints, strings.Join(lines, "\n"))
 }
 
-// ptrTargetOf is the name, relative to ".svc.<zone>", a PTR reference points
-// at: "/<key>" stands for the address dashed under key (see targets).
-func ptrTargetOf(p ptrRef) string {
-	if key, ok := strings.CutPrefix(p.rel, "/"); ok {
-		return dashed(p.ip) + "." + key
-	}
-	return p.rel
-}
-
 // permutations calls f with every order of sls.
 func permutations(sls []*endpointSlice, f func([]*endpointSlice)) {
 	if len(sls) <= 1 {

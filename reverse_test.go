@@ -174,3 +174,12 @@ func TestMappedReverseNameOfDashedMemberPointsAtItsIPv4Name(t *testing.T) {
 		}
 	}
 }
+
+// ptrTargetOf is the name, relative to ".svc.<zone>", a PTR reference points
+// at: "/<key>" stands for the address dashed under key (see targets).
+func ptrTargetOf(p ptrRef) string {
+	if key, ok := strings.CutPrefix(p.rel, "/"); ok {
+		return dashed(p.ip) + "." + key
+	}
+	return p.rel
+}
