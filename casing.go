@@ -266,14 +266,23 @@ func (s *caseSlabs) str(b []byte) string {
 	return unsafe.String(&raw[0], len(raw))
 }
 
-// join3 carves the string a+b+c.
-func (s *caseSlabs) join3(a, b, c string) string {
-	n := len(a) + len(b) + len(c)
+// room makes room for n more bytes in the text slab, starting a new slab
+// if need be; false if n is too long for one (the caller allocates).
+func (s *caseSlabs) room(n int) bool {
 	if n > caseTextSlab/4 {
-		return a + b + c
+		return false
 	}
 	if n > cap(s.text)-len(s.text) {
 		s.text = make([]byte, 0, caseTextSlab)
+	}
+	return true
+}
+
+// join3 carves the string a+b+c.
+func (s *caseSlabs) join3(a, b, c string) string {
+	n := len(a) + len(b) + len(c)
+	if !s.room(n) {
+		return a + b + c
 	}
 	start := len(s.text)
 	s.text = append(append(append(s.text, a...), b...), c...)
@@ -284,12 +293,8 @@ func (s *caseSlabs) join3(a, b, c string) string {
 // member that goes by its dashed address (see targets).
 func (s *caseSlabs) dashedJoin(ip netip.Addr, rel, zone string) string {
 	const most = 40 + 1 + len(".svc.") // the longest dashed address, and the separators
-	n := most + len(rel) + len(zone)
-	if n > caseTextSlab/4 {
+	if !s.room(most + len(rel) + len(zone)) {
 		return dashed(ip) + "." + rel + ".svc." + zone
-	}
-	if n > cap(s.text)-len(s.text) {
-		s.text = make([]byte, 0, caseTextSlab)
 	}
 	start := len(s.text)
 	s.text = append(append(append(append(appendDashed(s.text, ip), '.'), rel...), ".svc."...), zone...)
@@ -299,11 +304,8 @@ func (s *caseSlabs) dashedJoin(ip netip.Addr, rel, zone string) string {
 // raw carves a copy of b, its capacity capped so that appending to it
 // cannot reach what follows.
 func (s *caseSlabs) raw(b []byte) []byte {
-	if len(b) > caseTextSlab/4 {
+	if !s.room(len(b)) {
 		return append([]byte(nil), b...)
-	}
-	if len(b) > cap(s.text)-len(s.text) {
-		s.text = make([]byte, 0, caseTextSlab)
 	}
 	start := len(s.text)
 	s.text = append(s.text, b...)
