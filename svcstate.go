@@ -129,16 +129,20 @@ func (w *watcher) settle(key string, st *svcState) {
 }
 
 // services yields every service the watcher holds, with or without a
-// state, once each.
+// state, once each: those without are the index's services that have none
+// (with namespace_labels every service keeps its state).
 func (w *watcher) services(yield func(*svcState) bool) {
 	for st := range w.svcs.All() {
 		if !yield(st) {
 			return
 		}
 	}
+	if w.filterNamespaces {
+		return
+	}
 	for i := range w.ix.svcs {
 		for slot := range w.ix.svcs[i].Load().All() {
-			if s := slot.svc; s != nil && w.implicit(s.key) == s {
+			if s := slot.svc; s != nil {
 				if held, _ := w.svcs.Get(s.key); held == nil && !yield(&svcState{key: s.key, svc: s}) {
 					return
 				}
