@@ -5,13 +5,14 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"unsafe"
 )
 
 // ptrShard is one shard of the reverse names: for each address, the names
 // its PTR records point at (see index.targets). Each family is a list
-// sorted by address, IPv4 apart (most addresses are): an address costs the
-// 24 bytes of its entry, where a map's slot, spare slots and growth cost
-// about 70 (BenchmarkSyncMemory). A lookup is a binary search; PTR queries
+// sorted by address, IPv4 apart (most addresses are): an IPv4 address costs
+// the 16 bytes of its entry, where a map's slot, spare slots and growth
+// cost about 70 (BenchmarkSyncMemory). A lookup is a binary search; PTR queries
 // are few.
 //
 // Once published, a list is in chunks of about ptrChunk entries, and a
@@ -32,11 +33,21 @@ type ptrList[K any] struct {
 	n      int
 }
 
-// ptrAt is one address and its targets.
+// ptrAt is one address and its targets (index.targets), a string held as
+// its length and its bytes' address: an IPv4 entry then fits 16 bytes,
+// where a string header after the 4-byte address took 24.
 type ptrAt[K any] struct {
-	ip   K
-	rels string
+	ip    K
+	nRels uint32 // a reverse name's targets are far from 4 GB
+	pRels *byte
 }
+
+func newPTRAt[K any](ip K, rels string) ptrAt[K] {
+	return ptrAt[K]{ip: ip, nRels: uint32(len(rels)), pRels: unsafe.StringData(rels)}
+}
+
+// rels is the targets.
+func (e *ptrAt[K]) rels() string { return unsafe.String(e.pRels, e.nRels) }
 
 // ptrChunk is the entries a published chunk is cut at; an edited chunk is
 // cut again only past twice as many, and joins the one before it below
@@ -65,7 +76,7 @@ func (l *ptrList[K]) find(k K, compare func(K, K) int) string {
 		return ""
 	}
 	if i, ok := slices.BinarySearchFunc(l.chunks[c], k, func(e ptrAt[K], k K) int { return compare(e.ip, k) }); ok {
-		return l.chunks[c][i].rels
+		return l.chunks[c][i].rels()
 	}
 	return ""
 }
@@ -85,12 +96,12 @@ func (p *ptrShard) len() int { return p.v4.n + p.v6.n }
 func (p *ptrShard) each(yield func(ip netip.Addr, rels string)) {
 	for _, c := range p.v4.chunks {
 		for _, e := range c {
-			yield(v4Addr(e.ip), e.rels)
+			yield(v4Addr(e.ip), e.rels())
 		}
 	}
 	for _, c := range p.v6.chunks {
 		for _, e := range c {
-			yield(e.ip.addr(), e.rels)
+			yield(e.ip.addr(), e.rels())
 		}
 	}
 }
@@ -111,9 +122,9 @@ func (l *ptrList[K]) setInPlace(k K, rels string, compare func(K, K) int) bool {
 		c = slices.Delete(c, i, i+1)
 		l.n--
 	case had:
-		c[i].rels = rels
+		c[i] = newPTRAt(k, rels)
 	case rels != "":
-		c = slices.Insert(c, i, ptrAt[K]{k, rels})
+		c = slices.Insert(c, i, newPTRAt(k, rels))
 		l.n++
 	}
 	if l.chunks[0] = c; len(c) == 0 {
@@ -169,7 +180,7 @@ func mergePTRs[K any](c, changes []ptrAt[K], compare func(K, K) int) []ptrAt[K] 
 		if i < len(c) && compare(c[i].ip, ch.ip) == 0 {
 			i++ // replaced or deleted
 		}
-		if ch.rels != "" {
+		if ch.nRels > 0 {
 			out = append(out, ch)
 		}
 	}
@@ -232,9 +243,9 @@ func (ix *index) setPTRs(ptrs map[ptrKey]string) {
 		var v6 []ptrAt[ptrKey]
 		for _, c := range changes[:n] {
 			if ip := c.k.addr(); ip.Is4() {
-				v4 = append(v4, ptrAt[uint32]{v4Key(ip), c.rels})
+				v4 = append(v4, newPTRAt(v4Key(ip), c.rels))
 			} else {
-				v6 = append(v6, ptrAt[ptrKey]{c.k, c.rels})
+				v6 = append(v6, newPTRAt(c.k, c.rels))
 			}
 		}
 		old := ix.ptrs[s].Load()

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"unsafe"
 )
 
 // The reverse names' shards hold what was set last for each address, in
@@ -168,5 +169,19 @@ func TestPTRChunksStayHalfFullUnderChurn(t *testing.T) {
 	}
 	if l := ix.ptrs[0].Load().v4; l.n != len(live) || ix.size() != len(live) {
 		t.Errorf("the list holds %d addresses and the index counts %d, want %d", l.n, ix.size(), len(live))
+	}
+}
+
+// An IPv4 address's reverse entry is 16 bytes (its targets' length beside
+// the address), and gives back the targets it was made with.
+func TestIPv4ReverseEntryIs16BytesAndKeepsItsTargets(t *testing.T) {
+	if size := unsafe.Sizeof(ptrAt[uint32]{}); size != 16 {
+		t.Errorf("ptrAt[uint32] is %d bytes, want 16", size)
+	}
+	for _, rels := range []string{"", "web.ns", "/hl.ns web-0.hl.ns"} {
+		e := newPTRAt(uint32(7), rels)
+		if got := e.rels(); got != rels {
+			t.Errorf("entry made with %q gives back %q", rels, got)
+		}
 	}
 }
