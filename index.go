@@ -335,8 +335,8 @@ func (ix *index) view() *view {
 		v.svcs[i] = ix.svcs[i].Load()
 		v.ptrs[i] = ix.ptrs[i].Load()
 		for slot := range v.svcs[i].All() {
-			if slot.hs != nil {
-				v.hs[slot.hs] = slot.hs.rec.Load()
+			if c := slot.cell(); c != nil {
+				v.hs[c] = c.rec.Load()
 			}
 		}
 	}
@@ -348,9 +348,9 @@ func (ix *index) view() *view {
 func (v *view) services(yield func(key string, ref svcRef) bool) {
 	for _, t := range v.svcs {
 		for slot := range t.All() {
-			ref := svcRef{svc: slot.svc}
-			if slot.hs != nil {
-				ref = svcRef{hs: v.hs[slot.hs]}
+			ref := svcRef{svc: slot.svc()}
+			if c := slot.cell(); c != nil {
+				ref = svcRef{hs: v.hs[c]}
 			}
 			if !yield(slotKey(slot), ref) {
 				return

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 )
 
 // The services' part of the index. A service is kept as it came from the
@@ -37,9 +38,32 @@ func (r svcRef) exists() bool { return r.svc != nil || r.hs != nil }
 //
 // The shard is a keyTable of slots: a slot's key is its service's, or its
 // cell's (the headless record holds none).
+//
+// A slot is one word, the service's or the cell's address: a cell's with 1
+// added, which still points into the cell (so the collector keeps it) and
+// which no service's address is (objects are word-aligned). Two pointers
+// took 16 bytes a slot, 14 more a service with the table's spare slots.
 type svcSlot struct {
-	svc *service
-	hs  *hsCell
+	p unsafe.Pointer
+}
+
+func serviceSlot(s *service) svcSlot { return svcSlot{unsafe.Pointer(s)} }
+func cellSlot(c *hsCell) svcSlot     { return svcSlot{unsafe.Add(unsafe.Pointer(c), 1)} }
+
+// cell is the slot's headless cell, or nil.
+func (s svcSlot) cell() *hsCell {
+	if uintptr(s.p)&1 == 0 {
+		return nil
+	}
+	return (*hsCell)(unsafe.Add(s.p, -1))
+}
+
+// svc is the slot's ClusterIP or ExternalName service, or nil.
+func (s svcSlot) svc() *service {
+	if uintptr(s.p)&1 != 0 {
+		return nil
+	}
+	return (*service)(s.p)
 }
 
 // hsCell is where a headless service's record is replaced.
@@ -50,18 +74,18 @@ type hsCell struct {
 
 // slotKey is the index's key of a slot's service.
 func slotKey(s svcSlot) string {
-	if s.hs != nil {
-		return s.hs.key
+	if c := s.cell(); c != nil {
+		return c.key
 	}
-	return s.svc.indexKey()
+	return s.svc().indexKey()
 }
 
 // ref is what the slot holds now.
 func (s svcSlot) ref() svcRef {
-	if s.hs != nil {
-		return svcRef{hs: s.hs.rec.Load()}
+	if c := s.cell(); c != nil {
+		return svcRef{hs: c.rec.Load()}
 	}
-	return svcRef{svc: s.svc}
+	return svcRef{svc: s.svc()}
 }
 
 // names is how many names the service owns in one zone, for index_names.
@@ -176,8 +200,8 @@ func (ix *index) setService(key string, ref svcRef) {
 	t := ix.svcs[s].Load()
 	old, _ := t.Get(key)
 	ix.names += ix.zones * (ref.names() - old.ref().names())
-	if old.hs != nil && ref.hs != nil {
-		old.hs.rec.Store(ref.hs)
+	if c := old.cell(); c != nil && ref.hs != nil {
+		c.rec.Store(ref.hs)
 		return
 	}
 	if ix.live.Load() {
@@ -187,9 +211,9 @@ func (ix *index) setService(key string, ref svcRef) {
 	case ref.hs != nil:
 		cell := &hsCell{key: key}
 		cell.rec.Store(ref.hs)
-		t.Set(svcSlot{hs: cell})
+		t.Set(cellSlot(cell))
 	case ref.svc != nil:
-		t.Set(svcSlot{svc: ref.svc})
+		t.Set(serviceSlot(ref.svc))
 	default:
 		t.Delete(key)
 	}

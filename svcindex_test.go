@@ -3,6 +3,8 @@ package kubesvc
 import (
 	"runtime"
 	"testing"
+	"time"
+	"unsafe"
 )
 
 // A change to a headless service replaces its record in place, in the
@@ -60,4 +62,36 @@ func TestFlipAllocatesAlikeAtAnySize(t *testing.T) {
 		t.Errorf("a flip allocates %.0f B at 40,000 services and %.0f B at 4,000: %.2f times", large, small, large/small)
 	}
 	t.Logf("a flip allocates %.0f B at 40,000 services and %.0f B at 4,000", large, small)
+}
+
+// A slot is one word that tells a headless cell from a service, and the
+// cell's tagged address alone keeps the cell from being collected.
+func TestSlotIsOneWordAndKeepsItsCell(t *testing.T) {
+	if size := unsafe.Sizeof(svcSlot{}); size != 8 {
+		t.Errorf("svcSlot is %d bytes, want 8", size)
+	}
+	svc := &service{objMeta: objMeta{key: "ns/web"}}
+	if s := serviceSlot(svc); s.svc() != svc || s.cell() != nil {
+		t.Errorf("service slot gives service %p and cell %p, want %p and none", s.svc(), s.cell(), svc)
+	}
+	collected := make(chan struct{})
+	c := &hsCell{key: "hl.ns"}
+	runtime.SetFinalizer(c, func(*hsCell) { close(collected) })
+	s := cellSlot(c)
+	if s.cell() != c || s.svc() != nil {
+		t.Fatalf("cell slot gives cell %p and service %p, want %p and none", s.cell(), s.svc(), c)
+	}
+	c = nil
+	for range 3 {
+		runtime.GC()
+	}
+	select {
+	case <-collected:
+		t.Fatal("the cell was collected while a slot held it")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if got := slotKey(s); got != "hl.ns" {
+		t.Errorf("slot's key is %q, want hl.ns", got)
+	}
+	runtime.KeepAlive(s)
 }

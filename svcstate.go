@@ -142,7 +142,7 @@ func (w *watcher) services(yield func(*svcState) bool) {
 	}
 	for i := range w.ix.svcs {
 		for slot := range w.ix.svcs[i].Load().All() {
-			if s := slot.svc; s != nil {
+			if s := slot.svc(); s != nil {
 				if held, _ := w.svcs.Get(s.key); held == nil && !yield(&svcState{key: s.key, svc: s}) {
 					return
 				}
