@@ -43,9 +43,9 @@ type fanout struct {
 	// items are the objects the informer holds, by storeKey: all that an
 	// update's old object, a relist's deletions and a late subscriber's
 	// replay need (client-go's store keeps indexes kubesvc never asks). A
-	// keyTable, as the objects carry their keys: about 30 bytes an object
-	// where a map[string]any took 64.
-	items     *keyTable[any]
+	// keyTable, as the objects carry their keys (items.go): about 16 bytes
+	// an object where a map[string]any took 64.
+	items     items
 	handlers  []*fanoutReg
 	transform cache.TransformFunc
 	onError   cache.WatchErrorHandlerWithContext
@@ -61,7 +61,7 @@ type fanout struct {
 // is client-go's shared informer's constructor's (resync and indexers are
 // not used: kubesvc resyncs nothing and looks nothing up).
 func newFanout(lw cache.ListerWatcher, objType runtime.Object, _ time.Duration, _ cache.Indexers) informer {
-	return &fanout{lw: lw, objType: objType, items: newKeyTable(itemStoreKey), synced: make(chan struct{}), closed: make(chan struct{})}
+	return &fanout{lw: lw, objType: objType, synced: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // storeKey is the informers' key of an object: the "namespace/name" an
@@ -245,8 +245,10 @@ func (f *fanout) put(obj any, isInInitialList bool) error {
 // while the watch was down), then each listed object as an update of the
 // item it replaces or an addition, as client-go's informers do.
 func (f *fanout) replaceAll(objs []any, isInInitialList bool) error {
-	listed := newKeyTable(itemStoreKey)
-	listed.reserve(len(objs))
+	var listed items
+	if len(objs) > 0 {
+		listed.reserve(len(objs), objs[0])
+	}
 	for _, obj := range objs {
 		if _, err := storeKey(obj); err != nil {
 			return err
