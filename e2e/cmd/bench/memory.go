@@ -16,6 +16,7 @@ type growthSet struct {
 	from, added int
 	kb          map[string]float64 // KiB of VmRSS per added service, by server
 	heapB       map[string]float64 // bytes of heap in use per added service
+	liveB       map[string]float64 // bytes of live heap (after a collection) per added service
 }
 
 // growthPhase adds -add-fraction of the services under running servers,
@@ -45,7 +46,7 @@ func (b *bench) growth(add int, viaEtcd bool) error {
 		return err
 	}
 	defer b.stopAll(servers)
-	set := growthSet{from: len(b.d.svcs), added: add, kb: map[string]float64{}, heapB: map[string]float64{}}
+	set := growthSet{from: len(b.d.svcs), added: add, kb: map[string]float64{}, heapB: map[string]float64{}, liveB: map[string]float64{}}
 	before, err := b.measureMemory(servers)
 	if err != nil {
 		return err
@@ -73,8 +74,9 @@ func (b *bench) growth(add int, viaEtcd bool) error {
 		k := r.kind.name
 		set.kb[k] = float64(after[k][0]-before[k][0]) / float64(add)
 		set.heapB[k] = 1024 * float64(after[k][1]-before[k][1]) / float64(add)
-		b.logf("  %-16s RSS %s -> %s: %.2f KB per added service; heap in use %.0f B per added service",
-			k, fmtKB(before[k][0]), fmtKB(after[k][0]), set.kb[k], set.heapB[k])
+		set.liveB[k] = 1024 * float64(after[k][2]-before[k][2]) / float64(add)
+		b.logf("  %-16s RSS %s -> %s: %.2f KB per added service; heap in use %.0f B, live heap %.0f B per added service",
+			k, fmtKB(before[k][0]), fmtKB(after[k][0]), set.kb[k], set.heapB[k], set.liveB[k])
 	}
 	if len(b.res.growth) == 0 {
 		b.gb.allocs(b.res.allocs)
@@ -84,9 +86,10 @@ func (b *bench) growth(add int, viaEtcd bool) error {
 	return nil
 }
 
-// measureMemory is each server's VmRSS and heap in use (KiB), after a 2 s
-// query burst and the settle.
-func (b *bench) measureMemory(servers []*running) (map[string][2]int64, error) {
+// measureMemory is each server's VmRSS, heap in use and live heap (KiB),
+// after a 2 s query burst and the settle; the live heap is read last, as it
+// runs a collection.
+func (b *bench) measureMemory(servers []*running) (map[string][3]int64, error) {
 	for _, r := range servers {
 		m0, err := mallocs(r)
 		if err != nil {
@@ -107,7 +110,7 @@ func (b *bench) measureMemory(servers []*running) (map[string][2]int64, error) {
 	if err := sleep(b.ctx, b.c.settle); err != nil {
 		return nil, err
 	}
-	out := map[string][2]int64{}
+	out := map[string][3]int64{}
 	for _, r := range servers {
 		kb, err := rssKB(r.srv.Pid())
 		if err != nil {
@@ -117,7 +120,16 @@ func (b *bench) measureMemory(servers []*running) (map[string][2]int64, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[r.kind.name] = [2]int64{kb, inuse}
+		out[r.kind.name] = [3]int64{kb, inuse}
+	}
+	for _, r := range servers {
+		live, err := liveHeapKB(r)
+		if err != nil {
+			return nil, err
+		}
+		m := out[r.kind.name]
+		m[2] = live
+		out[r.kind.name] = m
 	}
 	return out, nil
 }

@@ -31,12 +31,14 @@ func stockCorefile(kubeconfig string, metrics bool) func(coredns.Ports) string {
 
 // pluginCorefile serves the cluster with directive (kubesvc or kubernetes),
 // both with the same options; with metrics, also the prometheus plugin (off
-// where queries/s are measured: it counts every query).
+// where queries/s are measured: it counts every query) and the pprof plugin
+// on the health port (the growth phase forces a collection through it, to
+// read the live heap: liveHeapKB).
 func pluginCorefile(directive, kubeconfig string, metrics bool) func(coredns.Ports) string {
 	return func(p coredns.Ports) string {
 		prom := ""
 		if metrics {
-			prom = fmt.Sprintf("\n    prometheus 127.0.0.1:%d", p.Metrics)
+			prom = fmt.Sprintf("\n    prometheus 127.0.0.1:%d\n    pprof 127.0.0.1:%d", p.Metrics, p.Health)
 		}
 		return fmt.Sprintf(`.:%d {
     bind 127.0.0.1
