@@ -75,8 +75,8 @@ func checkTable(t *testing.T, tab *keyTable[*tableItem], want map[string]string,
 	if len(seen) != len(want) {
 		t.Fatalf("All yielded %d values, the map holds %d", len(seen), len(want))
 	}
-	if n := len(tab.tags); n > 0 && tab.Len()*4 > n*3 {
-		t.Fatalf("%d values in %d slots: over 3/4 full", tab.Len(), n)
+	if n := len(tab.tags); n > 0 && tab.Len()*8 > n*maxLoad8 {
+		t.Fatalf("%d values in %d slots: over %d/8 full", tab.Len(), n, maxLoad8)
 	}
 }
 
@@ -121,5 +121,40 @@ func TestKeyTableLookupsDoNotAllocate(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("GetBytes allocated %v times a lookup", n)
+	}
+}
+
+// BenchmarkKeyTableGet looks up keys held and keys not held in a table as
+// full as it gets before it grows.
+func BenchmarkKeyTableGet(b *testing.B) {
+	fits := newKeyTable(itemKey) // how many values 4096 slots take
+	for i := 0; len(fits.tags) <= 4096; i++ {
+		fits.Set(&tableItem{fmt.Sprint("svc-", i, ".ns"), ""})
+	}
+	n := fits.Len() - 1
+	tab := newKeyTable(itemKey)
+	for i := range n {
+		tab.Set(&tableItem{fmt.Sprint("svc-", i, ".ns"), ""})
+	}
+	held, missing := make([][]byte, 1024), make([][]byte, 1024)
+	for i := range held {
+		held[i] = fmt.Append(nil, "svc-", i*n/len(held), ".ns")
+		missing[i] = fmt.Append(nil, "other-", i, ".ns")
+	}
+	b.Logf("%d values in %d slots", tab.Len(), len(tab.tags))
+	for _, c := range []struct {
+		name string
+		keys [][]byte
+		want bool
+	}{{"Held", held, true}, {"Missing", missing, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				if _, ok := tab.GetBytes(c.keys[i&1023]); ok != c.want {
+					b.Fatalf("%s: found %v", c.keys[i&1023], ok)
+				}
+				i++
+			}
+		})
 	}
 }
