@@ -33,6 +33,8 @@ func BenchmarkServeDNS(b *testing.B) {
 		{"ClusterIP", "sample-clusterip.default.svc.cluster.local.", dns.TypeA},
 		{"Headless", "sample-headless.default.svc.cluster.local.", dns.TypeA},
 		{"SRV", "_http-port._tcp.sample-headless.default.svc.cluster.local.", dns.TypeSRV},
+		{"HeadlessHostname", "sample-statefulset-headless-1.sample-headless.default.svc.cluster.local.", dns.TypeA},
+		{"HeadlessDashed", "10-0-2-7.sample-headless.default.svc.cluster.local.", dns.TypeA},
 		{"PTR", "109.246.96.10.in-addr.arpa.", dns.TypePTR},
 		{"PTRDashed", "7.2.0.10.in-addr.arpa.", dns.TypePTR}, // a member without a hostname
 		{"NODATA", "sample-clusterip.default.svc.cluster.local.", dns.TypeAAAA},

@@ -301,6 +301,20 @@ func (s *caseSlabs) dashedJoin(ip netip.Addr, rel, zone string) string {
 	return unsafe.String(&s.text[start], len(s.text)-start)
 }
 
+// memberName carves the name of member m of the headless service named
+// base: "<label>.<base>".
+func (s *caseSlabs) memberName(m *hsMember, base string) string {
+	if !m.dashed {
+		return s.join3(m.label, ".", base)
+	}
+	if !s.room(maxDashed + 1 + len(base)) {
+		return dashed(m.ip) + "." + base
+	}
+	start := len(s.text)
+	s.text = append(append(appendDashed(s.text, m.ip), '.'), base...)
+	return unsafe.String(&s.text[start], len(s.text)-start)
+}
+
 // raw carves a copy of b, its capacity capped so that appending to it
 // cannot reach what follows.
 func (s *caseSlabs) raw(b []byte) []byte {

@@ -1,7 +1,9 @@
 package kubesvc
 
 import (
+	"bytes"
 	"net/netip"
+	"strings"
 )
 
 // Dashed labels: the name an endpoint without a hostname goes by (spec
@@ -89,4 +91,55 @@ func v6Dashed(label []byte) (netip.Addr, bool) {
 	}
 	ip, ok := podIP(string(label))
 	return ip, ok && ip.Is6()
+}
+
+// A headless member's label (hsMember.label), its dashed address when it
+// goes by that: written when asked, not kept.
+
+// appendLabel appends the label the member goes by to dst.
+func (m *hsMember) appendLabel(dst []byte) []byte {
+	if m.dashed {
+		return appendDashed(dst, m.ip)
+	}
+	return append(dst, m.label...)
+}
+
+// labelLen is the length of the member's label.
+func (m *hsMember) labelLen() int {
+	if !m.dashed {
+		return len(m.label)
+	}
+	var b [maxDashed]byte
+	return len(appendDashed(b[:0], m.ip))
+}
+
+// hasLabel reports whether the member has a name of its own.
+func (m *hsMember) hasLabel() bool { return m.dashed || m.label != "" }
+
+// maxDashed is the longest dashed address: IPv6's 39 characters and a 0
+// at each end.
+const maxDashed = 41
+
+// compareLabels orders members by label, as strings.Compare orders labels.
+func compareLabels(x, y *hsMember) int {
+	if !x.dashed && !y.dashed {
+		return strings.Compare(x.label, y.label)
+	}
+	var bx, by [maxDashed]byte
+	return bytes.Compare(x.appendLabel(bx[:0]), y.appendLabel(by[:0]))
+}
+
+// compareLabelTo orders the member's label against label.
+func (m *hsMember) compareLabelTo(label []byte) int {
+	if !m.dashed { // compared in place: string(label) is not made
+		switch {
+		case m.label < string(label):
+			return -1
+		case m.label > string(label):
+			return 1
+		}
+		return 0
+	}
+	var b [maxDashed]byte
+	return bytes.Compare(m.appendLabel(b[:0]), label)
 }

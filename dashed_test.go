@@ -42,3 +42,44 @@ func TestAppendDashedIsTheAddressWithDashes(t *testing.T) {
 		}
 	}
 }
+
+// A member's label, written from its address when it goes by it, orders,
+// measures and compares as the label's text does, for random members of
+// both kinds and both families (hostnames that read as addresses too).
+func TestMemberLabelsCompareAsTheirText(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	member := func() hsMember {
+		var ip netip.Addr
+		if r.IntN(2) == 0 {
+			ip = netip.AddrFrom4([4]byte{10, 0, byte(r.IntN(3)), byte(r.IntN(3))})
+		} else {
+			ip = netip.AddrFrom16([16]byte{0xfd, 15: byte(r.IntN(3))})
+		}
+		switch r.IntN(3) {
+		case 0:
+			return newMember(ip, "", nil, true, true, 0)
+		case 1:
+			return newMember(ip, dashed(netip.AddrFrom4([4]byte{10, 0, byte(r.IntN(3)), 1})), nil, true, false, 0)
+		}
+		return newMember(ip, []string{"web-0", "web-1", "fd00--1"}[r.IntN(3)], nil, true, false, 0)
+	}
+	text := func(m hsMember) string {
+		if m.dashed {
+			return dashed(m.ip)
+		}
+		return m.label
+	}
+	for range 5000 {
+		x, y := member(), member()
+		tx, ty := text(x), text(y)
+		if got, want := compareLabels(&x, &y), strings.Compare(tx, ty); got != want {
+			t.Fatalf("compareLabels(%q, %q) = %d, want %d", tx, ty, got, want)
+		}
+		if got, want := x.compareLabelTo([]byte(ty)), strings.Compare(tx, ty); got != want {
+			t.Fatalf("%q.compareLabelTo(%q) = %d, want %d", tx, ty, got, want)
+		}
+		if got := string(x.appendLabel([]byte("x."))); got != "x."+tx || x.labelLen() != len(tx) {
+			t.Fatalf("member %q: appendLabel gives %q, labelLen %d", tx, got, x.labelLen())
+		}
+	}
+}

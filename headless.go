@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
-	"strings"
 	"unsafe"
 )
 
@@ -16,14 +15,18 @@ import (
 
 // hsMember is one name an endpoint address goes by in a headless service.
 type hsMember struct {
-	ip    netip.Addr
-	label string // hostname, dashed address or Pod name; "" when it cannot be a label
+	ip netip.Addr
+	// label is the hostname or Pod name it goes by; "" for a member going
+	// by its dashed address (dashed), whose label is written from ip when
+	// asked (appendLabel: no string a member, most have none other), and
+	// for one whose name cannot be a label.
+	label string
 	// portList and nPorts are ports(): a pointer and a count, where a
 	// slice header took 24 bytes of every member.
 	portList *port
 	nPorts   uint16
 	ptr      bool   // the address's PTR names this member (spec 2.4.2)
-	dashed   bool   // label is the address dashed
+	dashed   bool   // it goes by its address dashed
 	zone     uint16 // zonal: the topology zones slices list ip in (zoneSet); fits in padding
 }
 
@@ -67,15 +70,14 @@ type hsRecord struct {
 // dashed form (or Pod name) only when it has none.
 // The result is sorted by address and label: neither the slices' names nor
 // their order changes an answer. prev (nil: none) is the service's record
-// before the change, whose dashed labels are taken again rather than made.
+// before the change.
 func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, edit *sliceEdit) memberList {
 	if prev != nil && edit != nil {
 		return prev.members.patched(patchMembers(s, sls, podNames, prev, edit))
 	}
 	var (
-		out  []hsMember
-		g    addrGroup
-		seen = prevLabels{prev: prev}
+		out []hsMember
+		g   addrGroup
 	)
 	if prev != nil {
 		out = make([]hsMember, 0, prev.members.Len()+1)
@@ -89,7 +91,7 @@ func members(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord, ed
 	for it := newAddrMerge(s, sls); ; {
 		ip, ep, sl, ok := it.next()
 		if !ok || ip != g.ip && g.listed {
-			out = g.emit(out, &seen)
+			out = g.emit(out)
 			g = addrGroup{}
 		}
 		if !ok {
@@ -122,7 +124,6 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 	// With other ports every address of the slice changes.
 	samePorts := edit.old != nil && edit.now != nil && slices.Equal(edit.old.ports, edit.now.ports)
 	var out []memberEdit
-	seen := prevLabels{prev: prev}
 	for len(olds) > 0 || len(nows) > 0 {
 		var ip netip.Addr // the next address either version lists
 		switch {
@@ -153,7 +154,7 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 				}
 			}
 		}
-		out = append(out, memberEdit{ip: ip, members: g.emit(nil, &seen)})
+		out = append(out, memberEdit{ip: ip, members: g.emit(nil)})
 	}
 	return out
 }
@@ -191,51 +192,32 @@ func (g *addrGroup) add(ip netip.Addr, ep *endpoint, sl *endpointSlice, podNames
 }
 
 // emit appends the address's members, sorted by label.
-func (g *addrGroup) emit(out []hsMember, seen *prevLabels) []hsMember {
+func (g *addrGroup) emit(out []hsMember) []hsMember {
 	if !g.listed {
 		return out
 	}
 	first := len(out)
 	named := len(g.hostnames) > 0
 	zone := zoneSet(g.zones)
-	add := func(label string, dashed, ptr bool) {
+	add := func(label string, ptr bool) {
 		if !isLabel(label) {
 			label, ptr = "", false
 		}
-		out = append(out, newMember(g.ip, label, g.ports, ptr, dashed, zone))
+		out = append(out, newMember(g.ip, label, g.ports, ptr, false, zone))
 	}
-	if g.anonymous {
-		add(seen.dashed(g.ip), true, !named)
+	if g.anonymous { // a dashed address is always a label
+		out = append(out, newMember(g.ip, "", g.ports, !named, true, zone))
 	}
 	for _, p := range g.pods {
-		add(p, false, !named)
+		add(p, !named)
 	}
 	for _, h := range g.hostnames {
-		add(h, false, true)
+		add(h, true)
 	}
 	if len(out)-first > 1 {
-		slices.SortFunc(out[first:], func(a, b hsMember) int { return strings.Compare(a.label, b.label) })
+		slices.SortFunc(out[first:], func(a, b hsMember) int { return compareLabels(&a, &b) })
 	}
 	return out
-}
-
-// prevLabels hands out dashed labels, taking them from the record before
-// the change where it has the address: most of a big service's addresses
-// stay, and making their labels again was most of the work of a change.
-type prevLabels struct {
-	prev *hsRecord
-}
-
-func (p *prevLabels) dashed(ip netip.Addr) string {
-	if p.prev != nil {
-		ms := &p.prev.members
-		for i := ms.search(ip); i < ms.Len() && ms.At(i).ip == ip; i++ {
-			if m := ms.At(i); m.dashed {
-				return m.label
-			}
-		}
-	}
-	return dashed(ip)
 }
 
 // addrMerge walks the addresses the slices list for a service, in address
@@ -338,7 +320,7 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 	if hs.allByLabel {
 		hs.byLabel = hs.byLabel[:0]
 		for i := range ms.Len() {
-			if ms.At(i).label != "" {
+			if ms.At(i).hasLabel() {
 				hs.byLabel = append(hs.byLabel, int32(i))
 			}
 		}
@@ -346,11 +328,11 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 	}
 	slices.SortFunc(hs.byLabel, func(a, b int32) int {
 		x, y := ms.At(int(a)), ms.At(int(b))
-		return cmp.Or(strings.Compare(x.label, y.label), x.ip.Compare(y.ip))
+		return cmp.Or(compareLabels(x, y), x.ip.Compare(y.ip))
 	})
 	labels := dashedLabels
 	for i, m := range hs.byLabel {
-		if i == 0 || ms.At(int(m)).label != ms.At(int(hs.byLabel[i-1])).label {
+		if i == 0 || compareLabels(ms.At(int(m)), ms.At(int(hs.byLabel[i-1]))) != 0 {
 			labels++
 		}
 	}

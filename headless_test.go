@@ -103,6 +103,12 @@ func randomSlice(r *rand.Rand, name string, rv int, size poolSize) *discovery.En
 func counted(hs *hsRecord) (addrs int, byLabel []int32, names int) {
 	ms := hs.members.flat()
 	all := slices.ContainsFunc(ms, func(m hsMember) bool { return m.label != "" && !m.dashed && mayBeDashed(m.label) })
+	labelOf := func(m hsMember) string { // what the member goes by: its dashed address if so
+		if m.dashed {
+			return dashed(m.ip)
+		}
+		return m.label
+	}
 	labels := map[string]bool{}
 	var srv []port
 	var protos []protocol
@@ -110,10 +116,10 @@ func counted(hs *hsRecord) (addrs int, byLabel []int32, names int) {
 		if i == 0 || m.ip != ms[i-1].ip {
 			addrs++
 		}
-		if m.label == "" {
+		if labelOf(m) == "" {
 			continue
 		}
-		labels[m.label] = true
+		labels[labelOf(m)] = true
 		if all || !m.dashed {
 			byLabel = append(byLabel, int32(i))
 		}
@@ -127,7 +133,7 @@ func counted(hs *hsRecord) (addrs int, byLabel []int32, names int) {
 		}
 	}
 	slices.SortFunc(byLabel, func(a, b int32) int {
-		return cmp.Or(strings.Compare(ms[a].label, ms[b].label), ms[a].ip.Compare(ms[b].ip))
+		return cmp.Or(strings.Compare(labelOf(ms[a]), labelOf(ms[b])), ms[a].ip.Compare(ms[b].ip))
 	})
 	return addrs, byLabel, 1 + len(labels) + len(srv) + len(protos)
 }

@@ -155,7 +155,7 @@ func (a *hsAnswers) member(label []byte) []int32 {
 	if !a.hs.allByLabel {
 		if ip, ok := dashedIP(label); ok {
 			for i := ms.search(ip); i < ms.Len() && ms.At(i).ip == ip; i++ {
-				if m := ms.At(i); m.dashed && m.label == string(label) {
+				if m := ms.At(i); m.dashed && m.compareLabelTo(label) == 0 {
 					a.one[0] = int32(i)
 					return a.one[:]
 				}
@@ -169,13 +169,13 @@ func (a *hsAnswers) member(label []byte) []int32 {
 	lo, hi := 0, len(by)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if ms.At(int(by[mid])).label < string(label) {
+		if ms.At(int(by[mid])).compareLabelTo(label) < 0 {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	for hi = lo; hi < len(by) && ms.At(int(by[hi])).label == string(label); hi++ {
+	for hi = lo; hi < len(by) && ms.At(int(by[hi])).compareLabelTo(label) == 0; hi++ {
 	}
 	return by[lo:hi]
 }
@@ -211,20 +211,20 @@ func (w *labelWalk) next() ([]int32, bool) {
 	for !w.hs.allByLabel && w.dashed < ms.Len() {
 		i := w.dashed
 		w.dashed++
-		if m := ms.At(i); m.dashed && m.label != "" && len(m.label) <= w.maxLabel && (w.a == nil || w.a.in(*m)) {
+		if m := ms.At(i); m.dashed && m.labelLen() <= w.maxLabel && (w.a == nil || w.a.in(*m)) {
 			w.one[0] = int32(i)
 			return w.one[:], true
 		}
 	}
 	for w.byLabel < len(by) {
 		lo := w.byLabel
-		label := ms.At(int(by[lo])).label
+		first := ms.At(int(by[lo]))
 		hi := lo + 1
-		for hi < len(by) && ms.At(int(by[hi])).label == label {
+		for hi < len(by) && compareLabels(ms.At(int(by[hi])), first) == 0 {
 			hi++
 		}
 		w.byLabel = hi
-		if len(label) > w.maxLabel {
+		if first.labelLen() > w.maxLabel {
 			continue
 		}
 		if w.a == nil || w.a.zone == "" {
@@ -265,7 +265,7 @@ func (a *hsAnswers) names(yield func(name string, rrs, extra []dns.RR)) {
 	var srvNames []port // named ports' names and protocols, once each
 	w := labelWalk{hs: a.hs, maxLabel: a.maxLabel}
 	for idx, ok := w.next(); ok; idx, ok = w.next() {
-		owner := a.slabs.join3(ms.At(int(idx[0])).label, ".", a.base)
+		owner := a.slabs.memberName(ms.At(int(idx[0])), a.base)
 		yield(owner, a.labelAddrs(owner, idx, dns.TypeANY), nil)
 		for _, i := range idx {
 			for _, p := range ms.At(int(i)).ports() {

@@ -134,7 +134,7 @@ func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.
 	ms := &a.hs.members
 	it = newSRVGroups(a, pname, proto)
 	for g, ok := it.group(); ok; g, ok = it.group() {
-		target := a.slabs.join3(ms.At(int(g.idx[0])).label, ".", a.base)
+		target := a.slabs.memberName(ms.At(int(g.idx[0])), a.base)
 		for _, p := range g.ports {
 			if len(answer) < cap(answer) {
 				answer = append(answer, a.slabs.srvRR(owner, target, p, weight, a.ttl))

@@ -45,10 +45,10 @@ func sumOf(c []hsMember) chunkSum {
 			s.addrs++
 		}
 		switch {
-		case m.label == "":
-			continue
 		case m.dashed:
 			s.dashed++
+		case m.label == "":
+			continue
 		default:
 			s.labelled++
 			s.mayBeDashed = s.mayBeDashed || mayBeDashed(m.label)

@@ -169,7 +169,9 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 	}
 	// A patched record shares all but a few members with the old one:
 	// the same members at both ends have the same references.
-	same := func(x, y *hsMember) bool { return x.ip == y.ip && x.label == y.label && x.ptr == y.ptr }
+	same := func(x, y *hsMember) bool {
+		return x.ip == y.ip && x.label == y.label && x.dashed == y.dashed && x.ptr == y.ptr
+	}
 	for len(a) > 0 && len(b) > 0 && same(&a[0], &b[0]) {
 		a, b = a[1:], b[1:]
 	}
@@ -189,7 +191,7 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 		}
 		return ptrRef{m.ip, m.label + "." + key}
 	}
-	fits := func(m hsMember) bool { return m.ptr && len(m.label)+1+len(base) <= maxName }
+	fits := func(m hsMember) bool { return m.ptr && m.labelLen()+1+len(base) <= maxName }
 	for len(a) > 0 || len(b) > 0 {
 		c := 0
 		switch {
@@ -198,7 +200,7 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 		case len(b) == 0:
 			c = -1
 		default:
-			c = cmp.Or(a[0].ip.Compare(b[0].ip), strings.Compare(a[0].label, b[0].label))
+			c = cmp.Or(a[0].ip.Compare(b[0].ip), compareLabels(&a[0], &b[0]))
 		}
 		switch {
 		case c < 0:
