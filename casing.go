@@ -308,10 +308,10 @@ func (s *caseSlabs) memberName(m *hsMember, base string) string {
 		return s.join3(m.label, ".", base)
 	}
 	if !s.room(maxDashed + 1 + len(base)) {
-		return dashed(m.ip) + "." + base
+		return dashed(m.ip()) + "." + base
 	}
 	start := len(s.text)
-	s.text = append(append(appendDashed(s.text, m.ip), '.'), base...)
+	s.text = append(append(appendDashed(s.text, m.ip()), '.'), base...)
 	return unsafe.String(&s.text[start], len(s.text)-start)
 }
 

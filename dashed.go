@@ -99,7 +99,7 @@ func v6Dashed(label []byte) (netip.Addr, bool) {
 // appendLabel appends the label the member goes by to dst.
 func (m *hsMember) appendLabel(dst []byte) []byte {
 	if m.dashed {
-		return appendDashed(dst, m.ip)
+		return appendDashed(dst, m.ip())
 	}
 	return append(dst, m.label...)
 }
@@ -110,7 +110,7 @@ func (m *hsMember) labelLen() int {
 		return len(m.label)
 	}
 	var b [maxDashed]byte
-	return len(appendDashed(b[:0], m.ip))
+	return len(appendDashed(b[:0], m.ip()))
 }
 
 // hasLabel reports whether the member has a name of its own.

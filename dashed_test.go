@@ -65,7 +65,7 @@ func TestMemberLabelsCompareAsTheirText(t *testing.T) {
 	}
 	text := func(m hsMember) string {
 		if m.dashed {
-			return dashed(m.ip)
+			return dashed(m.ip())
 		}
 		return m.label
 	}

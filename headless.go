@@ -15,7 +15,7 @@ import (
 
 // hsMember is one name an endpoint address goes by in a headless service.
 type hsMember struct {
-	ip netip.Addr
+	at addr16 // its address: ip()
 	// label is the hostname or Pod name it goes by; "" for a member going
 	// by its dashed address (dashed), whose label is written from ip when
 	// asked (appendLabel: no string a member, most have none other), and
@@ -31,12 +31,15 @@ type hsMember struct {
 }
 
 func newMember(ip netip.Addr, label string, ports []port, ptr, dashed bool, zone uint16) hsMember {
-	m := hsMember{ip: ip, label: label, ptr: ptr, dashed: dashed, zone: zone}
+	m := hsMember{at: addr16Of(ip), label: label, ptr: ptr, dashed: dashed, zone: zone}
 	if len(ports) > 0 { // at most 100 (the API's limit for a slice)
 		m.portList, m.nPorts = &ports[0], uint16(len(ports))
 	}
 	return m
 }
+
+// ip is the member's address.
+func (m *hsMember) ip() netip.Addr { return m.at.addr() }
 
 // ports are the ports of the member's slice (shared by its members).
 func (m *hsMember) ports() []port { return unsafe.Slice(m.portList, m.nPorts) }
@@ -328,7 +331,7 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 	}
 	slices.SortFunc(hs.byLabel, func(a, b int32) int {
 		x, y := ms.At(int(a)), ms.At(int(b))
-		return cmp.Or(compareLabels(x, y), x.ip.Compare(y.ip))
+		return cmp.Or(compareLabels(x, y), x.ip().Compare(y.ip()))
 	})
 	labels := dashedLabels
 	for i, m := range hs.byLabel {

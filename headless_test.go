@@ -105,7 +105,7 @@ func counted(hs *hsRecord) (addrs int, byLabel []int32, names int) {
 	all := slices.ContainsFunc(ms, func(m hsMember) bool { return m.label != "" && !m.dashed && mayBeDashed(m.label) })
 	labelOf := func(m hsMember) string { // what the member goes by: its dashed address if so
 		if m.dashed {
-			return dashed(m.ip)
+			return dashed(m.ip())
 		}
 		return m.label
 	}
@@ -113,7 +113,7 @@ func counted(hs *hsRecord) (addrs int, byLabel []int32, names int) {
 	var srv []port
 	var protos []protocol
 	for i, m := range ms {
-		if i == 0 || m.ip != ms[i-1].ip {
+		if i == 0 || m.at != ms[i-1].at {
 			addrs++
 		}
 		if labelOf(m) == "" {
@@ -133,7 +133,7 @@ func counted(hs *hsRecord) (addrs int, byLabel []int32, names int) {
 		}
 	}
 	slices.SortFunc(byLabel, func(a, b int32) int {
-		return cmp.Or(strings.Compare(labelOf(ms[a]), labelOf(ms[b])), ms[a].ip.Compare(ms[b].ip))
+		return cmp.Or(strings.Compare(labelOf(ms[a]), labelOf(ms[b])), ms[a].ip().Compare(ms[b].ip()))
 	})
 	return addrs, byLabel, 1 + len(labels) + len(srv) + len(protos)
 }
@@ -144,7 +144,7 @@ func describe(hs *hsRecord) string {
 	}
 	out := ""
 	for _, m := range hs.members.flat() {
-		out += fmt.Sprintf("  %v %q ptr=%v dashed=%v ports=%v\n", m.ip, m.label, m.ptr, m.dashed, m.ports())
+		out += fmt.Sprintf("  %v %q ptr=%v dashed=%v ports=%v\n", m.ip(), m.label, m.ptr, m.dashed, m.ports())
 	}
 	return out + fmt.Sprintf("  byLabel %v names %d addrs %d", hs.byLabel, hs.names, hs.addrs)
 }

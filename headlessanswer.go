@@ -138,10 +138,10 @@ func (a *hsAnswers) eachAddr(qtype uint16, f func(netip.Addr)) {
 	for _, c := range a.hs.members.chunks {
 		for j := range c {
 			m := &c[j]
-			if (first || m.ip != last) && wants(qtype, m.ip) && a.in(*m) {
-				f(m.ip)
+			if (first || m.ip() != last) && wants(qtype, m.ip()) && a.in(*m) {
+				f(m.ip())
 			}
-			last, first = m.ip, false
+			last, first = m.ip(), false
 		}
 	}
 }
@@ -154,7 +154,7 @@ func (a *hsAnswers) member(label []byte) []int32 {
 	ms := &a.hs.members
 	if !a.hs.allByLabel {
 		if ip, ok := dashedIP(label); ok {
-			for i := ms.search(ip); i < ms.Len() && ms.At(i).ip == ip; i++ {
+			for i := ms.search(ip); i < ms.Len() && ms.At(i).ip() == ip; i++ {
 				if m := ms.At(i); m.dashed && m.compareLabelTo(label) == 0 {
 					a.one[0] = int32(i)
 					return a.one[:]
@@ -185,7 +185,7 @@ func (a *hsAnswers) member(label []byte) []int32 {
 func (a *hsAnswers) labelAddrs(owner string, idx []int32, qtype uint16) []dns.RR {
 	out := a.slabs.rrs(len(idx))[:0]
 	for _, i := range idx {
-		if ip := a.hs.members.At(int(i)).ip; wants(qtype, ip) {
+		if ip := a.hs.members.At(int(i)).ip(); wants(qtype, ip) {
 			out = append(out, a.slabs.addr(owner, ip, a.ttl))
 		}
 	}

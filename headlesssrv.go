@@ -142,7 +142,7 @@ func (a *hsAnswers) srv(owner string, pname, proto []byte) (answer, extra []dns.
 		}
 		for _, i := range g.idx {
 			if m := ms.At(int(i)); len(extra) < cap(extra) && it.serves(m) {
-				extra = append(extra, a.slabs.addr(target, m.ip, a.ttl))
+				extra = append(extra, a.slabs.addr(target, m.ip(), a.ttl))
 			}
 		}
 	}

@@ -41,7 +41,7 @@ func sumOf(c []hsMember) chunkSum {
 	var s chunkSum
 	for i := range c {
 		m := &c[i]
-		if i == 0 || m.ip != c[i-1].ip {
+		if i == 0 || m.at != c[i-1].at {
 			s.addrs++
 		}
 		switch {
@@ -86,7 +86,7 @@ func (l *memberList) addCut(ms []hsMember, size int) {
 		if len(ms) <= size {
 			cut = len(ms)
 		}
-		for cut < len(ms) && ms[cut].ip == ms[cut-1].ip {
+		for cut < len(ms) && ms[cut].at == ms[cut-1].at {
 			cut++
 		}
 		l.add(ms[:cut:cut], sumOf(ms[:cut]))
@@ -128,11 +128,11 @@ func (l *memberList) chunkOf(i int) int {
 // search is the index of the first member whose address is not below ip,
 // Len if there is none.
 func (l *memberList) search(ip netip.Addr) int {
-	k, _ := slices.BinarySearchFunc(l.chunks, ip, func(c []hsMember, ip netip.Addr) int { return c[len(c)-1].ip.Compare(ip) })
+	k, _ := slices.BinarySearchFunc(l.chunks, ip, func(c []hsMember, ip netip.Addr) int { return c[len(c)-1].ip().Compare(ip) })
 	if k == len(l.chunks) {
 		return l.n
 	}
-	j, _ := slices.BinarySearchFunc(l.chunks[k], ip, func(m hsMember, ip netip.Addr) int { return m.ip.Compare(ip) })
+	j, _ := slices.BinarySearchFunc(l.chunks[k], ip, func(m hsMember, ip netip.Addr) int { return m.ip().Compare(ip) })
 	return int(l.starts[k]) + j
 }
 
@@ -175,7 +175,7 @@ func (l *memberList) patched(edits []memberEdit) memberList {
 	for k, c := range l.chunks {
 		end := len(edits)
 		if k+1 < len(l.chunks) {
-			next := l.chunks[k+1][0].ip
+			next := l.chunks[k+1][0].ip()
 			for end = e; end < len(edits) && edits[end].ip.Less(next); end++ {
 			}
 		}
@@ -204,11 +204,11 @@ func mergeEdits(c []hsMember, edits []memberEdit) []hsMember {
 	out := make([]hsMember, 0, n)
 	for _, e := range edits {
 		i := 0
-		for i < len(c) && c[i].ip.Less(e.ip) {
+		for i < len(c) && c[i].ip().Less(e.ip) {
 			i++
 		}
 		out = append(out, c[:i]...)
-		for i < len(c) && c[i].ip == e.ip {
+		for i < len(c) && c[i].ip() == e.ip {
 			i++
 		}
 		out = append(out, e.members...)
@@ -261,5 +261,5 @@ func sameMembers(a, b *memberList) bool {
 }
 
 func sameMember(x, y *hsMember) bool {
-	return x.ip == y.ip && x.label == y.label && x.ptr == y.ptr && x.dashed == y.dashed && x.zone == y.zone && slices.Equal(x.ports(), y.ports())
+	return x.at == y.at && x.label == y.label && x.ptr == y.ptr && x.dashed == y.dashed && x.zone == y.zone && slices.Equal(x.ports(), y.ports())
 }

@@ -91,6 +91,18 @@ type endpoint struct {
 	zone     uint16 // zonal: its topology zone (zoneID), 0 for none; fits in padding
 }
 
+// addr16 is an endpoint's address in 16 bytes, an IPv4 address as its
+// IPv4-mapped form (endpoints have no zones, and an IPv4-mapped address in
+// an IPv6 slice is read as the IPv4 one: endpointAddr): a netip.Addr took
+// 24, 8 of them for a zone. It holds valid addresses only (the zero one
+// is "::").
+type addr16 [16]byte
+
+func addr16Of(ip netip.Addr) addr16 { return ip.As16() }
+
+// addr is the address; IPv4 if it is IPv4-mapped.
+func (a addr16) addr() netip.Addr { return netip.AddrFrom16(a).Unmap() }
+
 // Compact slices (see notHeadless) keep, instead of their endpoints, one of
 // these shared address-less endpoints: whether any of theirs is ready, or
 // any at all is not, which is all "ignore empty_service" asks of them.

@@ -1,8 +1,11 @@
 package kubesvc
 
 import (
+	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"testing"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -155,5 +158,36 @@ func TestServiceIndexKey(t *testing.T) {
 	s := &service{objMeta: objMeta{key: "ns/odd"}}
 	if got := s.indexKey(); got != "odd.ns" {
 		t.Errorf("index key of a service built otherwise: %q, want odd.ns", got)
+	}
+}
+
+// An address kept in 16 bytes is the address it was made from, in its
+// family (an IPv4-mapped one as the IPv4 address, as endpointAddr reads
+// it), the unspecified one included; and a headless member, which keeps one, is
+// 48 bytes.
+func TestAddr16KeepsTheAddressInItsFamily(t *testing.T) {
+	if size := unsafe.Sizeof(hsMember{}); size != 48 {
+		t.Errorf("hsMember is %d bytes, want 48", size)
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	for i := range 3000 {
+		var b [16]byte
+		for j := range b {
+			if r.IntN(3) > 0 {
+				b[j] = byte(r.IntN(256))
+			}
+		}
+		ip := netip.AddrFrom16(b)
+		switch i % 4 {
+		case 0:
+			ip = netip.AddrFrom4([4]byte(b[:4]))
+		case 1:
+			ip = netip.AddrFrom16(netip.AddrFrom4([4]byte(b[:4])).As16()) // IPv4-mapped
+		case 2:
+			ip = netip.IPv6Unspecified()
+		}
+		if got, want := addr16Of(ip).addr(), ip.Unmap(); got != want {
+			t.Fatalf("addr16 of %v gives back %v, want %v", ip, got, want)
+		}
 	}
 }

@@ -170,7 +170,7 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 	// A patched record shares all but a few members with the old one:
 	// the same members at both ends have the same references.
 	same := func(x, y *hsMember) bool {
-		return x.ip == y.ip && x.label == y.label && x.dashed == y.dashed && x.ptr == y.ptr
+		return x.at == y.at && x.label == y.label && x.dashed == y.dashed && x.ptr == y.ptr
 	}
 	for len(a) > 0 && len(b) > 0 && same(&a[0], &b[0]) {
 		a, b = a[1:], b[1:]
@@ -187,9 +187,9 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 			if slashKey == "" {
 				slashKey = "/" + key
 			}
-			return ptrRef{m.ip, slashKey}
+			return ptrRef{m.ip(), slashKey}
 		}
-		return ptrRef{m.ip, m.label + "." + key}
+		return ptrRef{m.ip(), m.label + "." + key}
 	}
 	fits := func(m hsMember) bool { return m.ptr && m.labelLen()+1+len(base) <= maxName }
 	for len(a) > 0 || len(b) > 0 {
@@ -200,7 +200,7 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 		case len(b) == 0:
 			c = -1
 		default:
-			c = cmp.Or(a[0].ip.Compare(b[0].ip), compareLabels(&a[0], &b[0]))
+			c = cmp.Or(a[0].ip().Compare(b[0].ip()), compareLabels(&a[0], &b[0]))
 		}
 		switch {
 		case c < 0:
