@@ -81,7 +81,7 @@ func (g *gobench) growth(set growthSet) {
 	for _, k := range []string{"kubesvc", "stock", "kubesvc-memlimit", "stock-memlimit"} {
 		if v, ok := set.kb[k]; ok {
 			g.add("Growth", fmt.Sprintf("services=%d/server=%s", set.from+set.added, k), set.added,
-				1024*v, "rss-B/svc", set.heapB[k], "heap-B/svc", set.liveB[k], "live-B/svc")
+				1024*v, "rss-B/svc", set.heapB[k], "heap-B/svc", set.liveB[k], "live-B/svc", 1024*set.anonKB[k], "anon-B/svc")
 		}
 	}
 }

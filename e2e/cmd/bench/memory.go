@@ -17,6 +17,7 @@ type growthSet struct {
 	kb          map[string]float64 // KiB of VmRSS per added service, by server
 	heapB       map[string]float64 // bytes of heap in use per added service
 	liveB       map[string]float64 // bytes of live heap (after a collection) per added service
+	anonKB      map[string]float64 // KiB of RssAnon (VmRSS less the binary's pages) per added service
 }
 
 // growthPhase adds -add-fraction of the services under running servers,
@@ -39,29 +40,29 @@ func (b *bench) growthPhase() error {
 // what each grew by per added service. Memory
 // is read the same way before and after: after a short burst of queries
 // (the garbage collector then runs at its steady pace) and a settle, so the
-// heap's slack counts the same both times.
+// heap's slack counts the same both times. Before the first reading, a few
+// services (warmUp) are added through the API: what the first
+// services added to a running server cost once (the code pages of the
+// watch's path, buffers kept for the next event) is then not counted as
+// the cost of each.
 func (b *bench) growth(add int, viaEtcd bool) error {
 	servers, err := b.startPair(b.pks, b.pst, b.lks, b.lst)
 	if err != nil {
 		return err
 	}
 	defer b.stopAll(servers)
-	set := growthSet{from: len(b.d.svcs), added: add, kb: map[string]float64{}, heapB: map[string]float64{}, liveB: map[string]float64{}}
+	warm := min(warmUp, add/10)
+	if err := b.grown(servers, warm, false); err != nil {
+		return err
+	}
+	add -= warm
+	set := growthSet{from: len(b.d.svcs), added: add, kb: map[string]float64{}, heapB: map[string]float64{}, liveB: map[string]float64{}, anonKB: map[string]float64{}}
 	before, err := b.measureMemory(servers)
 	if err != nil {
 		return err
 	}
-	if err := b.growTo(len(b.d.svcs)+add, viaEtcd); err != nil {
+	if err := b.grown(servers, add, viaEtcd); err != nil {
 		return err
-	}
-	es := b.probes()
-	if viaEtcd { // and about 200 of the services written into etcd, spread over them
-		es = append(es, spreadProbes(b.d.svcs[set.from:], 200)...)
-	}
-	for _, r := range servers {
-		if _, err := waitCorrect(b.ctx, r.addr, es, 20*time.Millisecond, time.Now().Add(10*time.Minute), r.srv.Exited()); err != nil {
-			return fmt.Errorf("%s after growth: %w; its log ends:\n%s", r.kind.name, err, tail(r.srv.Log(), 40))
-		}
 	}
 	if _, err := writeQueries(b.queryPath, b.d.svcs, b.c.namespaces); err != nil {
 		return err
@@ -75,8 +76,9 @@ func (b *bench) growth(add int, viaEtcd bool) error {
 		set.kb[k] = float64(after[k][0]-before[k][0]) / float64(add)
 		set.heapB[k] = 1024 * float64(after[k][1]-before[k][1]) / float64(add)
 		set.liveB[k] = 1024 * float64(after[k][2]-before[k][2]) / float64(add)
-		b.logf("  %-16s RSS %s -> %s: %.2f KB per added service; heap in use %.0f B, live heap %.0f B per added service",
-			k, fmtKB(before[k][0]), fmtKB(after[k][0]), set.kb[k], set.heapB[k], set.liveB[k])
+		set.anonKB[k] = float64(after[k][3]-before[k][3]) / float64(add)
+		b.logf("  %-16s RSS %s -> %s: %.2f KB per added service (anonymous %.2f KB); heap in use %.0f B, live heap %.0f B per added service",
+			k, fmtKB(before[k][0]), fmtKB(after[k][0]), set.kb[k], set.anonKB[k], set.heapB[k], set.liveB[k])
 	}
 	if len(b.res.growth) == 0 {
 		b.gb.allocs(b.res.allocs)
@@ -86,10 +88,32 @@ func (b *bench) growth(add int, viaEtcd bool) error {
 	return nil
 }
 
-// measureMemory is each server's VmRSS, heap in use and live heap (KiB),
+// warmUp is the services (at most a tenth of them) added under the running
+// servers before memory is first read (see growth).
+const warmUp = 100
+
+// grown adds add services and waits until every server answers for them.
+func (b *bench) grown(servers []*running, add int, viaEtcd bool) error {
+	from := len(b.d.svcs)
+	if err := b.growTo(from+add, viaEtcd); err != nil {
+		return err
+	}
+	es := b.probes()
+	if viaEtcd { // and about 200 of the services written into etcd, spread over them
+		es = append(es, spreadProbes(b.d.svcs[from:], 200)...)
+	}
+	for _, r := range servers {
+		if _, err := waitCorrect(b.ctx, r.addr, es, 20*time.Millisecond, time.Now().Add(10*time.Minute), r.srv.Exited()); err != nil {
+			return fmt.Errorf("%s after growth: %w; its log ends:\n%s", r.kind.name, err, tail(r.srv.Log(), 40))
+		}
+	}
+	return nil
+}
+
+// measureMemory is each server's VmRSS, heap in use, live heap and RssAnon (KiB),
 // after a 2 s query burst and the settle; the live heap is read last, as it
 // runs a collection.
-func (b *bench) measureMemory(servers []*running) (map[string][3]int64, error) {
+func (b *bench) measureMemory(servers []*running) (map[string][4]int64, error) {
 	for _, r := range servers {
 		m0, err := mallocs(r)
 		if err != nil {
@@ -110,9 +134,13 @@ func (b *bench) measureMemory(servers []*running) (map[string][3]int64, error) {
 	if err := sleep(b.ctx, b.c.settle); err != nil {
 		return nil, err
 	}
-	out := map[string][3]int64{}
+	out := map[string][4]int64{}
 	for _, r := range servers {
 		kb, err := rssKB(r.srv.Pid())
+		if err != nil {
+			return nil, err
+		}
+		anon, err := anonKB(r.srv.Pid())
 		if err != nil {
 			return nil, err
 		}
@@ -120,7 +148,7 @@ func (b *bench) measureMemory(servers []*running) (map[string][3]int64, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[r.kind.name] = [3]int64{kb, inuse}
+		out[r.kind.name] = [4]int64{kb, inuse, 0, anon}
 	}
 	for _, r := range servers {
 		live, err := liveHeapKB(r)

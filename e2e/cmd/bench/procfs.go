@@ -89,6 +89,16 @@ func rssKB(pid int) (int64, error) {
 	return int64(st.VmRSS / 1024), nil
 }
 
+// anonKB is the process's anonymous resident memory (RssAnon) in KiB:
+// VmRSS less the pages of files mapped (the binary's code) and shared.
+func anonKB(pid int) (int64, error) {
+	st, err := procStatus(pid)
+	if err != nil {
+		return 0, err
+	}
+	return int64(st.RssAnon / 1024), nil
+}
+
 // peakRSSKB is the process's resident high-water mark (VmHWM) in KiB.
 func peakRSSKB(pid int) (int64, error) {
 	st, err := procStatus(pid)

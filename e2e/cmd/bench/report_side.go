@@ -94,16 +94,17 @@ func reportRelist(rl *relistResult) {
 // reportGrowth prints the memory each added service cost.
 func reportGrowth(r *results) {
 	if len(r.growth) > 0 {
-		fmt.Printf("memory per service added under running servers: KB of VmRSS, B of heap in use, B of live heap (after a collection); GOMEMLIMIT %s\n", r.memLimit)
+		fmt.Printf("memory per service added under running servers: KB of VmRSS, B of heap in use, B of live heap (after a collection), KB of RssAnon (VmRSS less the binary's pages); GOMEMLIMIT %s\n", r.memLimit)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  services\tGo settings\tRSS KB: kubesvc\tstock\tkubesvc/stock\theap B: kubesvc\tstock\tkubesvc/stock\tlive B: kubesvc\tstock")
+		fmt.Fprintln(tw, "  services\tGo settings\tRSS KB: kubesvc\tstock\tkubesvc/stock\theap B: kubesvc\tstock\tkubesvc/stock\tlive B: kubesvc\tstock\tanon KB: kubesvc\tstock")
 		for _, g := range r.growth {
 			for _, set := range []struct{ name, suffix string }{{"GOGC=100", ""}, {"GOMEMLIMIT", "-memlimit"}} {
 				ks, st := g.kb["kubesvc"+set.suffix], g.kb["stock"+set.suffix]
 				hk, hs := g.heapB["kubesvc"+set.suffix], g.heapB["stock"+set.suffix]
 				lk, ls := g.liveB["kubesvc"+set.suffix], g.liveB["stock"+set.suffix]
-				fmt.Fprintf(tw, "  %d->%d\t%s\t%.2f\t%.2f\t%s\t%.0f\t%.0f\t%s\t%.0f\t%.0f\n", g.from, g.from+g.added, set.name,
-					ks, st, ratio(ks, st, true, true), hk, hs, ratio(hk, hs, true, true), lk, ls)
+				ak, as := g.anonKB["kubesvc"+set.suffix], g.anonKB["stock"+set.suffix]
+				fmt.Fprintf(tw, "  %d->%d\t%s\t%.2f\t%.2f\t%s\t%.0f\t%.0f\t%s\t%.0f\t%.0f\t%.2f\t%.2f\n", g.from, g.from+g.added, set.name,
+					ks, st, ratio(ks, st, true, true), hk, hs, ratio(hk, hs, true, true), lk, ls, ak, as)
 			}
 		}
 		tw.Flush()
