@@ -137,14 +137,14 @@ func extServiceOf(s *service, sls []*endpointSlice, headless bool) *extSvc {
 	if out.headless && headless {
 		for _, sl := range sls { // sorted by name
 			for _, e := range sl.endpoints {
-				if !e.ready || !e.addr.IsValid() {
+				if !e.ready || !e.ip().IsValid() {
 					continue // as stock: ready (or unknown) endpoints only, publishNotReadyAddresses or not
 				}
 				n := e.hostname
 				if n == "" {
-					n = dashed(e.addr)
+					n = dashed(e.ip())
 				}
-				out.endpoints = append(out.endpoints, extEndpoint{name: n, addr: e.addr, ports: numbered(sl.ports)})
+				out.endpoints = append(out.endpoints, extEndpoint{name: n, addr: e.ip(), ports: numbered(sl.ports)})
 			}
 		}
 	}

@@ -130,16 +130,16 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 	for len(olds) > 0 || len(nows) > 0 {
 		var ip netip.Addr // the next address either version lists
 		switch {
-		case len(nows) == 0 || len(olds) > 0 && olds[0].addr.Less(nows[0].addr):
-			ip = olds[0].addr
+		case len(nows) == 0 || len(olds) > 0 && olds[0].ip().Less(nows[0].ip()):
+			ip = olds[0].ip()
 		default:
-			ip = nows[0].addr
+			ip = nows[0].ip()
 		}
 		o, n := 0, 0
-		for o < len(olds) && olds[o].addr == ip {
+		for o < len(olds) && olds[o].ip() == ip {
 			o++
 		}
-		for n < len(nows) && nows[n].addr == ip {
+		for n < len(nows) && nows[n].ip() == ip {
 			n++
 		}
 		same := samePorts && slices.Equal(olds[:o], nows[:n])
@@ -150,8 +150,8 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 		var g addrGroup
 		for _, sl := range sls { // in the order members merges them
 			eps := sl.endpoints
-			j, _ := slices.BinarySearchFunc(eps, ip, func(e endpoint, ip netip.Addr) int { return e.addr.Compare(ip) })
-			for ; j < len(eps) && eps[j].addr == ip; j++ {
+			j, _ := slices.BinarySearchFunc(eps, ip, func(e endpoint, ip netip.Addr) int { return e.ip().Compare(ip) })
+			for ; j < len(eps) && eps[j].ip() == ip; j++ {
 				if eps[j].ready || s.publishNotReady {
 					g.add(ip, &eps[j], sl, podNames)
 				}
@@ -248,7 +248,7 @@ func newAddrMerge(s *service, sls []*endpointSlice) *addrMerge {
 func (it *addrMerge) head(r *addrRun) (*endpoint, bool) {
 	for len(r.eps) > 0 {
 		ep := &r.eps[0]
-		if ep.addr.IsValid() && (ep.ready || it.s.publishNotReady) {
+		if ep.ip().IsValid() && (ep.ready || it.s.publishNotReady) {
 			return ep, true
 		}
 		r.eps = r.eps[1:]
@@ -262,7 +262,7 @@ func (it *addrMerge) next() (netip.Addr, *endpoint, *endpointSlice, bool) {
 	best := -1
 	var ep *endpoint
 	for i := range it.runs {
-		if e, ok := it.head(&it.runs[i]); ok && (best < 0 || e.addr.Less(ep.addr)) {
+		if e, ok := it.head(&it.runs[i]); ok && (best < 0 || e.ip().Less(ep.ip())) {
 			best, ep = i, e
 		}
 	}
@@ -271,7 +271,7 @@ func (it *addrMerge) next() (netip.Addr, *endpoint, *endpointSlice, bool) {
 	}
 	r := &it.runs[best]
 	r.eps = r.eps[1:]
-	return ep.addr, ep, r.sl, true
+	return ep.ip(), ep, r.sl, true
 }
 
 func appendPorts(have, more []port) []port {

@@ -84,11 +84,20 @@ func (s *endpointSlice) fromWatch(i uint8) { s.watch = i }
 func (s *endpointSlice) DeepCopyObject() runtime.Object { return s }
 
 type endpoint struct {
-	addr     netip.Addr // the zero Addr in a compact slice's summary
-	hostname string     // or, with podName, the name of the Pod its targetRef names
+	at       addr16 // its address: ip()
+	hostname string // or, with podName, the name of the Pod its targetRef names
 	ready    bool
 	podName  bool   // hostname is the endpoint's Pod name, kept for endpoint_pod_names
+	summary  bool   // a compact slice's summary (readySummary): no address
 	zone     uint16 // zonal: its topology zone (zoneID), 0 for none; fits in padding
+}
+
+// ip is the endpoint's address; the zero Addr for a compact slice's summary.
+func (e *endpoint) ip() netip.Addr {
+	if e.summary {
+		return netip.Addr{}
+	}
+	return e.at.addr()
 }
 
 // addr16 is an endpoint's address in 16 bytes, an IPv4 address as its
@@ -107,8 +116,8 @@ func (a addr16) addr() netip.Addr { return netip.AddrFrom16(a).Unmap() }
 // these shared address-less endpoints: whether any of theirs is ready, or
 // any at all is not, which is all "ignore empty_service" asks of them.
 var (
-	readySummary    = []endpoint{{ready: true}}
-	notReadySummary = []endpoint{{ready: false}}
+	readySummary    = []endpoint{{ready: true, summary: true}}
+	notReadySummary = []endpoint{{ready: false, summary: true}}
 )
 
 // toService is the Service informer's transform. It must accept its own

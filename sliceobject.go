@@ -91,7 +91,7 @@ func (s *endpointSlice) finish() {
 		// so not the room.
 		s.endpoints = slices.Clone(s.endpoints)
 	}
-	slices.SortStableFunc(s.endpoints, func(a, b endpoint) int { return a.addr.Compare(b.addr) })
+	slices.SortStableFunc(s.endpoints, func(a, b endpoint) int { return a.ip().Compare(b.ip()) })
 	s.ports = sharedPorts(s.ports)
 }
 
@@ -139,7 +139,7 @@ func apiSliceOf(es *discovery.EndpointSlice, keep sliceKeeps) *endpointSlice {
 		// several then costs no slice of them on every other.
 		for _, a := range e.Addresses {
 			if ip, ok := endpointAddr(a, v4); ok {
-				ep.addr = ip
+				ep.at = addr16Of(ip)
 				s.endpoints = append(s.endpoints, ep)
 			}
 		}

@@ -75,7 +75,7 @@ func TestRESTClientDecodesSparsely(t *testing.T) {
 	if !ok || len(slices.Items) != 1 || slices.Items[0].UID != "" || slices.Items[0].ManagedFields != nil || slices.Items[0].Name != sl.Name {
 		t.Errorf("endpointslices were not decoded sparsely: got %#v", slices)
 	} else if out, err := endpointSliceOf(&slices.Items[0], sliceKeeps{whole: true}); err != nil || len(out.(*endpointSlice).endpoints) != 1 ||
-		out.(*endpointSlice).endpoints[0].addr != netip.MustParseAddr("10.0.0.1") {
+		out.(*endpointSlice).endpoints[0].ip() != netip.MustParseAddr("10.0.0.1") {
 		t.Errorf("the listed slice transforms to %+v (%v), want the endpoint 10.0.0.1", out, err)
 	}
 	if s := list("services").(*corev1.ServiceList).Items; len(s) != 1 || s[0].UID != "" || s[0].Spec.SessionAffinity != "" ||
@@ -109,7 +109,7 @@ func TestRESTClientListsJSON(t *testing.T) {
 			t.Fatalf("listed %#v (%v) from %s, want an EndpointSliceList of one slice at resourceVersion 9", got, err, body)
 		}
 		out, err := toEndpointSlice(&l.Items[0])
-		if sl, ok := out.(*endpointSlice); err != nil || !ok || sl.service != "web" || len(sl.endpoints) != 1 || sl.endpoints[0].addr != netip.MustParseAddr("10.0.0.1") {
+		if sl, ok := out.(*endpointSlice); err != nil || !ok || sl.service != "web" || len(sl.endpoints) != 1 || sl.endpoints[0].ip() != netip.MustParseAddr("10.0.0.1") {
 			t.Errorf("the JSON slice transforms to %+v (%v), want service web with 10.0.0.1", out, err)
 		}
 	}

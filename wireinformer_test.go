@@ -56,7 +56,7 @@ func (e *sliceEvents) note(what string, obj any) {
 	if ok {
 		var addrs []string
 		for _, ep := range s.endpoints {
-			addrs = append(addrs, ep.addr.String())
+			addrs = append(addrs, ep.ip().String())
 		}
 		line = fmt.Sprintf("%s %s: %s", what, s.storeKey(), strings.Join(addrs, ","))
 	}

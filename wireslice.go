@@ -270,7 +270,7 @@ func (s *endpointSlice) addWireEndpoint(b []byte, v4 bool, keep sliceKeeps) erro
 		ep.zone = zoneID(string(e.zone))
 	}
 	e.eachAddress(v4, func(ip netip.Addr) {
-		ep.addr = ip
+		ep.at = addr16Of(ip)
 		s.endpoints = append(s.endpoints, ep)
 	})
 	return nil
