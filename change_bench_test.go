@@ -92,6 +92,19 @@ func BenchmarkSliceChange(b *testing.B) {
 		c := newChangeCluster(b, 100000)
 		alternate(b, c, flipVersions())
 	})
+	b.Run("HeadlessFlip1000HostnameReadsAsAddress", func(b *testing.B) {
+		// One member's hostname reads as an address could ("a"): the
+		// record looks every label up in one list (allByLabel), dashed
+		// addresses written out.
+		c := newChangeCluster(b, 5000)
+		web := []discovery.EndpointPort{slicePort("http", "TCP", 8080)}
+		hex := transformed(slice("big", "big-hex", "big", discovery.AddressTypeIPv4, web, ep("10.250.0.1", "a", true)), 1)
+		c.w.setSlice(hex.serviceKey(), hex.name(), hex)
+		if rec := c.w.ix.serviceNamed("big.big").hs; rec == nil || !rec.allByLabel {
+			b.Fatal("the record does not look labels up in one list")
+		}
+		alternate(b, c, flipVersions())
+	})
 	b.Run("ClusterIPMove", func(b *testing.B) {
 		c := newChangeCluster(b, 5000)
 		web := []discovery.EndpointPort{slicePort("http", "TCP", 8080)}
