@@ -1,10 +1,8 @@
 package kubesvc
 
 import (
-	"cmp"
 	"net/netip"
 	"slices"
-	"strings"
 	"unsafe"
 )
 
@@ -336,56 +334,6 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 	}
 	hs.names = 1 + labels + len(srvNames) + len(protos)
 	return hs
-}
-
-// sortByLabel sorts by, indexes of members, by label, then address, and
-// counts the distinct labels. With dashed members among them (allByLabel),
-// their labels are written once each, into one buffer, rather than at every
-// comparison: else a flip in a big service with one hostname that reads as
-// an address took three to nine times as long.
-func sortByLabel(ms *memberList, by []int32, dashed bool) int {
-	if !dashed {
-		slices.SortFunc(by, func(a, b int32) int {
-			x, y := ms.At(int(a)), ms.At(int(b))
-			return cmp.Or(strings.Compare(x.label, y.label), x.ip().Compare(y.ip()))
-		})
-		labels := 0
-		for i, m := range by {
-			if i == 0 || ms.At(int(m)).label != ms.At(int(by[i-1])).label {
-				labels++
-			}
-		}
-		return labels
-	}
-	type labelled struct {
-		label string
-		i     int32
-	}
-	ls := make([]labelled, len(by))
-	text := make([]byte, 0, 16*len(by)) // most are IPv4 addresses dashed
-	ends := make([]int, len(by))
-	for k, i := range by {
-		text = ms.At(int(i)).appendLabel(text)
-		ends[k] = len(text)
-	}
-	for k, i := range by { // text is whole now: the labels can point into it
-		start := 0
-		if k > 0 {
-			start = ends[k-1]
-		}
-		ls[k] = labelled{unsafe.String(unsafe.SliceData(text[start:]), ends[k]-start), i}
-	}
-	slices.SortFunc(ls, func(a, b labelled) int {
-		return cmp.Or(strings.Compare(a.label, b.label), ms.At(int(a.i)).ip().Compare(ms.At(int(b.i)).ip()))
-	})
-	labels := 0
-	for k := range ls {
-		by[k] = ls[k].i
-		if k == 0 || ls[k].label != ls[k-1].label {
-			labels++
-		}
-	}
-	return labels
 }
 
 // sameHeadless reports whether a and b (nil: none) answer alike.
