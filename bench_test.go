@@ -18,7 +18,32 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 )
+
+// BenchmarkServeDNSLargeHeadless asks for the addresses and the SRV records
+// of a headless service of 1,000 endpoints without hostnames (10 slices):
+// every member's label is its dashed address, written when asked.
+func BenchmarkServeDNSLargeHeadless(b *testing.B) {
+	objs := []kruntime.Object{headlessSvc("big", "big", svcPort("http", "TCP", 8080))}
+	for j := range 10 {
+		objs = append(objs, headlessSlice("big", "big", j, 100, 200+j, -1))
+	}
+	k, _ := newTestKubeSvc(b, clusterCorefile, objs...)
+	w := &test.ResponseWriter{}
+	for _, q := range []struct {
+		qname string
+		qtype uint16
+	}{{"big.big.svc.cluster.local.", dns.TypeA}, {"_http._tcp.big.big.svc.cluster.local.", dns.TypeSRV}} {
+		r := new(dns.Msg)
+		r.SetQuestion(q.qname, q.qtype)
+		b.Run(dns.TypeToString[q.qtype], func(b *testing.B) {
+			for b.Loop() {
+				k.ServeDNS(context.Background(), w, r)
+			}
+		})
+	}
+}
 
 // BenchmarkServeDNS measures one query of each kind through ServeDNS. The
 // writer discards the message, as the server's would after packing it.

@@ -113,6 +113,27 @@ func (m *hsMember) labelLen() int {
 	return len(appendDashed(b[:0], m.ip()))
 }
 
+// labelFits reports whether the member's label is at most max long,
+// without writing a dashed one out where any would fit.
+func (m *hsMember) labelFits(max int) bool {
+	if m.dashed && max >= maxDashed {
+		return true
+	}
+	return m.labelLen() <= max
+}
+
+// sameLabel reports whether two members go by the same label; two dashed
+// ones do if they have the same address (a dashed label reads back as it).
+func sameLabel(x, y *hsMember) bool {
+	switch {
+	case x.dashed && y.dashed:
+		return x.at == y.at
+	case !x.dashed && !y.dashed:
+		return x.label == y.label
+	}
+	return compareLabels(x, y) == 0
+}
+
 // hasLabel reports whether the member has a name of its own.
 func (m *hsMember) hasLabel() bool { return m.dashed || m.label != "" }
 

@@ -44,7 +44,7 @@ func TestAppendDashedIsTheAddressWithDashes(t *testing.T) {
 }
 
 // A member's label, written from its address when it goes by it, orders,
-// measures and compares as the label's text does, for random members of
+// measures, fits and compares as the label's text does, for random members of
 // both kinds and both families (hostnames that read as addresses too).
 func TestMemberLabelsCompareAsTheirText(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
@@ -80,6 +80,12 @@ func TestMemberLabelsCompareAsTheirText(t *testing.T) {
 		}
 		if got := string(x.appendLabel([]byte("x."))); got != "x."+tx || x.labelLen() != len(tx) {
 			t.Fatalf("member %q: appendLabel gives %q, labelLen %d", tx, got, x.labelLen())
+		}
+		if got := sameLabel(&x, &y); got != (tx == ty) {
+			t.Fatalf("sameLabel(%q, %q) = %v", tx, ty, got)
+		}
+		if max := r.IntN(50); x.labelFits(max) != (len(tx) <= max) {
+			t.Fatalf("member %q: labelFits(%d) = %v", tx, max, x.labelFits(max))
 		}
 	}
 }

@@ -133,15 +133,17 @@ func (a *hsAnswers) addrs(owner string, qtype uint16) []dns.RR {
 // eachAddr calls f with each address of the members (once each, in order)
 // that question type qtype asks for, of the members in the asked zone.
 func (a *hsAnswers) eachAddr(qtype uint16, f func(netip.Addr)) {
-	var last netip.Addr
+	var last addr16
 	first := true
 	for _, c := range a.hs.members.chunks {
 		for j := range c {
 			m := &c[j]
-			if (first || m.ip() != last) && wants(qtype, m.ip()) && a.in(*m) {
-				f(m.ip())
+			if first || m.at != last {
+				if ip := m.ip(); wants(qtype, ip) && a.in(*m) {
+					f(ip)
+				}
 			}
-			last, first = m.ip(), false
+			last, first = m.at, false
 		}
 	}
 }
@@ -211,7 +213,7 @@ func (w *labelWalk) next() ([]int32, bool) {
 	for !w.hs.allByLabel && w.dashed < ms.Len() {
 		i := w.dashed
 		w.dashed++
-		if m := ms.At(i); m.dashed && m.labelLen() <= w.maxLabel && (w.a == nil || w.a.in(*m)) {
+		if m := ms.At(i); m.dashed && m.labelFits(w.maxLabel) && (w.a == nil || w.a.in(*m)) {
 			w.one[0] = int32(i)
 			return w.one[:], true
 		}
@@ -220,11 +222,11 @@ func (w *labelWalk) next() ([]int32, bool) {
 		lo := w.byLabel
 		first := ms.At(int(by[lo]))
 		hi := lo + 1
-		for hi < len(by) && compareLabels(ms.At(int(by[hi])), first) == 0 {
+		for hi < len(by) && sameLabel(ms.At(int(by[hi])), first) {
 			hi++
 		}
 		w.byLabel = hi
-		if first.labelLen() > w.maxLabel {
+		if !first.labelFits(w.maxLabel) {
 			continue
 		}
 		if w.a == nil || w.a.zone == "" {

@@ -191,7 +191,7 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 		}
 		return ptrRef{m.ip(), m.label + "." + key}
 	}
-	fits := func(m hsMember) bool { return m.ptr && m.labelLen()+1+len(base) <= maxName }
+	fits := func(m hsMember) bool { return m.ptr && m.labelFits(maxName-1-len(base)) }
 	for len(a) > 0 || len(b) > 0 {
 		c := 0
 		switch {
