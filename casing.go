@@ -289,30 +289,25 @@ func (s *caseSlabs) join3(a, b, c string) string {
 	return unsafe.String(&s.text[start], n)
 }
 
-// dashedJoin carves "<ip dashed>.<rel>.svc.<zone>": the PTR target of a
-// member that goes by its dashed address (see targets).
-func (s *caseSlabs) dashedJoin(ip netip.Addr, rel, zone string) string {
-	const most = 40 + 1 + len(".svc.") // the longest dashed address, and the separators
-	if !s.room(most + len(rel) + len(zone)) {
-		return dashed(ip) + "." + rel + ".svc." + zone
+// dashedJoin carves "<ip dashed>.<a><b><c>": a name below a member that
+// goes by its dashed address, such as its PTR target (rel, ".svc.", zone)
+// or its name in its service (base).
+func (s *caseSlabs) dashedJoin(ip netip.Addr, a, b, c string) string {
+	if !s.room(maxDashed + 1 + len(a) + len(b) + len(c)) {
+		return dashed(ip) + "." + a + b + c
 	}
 	start := len(s.text)
-	s.text = append(append(append(append(appendDashed(s.text, ip), '.'), rel...), ".svc."...), zone...)
+	s.text = append(append(append(append(appendDashed(s.text, ip), '.'), a...), b...), c...)
 	return unsafe.String(&s.text[start], len(s.text)-start)
 }
 
 // memberName carves the name of member m of the headless service named
 // base: "<label>.<base>".
 func (s *caseSlabs) memberName(m *hsMember, base string) string {
-	if !m.dashed {
-		return s.join3(m.label, ".", base)
+	if m.dashed {
+		return s.dashedJoin(m.ip(), base, "", "")
 	}
-	if !s.room(maxDashed + 1 + len(base)) {
-		return dashed(m.ip()) + "." + base
-	}
-	start := len(s.text)
-	s.text = append(append(appendDashed(s.text, m.ip()), '.'), base...)
-	return unsafe.String(&s.text[start], len(s.text)-start)
+	return s.join3(m.label, ".", base)
 }
 
 // raw carves a copy of b, its capacity capped so that appending to it

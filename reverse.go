@@ -142,7 +142,7 @@ func ptrRecords(slabs *caseSlabs, owner string, ip netip.Addr, rels string, zone
 		case absolute:
 			rr.Ptr = rel
 		case strings.HasPrefix(rel, "/"): // a member going by its dashed address
-			rr.Ptr = slabs.dashedJoin(ip, rel[1:], zone)
+			rr.Ptr = slabs.dashedJoin(ip, rel[1:], ".svc.", zone)
 		default:
 			rr.Ptr = slabs.join3(rel, ".svc.", zone)
 		}
