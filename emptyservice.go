@@ -15,7 +15,7 @@ func hasEndpoint(s *service, sls []*endpointSlice) bool {
 
 // sliceHasEndpoint is hasEndpoint for one of s's slices.
 func sliceHasEndpoint(s *service, sl *endpointSlice) bool {
-	return s.publishNotReady && len(sl.endpoints) > 0 || slices.ContainsFunc(sl.endpoints, func(ep endpoint) bool { return ep.ready })
+	return s.is(svcPublishNotReady) && len(sl.endpoints) > 0 || slices.ContainsFunc(sl.endpoints, func(ep endpoint) bool { return ep.ready })
 }
 
 // hasEndpointIn reports whether st's slices, with slice name set to sl (nil:

@@ -12,12 +12,12 @@ import "slices"
 func (x *extIndex) setIngress(in *ingress, gone bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	setOrDeleteObj(x.ingresses, in.key, in, gone)
+	setOrDeleteObj(x.ingresses, in.key(), in, gone)
 	x.publishIngress(in, gone)
 }
 
 func (x *extIndex) publishIngress(in *ingress, gone bool) {
-	owner := "ingresses/" + in.key
+	owner := "ingresses/" + in.key()
 	if gone || !x.serves(in.namespace()) {
 		x.setNames(owner, nil, nil)
 		return
@@ -31,9 +31,9 @@ func (x *extIndex) publishIngress(in *ingress, gone bool) {
 func (x *extIndex) setGateway(g *gateway, gone bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	setOrDeleteObj(x.gateways, g.key, g, gone)
+	setOrDeleteObj(x.gateways, g.key(), g, gone)
 	for _, r := range x.routes {
-		if slices.Contains(r.parents, g.key) {
+		if slices.Contains(r.parents, g.key()) {
 			x.publishRoute(r, false)
 		}
 	}
@@ -43,7 +43,7 @@ func (x *extIndex) setGateway(g *gateway, gone bool) {
 func (x *extIndex) setRoute(r *httpRoute, gone bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	setOrDeleteObj(x.routes, r.key, r, gone)
+	setOrDeleteObj(x.routes, r.key(), r, gone)
 	x.publishRoute(r, gone)
 }
 
@@ -51,7 +51,7 @@ func (x *extIndex) setRoute(r *httpRoute, gone bool) {
 // accepted it, and the route's own target and ttl annotations, or else
 // those of its Gateways. A Gateway of a namespace not served gives none.
 func (x *extIndex) publishRoute(r *httpRoute, gone bool) {
-	owner := "httproutes/" + r.key
+	owner := "httproutes/" + r.key()
 	if gone || !x.serves(r.namespace()) {
 		x.setNames(owner, nil, nil)
 		return

@@ -58,7 +58,7 @@ func (s *service) withRare(x external, externalName string, moreIPs []netip.Addr
 		return s
 	}
 	se := &serviceExt{service: *s, ext: x, externalName: externalName, moreIPs: moreIPs}
-	se.hasExt = true
+	se.set(svcHasExt, true)
 	return &se.service
 }
 
@@ -71,7 +71,7 @@ func (s *service) rare() *serviceExt {
 
 // externalName is an ExternalName service's externalName, "" for others.
 func (s *service) externalName() string {
-	if !s.hasExt {
+	if !s.is(svcHasExt) {
 		return ""
 	}
 	return s.rare().externalName
@@ -79,7 +79,7 @@ func (s *service) externalName() string {
 
 // externalData is the external data of s, nil if it has none.
 func (s *service) externalData() *external {
-	if !s.hasExt {
+	if !s.is(svcHasExt) {
 		return nil
 	}
 	return &s.rare().ext

@@ -151,7 +151,7 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 			eps := sl.endpoints
 			j, _ := slices.BinarySearchFunc(eps, ip, func(e endpoint, ip netip.Addr) int { return e.ip().Compare(ip) })
 			for ; j < len(eps) && eps[j].ip() == ip; j++ {
-				if eps[j].ready || s.publishNotReady {
+				if eps[j].ready || s.is(svcPublishNotReady) {
 					g.add(ip, &eps[j], sl, podNames)
 				}
 			}
@@ -247,7 +247,7 @@ func newAddrMerge(s *service, sls []*endpointSlice) *addrMerge {
 func (it *addrMerge) head(r *addrRun) (*endpoint, bool) {
 	for len(r.eps) > 0 {
 		ep := &r.eps[0]
-		if ep.ip().IsValid() && (ep.ready || it.s.publishNotReady) {
+		if ep.ip().IsValid() && (ep.ready || it.s.is(svcPublishNotReady)) {
 			return ep, true
 		}
 		r.eps = r.eps[1:]

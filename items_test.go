@@ -16,9 +16,9 @@ func TestItemsHoldWhatAMapHoldsAcrossTypes(t *testing.T) {
 	obj := func(i int, slice bool) any {
 		key := fmt.Sprintf("ns/obj-%d", i)
 		if slice {
-			return &endpointSlice{objMeta: objMeta{key: key}}
+			return &endpointSlice{objMeta: keyMeta(key, 0)}
 		}
-		return &service{objMeta: objMeta{key: key}}
+		return &service{objMeta: keyMeta(key, 0)}
 	}
 	for step := range 4000 {
 		if step == 2000 {

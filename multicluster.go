@@ -49,10 +49,10 @@ func nsScope(key string) string {
 
 // stateKey is the watcher key of a service or an import.
 func (s *service) stateKey() string {
-	if s.imported {
+	if s.is(svcImported) {
 		return importKey(s.namespace(), s.name())
 	}
-	return s.key
+	return s.key()
 }
 
 var (
@@ -87,7 +87,7 @@ func toServiceImport(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	s := &service{objMeta: newServiceMeta(&si.ObjectMeta), keyed: true, imported: true, kind: kindClusterIP}
+	s := &service{objMeta: newServiceMeta(&si.ObjectMeta), flags: svcKeyed | svcImported, kind: kindClusterIP}
 	var more []netip.Addr
 	switch si.Spec.Type {
 	case mcs.Headless:

@@ -71,7 +71,7 @@ func (w *watcher) serves(ns string) bool {
 // served: a service of a namespace namespace_labels leaves out is not in the
 // index.
 func (w *watcher) countService(s *service, n float64) {
-	if s != nil && !s.imported && w.serves(s.namespace()) {
+	if s != nil && !s.is(svcImported) && w.serves(s.namespace()) {
 		indexServices.WithLabelValues(kindNames[s.kind]).Add(n)
 	}
 }

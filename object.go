@@ -23,27 +23,47 @@ const (
 	numSvcKinds
 )
 
-// service is what DNS needs of a v1.Service.
+// service is what DNS needs of a v1.Service: 32 bytes, a size class of
+// Go's allocator, for the services most clusters have (servicefields.go).
 type service struct {
 	objMeta
-	// portList and nPorts are ports(), without the slice's capacity: the
-	// 8 bytes that fit the struct in a smaller size class.
+	// portList and nPorts are ports(), without the slice's capacity.
 	portList *port
-	nPorts   uint32
 	// ip4 is the first of spec.clusterIPs (valid ones only) if it is an
-	// IPv4 address (nIPs 1), as most are. Any other cluster IP (the second
-	// of a dual-stack service, the first of an IPv6 one) is kept after the
-	// service (serviceExt): 12 bytes less on every IPv4 service, which fit
-	// the struct in the 48-byte size class (see setIPs, clusterIP).
-	ip4             [4]byte // after nPorts: no padding
-	nIPs            uint8   // 1 if ip4 is set
-	kind            svcKind // next to the bools: the struct fits a smaller size class
-	badExternalName bool    // externalName() is no DNS name: no CNAME can point at it
-	publishNotReady bool
-	selector        bool // spec.selector is set: its slices are the EndpointSlice controller's
-	hasExt          bool // external data follows (serviceExt): load balancer, external IPs, annotations
-	keyed           bool // the index's key follows key in its string's bytes (newServiceMeta)
-	imported        bool // a ServiceImport (multicluster.go), answered in the multicluster zones
+	// IPv4 address (svcHasIP4), as most are. Any other cluster IP (the
+	// second of a dual-stack service, the first of an IPv6 one) is kept
+	// after the service (serviceExt): 12 bytes less on every IPv4 service
+	// (see setIPs, clusterIP).
+	ip4    [4]byte
+	nPorts uint16 // at most maxPorts
+	kind   svcKind
+	flags  svcFlags
+}
+
+// svcFlags are a service's yes-or-no fields, one bit each: a byte where
+// seven bools took seven, which fit the struct in 32 bytes.
+type svcFlags uint8
+
+const (
+	svcHasIP4          svcFlags = 1 << iota // ip4 is set
+	svcBadExternalName                      // externalName() is no DNS name: no CNAME can point at it
+	svcPublishNotReady                      // spec.publishNotReadyAddresses
+	svcSelector                             // spec.selector is set: its slices are the EndpointSlice controller's
+	svcHasExt                               // external data follows (serviceExt): load balancer, external IPs, annotations
+	svcKeyed                                // the index's key follows key in its string's bytes (newServiceMeta)
+	svcImported                             // a ServiceImport (multicluster.go), answered in the multicluster zones
+)
+
+// is reports whether every flag of f is set.
+func (s *service) is(f svcFlags) bool { return s.flags&f == f }
+
+// set sets the flags of f, or clears them.
+func (s *service) set(f svcFlags, on bool) {
+	if on {
+		s.flags |= f
+	} else {
+		s.flags &^= f
+	}
 }
 
 // DeepCopyObject returns the object itself: stored objects are never mutated.
@@ -127,22 +147,21 @@ func toService(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	s := &service{
-		objMeta:         newServiceMeta(&svc.ObjectMeta),
-		publishNotReady: svc.Spec.PublishNotReadyAddresses,
-		keyed:           true,
-		selector:        len(svc.Spec.Selector) > 0,
-	}
+	s := &service{objMeta: newServiceMeta(&svc.ObjectMeta), flags: svcKeyed}
+	s.set(svcPublishNotReady, svc.Spec.PublishNotReadyAddresses)
+	s.set(svcSelector, len(svc.Spec.Selector) > 0)
 	var externalName string // kept after the service (serviceExt): few have one
 	var moreIPs []netip.Addr
 	switch {
 	case svc.Spec.Type == corev1.ServiceTypeExternalName:
 		s.kind = kindExternalName
 		// Validated once, here: queries answer with it as it is.
-		externalName, s.badExternalName = svc.Spec.ExternalName, true
-		if target, ok := externalTarget(svc.Spec.ExternalName); ok {
-			externalName, s.badExternalName = target, false
+		externalName = svc.Spec.ExternalName
+		target, ok := externalTarget(svc.Spec.ExternalName)
+		if ok {
+			externalName = target
 		}
+		s.set(svcBadExternalName, !ok)
 	case svc.Spec.ClusterIP == corev1.ClusterIPNone:
 		s.kind = kindHeadless
 	default:

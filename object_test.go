@@ -43,8 +43,8 @@ func TestEndpointSliceKeepsEndpointsOnlyWhereAnswersUseThem(t *testing.T) {
 			case !compact && len(got.endpoints) != tc.want:
 				t.Errorf("stored %d endpoints, want %d", len(got.endpoints), tc.want)
 			}
-			if got.service != "web" || got.key != "ns/web-x" {
-				t.Errorf("stored slice %q of service %q, want ns/web-x of web", got.key, got.service)
+			if got.service != "web" || got.key() != "ns/web-x" {
+				t.Errorf("stored slice %q of service %q, want ns/web-x of web", got.key(), got.service)
 			}
 		})
 	}
@@ -97,11 +97,11 @@ func TestExternalNameKeptAfterTheService(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := obj.(*service)
-		if s.externalName() != tc.externalName || s.hasExt != tc.hasExt {
-			t.Errorf("%s: externalName %q, external data %v; want %q, %v", s.key, s.externalName(), s.hasExt, tc.externalName, tc.hasExt)
+		if s.externalName() != tc.externalName || s.is(svcHasExt) != tc.hasExt {
+			t.Errorf("%s: externalName %q, external data %v; want %q, %v", s.key(), s.externalName(), s.is(svcHasExt), tc.externalName, tc.hasExt)
 		}
 		if x := s.externalData(); x != nil && len(x.hostnames) != tc.hostnames {
-			t.Errorf("%s: hostnames %q, want %d", s.key, x.hostnames, tc.hostnames)
+			t.Errorf("%s: hostnames %q, want %d", s.key(), x.hostnames, tc.hostnames)
 		}
 	}
 }
@@ -133,7 +133,7 @@ func TestClusterIPsKeptInOrder(t *testing.T) {
 			got = append(got, s.clusterIP(i).String())
 		}
 		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s: cluster IPs %q, want %q", s.key, got, tc.want)
+			t.Errorf("%s: cluster IPs %q, want %q", s.key(), got, tc.want)
 		}
 	}
 }
@@ -151,11 +151,11 @@ func TestServiceIndexKey(t *testing.T) {
 		}
 		s := obj.(*service)
 		want := svc.Name + "." + svc.Namespace
-		if got := s.indexKey(); got != want || s.key != svc.Namespace+"/"+svc.Name || s.name() != svc.Name || s.namespace() != svc.Namespace {
-			t.Errorf("service %s: index key %q, name %q, namespace %q; want %q, %q, %q", s.key, got, s.name(), s.namespace(), want, svc.Name, svc.Namespace)
+		if got := s.indexKey(); got != want || s.key() != svc.Namespace+"/"+svc.Name || s.name() != svc.Name || s.namespace() != svc.Namespace {
+			t.Errorf("service %s: index key %q, name %q, namespace %q; want %q, %q, %q", s.key(), got, s.name(), s.namespace(), want, svc.Name, svc.Namespace)
 		}
 	}
-	s := &service{objMeta: objMeta{key: "ns/odd"}}
+	s := &service{objMeta: keyMeta("ns/odd", 0)}
 	if got := s.indexKey(); got != "odd.ns" {
 		t.Errorf("index key of a service built otherwise: %q, want odd.ns", got)
 	}

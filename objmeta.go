@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"strconv"
 	"strings"
+	"unsafe"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -11,45 +12,84 @@ import (
 // objMeta is the identity of a stored object. It satisfies what the
 // informer's store needs (runtime.Object and meta.Accessor through
 // GetObjectMeta) without carrying a whole ObjectMeta per object.
+//
+// It is 16 bytes: the address of its key's bytes ("namespace/name", as the
+// watcher files services: key) and one word, packed, that holds the key's
+// length, where its namespace ends and its resource version (rv). A string
+// header and a word took 24, which put a service past the 32-byte size
+// class (issue 13).
 type objMeta struct {
-	key string // "namespace/name", as the watcher files services
-	// packed is the resource version (rv) above nsBits bits that say where
-	// the namespace ends in key: one word where a string and a length took
-	// three.
+	k      *byte
 	packed uint64
 }
 
-// nsBits hold len(namespace)+1, or 0 for unknown (a namespace longer than
-// the API allows, or an objMeta built by hand), which namespace then finds.
-const nsBits = 8
+// packed holds, from its low bits: len(namespace)+1 in nsBits bits, or 0
+// for unknown (a namespace longer than the API allows, or one not
+// separated by "/"), which nsLen then finds; the key's length in lenBits
+// bits; the resource version in the rest (rvBits). A key too long for
+// lenBits (longLen, none the API allows: its names are at most 253 bytes)
+// keeps its length where the version would be, and no version (rv 0: its
+// updates are never taken for replays).
+const (
+	nsBits  = 8
+	lenBits = 16
+	rvBits  = 64 - nsBits - lenBits
+	longLen = 1<<lenBits - 1
+)
 
-func newObjMeta(m *metav1.ObjectMeta) objMeta {
-	return objMeta{key: m.Namespace + "/" + m.Name, packed: pack(m)}
+// keyMeta is an objMeta of key with resource version rv (0: none) that
+// must fit (parseRV).
+func keyMeta(key string, rv uint64) objMeta {
+	var ns uint64
+	if i := strings.IndexByte(key, '/'); i >= 0 && i < 1<<nsBits-1 {
+		ns = uint64(i) + 1
+	}
+	n := uint64(len(key))
+	if n >= longLen {
+		rv, n = n, longLen
+	}
+	return objMeta{k: unsafe.StringData(key), packed: rv<<(nsBits+lenBits) | n<<nsBits | ns}
 }
 
-func pack(m *metav1.ObjectMeta) uint64 {
-	var ns uint64
-	if len(m.Namespace) < 1<<nsBits-1 {
-		ns = uint64(len(m.Namespace)) + 1
+func newObjMeta(m *metav1.ObjectMeta) objMeta {
+	return keyMeta(m.Namespace+"/"+m.Name, parseRV(m.ResourceVersion))
+}
+
+// key is "namespace/name", as the watcher files services and the
+// informers' stores file objects.
+func (m *objMeta) key() string {
+	n := int(m.packed >> nsBits & longLen)
+	if n == longLen {
+		n = int(m.packed >> (nsBits + lenBits))
 	}
-	return parseRV(m.ResourceVersion)<<nsBits | ns
+	return unsafe.String(m.k, n)
 }
 
 // rv is the resource version as a number: an API server's are decimal
 // numbers (etcd's revisions). 0: none, or one of another form (the API
 // calls them opaque), whose updates are then never taken for replays.
-func (m *objMeta) rv() uint64 { return m.packed >> nsBits }
+func (m *objMeta) rv() uint64 {
+	if m.packed>>nsBits&longLen == longLen {
+		return 0
+	}
+	return m.packed >> (nsBits + lenBits)
+}
 
-// setRV sets the resource version, which must fit (parseRV).
-func (m *objMeta) setRV(rv uint64) { m.packed = rv<<nsBits | m.packed&(1<<nsBits-1) }
+// setRV sets the resource version, which must fit (parseRV); a key too
+// long for lenBits keeps none.
+func (m *objMeta) setRV(rv uint64) {
+	if m.packed>>nsBits&longLen != longLen {
+		m.packed = rv<<(nsBits+lenBits) | m.packed&(1<<(nsBits+lenBits)-1)
+	}
+}
 
 // parseRV is a resource version as a number, if it is one written as
 // FormatUint writes it (so that GetObjectMeta gives it back as it came)
-// and it fits with the namespace's length (below 2^56: etcd's revisions
-// would take centuries to get there); 0 otherwise.
+// and it fits in rvBits bits (below 2^40: an etcd taking a thousand writes
+// a second gets there in 34 years); 0 otherwise.
 func parseRV(s string) uint64 {
 	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || strconv.FormatUint(n, 10) != s || n >= 1<<(64-nsBits) {
+	if err != nil || strconv.FormatUint(n, 10) != s || n >= 1<<rvBits {
 		return 0
 	}
 	return n
@@ -61,7 +101,7 @@ func parseRV(s string) uint64 {
 // costs a few bytes of the key's allocation rather than a string of its own.
 func newServiceMeta(m *metav1.ObjectMeta) objMeta {
 	both := m.Namespace + "/" + m.Name + "." + m.Namespace
-	return objMeta{key: both[:len(m.Namespace)+1+len(m.Name)], packed: pack(m)}
+	return keyMeta(both[:len(m.Namespace)+1+len(m.Name)], parseRV(m.ResourceVersion))
 }
 
 // nsLen is where the namespace ends in the key: at the first '/', which no
@@ -70,14 +110,14 @@ func (m *objMeta) nsLen() int {
 	if n := int(m.packed & (1<<nsBits - 1)); n > 0 {
 		return n - 1
 	}
-	return strings.IndexByte(m.key, '/')
+	return strings.IndexByte(m.key(), '/')
 }
 
-func (m *objMeta) namespace() string { return m.key[:m.nsLen()] }
-func (m *objMeta) name() string      { return m.key[m.nsLen()+1:] }
+func (m *objMeta) namespace() string { return m.key()[:m.nsLen()] }
+func (m *objMeta) name() string      { return m.key()[m.nsLen()+1:] }
 
 // storeKey is the informers' key of the object (fanout.go): its key.
-func (m *objMeta) storeKey() string { return m.key }
+func (m *objMeta) storeKey() string { return m.key() }
 
 func (m *objMeta) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 

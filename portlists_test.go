@@ -27,7 +27,7 @@ func TestEqualPortListsAreShared(t *testing.T) {
 	}
 	for _, other := range []*service{c, d, e} {
 		if &a.ports()[0] == &other.ports()[0] {
-			t.Errorf("%s shares %s's ports: %v, %v", other.key, a.key, other.ports(), a.ports())
+			t.Errorf("%s shares %s's ports: %v, %v", other.key(), a.key(), other.ports(), a.ports())
 		}
 	}
 	if got := d.ports(); len(got) != 2 || got[0].name != "https" || got[1].name != "http" || e.ports()[0].proto != protoUDP {

@@ -111,7 +111,7 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit
 	if !isLabel(s.name()) || !isLabel(s.namespace()) {
 		return o // not a name the API allows: no host name can be built on it
 	}
-	if s.imported {
+	if s.is(svcImported) {
 		r.serviceImport(o, s, sls) // ready-made names in the multicluster zones
 		return o
 	}
@@ -137,11 +137,11 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit
 			o.endpoints = o.ref.hs.addrs
 		}
 	case kindExternalName:
-		if !s.badExternalName {
+		if !s.is(svcBadExternalName) {
 			o.ref.svc = s
 		} // the watcher warns of it, once per value
 	default:
-		panic(fmt.Sprintf("kubesvc: service %s of kind %d, which records does not know", s.key, s.kind))
+		panic(fmt.Sprintf("kubesvc: service %s of kind %d, which records does not know", s.key(), s.kind))
 	}
 	return o
 }

@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -15,8 +16,8 @@ func TestResourceVersionKeptAsNumber(t *testing.T) {
 		in   string
 		want uint64
 	}{
-		{"", 0}, {"0", 0}, {"1", 1}, {"72057594037927935", 1<<56 - 1},
-		{"72057594037927936", 0}, {"18446744073709551616", 0}, {"007", 0}, {"+7", 0}, {"7a", 0}, {"abc", 0},
+		{"", 0}, {"0", 0}, {"1", 1}, {"1099511627775", 1<<40 - 1},
+		{"1099511627776", 0}, {"18446744073709551616", 0}, {"007", 0}, {"+7", 0}, {"7a", 0}, {"abc", 0},
 	} {
 		if got := parseRV(tc.in); got != tc.want {
 			t.Errorf("parseRV(%q) = %d, want %d", tc.in, got, tc.want)
@@ -41,17 +42,30 @@ func TestResourceVersionKeptAsNumber(t *testing.T) {
 func TestObjMetaNamespaceAndName(t *testing.T) {
 	long := strings.Repeat("n", 300) // longer than the API allows: found, not packed
 	for _, m := range []metav1.ObjectMeta{
-		{Namespace: "ns", Name: "a", ResourceVersion: "72057594037927935"},
+		{Namespace: "ns", Name: "a", ResourceVersion: "1099511627775"},
 		{Name: "cluster-scoped", ResourceVersion: "3"},
 		{Namespace: long, Name: "b.c", ResourceVersion: "x"},
+		// a key too long for lenBits: read back whole, with no version
+		{Namespace: "ns", Name: strings.Repeat("l", 70000), ResourceVersion: "5"},
 	} {
-		for _, o := range []objMeta{newObjMeta(&m), newServiceMeta(&m), {key: m.Namespace + "/" + m.Name}} {
-			if o.namespace() != m.Namespace || o.name() != m.Name || o.key != m.Namespace+"/"+m.Name {
-				t.Errorf("%.20s/%s: read back as %.20s/%s, key %.30q", m.Namespace, m.Name, o.namespace(), o.name(), o.key)
+		for _, o := range []objMeta{newObjMeta(&m), newServiceMeta(&m), keyMeta(m.Namespace+"/"+m.Name, 0)} {
+			if o.namespace() != m.Namespace || o.name() != m.Name || o.key() != m.Namespace+"/"+m.Name {
+				t.Errorf("%.20s/%.20s: read back as %.20s/%.20s, key %.30q", m.Namespace, m.Name, o.namespace(), o.name(), o.key())
 			}
 		}
-		if o := newObjMeta(&m); o.GetObjectMeta().GetResourceVersion() != m.ResourceVersion && m.ResourceVersion != "x" {
-			t.Errorf("%s: version %q, want %q", m.Name, o.GetObjectMeta().GetResourceVersion(), m.ResourceVersion)
+		want := m.ResourceVersion
+		if want == "x" || len(m.Name) > 65000 {
+			want = "" // no number, or no room for one
 		}
+		if o := newObjMeta(&m); o.GetObjectMeta().GetResourceVersion() != want {
+			t.Errorf("%.20s: version %q, want %q", m.Name, o.GetObjectMeta().GetResourceVersion(), want)
+		}
+		o := newObjMeta(&m)
+		if o.setRV(9); o.key() != m.Namespace+"/"+m.Name || (len(m.Name) > 65000) != (o.rv() == 0) {
+			t.Errorf("%.20s: after setRV(9), key %.30q, version %d", m.Name, o.key(), o.rv())
+		}
+	}
+	if size := unsafe.Sizeof(objMeta{}); size != 16 {
+		t.Errorf("an objMeta takes %d bytes, want 16", size)
 	}
 }

@@ -1,6 +1,7 @@
 package kubesvc
 
 import (
+	"math"
 	"net/netip"
 	"unsafe"
 )
@@ -11,23 +12,32 @@ import (
 
 // indexKey is the index's key of s (see indexKey).
 func (s *service) indexKey() string {
-	if !s.keyed {
-		return indexKey(s.key)
+	if !s.is(svcKeyed) {
+		return indexKey(s.key())
 	}
 	// keyed: the key's bytes are followed by "." and the namespace, in the
 	// same string allocation (newServiceMeta), which keeps them alive.
 	ns := len(s.namespace())
-	return unsafe.String(unsafe.StringData(s.key), len(s.key)+1+ns)[ns+1:]
+	return unsafe.String(unsafe.StringData(s.key()), len(s.key())+1+ns)[ns+1:]
 }
 
 // ports are the service's ports; an unnamed one only has an SRV at the
 // service's own name.
 func (s *service) ports() []port { return unsafe.Slice(s.portList, s.nPorts) }
 
+// maxPorts is the most ports a service keeps: nPorts's bound. The API sets
+// none, but only an object near etcd's 1.5 MiB limit has more; such a
+// service's other ports are left out, with an error.
+const maxPorts = math.MaxUint16
+
 // setPorts keeps ports in s.
 func (s *service) setPorts(ports []port) {
+	if len(ports) > maxPorts {
+		log.Errorf("service %s: %d named ports; the %d after the first %d are left out of the index", s.key(), len(ports), len(ports)-maxPorts, maxPorts)
+		ports = ports[:maxPorts]
+	}
 	if len(ports) > 0 {
-		s.portList, s.nPorts = &ports[0], uint32(len(ports))
+		s.portList, s.nPorts = &ports[0], uint16(len(ports))
 	}
 }
 
@@ -38,22 +48,31 @@ func (s *service) setIPs(ips []netip.Addr) (more []netip.Addr) {
 	if len(ips) == 0 || !ips[0].Unmap().Is4() {
 		return ips
 	}
-	s.ip4, s.nIPs = ips[0].Unmap().As4(), 1
+	s.ip4 = ips[0].Unmap().As4()
+	s.set(svcHasIP4, true)
 	return ips[1:]
+}
+
+// numIP4 is 1 if ip4 holds s's first cluster IP, 0 if not.
+func (s *service) numIP4() int {
+	if s.is(svcHasIP4) {
+		return 1
+	}
+	return 0
 }
 
 // numIPs is how many cluster IPs s has.
 func (s *service) numIPs() int {
-	if s.hasExt {
-		return int(s.nIPs) + len(s.rare().moreIPs)
+	if s.is(svcHasExt) {
+		return s.numIP4() + len(s.rare().moreIPs)
 	}
-	return int(s.nIPs)
+	return s.numIP4()
 }
 
 // clusterIP is cluster IP i of s, i < numIPs.
 func (s *service) clusterIP(i int) netip.Addr {
-	if i < int(s.nIPs) {
+	if i < s.numIP4() {
 		return netip.AddrFrom4(s.ip4)
 	}
-	return s.rare().moreIPs[i-int(s.nIPs)]
+	return s.rare().moreIPs[i-s.numIP4()]
 }

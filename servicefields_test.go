@@ -19,7 +19,7 @@ func TestServiceKeepsClusterIPsInOrder(t *testing.T) {
 			t.Errorf("cluster IPs %q read back as %q", ips, got)
 		}
 	}
-	if size := unsafe.Sizeof(service{}); size != 48 {
-		t.Errorf("a service takes %d bytes, want 48 (a size class of Go's allocator)", size)
+	if size := unsafe.Sizeof(service{}); size != 32 {
+		t.Errorf("a service takes %d bytes, want 32 (a size class of Go's allocator)", size)
 	}
 }

@@ -82,7 +82,7 @@ func stockKind(s *service) int {
 	switch {
 	case s.kind != kindHeadless:
 		return stockClusterIP
-	case s.selector:
+	case s.is(svcSelector):
 		return stockHeadlessWithSelector
 	}
 	return stockHeadlessWithoutSelector

@@ -70,7 +70,7 @@ func TestSlotIsOneWordAndKeepsItsCell(t *testing.T) {
 	if size := unsafe.Sizeof(svcSlot{}); size != 8 {
 		t.Errorf("svcSlot is %d bytes, want 8", size)
 	}
-	svc := &service{objMeta: objMeta{key: "ns/web"}}
+	svc := &service{objMeta: keyMeta("ns/web", 0)}
 	if s := serviceSlot(svc); s.svc() != svc || s.cell() != nil {
 		t.Errorf("service slot gives service %p and cell %p, want %p and none", s.svc(), s.cell(), svc)
 	}

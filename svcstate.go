@@ -61,13 +61,13 @@ func sliceIndex(sls []*endpointSlice, name string) (int, bool) {
 	at := sls[0].nsLen() + 1 // where names start: a service's slices share its namespace
 	lo, hi := 0, len(sls)
 	for lo < hi {
-		if m := int(uint(lo+hi) >> 1); sls[m].key[at:] < name {
+		if m := int(uint(lo+hi) >> 1); sls[m].key()[at:] < name {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo, lo < len(sls) && sls[lo].key[at:] == name
+	return lo, lo < len(sls) && sls[lo].key()[at:] == name
 }
 
 // withSlice is sls with slice name set to sl (nil: deleted), in place
@@ -108,7 +108,7 @@ func (w *watcher) implicit(key string) *service {
 	}
 	var buf [128]byte // "<service>.<namespace>", without allocating
 	ikey := append(append(append(buf[:0], name...), '.'), ns...)
-	if s := w.ix.service(ikey).svc; s != nil && s.key == key {
+	if s := w.ix.service(ikey).svc; s != nil && s.key() == key {
 		return s
 	}
 	return nil
@@ -120,7 +120,7 @@ func (w *watcher) implicit(key string) *service {
 // about a fifth of what kubesvc holds of it; the services of namespaces
 // that may stop being served (namespace_labels) keep theirs.
 func (w *watcher) settle(key string, st *svcState) {
-	if w.filterNamespaces || st.svc == nil || st.sls != nil || st.svc.key != key {
+	if w.filterNamespaces || st.svc == nil || st.sls != nil || st.svc.key() != key {
 		return
 	}
 	if w.ix.serviceNamed(st.svc.indexKey()).svc == st.svc {
@@ -143,7 +143,7 @@ func (w *watcher) services(yield func(*svcState) bool) {
 	for i := range w.ix.svcs {
 		for slot := range w.ix.svcs[i].Load().All() {
 			if s := slot.svc(); s != nil {
-				if held, _ := w.svcs.Get(s.key); held == nil && !yield(&svcState{key: s.key, svc: s}) {
+				if held, _ := w.svcs.Get(s.key()); held == nil && !yield(&svcState{key: s.key(), svc: s}) {
 					return
 				}
 			}

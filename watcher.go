@@ -94,7 +94,7 @@ func warnInvalidExternalName(key string, s *service) {
 		warnedExternalNames.Delete(key)
 		return
 	}
-	if !s.badExternalName {
+	if !s.is(svcBadExternalName) {
 		warnedExternalNames.Delete(key)
 		return
 	}
@@ -215,7 +215,7 @@ func (w *watcher) ownedAfter(st *svcState, prev *hsRecord, edit *sliceEdit) *own
 // taken from the index rather than merged again from its slices. (An
 // import's names are ready-made, and made again: see serviceImport.)
 func (w *watcher) published(st *svcState) *owned {
-	if st.svc == nil || st.svc.kind != kindHeadless || st.svc.imported || !w.serves(st.svc.namespace()) {
+	if st.svc == nil || st.svc.kind != kindHeadless || st.svc.is(svcImported) || !w.serves(st.svc.namespace()) {
 		return w.owned(st)
 	}
 	o := &owned{ref: w.ix.serviceNamed(st.svc.indexKey())}
@@ -281,7 +281,7 @@ func sameRef(a, b svcRef) bool {
 		return a.svc == b.svc
 	}
 	x, y := a.svc, b.svc
-	return x.kind == y.kind && x.externalName() == y.externalName() && x.badExternalName == y.badExternalName &&
+	return x.kind == y.kind && x.externalName() == y.externalName() && x.is(svcBadExternalName) == y.is(svcBadExternalName) &&
 		sameIPs(x, y) && slices.Equal(x.ports(), y.ports())
 }
 

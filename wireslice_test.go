@@ -291,8 +291,8 @@ func TestTransformsKeepNothingOfTheMessage(t *testing.T) {
 				t.Fatalf("slice %d, %s: %v", i, name, err)
 			}
 			sl := out.(*endpointSlice)
-			if inMsg(sl.key) || inMsg(sl.service) {
-				t.Fatalf("slice %d, %s: the stored key %q or service %q is a substring of the decoded message", i, name, sl.key, sl.service)
+			if inMsg(sl.key()) || inMsg(sl.service) {
+				t.Fatalf("slice %d, %s: the stored key %q or service %q is a substring of the decoded message", i, name, sl.key(), sl.service)
 			}
 			for _, ep := range sl.endpoints {
 				kept++
