@@ -124,9 +124,9 @@ func indexMemory(b *testing.B, svcs []*service, sls []*endpointSlice) {
 		w.ix.publish()
 		before := liveHeap()
 		for i, s := range svcs {
-			w.setService(s.key(), s)
+			w.setService(s.stateKey(), s)
 			if sls != nil {
-				w.setSlice(s.key(), sls[i].name(), sls[i])
+				w.setSlice(s.stateKey(), sls[i].name(), sls[i])
 			}
 		}
 		b.ReportMetric((float64(liveHeap())-float64(before))/float64(len(svcs)), "bytes/service")

@@ -24,7 +24,7 @@ func newChangeCluster(tb testing.TB, services int) *changeCluster {
 	web := []discovery.EndpointPort{slicePort("http", "TCP", 8080)}
 	add := func(svc any, sls ...*discovery.EndpointSlice) {
 		s, _ := toService(svc)
-		c.w.setService(s.(*service).key(), s.(*service))
+		c.w.setService(s.(*service).stateKey(), s.(*service))
 		for _, sl := range sls {
 			t, _ := toEndpointSlice(sl)
 			c.w.setSlice(t.(*endpointSlice).serviceKey(), t.(*endpointSlice).name(), t.(*endpointSlice))

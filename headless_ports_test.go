@@ -19,7 +19,7 @@ func TestHeadlessPortlessMemberBeforeOneWithPorts(t *testing.T) {
 	w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
 	w.ix.publish()
 	s, _ := toService(headlessSvc("ns", "hs", svcPort("web", corev1.ProtocolTCP, 80)))
-	w.setService(s.(*service).key(), s.(*service))
+	w.setService(s.(*service).stateKey(), s.(*service))
 	a, _ := toEndpointSlice(slice("ns", "hs-a", "hs", discovery.AddressTypeIPv4, nil, ep("10.0.0.1", "a", true)))
 	w.setSlice("ns/hs", "hs-a", a.(*endpointSlice))
 	b, _ := toEndpointSlice(slice("ns", "hs-b", "hs", discovery.AddressTypeIPv4,

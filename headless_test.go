@@ -40,7 +40,7 @@ func checkPatchedRecords(t *testing.T, size poolSize) {
 		svc := headlessSvc("ns", "hs", svcPort("web", corev1.ProtocolTCP, 80))
 		svc.Spec.PublishNotReadyAddresses = notReady
 		s, _ := toService(svc)
-		w.setService(s.(*service).key(), s.(*service))
+		w.setService(s.(*service).stateKey(), s.(*service))
 		for step := range 400 {
 			name := fmt.Sprintf("hs-%d", r.IntN(4))
 			if r.IntN(6) == 0 {

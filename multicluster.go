@@ -52,7 +52,7 @@ func (s *service) stateKey() string {
 	if s.is(svcImported) {
 		return importKey(s.namespace(), s.name())
 	}
-	return s.key()
+	return s.namespace() + "/" + s.name()
 }
 
 var (
@@ -87,7 +87,7 @@ func toServiceImport(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	s := &service{objMeta: newServiceMeta(&si.ObjectMeta), flags: svcKeyed | svcImported, kind: kindClusterIP}
+	s := &service{objMeta: newServiceMeta(&si.ObjectMeta), flags: svcImported, kind: kindClusterIP}
 	var more []netip.Addr
 	switch si.Spec.Type {
 	case mcs.Headless:

@@ -182,10 +182,10 @@ func TestNamespaceEventAfterStopLeavesNamesGaugeBe(t *testing.T) {
 	w.setNamespace("served", true)
 	for i := range 5 {
 		s := transformedService(t, clusterIPSvc("served", fmt.Sprint("svc-", i), []string{fmt.Sprintf("10.96.7.%d", i+1)}))
-		w.setService(s.key(), s)
+		w.setService(s.stateKey(), s)
 	}
 	late := transformedService(t, clusterIPSvc("late", "svc", []string{"10.96.7.99"}))
-	w.setService(late.key(), late) // its namespace is not served yet
+	w.setService(late.stateKey(), late) // its namespace is not served yet
 	w.stop()
 	before := testutil.ToFloat64(indexNames)
 	w.setNamespace("late", true)

@@ -50,7 +50,6 @@ const (
 	svcPublishNotReady                      // spec.publishNotReadyAddresses
 	svcSelector                             // spec.selector is set: its slices are the EndpointSlice controller's
 	svcHasExt                               // external data follows (serviceExt): load balancer, external IPs, annotations
-	svcKeyed                                // the index's key follows key in its string's bytes (newServiceMeta)
 	svcImported                             // a ServiceImport (multicluster.go), answered in the multicluster zones
 )
 
@@ -147,7 +146,7 @@ func toService(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	s := &service{objMeta: newServiceMeta(&svc.ObjectMeta), flags: svcKeyed}
+	s := &service{objMeta: newServiceMeta(&svc.ObjectMeta)}
 	s.set(svcPublishNotReady, svc.Spec.PublishNotReadyAddresses)
 	s.set(svcSelector, len(svc.Spec.Selector) > 0)
 	var externalName string // kept after the service (serviceExt): few have one

@@ -138,9 +138,9 @@ func TestClusterIPsKeptInOrder(t *testing.T) {
 	}
 }
 
-// A service's index key, "<service>.<namespace>", is the one its key's
-// string carries after the key, or made from the key for a service built
-// otherwise.
+// A service's index key, "<service>.<namespace>", is its key, or made from
+// its key ("namespace/name") for one whose names are not labels or one
+// built otherwise; its watcher key is "namespace/name" either way.
 func TestServiceIndexKey(t *testing.T) {
 	withExt := clusterIPSvc("ns-b", "web", []string{"10.96.5.3"})
 	withExt.Spec.ExternalIPs = []string{"192.0.2.1"}
@@ -151,8 +151,14 @@ func TestServiceIndexKey(t *testing.T) {
 		}
 		s := obj.(*service)
 		want := svc.Name + "." + svc.Namespace
-		if got := s.indexKey(); got != want || s.key() != svc.Namespace+"/"+svc.Name || s.name() != svc.Name || s.namespace() != svc.Namespace {
+		if got := s.indexKey(); got != want || s.stateKey() != svc.Namespace+"/"+svc.Name || !s.isAt(s.stateKey()) || s.name() != svc.Name || s.namespace() != svc.Namespace {
 			t.Errorf("service %s: index key %q, name %q, namespace %q; want %q, %q, %q", s.key(), got, s.name(), s.namespace(), want, svc.Name, svc.Namespace)
+		}
+	}
+	for _, svc := range []*corev1.Service{headlessSvc("ns", "a.b"), headlessSvc("ns.a", "b"), headlessSvc("ns", "B_")} {
+		s := transformedService(t, svc)
+		if s.isDotted() || s.key() != svc.Namespace+"/"+svc.Name || s.stateKey() != s.key() || s.indexKey() != svc.Name+"."+svc.Namespace {
+			t.Errorf("service %s/%s, whose names are not both labels: key %q (dotted %v), index key %q", svc.Namespace, svc.Name, s.key(), s.isDotted(), s.indexKey())
 		}
 	}
 	s := &service{objMeta: keyMeta("ns/odd", 0)}

@@ -141,7 +141,7 @@ func (r *records) service(s *service, sls []*endpointSlice, prev *hsRecord, edit
 			o.ref.svc = s
 		} // the watcher warns of it, once per value
 	default:
-		panic(fmt.Sprintf("kubesvc: service %s of kind %d, which records does not know", s.key(), s.kind))
+		panic(fmt.Sprintf("kubesvc: service %s of kind %d, which records does not know", s.stateKey(), s.kind))
 	}
 	return o
 }

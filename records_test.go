@@ -181,7 +181,7 @@ func expanded(rec records, s *service, sls []*endpointSlice) *owned {
 		return o
 	}
 	for i, zone := range rec.zones {
-		base := within(indexKey(s.key())+".svc", zone)
+		base := within(s.indexKey()+".svc", zone)
 		a := &hsAnswers{hs: hs, slabs: &caseSlabs{}, ttl: rec.ttl, base: base, maxLabel: maxName - 1 - len(base)}
 		a.names(func(name string, rrs, extra []dns.RR) {
 			b := o.at(name)
@@ -196,7 +196,7 @@ func expanded(rec records, s *service, sls []*endpointSlice) *owned {
 			}
 		})
 		if i == 0 {
-			_, o.ptrs = hsRefDiff(nil, hs, indexKey(s.key()), zone)
+			_, o.ptrs = hsRefDiff(nil, hs, s.indexKey(), zone)
 		}
 	}
 	return o
@@ -360,7 +360,7 @@ func TestSharedReverseNameOrder(t *testing.T) {
 		w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
 		for _, i := range order {
 			s, _ := toService(owners[i].svc)
-			w.setService(s.(*service).key(), s.(*service))
+			w.setService(s.(*service).stateKey(), s.(*service))
 			if owners[i].sl != nil {
 				sl, _ := toEndpointSlice(owners[i].sl)
 				w.setSlice(sl.(*endpointSlice).serviceKey(), sl.(*endpointSlice).name(), sl.(*endpointSlice))

@@ -48,8 +48,12 @@ func TestObjMetaNamespaceAndName(t *testing.T) {
 		// a key too long for lenBits: read back whole, with no version
 		{Namespace: "ns", Name: strings.Repeat("l", 70000), ResourceVersion: "5"},
 	} {
-		for _, o := range []objMeta{newObjMeta(&m), newServiceMeta(&m), keyMeta(m.Namespace+"/"+m.Name, 0)} {
-			if o.namespace() != m.Namespace || o.name() != m.Name || o.key() != m.Namespace+"/"+m.Name {
+		for i, o := range []objMeta{newObjMeta(&m), newServiceMeta(&m), keyMeta(m.Namespace+"/"+m.Name, 0)} {
+			want := m.Namespace + "/" + m.Name
+			if labels := isLabel(m.Name) && isLabel(m.Namespace); i == 1 && labels {
+				want = m.Name + "." + m.Namespace // a service's, dotted
+			}
+			if o.namespace() != m.Namespace || o.name() != m.Name || o.key() != want || o.isDotted() != (want != m.Namespace+"/"+m.Name) {
 				t.Errorf("%.20s/%.20s: read back as %.20s/%.20s, key %.30q", m.Namespace, m.Name, o.namespace(), o.name(), o.key())
 			}
 		}

@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"math"
 	"net/netip"
+	"strings"
 	"unsafe"
 )
 
@@ -10,15 +11,20 @@ import (
 // index's key kept in the key's string, the ports as a pointer and a
 // count, the first cluster IP inline.
 
-// indexKey is the index's key of s (see indexKey).
+// indexKey is the index's key of s (see indexKey): its key if it is dotted
+// (newServiceMeta), as every service whose names are labels is.
 func (s *service) indexKey() string {
-	if !s.is(svcKeyed) {
+	if !s.isDotted() {
 		return indexKey(s.key())
 	}
-	// keyed: the key's bytes are followed by "." and the namespace, in the
-	// same string allocation (newServiceMeta), which keeps them alive.
-	ns := len(s.namespace())
-	return unsafe.String(unsafe.StringData(s.key()), len(s.key())+1+ns)[ns+1:]
+	return s.key()
+}
+
+// isAt reports whether s is the service at key, a watcher's key
+// ("namespace/name"), without building s's (stateKey).
+func (s *service) isAt(key string) bool {
+	ns, name, ok := strings.Cut(key, "/")
+	return ok && !s.is(svcImported) && s.namespace() == ns && s.name() == name
 }
 
 // ports are the service's ports; an unnamed one only has an SRV at the
@@ -33,7 +39,7 @@ const maxPorts = math.MaxUint16
 // setPorts keeps ports in s.
 func (s *service) setPorts(ports []port) {
 	if len(ports) > maxPorts {
-		log.Errorf("service %s: %d named ports; the %d after the first %d are left out of the index", s.key(), len(ports), len(ports)-maxPorts, maxPorts)
+		log.Errorf("service %s: %d named ports; the %d after the first %d are left out of the index", s.stateKey(), len(ports), len(ports)-maxPorts, maxPorts)
 		ports = ports[:maxPorts]
 	}
 	if len(ports) > 0 {

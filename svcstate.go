@@ -108,7 +108,7 @@ func (w *watcher) implicit(key string) *service {
 	}
 	var buf [128]byte // "<service>.<namespace>", without allocating
 	ikey := append(append(append(buf[:0], name...), '.'), ns...)
-	if s := w.ix.service(ikey).svc; s != nil && s.key() == key {
+	if s := w.ix.service(ikey).svc; s != nil && s.isAt(key) {
 		return s
 	}
 	return nil
@@ -120,7 +120,7 @@ func (w *watcher) implicit(key string) *service {
 // about a fifth of what kubesvc holds of it; the services of namespaces
 // that may stop being served (namespace_labels) keep theirs.
 func (w *watcher) settle(key string, st *svcState) {
-	if w.filterNamespaces || st.svc == nil || st.sls != nil || st.svc.key() != key {
+	if w.filterNamespaces || st.svc == nil || st.sls != nil || !st.svc.isAt(key) {
 		return
 	}
 	if w.ix.serviceNamed(st.svc.indexKey()).svc == st.svc {
@@ -143,7 +143,7 @@ func (w *watcher) services(yield func(*svcState) bool) {
 	for i := range w.ix.svcs {
 		for slot := range w.ix.svcs[i].Load().All() {
 			if s := slot.svc(); s != nil {
-				if held, _ := w.svcs.Get(s.key()); held == nil && !yield(&svcState{key: s.key(), svc: s}) {
+				if key := s.stateKey(); !w.holds(key) && !yield(&svcState{key: key, svc: s}) {
 					return
 				}
 			}
@@ -155,4 +155,10 @@ func (w *watcher) services(yield func(*svcState) bool) {
 func (w *watcher) forget(key string) {
 	w.svcs.Delete(key)
 	w.leave(key)
+}
+
+// holds reports whether the watcher keeps a state at key.
+func (w *watcher) holds(key string) bool {
+	_, ok := w.svcs.Get(key)
+	return ok
 }

@@ -32,14 +32,14 @@ func TestPlainClusterIPServicesLeaveTheWatcherNoState(t *testing.T) {
 	w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
 	for i := range 100 {
 		s := transformedService(t, clusterIPSvc("ns", fmt.Sprint("svc-", i), []string{fmt.Sprintf("10.96.0.%d", i+1)}, svcPort("http", "TCP", 80)))
-		w.setService(s.key(), s)
+		w.setService(s.stateKey(), s)
 	}
 	w.ix.publish()
 	if n := w.svcs.Len(); n != 0 {
 		t.Errorf("after 100 ClusterIP services the watcher holds %d states, want 0", n)
 	}
 	moved := transformedService(t, clusterIPSvc("ns", "svc-7", []string{"10.96.9.9"}, svcPort("http", "TCP", 80)))
-	w.setService(moved.key(), moved)
+	w.setService(moved.stateKey(), moved)
 	if got := clusterIPOf(w.ix.serviceNamed("svc-7.ns")); got != "10.96.9.9" {
 		t.Errorf("svc-7 moved to 10.96.9.9: the index holds %s", got)
 	}
@@ -63,7 +63,7 @@ func TestPlainClusterIPServicesLeaveTheWatcherNoState(t *testing.T) {
 func TestSlicesOfAServiceWithoutStateAnswerWhenItTurnsHeadless(t *testing.T) {
 	w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
 	cip := transformedService(t, clusterIPSvc("ns", "web", []string{"10.96.0.1"}, svcPort("http", "TCP", 80)))
-	w.setService(cip.key(), cip)
+	w.setService(cip.stateKey(), cip)
 	w.ix.publish()
 	sl := transformed(slice("ns", "web-x", "web", discovery.AddressTypeIPv4,
 		[]discovery.EndpointPort{slicePort("http", "TCP", 80)}, ep("10.0.0.1", "", true), ep("10.0.0.2", "", true)), 2)
@@ -75,13 +75,13 @@ func TestSlicesOfAServiceWithoutStateAnswerWhenItTurnsHeadless(t *testing.T) {
 		t.Errorf("a slice changed the ClusterIP service's answer: %s", got)
 	}
 	hs := transformedService(t, headlessSvc("ns", "web", svcPort("http", "TCP", 80)))
-	w.setService(hs.key(), hs)
+	w.setService(hs.stateKey(), hs)
 	if ref := w.ix.serviceNamed("web.ns"); ref.hs == nil || ref.hs.addrs != 2 {
 		t.Fatalf("ns/web turned headless: the index holds %+v, want its 2 endpoints", ref)
 	}
 	w.setSlice(sl.serviceKey(), sl.name(), nil)
 	back := transformedService(t, clusterIPSvc("ns", "web", []string{"10.96.0.2"}, svcPort("http", "TCP", 80)))
-	w.setService(back.key(), back)
+	w.setService(back.stateKey(), back)
 	if got := clusterIPOf(w.ix.serviceNamed("web.ns")); got != "10.96.0.2" {
 		t.Errorf("ns/web back to ClusterIP 10.96.0.2: the index holds %s", got)
 	}
@@ -100,7 +100,7 @@ func TestStopUncountsServicesWithoutStateOnce(t *testing.T) {
 	w := newWatcher(records{zones: []string{"cluster.local."}, ttl: 30}, false)
 	for i := range 10 {
 		s := transformedService(t, clusterIPSvc("gauge", fmt.Sprint("svc-", i), []string{fmt.Sprintf("10.96.1.%d", i+1)}))
-		w.setService(s.key(), s)
+		w.setService(s.stateKey(), s)
 	}
 	if got := testutil.ToFloat64(gauge) - before; got != 10 {
 		t.Fatalf("10 ClusterIP services counted %v", got)
@@ -114,7 +114,7 @@ func TestStopUncountsServicesWithoutStateOnce(t *testing.T) {
 		t.Errorf("after a second stop the clusterip gauge is %v off where it was before the watcher, want 0", got)
 	}
 	late := transformedService(t, clusterIPSvc("gauge", "late", []string{"10.96.1.99"}))
-	w.setService(late.key(), late)
+	w.setService(late.stateKey(), late)
 	w.setService("gauge/svc-1", nil)
 	if got := testutil.ToFloat64(gauge) - before; got != 0 {
 		t.Errorf("events after stop moved the clusterip gauge %v", got)
