@@ -141,7 +141,7 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 		for n < len(nows) && nows[n].ip() == ip {
 			n++
 		}
-		same := samePorts && slices.Equal(olds[:o], nows[:n])
+		same := samePorts && slices.EqualFunc(olds[:o], nows[:n], sameEndpoint)
 		olds, nows = olds[o:], nows[n:]
 		if same || !ip.IsValid() {
 			continue // what the slice says of it is unchanged; or a compact slice's summary
@@ -183,13 +183,13 @@ func (g *addrGroup) add(ip netip.Addr, ep *endpoint, sl *endpointSlice, podNames
 	}
 	switch {
 	case ep.podName && podNames:
-		if !slices.Contains(g.pods, ep.hostname) {
-			g.pods = append(g.pods, ep.hostname)
+		if !slices.Contains(g.pods, ep.hostname()) {
+			g.pods = append(g.pods, ep.hostname())
 		}
-	case ep.podName || !isLabel(ep.hostname):
+	case ep.podName || !isLabel(ep.hostname()):
 		g.anonymous = true
-	case !slices.Contains(g.hostnames, ep.hostname):
-		g.hostnames = append(g.hostnames, ep.hostname)
+	case !slices.Contains(g.hostnames, ep.hostname()):
+		g.hostnames = append(g.hostnames, ep.hostname())
 	}
 }
 
