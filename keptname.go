@@ -2,12 +2,13 @@ package kubesvc
 
 import "unsafe"
 
-// A name an endpoint keeps (its hostname or Pod name) is its bytes'
-// address and a length byte placed among the struct's small fields
-// (keepName, keptName): a string's 16-byte header took 8 bytes more of
-// every one. A Pod name is kept only if it is a label (at most 63 bytes,
-// podHostname); a hostname is kept as its slice gives it, which the API
-// validates as a label but a hand-made object need not be.
+// A name an endpoint or headless member keeps (its hostname, Pod name or
+// label) is its bytes' address and a length byte placed among the struct's
+// small fields (keepName, keptName): a string's 16-byte header took 8 bytes
+// more of every one. A member's label is a label (at most 63 bytes,
+// isLabel), as is an endpoint's Pod name (podHostname); an endpoint's
+// hostname is kept as its slice gives it, which the API validates as a
+// label but a hand-made object need not be.
 // So a name of longNameLen bytes or more is kept whole behind a pointer to
 // its string (length byte longNameLen), never cut to what fits: a name cut
 // short is another name. No valid object has one.

@@ -2,6 +2,7 @@ package kubesvc
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -26,15 +27,20 @@ func nameOfLen(n int) string {
 	return string(b)
 }
 
-// An endpoint is 32 bytes (a string took 8 more), and the names it keeps
-// read back whole at any length: a hostname as any slice gives it, through
-// either decoder, and a Pod name as long as it can be kept (a label; a
-// longer one, up to the API's 253, leaves the endpoint to its dashed
-// address).
+// An endpoint is 32 bytes and a headless member 40 (a string took 8 more
+// of each), and the names they keep read back whole at any length: a
+// member's label (at most 63 bytes, isLabel), an endpoint's hostname as
+// any slice gives it, through either decoder, and a Pod name as long as it
+// can be kept (a label; a longer one, up to the API's 253, leaves the
+// endpoint to its dashed address).
 func TestKeptNamesReadBackWhole(t *testing.T) {
 	if size := unsafe.Sizeof(endpoint{}); size != 32 {
 		t.Errorf("an endpoint takes %d bytes, want 32", size)
 	}
+	if size := unsafe.Sizeof(hsMember{}); size != 40 {
+		t.Errorf("hsMember is %d bytes, want 40", size)
+	}
+	ip := netip.MustParseAddr("10.0.0.1")
 	short := nameOfLen(63)
 	if n := testing.AllocsPerRun(100, func() { var e endpoint; e.setHostname(short) }); n != 0 {
 		t.Errorf("keeping a hostname of 63 bytes allocates %v times, want none", n)
@@ -44,6 +50,9 @@ func TestKeptNamesReadBackWhole(t *testing.T) {
 		var e endpoint
 		if e.setHostname(name); e.hostname() != name {
 			t.Errorf("a hostname of %d bytes reads back as one of %d", n, len(e.hostname()))
+		}
+		if m := newMember(ip, name, nil, true, false, 0); m.label() != name {
+			t.Errorf("a label of %d bytes reads back as one of %d", n, len(m.label()))
 		}
 	}
 	dec := sparseProtobuf(t)
