@@ -307,7 +307,7 @@ func (s *caseSlabs) memberName(m *hsMember, base string) string {
 	if m.dashed {
 		return s.dashedJoin(m.ip(), base, "", "")
 	}
-	return s.join3(m.label, ".", base)
+	return s.join3(m.label(), ".", base)
 }
 
 // raw carves a copy of b, its capacity capped so that appending to it

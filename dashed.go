@@ -101,13 +101,13 @@ func (m *hsMember) appendLabel(dst []byte) []byte {
 	if m.dashed {
 		return appendDashed(dst, m.ip())
 	}
-	return append(dst, m.label...)
+	return append(dst, m.label()...)
 }
 
 // labelLen is the length of the member's label.
 func (m *hsMember) labelLen() int {
 	if !m.dashed {
-		return len(m.label)
+		return len(m.label())
 	}
 	var b [maxDashed]byte
 	return len(appendDashed(b[:0], m.ip()))
@@ -129,13 +129,13 @@ func sameLabel(x, y *hsMember) bool {
 	case x.dashed && y.dashed:
 		return x.at == y.at
 	case !x.dashed && !y.dashed:
-		return x.label == y.label
+		return x.label() == y.label()
 	}
 	return compareLabels(x, y) == 0
 }
 
 // hasLabel reports whether the member has a name of its own.
-func (m *hsMember) hasLabel() bool { return m.dashed || m.label != "" }
+func (m *hsMember) hasLabel() bool { return m.dashed || m.label() != "" }
 
 // maxDashed is the longest dashed address: IPv6's 39 characters and a 0
 // at each end.
@@ -144,7 +144,7 @@ const maxDashed = 41
 // compareLabels orders members by label, as strings.Compare orders labels.
 func compareLabels(x, y *hsMember) int {
 	if !x.dashed && !y.dashed {
-		return strings.Compare(x.label, y.label)
+		return strings.Compare(x.label(), y.label())
 	}
 	var bx, by [maxDashed]byte
 	return bytes.Compare(x.appendLabel(bx[:0]), y.appendLabel(by[:0]))
@@ -154,9 +154,9 @@ func compareLabels(x, y *hsMember) int {
 func (m *hsMember) compareLabelTo(label []byte) int {
 	if !m.dashed { // compared in place: string(label) is not made
 		switch {
-		case m.label < string(label):
+		case m.label() < string(label):
 			return -1
-		case m.label > string(label):
+		case m.label() > string(label):
 			return 1
 		}
 		return 0

@@ -67,7 +67,7 @@ func TestMemberLabelsCompareAsTheirText(t *testing.T) {
 		if m.dashed {
 			return dashed(m.ip())
 		}
-		return m.label
+		return m.label()
 	}
 	for range 5000 {
 		x, y := member(), member()

@@ -83,7 +83,7 @@ func TestWatchedSlicesAreIntactInRecycledBuffers(t *testing.T) {
 		}
 		var got, want []string
 		for _, e := range out.(*endpointSlice).endpoints {
-			got = append(got, e.ip().String()+" "+e.hostname)
+			got = append(got, e.ip().String()+" "+e.hostname())
 		}
 		for j := range i % 150 {
 			want = append(want, fmt.Sprintf("10.%d.%d.%d h-%d-%d", i/250, i%250, j+1, i, j))

@@ -140,7 +140,7 @@ func extServiceOf(s *service, sls []*endpointSlice, headless bool) *extSvc {
 				if !e.ready || !e.ip().IsValid() {
 					continue // as stock: ready (or unknown) endpoints only, publishNotReadyAddresses or not
 				}
-				n := e.hostname
+				n := e.hostname()
 				if n == "" {
 					n = dashed(e.ip())
 				}

@@ -15,22 +15,26 @@ import (
 // hsMember is one name an endpoint address goes by in a headless service.
 type hsMember struct {
 	at addr16 // its address: ip()
-	// label is the hostname or Pod name it goes by; "" for a member going
-	// by its dashed address (dashed), whose label is written from ip when
-	// asked (appendLabel: no string a member, most have none other), and
-	// for one whose name cannot be a label.
-	label string
+	// labelAt and nLabel are label(): the hostname or Pod name it goes
+	// by; "" for a member going by its dashed address (dashed), whose
+	// label is written from ip when asked (appendLabel: no string a member,
+	// most have none other), and for one whose name cannot be a label. An
+	// address and a length byte (keepName), where a string took 8 bytes
+	// more: 40 a member, not 48.
+	labelAt unsafe.Pointer
 	// portList and nPorts are ports(): a pointer and a count, where a
 	// slice header took 24 bytes of every member.
 	portList *port
 	nPorts   uint16
+	nLabel   uint8
 	ptr      bool   // the address's PTR names this member (spec 2.4.2)
 	dashed   bool   // it goes by its address dashed
 	zone     uint16 // zonal: the topology zones slices list ip in (zoneSet); fits in padding
 }
 
 func newMember(ip netip.Addr, label string, ports []port, ptr, dashed bool, zone uint16) hsMember {
-	m := hsMember{at: addr16Of(ip), label: label, ptr: ptr, dashed: dashed, zone: zone}
+	m := hsMember{at: addr16Of(ip), ptr: ptr, dashed: dashed, zone: zone}
+	m.labelAt, m.nLabel = keepName(label)
 	if len(ports) > 0 { // at most 100 (the API's limit for a slice)
 		m.portList, m.nPorts = &ports[0], uint16(len(ports))
 	}
@@ -39,6 +43,10 @@ func newMember(ip netip.Addr, label string, ports []port, ptr, dashed bool, zone
 
 // ip is the member's address.
 func (m *hsMember) ip() netip.Addr { return m.at.addr() }
+
+// label is the hostname or Pod name the member goes by, "" for none (its
+// dashed label is appendLabel's).
+func (m *hsMember) label() string { return keptName(m.labelAt, m.nLabel) }
 
 // ports are the ports of the member's slice (shared by its members).
 func (m *hsMember) ports() []port { return unsafe.Slice(m.portList, m.nPorts) }
@@ -141,7 +149,7 @@ func patchMembers(s *service, sls []*endpointSlice, podNames bool, prev *hsRecor
 		for n < len(nows) && nows[n].ip() == ip {
 			n++
 		}
-		same := samePorts && slices.Equal(olds[:o], nows[:n])
+		same := samePorts && slices.EqualFunc(olds[:o], nows[:n], sameEndpoint)
 		olds, nows = olds[o:], nows[n:]
 		if same || !ip.IsValid() {
 			continue // what the slice says of it is unchanged; or a compact slice's summary
@@ -183,13 +191,13 @@ func (g *addrGroup) add(ip netip.Addr, ep *endpoint, sl *endpointSlice, podNames
 	}
 	switch {
 	case ep.podName && podNames:
-		if !slices.Contains(g.pods, ep.hostname) {
-			g.pods = append(g.pods, ep.hostname)
+		if !slices.Contains(g.pods, ep.hostname()) {
+			g.pods = append(g.pods, ep.hostname())
 		}
-	case ep.podName || !isLabel(ep.hostname):
+	case ep.podName || !isLabel(ep.hostname()):
 		g.anonymous = true
-	case !slices.Contains(g.hostnames, ep.hostname):
-		g.hostnames = append(g.hostnames, ep.hostname)
+	case !slices.Contains(g.hostnames, ep.hostname()):
+		g.hostnames = append(g.hostnames, ep.hostname())
 	}
 }
 
@@ -314,7 +322,7 @@ func newHeadless(s *service, sls []*endpointSlice, podNames bool, prev *hsRecord
 			continue // (all of them are gathered below)
 		}
 		for j, m := range ms.chunks[k] {
-			if m.label != "" && !m.dashed {
+			if m.label() != "" && !m.dashed {
 				hs.byLabel = append(hs.byLabel, ms.starts[k]+int32(j))
 			}
 		}

@@ -102,12 +102,12 @@ func randomSlice(r *rand.Rand, name string, rv int, size poolSize) *discovery.En
 // then address) and its names.
 func counted(hs *hsRecord) (addrs int, byLabel []int32, names int) {
 	ms := hs.members.flat()
-	all := slices.ContainsFunc(ms, func(m hsMember) bool { return m.label != "" && !m.dashed && mayBeDashed(m.label) })
+	all := slices.ContainsFunc(ms, func(m hsMember) bool { return m.label() != "" && !m.dashed && mayBeDashed(m.label()) })
 	labelOf := func(m hsMember) string { // what the member goes by: its dashed address if so
 		if m.dashed {
 			return dashed(m.ip())
 		}
-		return m.label
+		return m.label()
 	}
 	labels := map[string]bool{}
 	var srv []port
@@ -144,7 +144,7 @@ func describe(hs *hsRecord) string {
 	}
 	out := ""
 	for _, m := range hs.members.flat() {
-		out += fmt.Sprintf("  %v %q ptr=%v dashed=%v ports=%v\n", m.ip(), m.label, m.ptr, m.dashed, m.ports())
+		out += fmt.Sprintf("  %v %q ptr=%v dashed=%v ports=%v\n", m.ip(), m.label(), m.ptr, m.dashed, m.ports())
 	}
 	return out + fmt.Sprintf("  byLabel %v names %d addrs %d", hs.byLabel, hs.names, hs.addrs)
 }

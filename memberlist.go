@@ -50,11 +50,11 @@ func sumOf(c []hsMember) chunkSum {
 		switch {
 		case m.dashed:
 			s.dashed++
-		case m.label == "":
+		case m.label() == "":
 			continue
 		default:
 			s.labelled++
-			s.mayBeDashed = s.mayBeDashed || mayBeDashed(m.label)
+			s.mayBeDashed = s.mayBeDashed || mayBeDashed(m.label())
 		}
 		if m.nPorts == 0 {
 			continue // no ports to count, and no empty list in ports to compare with
@@ -264,7 +264,7 @@ func sameMembers(a, b *memberList) bool {
 }
 
 func sameMember(x, y *hsMember) bool {
-	return x.at == y.at && x.label == y.label && x.ptr == y.ptr && x.dashed == y.dashed && x.zone == y.zone && slices.Equal(x.ports(), y.ports())
+	return x.at == y.at && x.label() == y.label() && x.ptr == y.ptr && x.dashed == y.dashed && x.zone == y.zone && slices.Equal(x.ports(), y.ports())
 }
 
 // sortByLabel sorts by, indexes of members, by label, then address, and
@@ -276,11 +276,11 @@ func sortByLabel(ms *memberList, by []int32, dashed bool) int {
 	if !dashed {
 		slices.SortFunc(by, func(a, b int32) int {
 			x, y := ms.At(int(a)), ms.At(int(b))
-			return cmp.Or(strings.Compare(x.label, y.label), x.ip().Compare(y.ip()))
+			return cmp.Or(strings.Compare(x.label(), y.label()), x.ip().Compare(y.ip()))
 		})
 		labels := 0
 		for i, m := range by {
-			if i == 0 || ms.At(int(m)).label != ms.At(int(by[i-1])).label {
+			if i == 0 || ms.At(int(m)).label() != ms.At(int(by[i-1])).label() {
 				labels++
 			}
 		}

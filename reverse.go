@@ -170,7 +170,7 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 	// A patched record shares all but a few members with the old one:
 	// the same members at both ends have the same references.
 	same := func(x, y *hsMember) bool {
-		return x.at == y.at && x.label == y.label && x.dashed == y.dashed && x.ptr == y.ptr
+		return x.at == y.at && x.label() == y.label() && x.dashed == y.dashed && x.ptr == y.ptr
 	}
 	for len(a) > 0 && len(b) > 0 && same(&a[0], &b[0]) {
 		a, b = a[1:], b[1:]
@@ -189,7 +189,7 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 			}
 			return ptrRef{m.ip(), slashKey}
 		}
-		return ptrRef{m.ip(), m.label + "." + key}
+		return ptrRef{m.ip(), m.label() + "." + key}
 	}
 	fits := func(m hsMember) bool { return m.ptr && m.labelFits(maxName-1-len(base)) }
 	for len(a) > 0 || len(b) > 0 {

@@ -127,9 +127,10 @@ func apiSliceOf(es *discovery.EndpointSlice, keep sliceKeeps) *endpointSlice {
 		ep := endpoint{ready: ready(e)}
 		switch {
 		case e.Hostname != nil && *e.Hostname != "":
-			ep.hostname = strings.ToLower(*e.Hostname)
+			ep.setHostname(strings.ToLower(*e.Hostname))
 		case e.TargetRef != nil && keep.podHostname(e.TargetRef.Kind, e.TargetRef.Name):
-			ep.hostname, ep.podName = strings.ToLower(e.TargetRef.Name), true
+			ep.setHostname(strings.ToLower(e.TargetRef.Name))
+			ep.podName = true
 		}
 		if keep.zones && e.Zone != nil {
 			ep.zone = zoneID(*e.Zone)

@@ -256,14 +256,15 @@ func (s *endpointSlice) addWireEndpoint(b []byte, v4 bool, keep sliceKeeps) erro
 	}
 	ep := endpoint{ready: e.ready}
 	if len(e.hostname) > 0 {
-		ep.hostname = strings.ToLower(string(e.hostname))
+		ep.setHostname(strings.ToLower(string(e.hostname)))
 	} else if keep.podNames {
 		kind, name, err := e.targetRef()
 		if err != nil {
 			return err
 		}
 		if keep.podHostname(string(kind), string(name)) {
-			ep.hostname, ep.podName = strings.ToLower(string(name)), true
+			ep.setHostname(strings.ToLower(string(name)))
+			ep.podName = true
 		}
 	}
 	if keep.zones {

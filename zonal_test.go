@@ -132,8 +132,8 @@ func TestZoneKeptOnlyWithZonal(t *testing.T) {
 			t.Errorf("keep %+v: zone id %d (%q)", keep, got, zoneName(got))
 		}
 	}
-	if size := unsafe.Sizeof(endpoint{}); size != 40 {
-		t.Errorf("an endpoint takes %d bytes, want 40", size)
+	if size := unsafe.Sizeof(endpoint{}); size != 32 {
+		t.Errorf("an endpoint takes %d bytes, want 32", size)
 	}
 }
 
