@@ -49,8 +49,11 @@ func nsScope(key string) string {
 
 // stateKey is the watcher key of a service or an import.
 func (s *service) stateKey() string {
-	if s.is(svcImported) {
+	switch {
+	case s.is(svcImported):
 		return importKey(s.namespace(), s.name())
+	case !s.isDotted():
+		return s.key() // "namespace/name" already
 	}
 	return s.namespace() + "/" + s.name()
 }

@@ -42,7 +42,7 @@ type service struct {
 }
 
 // svcFlags are a service's yes-or-no fields, one bit each: a byte where
-// seven bools took seven, which fit the struct in 32 bytes.
+// six bools (and a count of IPv4 addresses) took seven, which fit the struct in 32 bytes.
 type svcFlags uint8
 
 const (

@@ -132,17 +132,19 @@ func (m *objMeta) nsLen() int {
 }
 
 func (m *objMeta) namespace() string {
-	if k := m.key(); m.isDotted() {
+	k := m.key()
+	if m.isDotted() {
 		return k[len(k)-m.nsLen():]
 	}
-	return m.key()[:m.nsLen()]
+	return k[:m.nsLen()]
 }
 
 func (m *objMeta) name() string {
-	if k := m.key(); m.isDotted() {
+	k := m.key()
+	if m.isDotted() {
 		return k[:len(k)-m.nsLen()-1]
 	}
-	return m.key()[m.nsLen()+1:]
+	return k[m.nsLen()+1:]
 }
 
 // storeKey is the informers' key of the object (fanout.go): its key.

@@ -8,8 +8,8 @@ import (
 )
 
 // The service struct's compact fields (object.go), read and set: the
-// index's key kept in the key's string, the ports as a pointer and a
-// count, the first cluster IP inline.
+// index's key, which is the key of a dotted service, the ports as a pointer
+// and a count, the first cluster IP inline.
 
 // indexKey is the index's key of s (see indexKey): its key if it is dotted
 // (newServiceMeta), as every service whose names are labels is.

@@ -143,7 +143,8 @@ func (w *watcher) services(yield func(*svcState) bool) {
 	for i := range w.ix.svcs {
 		for slot := range w.ix.svcs[i].Load().All() {
 			if s := slot.svc(); s != nil {
-				if key := s.stateKey(); !w.holds(key) && !yield(&svcState{key: key, svc: s}) {
+				key := s.stateKey()
+				if _, held := w.svcs.Get(key); !held && !yield(&svcState{key: key, svc: s}) {
 					return
 				}
 			}
@@ -155,10 +156,4 @@ func (w *watcher) services(yield func(*svcState) bool) {
 func (w *watcher) forget(key string) {
 	w.svcs.Delete(key)
 	w.leave(key)
-}
-
-// holds reports whether the watcher keeps a state at key.
-func (w *watcher) holds(key string) bool {
-	_, ok := w.svcs.Get(key)
-	return ok
 }
