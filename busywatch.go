@@ -44,11 +44,13 @@ const busyWatchTimeoutSeconds = 60
 const busyWatchIdle = 75 * time.Second
 
 // busyWatchConfig is rc for busy resources' watches: HTTP/1.1 only (ALPN
-// offers no h2, so client-go does not configure HTTP/2 either), each watch's
-// body closed after idle without a byte.
+// offers no h2, so client-go does not configure HTTP/2 either), sockets read
+// without waking the runtime's monitor (rawread.go), each watch's body
+// closed after idle without a byte.
 func busyWatchConfig(rc *rest.Config, idle time.Duration) *rest.Config {
 	c := rest.CopyConfig(rc)
 	c.NextProtos = []string{"http/1.1"}
+	c.Dial = rawReadDial(rc.Dial) // rawread.go
 	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return idleWatches{next: rt, idle: idle} })
 	return c
 }
