@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
 // Busy resources' watches: the watches of a resource whose description says
@@ -51,9 +52,17 @@ func busyWatchConfig(rc *rest.Config, idle time.Duration) *rest.Config {
 	c := rest.CopyConfig(rc)
 	c.NextProtos = []string{"http/1.1"}
 	c.Dial = rawReadDial(rc.Dial) // rawread.go
+	// A directWatch starts through Request.Stream (client.go), which waits
+	// for the client's rate limiter, where Request.Watch does not.
+	c.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
 	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return idleWatches{next: rt, idle: idle} })
 	return c
 }
+
+// contentTypeKey is the context key of where a watch's round trip keeps
+// its response's Content-Type (a *string): a directWatch decodes by it,
+// and Request.Stream hands over only the body.
+type contentTypeKey struct{}
 
 // idleWatches gives every watch's body the idle limit.
 type idleWatches struct {
@@ -68,6 +77,9 @@ func (t idleWatches) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	if w := r.URL.Query().Get("watch"); w != "true" && w != "1" {
 		return resp, nil
+	}
+	if p, ok := r.Context().Value(contentTypeKey{}).(*string); ok {
+		*p = resp.Header.Get("Content-Type")
 	}
 	resp.Body = newIdleBody(resp.Body, t.idle)
 	return resp, nil

@@ -12,6 +12,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -204,14 +205,19 @@ func TestBusyWatchErrorsAreTheAPIServersErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, resource := range []string{"endpointslices", "services"} {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			w, err := a.watch(ctx, resource, "", metav1.ListOptions{TimeoutSeconds: ptr.To[int64](1)})
-			cancel()
-			if w != nil {
-				w.Stop()
-			}
-			if !c.is(err) {
-				t.Errorf("%s watch answered %d %s: error %v (%T), want that API error", resource, c.code, c.reason, err, err)
+			for _, direct := range []bool{false, true} { // an informer's busy watch is a directWatch
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if direct {
+					ctx = withApplier(ctx, func(watch.EventType, runtime.Object) error { return nil })
+				}
+				w, err := a.watch(ctx, resource, "", metav1.ListOptions{TimeoutSeconds: ptr.To[int64](1)})
+				cancel()
+				if w != nil {
+					w.Stop()
+				}
+				if !c.is(err) {
+					t.Errorf("%s watch (applied in place: %v) answered %d %s: error %v (%T), want that API error", resource, direct, c.code, c.reason, err, err)
+				}
 			}
 		}
 		s.Close()

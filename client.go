@@ -130,11 +130,32 @@ func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1
 
 func (a *restAPI) watch(ctx context.Context, resource, namespace string, o metav1.ListOptions) (watch.Interface, error) {
 	o.Watch = true
-	req, _, err := a.request(resource, namespace, &o)
+	listing := o.SendInitialEvents != nil && *o.SendInitialEvents
+	req, r, err := a.request(resource, namespace, &o)
 	if err != nil {
 		return nil, err
 	}
+	if apply := applierOf(ctx); apply != nil && r.busy {
+		return directWatchOf(ctx, req, r.gv, apply, listing)
+	}
 	return req.Watch(ctx)
+}
+
+// directWatchOf starts req, a busy resource's watch, as a directWatch
+// (directwatch.go) whose changes apply goes through; listing: it streams
+// a list first.
+func directWatchOf(ctx context.Context, req *rest.Request, gv schema.GroupVersion, apply applier, listing bool) (watch.Interface, error) {
+	var contentType string // the response's, kept by the busy watches' round tripper (busywatch.go)
+	body, err := req.Stream(context.WithValue(ctx, contentTypeKey{}, &contentType))
+	if err != nil {
+		return nil, err
+	}
+	dec, err := watchDecoder(body, contentType, gv)
+	if err != nil {
+		body.Close()
+		return nil, err
+	}
+	return newDirectWatch(dec, watchReporter, apply, listing), nil
 }
 
 // patient builds the informer's lister-watcher from list and watch calls

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -131,6 +132,9 @@ func (f *fanout) RunWithContext(ctx context.Context) {
 	// type than the API's, and the sparse decoder hands EndpointSlices
 	// over as wireSlices (wireslice.go), fake clients as API objects; the
 	// transforms take both.
+	// A busy resource's watch applies its changes itself, through the
+	// applier in its context (directwatch.go).
+	ctx = withApplier(ctx, f.applyEvent)
 	cache.New(&cache.Config{
 		Queue:                        (*fanoutStore)(f),
 		ListerWatcher:                f.lw,
@@ -222,6 +226,12 @@ func (f *fanout) change(obj any, deleted bool) error {
 		r.h.OnDelete(obj)
 	}
 	return nil
+}
+
+// applyEvent applies a change its watch read (directwatch.go), as the
+// reflector's calls of the store do.
+func (f *fanout) applyEvent(typ watch.EventType, obj runtime.Object) error {
+	return f.change(obj, typ == watch.Deleted)
 }
 
 // put adds or updates obj, handing it to the handlers.

@@ -1,0 +1,206 @@
+package kubesvc
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+)
+
+// streamEvent is one event of a test watch stream: a slice of version rv
+// (with the initial-events-end annotation if end), or raw bytes as the
+// event's object when garbage is set.
+type streamEvent struct {
+	typ     watch.EventType
+	rv      int
+	end     bool
+	garbage bool
+}
+
+// watchStream serves one watch of EndpointSlices in protobuf made of
+// events, then ends the response.
+func watchStream(t *testing.T, events []streamEvent) *httptest.Server {
+	var body []byte
+	for _, e := range events {
+		es := &discovery.EndpointSlice{
+			TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+			ObjectMeta:  metav1.ObjectMeta{Namespace: "n", Name: "s", ResourceVersion: fmt.Sprint(e.rv), Labels: map[string]string{discovery.LabelServiceName: "s"}},
+			AddressType: discovery.AddressTypeIPv4,
+			Endpoints:   []discovery.Endpoint{ep(fmt.Sprintf("10.0.0.%d", e.rv%250+1), "", true)},
+		}
+		if e.end {
+			es.Annotations = map[string]string{metav1.InitialEventsAnnotationKey: "true"}
+		}
+		ev := &metav1.WatchEvent{Type: string(e.typ)}
+		ev.Object.Raw = encodeProtobuf(t, es)
+		if e.garbage {
+			ev.Object.Raw = append([]byte("k8s\x00"), 0xff, 0xff, 0xff)
+		}
+		b, err := ev.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = append(binary.BigEndian.AppendUint32(body, uint32(len(b))), b...)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf;stream=watch")
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// appliedLog records what an applier was handed: "TYPE rv".
+type appliedLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *appliedLog) apply(typ watch.EventType, obj runtime.Object) error {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return err
+	}
+	if ws, ok := obj.(*wireSlice); ok {
+		ws.release()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, fmt.Sprintf("%s %s", typ, m.GetResourceVersion()))
+	return nil
+}
+
+func (l *appliedLog) applied() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.got)
+}
+
+// handedOn runs a busy watch of srv with log's applier, as the reflector
+// would, and returns the events it was handed ("TYPE rv", an end bookmark
+// "BOOKMARK rv end", an error "ERROR") and, for each, what had been
+// applied by then, until the watch closed.
+func handedOn(t *testing.T, srv *httptest.Server, log *appliedLog, listing bool) (events []string, appliedBefore [][]string) {
+	t.Helper()
+	a, err := newRestAPIIdle(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{
+		ContentType: "application/vnd.kubernetes.protobuf", AcceptContentTypes: "application/vnd.kubernetes.protobuf"}}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o := metav1.ListOptions{}
+	if listing {
+		o.SendInitialEvents, o.ResourceVersionMatch = ptr.To(true), metav1.ResourceVersionMatchNotOlderThan
+	}
+	w, err := a.watch(withApplier(ctx, log.apply), "endpointslices", "", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, ok := w.(*directWatch); !ok {
+		t.Fatalf("a busy watch with an applier is a %T, want a *directWatch", w)
+	}
+	for ev := range w.ResultChan() {
+		s := string(ev.Type)
+		if ev.Type != watch.Error {
+			m, err := meta.Accessor(ev.Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s += " " + m.GetResourceVersion()
+			if m.GetAnnotations()[metav1.InitialEventsAnnotationKey] == "true" {
+				s += " end"
+			}
+		}
+		if ws, ok := ev.Object.(*wireSlice); ok {
+			ws.release()
+		}
+		events, appliedBefore = append(events, s), append(appliedBefore, log.applied())
+	}
+	return events, appliedBefore
+}
+
+func TestDirectWatchAppliesChangesAndHandsOnTheirVersionBeforeAnythingElse(t *testing.T) {
+	srv := watchStream(t, []streamEvent{
+		{typ: watch.Added, rv: 2}, {typ: watch.Modified, rv: 3}, {typ: watch.Modified, rv: 4},
+		{typ: watch.Bookmark, rv: 5},
+		{typ: watch.Modified, rv: 6}, {typ: watch.Deleted, rv: 7},
+	})
+	var log appliedLog
+	events, before := handedOn(t, srv, &log, false)
+	wantApplied := []string{"ADDED 2", "MODIFIED 3", "MODIFIED 4", "MODIFIED 6", "DELETED 7"}
+	if got := log.applied(); !slices.Equal(got, wantApplied) {
+		t.Errorf("applied %q, want %q", got, wantApplied)
+	}
+	wantEvents := []string{"BOOKMARK 4", "BOOKMARK 5", "BOOKMARK 7"}
+	if !slices.Equal(events, wantEvents) {
+		t.Fatalf("the reflector was handed %q, want %q", events, wantEvents)
+	}
+	for i, n := range []int{3, 3, 5} {
+		if len(before[i]) != n {
+			t.Errorf("when the reflector took %s, %d changes were applied (%q), want %d", events[i], len(before[i]), before[i], n)
+		}
+	}
+}
+
+func TestDirectWatchHandsAStreamedListOnAndAppliesOnlyWhatFollowsIt(t *testing.T) {
+	srv := watchStream(t, []streamEvent{
+		{typ: watch.Added, rv: 2}, {typ: watch.Added, rv: 3}, {typ: watch.Bookmark, rv: 3, end: true},
+		{typ: watch.Modified, rv: 4}, {typ: watch.Modified, rv: 5},
+	})
+	var log appliedLog
+	events, before := handedOn(t, srv, &log, true)
+	wantEvents := []string{"ADDED 2", "ADDED 3", "BOOKMARK 3 end", "BOOKMARK 3", "BOOKMARK 5"}
+	if !slices.Equal(events, wantEvents) {
+		t.Fatalf("the reflector was handed %q, want %q", events, wantEvents)
+	}
+	if len(before[3]) != 0 {
+		t.Errorf("changes were applied (%q) before the reflector took the bookmark after the list's end", before[3])
+	}
+	if got, want := log.applied(), []string{"MODIFIED 4", "MODIFIED 5"}; !slices.Equal(got, want) {
+		t.Errorf("applied %q, want %q", got, want)
+	}
+}
+
+func TestDirectWatchHandsOnADecodingErrorAfterTheAppliedVersion(t *testing.T) {
+	srv := watchStream(t, []streamEvent{{typ: watch.Modified, rv: 2}, {typ: watch.Modified, rv: 3, garbage: true}, {typ: watch.Modified, rv: 4}})
+	var log appliedLog
+	events, _ := handedOn(t, srv, &log, false)
+	if want := []string{"BOOKMARK 2", "ERROR"}; !slices.Equal(events, want) {
+		t.Fatalf("the reflector was handed %q, want %q", events, want)
+	}
+	if got, want := log.applied(), []string{"MODIFIED 2"}; !slices.Equal(got, want) {
+		t.Errorf("applied %q, want %q", got, want)
+	}
+}
+
+func TestWatchesWithoutAnApplierAreClientGos(t *testing.T) {
+	srv := watchStream(t, []streamEvent{{typ: watch.Modified, rv: 2}})
+	a := restAPIAt(t, srv.URL)
+	w, err := a.watch(context.Background(), "endpointslices", "", metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, ok := w.(*directWatch); ok {
+		t.Fatal("a watch without an applier in its context is a directWatch")
+	}
+	ev := <-w.ResultChan()
+	if ev.Type != watch.Modified {
+		t.Errorf("the watch handed on %s, want the stream's MODIFIED", ev.Type)
+	}
+}
