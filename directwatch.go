@@ -70,9 +70,12 @@ type directWatch struct {
 	// it has taken the list (see receive).
 	listing bool
 	result  chan watch.Event
-	done    chan struct{}
-	stop    sync.Once
-	rv      string // of the last change applied and not yet handed on: "" if none
+	// done is closed by Stop, under mu, which a change is applied under:
+	// once Stop returns, no change is applied (the reflector may then
+	// list again, and a change of the old watch must not land after it).
+	done chan struct{}
+	mu   sync.Mutex
+	rv   string // of the last change applied and not yet handed on: "" if none
 }
 
 func newDirectWatch(source watch.Decoder, reporter watch.Reporter, apply applier, listing bool) *directWatch {
@@ -86,10 +89,16 @@ func (w *directWatch) ResultChan() <-chan watch.Event { return w.result }
 // Stop ends the watch: its stream is closed, and nothing more is applied
 // or handed on once the reading goroutine sees it.
 func (w *directWatch) Stop() {
-	w.stop.Do(func() {
-		close(w.done)
-		w.source.Close()
-	})
+	w.mu.Lock()
+	select {
+	case <-w.done:
+		w.mu.Unlock()
+		return
+	default:
+	}
+	close(w.done)
+	w.mu.Unlock()
+	w.source.Close()
 }
 
 // receive reads events until the stream ends or the watch is stopped.
@@ -135,8 +144,13 @@ func (w *directWatch) applied(typ watch.EventType, obj runtime.Object) bool {
 	if err != nil {
 		return false
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	select {
 	case <-w.done: // stopped: the reflector may be listing again
+		if ws, ok := obj.(*wireSlice); ok {
+			ws.release() // the buffer lent to it (eventbuffers.go)
+		}
 		return true
 	default:
 	}
