@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/flowcontrol"
 )
 
 // Busy resources' watches: the watches of a resource whose description says
@@ -52,9 +51,10 @@ func busyWatchConfig(rc *rest.Config, idle time.Duration) *rest.Config {
 	c := rest.CopyConfig(rc)
 	c.NextProtos = []string{"http/1.1"}
 	c.Dial = rawReadDial(rc.Dial) // rawread.go
-	// A directWatch starts through Request.Stream (client.go), which waits
-	// for the client's rate limiter, where Request.Watch does not.
-	c.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
+	// No rate limiter: a directWatch starts through Request.Stream
+	// (client.go), which waits for the client's limiter (and reports the
+	// wait in a metric stock does not export), where Request.Watch does not.
+	c.RateLimiter, c.QPS = nil, -1
 	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return idleWatches{next: rt, idle: idle} })
 	return c
 }
@@ -72,14 +72,17 @@ type idleWatches struct {
 
 func (t idleWatches) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(r)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if err != nil {
 		return resp, err
-	}
-	if w := r.URL.Query().Get("watch"); w != "true" && w != "1" {
-		return resp, nil
 	}
 	if p, ok := r.Context().Value(contentTypeKey{}).(*string); ok {
 		*p = resp.Header.Get("Content-Type")
+	}
+	if resp.StatusCode != http.StatusOK {
+		return resp, nil
+	}
+	if w := r.URL.Query().Get("watch"); w != "true" && w != "1" {
+		return resp, nil
 	}
 	resp.Body = newIdleBody(resp.Body, t.idle)
 	return resp, nil

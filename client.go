@@ -130,7 +130,9 @@ func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1
 
 func (a *restAPI) watch(ctx context.Context, resource, namespace string, o metav1.ListOptions) (watch.Interface, error) {
 	o.Watch = true
-	listing := o.SendInitialEvents != nil && *o.SendInitialEvents
+	// A streamed list, or a watch from no version whose first events stand
+	// for the objects there are: handed on until a list's end (directWatch).
+	listing := o.SendInitialEvents != nil && *o.SendInitialEvents || o.ResourceVersion == "" || o.ResourceVersion == "0"
 	req, r, err := a.request(resource, namespace, &o)
 	if err != nil {
 		return nil, err

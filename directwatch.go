@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -125,7 +126,7 @@ func (w *directWatch) receive() {
 		}
 		if w.listing && typ == watch.Bookmark {
 			if m, err := meta.Accessor(obj); err == nil && m.GetAnnotations()[metav1.InitialEventsAnnotationKey] == "true" {
-				if !w.send(bookmark(m.GetResourceVersion())) {
+				if !w.sendWithin(bookmark(m.GetResourceVersion()), busyWatchIdle) {
 					return
 				}
 				w.listing = false
@@ -190,6 +191,15 @@ func (w *directWatch) send(ev watch.Event) bool {
 	}
 }
 
+// sendWithin is send, given up on with the watch after limit: a reflector
+// whose store failed to take the list lists again without stopping this
+// watch or taking another event from it.
+func (w *directWatch) sendWithin(ev watch.Event, limit time.Duration) bool {
+	t := time.AfterFunc(limit, w.Stop)
+	defer t.Stop()
+	return w.send(ev)
+}
+
 // end hands on what the reflector must hear when the stream ends with err:
 // the last changes' bookmark, then err as an error event unless it is the
 // stream's end or cut, as StreamWatcher does.
@@ -207,8 +217,8 @@ func (w *directWatch) end(err error) {
 // gave contentType, as client-go's Request.Watch makes it.
 func watchDecoder(body io.ReadCloser, contentType string, gv schema.GroupVersion) (watch.Decoder, error) {
 	mediaType, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return nil, fmt.Errorf("watch response's content type %q: %w", contentType, err)
+	if err != nil { // as client-go's: the negotiator's default (JSON) for none
+		mediaType, params = "", nil
 	}
 	objectDecoder, streamingSerializer, framer, err := runtime.NewClientNegotiator(apiSerializers, gv).StreamDecoder(mediaType, params)
 	if err != nil {

@@ -103,8 +103,9 @@ func handedOn(t *testing.T, srv *httptest.Server, log *appliedLog, listing bool)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	o := metav1.ListOptions{}
+	o := metav1.ListOptions{ResourceVersion: "1"} // a reflector's watch, after its list
 	if listing {
+		o.ResourceVersion = ""
 		o.SendInitialEvents, o.ResourceVersionMatch = ptr.To(true), metav1.ResourceVersionMatchNotOlderThan
 	}
 	w, err := a.watch(withApplier(ctx, log.apply), "endpointslices", "", o)
@@ -228,7 +229,7 @@ func TestDirectWatchAppliesNothingOnceStopped(t *testing.T) {
 		}
 		return nil
 	}
-	w, err := a.watch(withApplier(context.Background(), apply), "endpointslices", "", metav1.ListOptions{})
+	w, err := a.watch(withApplier(context.Background(), apply), "endpointslices", "", metav1.ListOptions{ResourceVersion: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,5 +248,32 @@ func TestDirectWatchAppliesNothingOnceStopped(t *testing.T) {
 	}
 	if n := applied.Load(); n != atStop {
 		t.Errorf("%d changes were applied when Stop returned, %d once the watch closed: none may be applied after Stop", atStop, n)
+	}
+}
+
+// A watch from no version starts with an ADDED event for each object there
+// is, in no order of version: the reflector takes those itself.
+func TestDirectWatchFromNoVersionHandsEverythingOn(t *testing.T) {
+	srv := watchStream(t, []streamEvent{{typ: watch.Added, rv: 5}, {typ: watch.Added, rv: 3}, {typ: watch.Modified, rv: 6}})
+	a := restAPIAt(t, srv.URL)
+	var log appliedLog
+	w, err := a.watch(withApplier(context.Background(), log.apply), "endpointslices", "", metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var got []string
+	for ev := range w.ResultChan() {
+		m, err := meta.Accessor(ev.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s", ev.Type, m.GetResourceVersion()))
+	}
+	if want := []string{"ADDED 5", "ADDED 3", "MODIFIED 6"}; !slices.Equal(got, want) {
+		t.Errorf("the reflector was handed %q, want %q", got, want)
+	}
+	if applied := log.applied(); len(applied) != 0 {
+		t.Errorf("applied %q in place, want nothing", applied)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build linux && !race
+
 package kubesvc
 
 import (
@@ -32,6 +34,10 @@ import (
 // the socket is readable, the connection is closed or the read deadline
 // passes. The runtime reads its own descriptors so (netpoll's eventfd).
 // Everything but Read is the TCP connection's.
+//
+// Linux only (rawread_other.go elsewhere), and not in race-detector builds:
+// RawSyscall skips the detector's record of the write into the buffer
+// that syscall.Read makes.
 
 // rawReadConn is a TCP connection whose Read bypasses entersyscall.
 type rawReadConn struct {
