@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 )
 
@@ -96,11 +95,7 @@ func (l *appliedLog) applied() []string {
 // applied by then, until the watch closed.
 func handedOn(t *testing.T, srv *httptest.Server, log *appliedLog, listing bool) (events []string, appliedBefore [][]string) {
 	t.Helper()
-	a, err := newRestAPIIdle(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{
-		ContentType: "application/vnd.kubernetes.protobuf", AcceptContentTypes: "application/vnd.kubernetes.protobuf"}}, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := protobufAPIAt(t, srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	o := metav1.ListOptions{ResourceVersion: "1"} // a reflector's watch, after its list

@@ -47,6 +47,18 @@ func sliceFrames(t *testing.T, events int) http.HandlerFunc {
 	}
 }
 
+// protobufAPIAt is the plugin's API client for a test server at url that
+// speaks only protobuf.
+func protobufAPIAt(t *testing.T, url string) *restAPI {
+	t.Helper()
+	a, err := newRestAPIIdle(&rest.Config{Host: url, ContentConfig: rest.ContentConfig{
+		ContentType: "application/vnd.kubernetes.protobuf", AcceptContentTypes: "application/vnd.kubernetes.protobuf"}}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // Watched EndpointSlices come through client-go's watch decoder in
 // buffers lent to each event's object and given back once the slice is
 // transformed: every event's slice is what the API server sent, although
@@ -56,11 +68,7 @@ func TestWatchedSlicesAreIntactInRecycledBuffers(t *testing.T) {
 	const events = 400
 	srv := httptest.NewServer(sliceFrames(t, events))
 	t.Cleanup(srv.Close)
-	a, err := newRestAPIIdle(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{
-		ContentType: "application/vnd.kubernetes.protobuf", AcceptContentTypes: "application/vnd.kubernetes.protobuf"}}, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := protobufAPIAt(t, srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	w, err := a.watch(ctx, "endpointslices", "", metav1.ListOptions{})
