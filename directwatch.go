@@ -66,9 +66,10 @@ type directWatch struct {
 	source   watch.Decoder
 	reporter watch.Reporter
 	apply    applier
-	// listing: the watch streams a list first (sendInitialEvents), which
-	// the reflector gathers itself; changes are applied in place only once
-	// it has taken the list (see receive).
+	// listing: the watch streams a list first (sendInitialEvents), or
+	// starts from no version with an event for each object there is; the
+	// reflector takes those itself, and changes are applied in place only
+	// once it has taken a list's end (see receive).
 	listing bool
 	result  chan watch.Event
 	// done is closed by Stop, under mu, which a change is applied under:
