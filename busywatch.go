@@ -1,7 +1,9 @@
 package kubesvc
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -57,6 +59,21 @@ func busyWatchConfig(rc *rest.Config, idle time.Duration) *rest.Config {
 	c.RateLimiter, c.QPS = nil, -1
 	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return idleWatches{next: rt, idle: idle} })
 	return c
+}
+
+// rawReadDial is dial with every connection's reads made raw where that is
+// done (rawReads, rawread.go); dial nil is client-go's default dialer's.
+func rawReadDial(dial func(ctx context.Context, network, address string) (net.Conn, error)) func(ctx context.Context, network, address string) (net.Conn, error) {
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		conn, err := dial(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return rawReads(conn), nil
+	}
 }
 
 // contentTypeKey is the context key of where a watch's round trip keeps

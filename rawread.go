@@ -3,12 +3,10 @@
 package kubesvc
 
 import (
-	"context"
 	"io"
 	"net"
 	"os"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
@@ -96,19 +94,4 @@ func (c *rawReadConn) Read(p []byte) (int, error) {
 
 func (c *rawReadConn) opError(err error) error {
 	return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
-}
-
-// rawReadDial is dial with every connection's reads made raw (rawReads);
-// dial nil is client-go's default dialer's.
-func rawReadDial(dial func(ctx context.Context, network, address string) (net.Conn, error)) func(ctx context.Context, network, address string) (net.Conn, error) {
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
-	return func(ctx context.Context, network, address string) (net.Conn, error) {
-		conn, err := dial(ctx, network, address)
-		if err != nil {
-			return nil, err
-		}
-		return rawReads(conn), nil
-	}
 }
