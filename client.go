@@ -95,7 +95,7 @@ func (a *restAPI) request(resource, namespace string, o *metav1.ListOptions) (*r
 		// Not a streamed list's: a reflector whose streamed list ends
 		// before its last event starts it over, so a list longer than
 		// the timeout would never end (busywatch.go).
-		if sendsList := o.SendInitialEvents != nil && *o.SendInitialEvents; !sendsList && (o.TimeoutSeconds == nil || *o.TimeoutSeconds > busyWatchTimeoutSeconds) {
+		if !streamsList(o) && (o.TimeoutSeconds == nil || *o.TimeoutSeconds > busyWatchTimeoutSeconds) {
 			n := int64(busyWatchTimeoutSeconds)
 			o.TimeoutSeconds = &n
 		}
@@ -132,7 +132,7 @@ func (a *restAPI) watch(ctx context.Context, resource, namespace string, o metav
 	o.Watch = true
 	// A streamed list, or a watch from no version whose first events stand
 	// for the objects there are: handed on until a list's end (directWatch).
-	listing := o.SendInitialEvents != nil && *o.SendInitialEvents || o.ResourceVersion == "" || o.ResourceVersion == "0"
+	listing := streamsList(&o) || o.ResourceVersion == "" || o.ResourceVersion == "0"
 	req, r, err := a.request(resource, namespace, &o)
 	if err != nil {
 		return nil, err
@@ -158,6 +158,12 @@ func directWatchOf(ctx context.Context, req *rest.Request, gv schema.GroupVersio
 		return nil, err
 	}
 	return newDirectWatch(dec, watchReporter, apply, listing), nil
+}
+
+// streamsList reports whether a watch of o streams a list first
+// (sendInitialEvents: the reflector's WatchList).
+func streamsList(o *metav1.ListOptions) bool {
+	return o.SendInitialEvents != nil && *o.SendInitialEvents
 }
 
 // patient builds the informer's lister-watcher from list and watch calls

@@ -205,13 +205,11 @@ func (w *directWatch) sendWithin(ev watch.Event, limit time.Duration) bool {
 // the last changes' bookmark, then err as an error event unless it is the
 // stream's end or cut, as StreamWatcher does.
 func (w *directWatch) end(err error) {
-	if !w.flush() {
-		return
-	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || utilnet.IsProbableEOF(err) || utilnet.IsTimeout(err) {
+		w.flush()
 		return
 	}
-	w.send(watch.Event{Type: watch.Error, Object: w.reporter.AsObject(fmt.Errorf("unable to decode an event from the watch stream: %w", err))})
+	w.handOn(watch.Event{Type: watch.Error, Object: w.reporter.AsObject(fmt.Errorf("unable to decode an event from the watch stream: %w", err))})
 }
 
 // watchDecoder is the decoder of a watch's stream body, whose response
