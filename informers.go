@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -103,7 +102,11 @@ func (w *watcher) start(client api, cfg *clientConfig) {
 		cancel()
 		once.Do(unsubscribe)
 	}
-	w.done.Go(func() { w.awaitSync(ctx, synced, contacts) })
+	w.done.Go(func() {
+		if w.awaitSync(ctx, synced, contacts) {
+			memory.during(ctx) // returns memory after later bursts (release.go)
+		}
+	})
 }
 
 // fromWatch is the transform of a resource's watch i: transform, with the
@@ -124,8 +127,9 @@ func fromWatch(transform cache.TransformFunc, i uint8) cache.TransformFunc {
 
 // awaitSync publishes the index once every informer delivered its initial
 // list, logging while it waits, with the last failure of each informer:
-// until then queries get SERVFAIL.
-func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced, contacts []*contact) {
+// until then queries get SERVFAIL. It says whether it did (false: ctx ended
+// first).
+func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced, contacts []*contact) bool {
 	start := time.Now()
 	tick := time.NewTicker(10 * time.Millisecond) // the first answer waits on this
 	defer tick.Stop()
@@ -148,12 +152,12 @@ func (w *watcher) awaitSync(ctx context.Context, synced []cache.InformerSynced, 
 			// The initial lists were decoded (sparsely, wire.go) and
 			// transformed: garbage now, which the heap grew for and
 			// would keep the pages of.
-			debug.FreeOSMemory()
-			return
+			memory.returnNow()
+			return true
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case now := <-tick.C:
 			if now.After(nextLog) {
 				log.Warningf("still waiting for the Kubernetes API after %v: answering SERVFAIL until the first sync%s",

@@ -33,6 +33,9 @@ var (
 	apiLastContact = promauto.NewGaugeVec(prometheus.GaugeOpts(opts("api_last_contact_timestamp_seconds",
 		"When a list, watch or event last came from the API server; its age tells an outage.")), []string{"resource"})
 
+	memoryReturns = promauto.NewCounter(prometheus.CounterOpts(opts("memory_returns_total",
+		"Collections that returned the heap's free pages to the OS: after the first sync, and after each burst of change once it went quiet.")))
+
 	programmingLatency = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "dns_programming_duration_seconds",
 		Help:    "From an EndpointSlice's last-change-trigger-time to its answers being served.",
