@@ -208,7 +208,7 @@ func TestBusyWatchErrorsAreTheAPIServersErrors(t *testing.T) {
 			for _, direct := range []bool{false, true} { // an informer's busy watch is a directWatch
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				if direct {
-					ctx = withApplier(ctx, func(watch.EventType, runtime.Object) error { return nil })
+					ctx = withApplier(ctx, applyFunc(func(watch.EventType, runtime.Object) error { return nil }))
 				}
 				w, err := a.watch(ctx, resource, "", metav1.ListOptions{TimeoutSeconds: ptr.To[int64](1)})
 				cancel()

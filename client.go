@@ -130,23 +130,28 @@ func (a *restAPI) list(ctx context.Context, resource, namespace string, o metav1
 
 func (a *restAPI) watch(ctx context.Context, resource, namespace string, o metav1.ListOptions) (watch.Interface, error) {
 	o.Watch = true
-	// A streamed list, or a watch from no version whose first events stand
-	// for the objects there are: handed on until a list's end (directWatch).
-	listing := streamsList(&o) || o.ResourceVersion == "" || o.ResourceVersion == "0"
+	// A streamed list is applied in place; a watch from no version, whose
+	// first events stand for the objects there are, handed on (directWatch).
+	mode := notListing
+	switch {
+	case streamsList(&o):
+		mode = listingInPlace
+	case o.ResourceVersion == "" || o.ResourceVersion == "0":
+		mode = listingHandedOn
+	}
 	req, r, err := a.request(resource, namespace, &o)
 	if err != nil {
 		return nil, err
 	}
 	if apply := applierOf(ctx); apply != nil && r.busy {
-		return directWatchOf(ctx, req, r.gv, apply, listing)
+		return directWatchOf(ctx, req, r.gv, apply, mode)
 	}
 	return req.Watch(ctx)
 }
 
 // directWatchOf starts req, a busy resource's watch, as a directWatch
-// (directwatch.go) whose changes apply goes through; listing: it streams
-// a list first.
-func directWatchOf(ctx context.Context, req *rest.Request, gv schema.GroupVersion, apply applier, listing bool) (watch.Interface, error) {
+// (directwatch.go) whose changes store takes, and how it lists first.
+func directWatchOf(ctx context.Context, req *rest.Request, gv schema.GroupVersion, store applier, mode listMode) (watch.Interface, error) {
 	var contentType string // the response's, kept by the busy watches' round tripper (busywatch.go)
 	body, err := req.Stream(context.WithValue(ctx, contentTypeKey{}, &contentType))
 	if err != nil {
@@ -157,7 +162,7 @@ func directWatchOf(ctx context.Context, req *rest.Request, gv schema.GroupVersio
 		body.Close()
 		return nil, err
 	}
-	return newDirectWatch(dec, watchReporter, apply, listing), nil
+	return newDirectWatch(dec, watchReporter, store, mode), nil
 }
 
 // streamsList reports whether a watch of o streams a list first

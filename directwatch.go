@@ -41,12 +41,9 @@ import (
 // it resumes from there as it would have from the change itself. The
 // reflector's own checks of an event (its object's metadata) are made
 // here; a change that fails them is handed to the reflector, which logs
-// and skips it as before. Streamed lists (sendInitialEvents) are not
-// applied in place: the reflector gathers them into a list of its own.
-
-// applier applies one watch event (watch.Added, Modified or Deleted) to an
-// informer's store, as the reflector's store calls would.
-type applier func(watch.EventType, runtime.Object) error
+// and skips it as before. A streamed list (sendInitialEvents) is applied in
+// place too (listinplace.go); the events of a watch from no version, one
+// for each object there is, are handed on.
 
 type applierKey struct{}
 
@@ -61,17 +58,25 @@ func applierOf(ctx context.Context) applier {
 	return a
 }
 
+// listMode is how a directWatch takes the events before a list's end.
+type listMode uint8
+
+const (
+	notListing      listMode = iota // a watch from a version: changes are applied
+	listingInPlace                  // a streamed list: applied in place (listinplace.go)
+	listingHandedOn                 // a watch from no version: its first events stand for the objects there are, and are handed on
+)
+
 // directWatch is a watch whose changes are applied as they are read.
 type directWatch struct {
 	source   watch.Decoder
 	reporter watch.Reporter
-	apply    applier
-	// listing: the watch streams a list first (sendInitialEvents), or
-	// starts from no version with an event for each object there is; the
-	// reflector takes those itself, and changes are applied in place only
-	// once it has taken a list's end (see receive).
-	listing bool
-	result  chan watch.Event
+	store    applier
+	// mode: until a list's end, its events are applied in place or handed
+	// on; changes are applied in place only once the reflector has taken
+	// the list's end (see endList).
+	mode   listMode
+	result chan watch.Event
 	// done is closed by Stop, under mu, which a change is applied under:
 	// once Stop returns, no change is applied (the reflector may then
 	// list again, and a change of the old watch must not land after it).
@@ -80,8 +85,11 @@ type directWatch struct {
 	rv   string // of the last change applied and not yet handed on: "" if none
 }
 
-func newDirectWatch(source watch.Decoder, reporter watch.Reporter, apply applier, listing bool) *directWatch {
-	w := &directWatch{source: source, reporter: reporter, apply: apply, listing: listing, result: make(chan watch.Event), done: make(chan struct{})}
+func newDirectWatch(source watch.Decoder, reporter watch.Reporter, store applier, mode listMode) *directWatch {
+	w := &directWatch{source: source, reporter: reporter, store: store, mode: mode, result: make(chan watch.Event), done: make(chan struct{})}
+	if mode == listingInPlace {
+		store.listStart()
+	}
 	go w.receive()
 	return w
 }
@@ -104,11 +112,6 @@ func (w *directWatch) Stop() {
 }
 
 // receive reads events until the stream ends or the watch is stopped.
-// A streamed list's events are all handed on; after the bookmark that ends
-// the list, the reflector replaces its store's objects with the list's,
-// then takes the next event: that one is a second bookmark of the same
-// version, and once the reflector has taken it, changes are applied in
-// place, after the list.
 func (w *directWatch) receive() {
 	defer utilruntime.HandleCrash()
 	defer close(w.result)
@@ -119,26 +122,59 @@ func (w *directWatch) receive() {
 			w.end(err)
 			return
 		}
-		if !w.listing && w.applied(typ, obj) {
+		switch {
+		case w.mode == notListing && w.applied(typ, obj, false):
+			continue
+		case w.mode == listingInPlace && w.applied(typ, obj, true):
 			continue
 		}
-		if !w.handOn(watch.Event{Type: typ, Object: obj}) {
-			return
-		}
-		if w.listing && typ == watch.Bookmark {
-			if m, err := meta.Accessor(obj); err == nil && m.GetAnnotations()[metav1.InitialEventsAnnotationKey] == "true" {
-				if !w.sendWithin(bookmark(m.GetResourceVersion()), busyWatchIdle) {
-					return
-				}
-				w.listing = false
+		ev := watch.Event{Type: typ, Object: obj}
+		if rv, end := listEnd(ev); end && w.mode != notListing {
+			if !w.endList(ev, rv) {
+				return
 			}
+			continue
+		}
+		if !w.handOn(ev) {
+			return
 		}
 	}
 }
 
-// applied applies a change and reports whether it did: false for any
-// other event, and for a change whose object has no metadata.
-func (w *directWatch) applied(typ watch.EventType, obj runtime.Object) bool {
+// listEnd is the resource version of ev if it is the bookmark that ends a
+// streamed list.
+func listEnd(ev watch.Event) (rv string, ok bool) {
+	if ev.Type != watch.Bookmark {
+		return "", false
+	}
+	m, err := meta.Accessor(ev.Object)
+	if err != nil || m.GetAnnotations()[metav1.InitialEventsAnnotationKey] != "true" {
+		return "", false
+	}
+	return m.GetResourceVersion(), true
+}
+
+// endList hands on ev, the bookmark of version rv that ends a list, once a
+// list applied in place has deleted what it did not have: the reflector
+// then replaces its store's objects with the list's (none if it was applied
+// in place: see listinplace.go). The next event is a second bookmark of
+// the same version: once the reflector has taken it, it has replaced them,
+// and changes are applied in place from then on, after the list.
+func (w *directWatch) endList(ev watch.Event, rv string) bool {
+	if w.mode == listingInPlace && !w.locked(nil, func() error { w.store.listEnd(rv); return nil }) {
+		return false
+	}
+	if !w.handOn(ev) || !w.sendWithin(bookmark(rv), busyWatchIdle) {
+		return false
+	}
+	w.mode = notListing
+	return true
+}
+
+// applied applies a change, or an object of a list applied in place, and
+// reports whether it took the event: false for any other event, and for a
+// change whose object has no metadata.
+func (w *directWatch) applied(typ watch.EventType, obj runtime.Object, listing bool) bool {
 	if typ != watch.Added && typ != watch.Modified && typ != watch.Deleted {
 		return false
 	}
@@ -146,20 +182,33 @@ func (w *directWatch) applied(typ watch.EventType, obj runtime.Object) bool {
 	if err != nil {
 		return false
 	}
+	if listing && typ != watch.Deleted { // a list's: its version is the list's end's
+		w.locked(obj, func() error { return w.store.listed(obj) })
+		return true
+	}
+	if w.locked(obj, func() error { return w.store.apply(typ, obj) }) {
+		w.rv = m.GetResourceVersion()
+	}
+	return true
+}
+
+// locked runs apply, which applies obj, under mu unless the watch was
+// stopped (the reflector may be listing again): then obj's lent buffer
+// goes back (eventbuffers.go), and locked reports false.
+func (w *directWatch) locked(obj runtime.Object, apply func() error) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	select {
-	case <-w.done: // stopped: the reflector may be listing again
+	case <-w.done:
 		if ws, ok := obj.(*wireSlice); ok {
-			ws.release() // the buffer lent to it (eventbuffers.go)
+			ws.release()
 		}
-		return true
+		return false
 	default:
 	}
-	if err := w.apply(typ, obj); err != nil {
-		utilruntime.HandleError(fmt.Errorf("unable to apply a watch event (%s) to the store: %w", typ, err))
+	if err := apply(); err != nil {
+		utilruntime.HandleError(fmt.Errorf("unable to apply a watch event to the store: %w", err))
 	}
-	w.rv = m.GetResourceVersion()
 	return true
 }
 

@@ -83,6 +83,27 @@ func (l *appliedLog) apply(typ watch.EventType, obj runtime.Object) error {
 	return nil
 }
 
+func (l *appliedLog) listStart() { l.note("LIST") }
+
+func (l *appliedLog) listed(obj runtime.Object) error { return l.apply("LISTED", obj) }
+
+func (l *appliedLog) listEnd(rv string) { l.note("END " + rv) }
+
+func (l *appliedLog) note(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, s)
+}
+
+// applyFunc is an applier of changes only, which a test's watch does not
+// list through.
+type applyFunc func(watch.EventType, runtime.Object) error
+
+func (f applyFunc) apply(typ watch.EventType, obj runtime.Object) error { return f(typ, obj) }
+func (applyFunc) listStart()                                            {}
+func (applyFunc) listed(runtime.Object) error                           { return nil }
+func (applyFunc) listEnd(string)                                        {}
+
 func (l *appliedLog) applied() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -103,7 +124,7 @@ func handedOn(t *testing.T, srv *httptest.Server, log *appliedLog, listing bool)
 		o.ResourceVersion = ""
 		o.SendInitialEvents, o.ResourceVersionMatch = ptr.To(true), metav1.ResourceVersionMatchNotOlderThan
 	}
-	w, err := a.watch(withApplier(ctx, log.apply), "endpointslices", "", o)
+	w, err := a.watch(withApplier(ctx, log), "endpointslices", "", o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,25 +175,39 @@ func TestDirectWatchAppliesChangesAndHandsOnTheirVersionBeforeAnythingElse(t *te
 	}
 }
 
-func TestDirectWatchHandsAStreamedListOnAndAppliesOnlyWhatFollowsIt(t *testing.T) {
+func TestDirectWatchAppliesAStreamedListInPlaceAndChangesOnlyOnceTheReflectorTookItsEnd(t *testing.T) {
 	srv := watchStream(t, []streamEvent{
 		{typ: watch.Added, rv: 2}, {typ: watch.Added, rv: 3}, {typ: watch.Bookmark, rv: 3, end: true},
 		{typ: watch.Modified, rv: 4}, {typ: watch.Modified, rv: 5},
 	})
 	var log appliedLog
 	events, before := handedOn(t, srv, &log, true)
-	wantEvents := []string{"ADDED 2", "ADDED 3", "BOOKMARK 3 end", "BOOKMARK 3", "BOOKMARK 5"}
+	wantEvents := []string{"BOOKMARK 3 end", "BOOKMARK 3", "BOOKMARK 5"}
 	if !slices.Equal(events, wantEvents) {
 		t.Fatalf("the reflector was handed %q, want %q", events, wantEvents)
 	}
-	// Until the reflector takes the bookmark after the list's end (it has
-	// replaced its store's objects with the list's by then), nothing is
-	// applied: the watch waits to hand it on.
-	if len(before[2]) != 0 {
-		t.Errorf("changes were applied (%q) before the reflector was ready for the event after the list's end", before[2])
+	// The list is applied and ended (what it did not have deleted) before
+	// the reflector takes its end; changes after it only once the
+	// reflector took the second bookmark (it has replaced its store's
+	// objects with the list's, none, by then).
+	if want := []string{"LIST", "LISTED 2", "LISTED 3", "END 3"}; !slices.Equal(before[0], want) {
+		t.Errorf("when the reflector took the list's end, the store had been handed %q, want %q", before[0], want)
 	}
-	if got, want := log.applied(), []string{"MODIFIED 4", "MODIFIED 5"}; !slices.Equal(got, want) {
-		t.Errorf("applied %q, want %q", got, want)
+	if got, want := log.applied(), []string{"LIST", "LISTED 2", "LISTED 3", "END 3", "MODIFIED 4", "MODIFIED 5"}; !slices.Equal(got, want) {
+		t.Errorf("the store was handed %q, want %q", got, want)
+	}
+}
+
+// A list cut before its end deletes nothing: the reflector lists again.
+func TestDirectWatchListCutBeforeItsEndEndsNothing(t *testing.T) {
+	srv := watchStream(t, []streamEvent{{typ: watch.Added, rv: 2}, {typ: watch.Added, rv: 3}})
+	var log appliedLog
+	events, _ := handedOn(t, srv, &log, true)
+	if len(events) != 0 {
+		t.Errorf("the reflector was handed %q, want nothing (the stream ended)", events)
+	}
+	if got, want := log.applied(), []string{"LIST", "LISTED 2", "LISTED 3"}; !slices.Equal(got, want) {
+		t.Errorf("the store was handed %q, want %q", got, want)
 	}
 }
 
@@ -224,7 +259,7 @@ func TestDirectWatchAppliesNothingOnceStopped(t *testing.T) {
 		}
 		return nil
 	}
-	w, err := a.watch(withApplier(context.Background(), apply), "endpointslices", "", metav1.ListOptions{ResourceVersion: "1"})
+	w, err := a.watch(withApplier(context.Background(), applyFunc(apply)), "endpointslices", "", metav1.ListOptions{ResourceVersion: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +287,7 @@ func TestDirectWatchFromNoVersionHandsEverythingOn(t *testing.T) {
 	srv := watchStream(t, []streamEvent{{typ: watch.Added, rv: 5}, {typ: watch.Added, rv: 3}, {typ: watch.Modified, rv: 6}})
 	a := restAPIAt(t, srv.URL)
 	var log appliedLog
-	w, err := a.watch(withApplier(context.Background(), log.apply), "endpointslices", "", metav1.ListOptions{})
+	w, err := a.watch(withApplier(context.Background(), &log), "endpointslices", "", metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

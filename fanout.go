@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -46,8 +45,13 @@ type fanout struct {
 	// replay need (client-go's store keeps indexes kubesvc never asks). A
 	// keyTable, as the objects carry their keys (items.go): about 16 bytes
 	// an object where a map[string]any took 64.
-	items     items
-	handlers  []*fanoutReg
+	items    items
+	handlers []*fanoutReg
+	// A streamed list applied in place (listinplace.go): the objects it
+	// listed so far, and the resource version of the Replace that marks
+	// its end.
+	listing   *items
+	listedRV  string
 	transform cache.TransformFunc
 	onError   cache.WatchErrorHandlerWithContext
 	started   bool
@@ -134,7 +138,7 @@ func (f *fanout) RunWithContext(ctx context.Context) {
 	// transforms take both.
 	// A busy resource's watch applies its changes itself, through the
 	// applier in its context (directwatch.go).
-	ctx = withApplier(ctx, f.applyEvent)
+	ctx = withApplier(ctx, f)
 	cache.New(&cache.Config{
 		Queue:                        (*fanoutStore)(f),
 		ListerWatcher:                f.lw,
@@ -173,8 +177,9 @@ func (s *fanoutStore) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
 func (s *fanoutStore) HasSynced() bool                     { return (*fanout)(s).HasSynced() }
 func (s *fanoutStore) HasSyncedChecker() cache.DoneChecker { return fanoutSynced{(*fanout)(s)} }
 
-// Replace is a list: the first one's objects are the initial list.
-func (s *fanoutStore) Replace(objs []any, _ string) error {
+// Replace is a list: the first one's objects are the initial list. A
+// streamed list applied in place ends with one (listinplace.go).
+func (s *fanoutStore) Replace(objs []any, rv string) error {
 	f := (*fanout)(s)
 	for i, obj := range objs {
 		t, err := f.transformed(obj)
@@ -186,7 +191,13 @@ func (s *fanoutStore) Replace(objs []any, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	initial := !f.HasSynced()
-	if err := f.replaceAll(objs, initial); err != nil {
+	if f.endsListInPlace(rv) {
+		for _, obj := range objs {
+			if err := f.put(obj, initial); err != nil {
+				return err
+			}
+		}
+	} else if err := f.replaceAll(objs, initial); err != nil {
 		return err
 	}
 	if initial {
@@ -228,12 +239,6 @@ func (f *fanout) change(obj any, deleted bool) error {
 	return nil
 }
 
-// applyEvent applies a change its watch read (directwatch.go), as the
-// reflector's calls of the store do.
-func (f *fanout) applyEvent(typ watch.EventType, obj runtime.Object) error {
-	return f.change(obj, typ == watch.Deleted)
-}
-
 // put adds or updates obj, handing it to the handlers.
 func (f *fanout) put(obj any, isInInitialList bool) error {
 	if _, err := storeKey(obj); err != nil {
@@ -265,19 +270,7 @@ func (f *fanout) replaceAll(objs []any, isInInitialList bool) error {
 		}
 		listed.Set(obj)
 	}
-	var gone []any
-	for old := range f.items.All() {
-		if _, ok := listed.Get(itemStoreKey(old)); !ok {
-			gone = append(gone, old)
-		}
-	}
-	for _, old := range gone {
-		key := itemStoreKey(old)
-		f.items.Delete(key)
-		for _, r := range f.handlers {
-			r.h.OnDelete(cache.DeletedFinalStateUnknown{Key: key, Obj: old})
-		}
-	}
+	f.dropUnlisted(&listed)
 	for _, obj := range objs {
 		if err := f.put(obj, isInInitialList); err != nil {
 			return err
