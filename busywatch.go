@@ -38,12 +38,15 @@ import (
 
 // busyWatchTimeoutSeconds is the longest a busy watch asks to last
 // (timeoutSeconds; reflectors ask for 5 to 10 minutes): a healthy one
-// sends a byte, its end, at least that often.
-const busyWatchTimeoutSeconds = 60
+// sends a byte, its end, at least that often. A watch again from its last
+// version every 30 s costs the API server little (its watch cache).
+const busyWatchTimeoutSeconds = 30
 
 // busyWatchIdle is how long a busy watch may be silent before its
-// connection is taken for dead: its timeout and a margin.
-const busyWatchIdle = 75 * time.Second
+// connection is taken for dead: its timeout and a margin, as long as
+// client-go takes to drop a dead HTTP/2 connection (a ping after 30 s of
+// silence, 15 s to answer it).
+const busyWatchIdle = 45 * time.Second
 
 // busyWatchConfig is rc for busy resources' watches: HTTP/1.1 only (ALPN
 // offers no h2, so client-go does not configure HTTP/2 either), sockets read

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,10 +43,7 @@ func newWatchServer(t *testing.T, events int, interval time.Duration) *watchServ
 }
 
 func (s *watchServer) serve(w http.ResponseWriter, r *http.Request) {
-	resource := r.URL.Path[len(r.URL.Path)-len("endpointslices"):]
-	if r.URL.Path[len(r.URL.Path)-len("services"):] == "services" {
-		resource = "services"
-	}
+	resource := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
 	verb := "list"
 	if r.URL.Query().Get("watch") == "true" {
 		verb = "watch"
@@ -82,7 +80,7 @@ func TestBusyResourcesAreWatchedOverHTTP1AndTheRestOverHTTP2(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	for _, resource := range []string{"endpointslices", "services"} {
+	for _, resource := range []string{"endpointslices", "services", "namespaces"} {
 		w, err := a.watch(ctx, resource, "", metav1.ListOptions{})
 		if err != nil {
 			t.Fatalf("watch %s: %v", resource, err)
@@ -92,7 +90,7 @@ func TestBusyResourcesAreWatchedOverHTTP1AndTheRestOverHTTP2(t *testing.T) {
 	if _, err := a.list(ctx, "endpointslices", "", metav1.ListOptions{}); err != nil {
 		t.Fatalf("list endpointslices: %v", err)
 	}
-	want := map[string]string{"endpointslices watch": "HTTP/1.1", "services watch": "HTTP/2.0", "endpointslices list": "HTTP/2.0"}
+	want := map[string]string{"endpointslices watch": "HTTP/1.1", "services watch": "HTTP/1.1", "namespaces watch": "HTTP/2.0", "endpointslices list": "HTTP/2.0"}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, proto := range want {
@@ -159,12 +157,13 @@ func TestBusyWatchesAskToEndBeforeTheIdleLimit(t *testing.T) {
 		o        metav1.ListOptions
 		want     string
 	}{
-		{"endpointslices", metav1.ListOptions{Watch: true, TimeoutSeconds: reflectors}, "60"},
-		{"endpointslices", metav1.ListOptions{Watch: true}, "60"},
-		{"endpointslices", metav1.ListOptions{Watch: true, TimeoutSeconds: ptr.To[int64](30)}, "30"},
+		{"endpointslices", metav1.ListOptions{Watch: true, TimeoutSeconds: reflectors}, "30"},
+		{"endpointslices", metav1.ListOptions{Watch: true}, "30"},
+		{"endpointslices", metav1.ListOptions{Watch: true, TimeoutSeconds: ptr.To[int64](20)}, "20"},
 		{"endpointslices", metav1.ListOptions{Watch: true, TimeoutSeconds: reflectors, SendInitialEvents: ptr.To(true)}, "420"},
 		{"endpointslices", metav1.ListOptions{TimeoutSeconds: reflectors}, "420"},
-		{"services", metav1.ListOptions{Watch: true, TimeoutSeconds: reflectors}, "420"},
+		{"services", metav1.ListOptions{Watch: true, TimeoutSeconds: reflectors}, "30"},
+		{"namespaces", metav1.ListOptions{Watch: true, TimeoutSeconds: reflectors}, "420"},
 	} {
 		req, _, err := a.request(c.resource, "", &c.o)
 		if err != nil {

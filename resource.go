@@ -40,7 +40,10 @@ type resource struct {
 	selectors func(*clientConfig) []string
 
 	// busy: watched over an HTTP/1.1 connection a watch (busywatch.go),
-	// for a resource whose changes are many and large.
+	// its changes and streamed lists applied as they are read
+	// (directwatch.go, listinplace.go): for a resource whose changes are
+	// many and large (EndpointSlices), or whose lists are (Services: a
+	// relist after an API server restart lists them all).
 	busy bool
 
 	contact prometheus.Gauge // api_last_contact_timestamp_seconds{resource=name}
@@ -50,7 +53,7 @@ var (
 	servicesResource = &resource{
 		name: "services", gv: corev1.SchemeGroupVersion, apiPath: "/api", namespaced: true,
 		object: &corev1.Service{}, newList: func() runtime.Object { return &corev1.ServiceList{} },
-		transform: toService, handler: (*watcher).serviceHandler,
+		transform: toService, handler: (*watcher).serviceHandler, busy: true,
 		wanted:    func(*clientConfig) bool { return true },
 		selectors: func(cfg *clientConfig) []string { return []string{cfg.labels} },
 	}
