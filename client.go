@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/consistencydetector"
 )
 
 // api is what the watcher asks of the Kubernetes API: lists and watches of
@@ -134,7 +135,9 @@ func (a *restAPI) watch(ctx context.Context, resource, namespace string, o metav
 	// first events stand for the objects there are, handed on (directWatch).
 	mode := notListing
 	switch {
-	case streamsList(&o):
+	case streamsList(&o) && !consistencydetector.IsDataConsistencyDetectionForWatchListEnabled():
+		// (The detector, on in Kubernetes' own CI, compares the
+		// reflector's gathered list with a LIST: handed on, it has one.)
 		mode = listingInPlace
 	case o.ResourceVersion == "" || o.ResourceVersion == "0":
 		mode = listingHandedOn

@@ -164,6 +164,7 @@ func (w *directWatch) endList(ev watch.Event, rv string) bool {
 	if w.mode == listingInPlace && !w.locked(nil, func() error { w.store.listEnd(rv); return nil }) {
 		return false
 	}
+	w.rv = "" // of the list's last object: the end's version stands for it
 	if !w.handOn(ev) || !w.sendWithin(bookmark(rv), busyWatchIdle) {
 		return false
 	}
@@ -182,11 +183,16 @@ func (w *directWatch) applied(typ watch.EventType, obj runtime.Object, listing b
 	if err != nil {
 		return false
 	}
-	if listing && typ != watch.Deleted { // a list's: its version is the list's end's
-		w.locked(obj, func() error { return w.store.listed(obj) })
-		return true
+	apply := func() error { return w.store.apply(typ, obj) }
+	if listing && typ != watch.Deleted {
+		apply = func() error { return w.store.listed(obj) }
 	}
-	if w.locked(obj, func() error { return w.store.apply(typ, obj) }) {
+	// A list's objects are marked too: a list cut before its end then
+	// hands the reflector an event, and the reflector streams the list
+	// again, where a watch that ended within a second with none would
+	// make it fall back to a whole LIST. (Its version is the list's
+	// end's; the bookmark before the end is dropped, see endList.)
+	if w.locked(obj, apply) {
 		w.rv = m.GetResourceVersion()
 	}
 	return true

@@ -191,6 +191,7 @@ func (s *fanoutStore) Replace(objs []any, rv string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	initial := !f.HasSynced()
+	f.listing = nil // what a list cut before its end listed (listinplace.go)
 	if f.endsListInPlace(rv) {
 		for _, obj := range objs {
 			if err := f.put(obj, initial); err != nil {

@@ -21,12 +21,14 @@ import (
 // the watcher does after the first sync (informers.go): a collection, and every free
 // page back to the OS (debug.FreeOSMemory).
 //
-// The releaser reads the runtime every releasePeriod. A burst is at least
-// as many bytes allocated since memory was last returned as the live heap
-// (and burstFloor): the collection a return costs is then one the pacer
-// would have run anyway. It ends with a quiet period, one that allocated
-// less than a 32nd of the live heap (and quietFloor); a burst still going
-// would take the pages back at once. Queries allocate nothing (plugin.go),
+// The releaser reads the runtime every releasePeriod. A period is quiet if
+// it allocated less than a 32nd of the live heap (and quietFloor). A burst
+// is a period that was not, and at least as many bytes allocated since
+// memory was last returned as the live heap (and burstFloor): the
+// collection a return costs is then one the pacer would have run anyway.
+// It ends with a quiet period; a burst still going would take the pages
+// back at once. A trickle of changes, every period quiet, is no burst: it
+// keeps the collector's steady pace. Queries allocate nothing (plugin.go),
 // so a server answering at full load and changing nothing is quiet; one
 // that keeps changing is never, and keeps the collector's steady pace.
 // (The heap's own figures cannot say when a return is worth it: the live
@@ -49,11 +51,15 @@ func readMemory() memSample {
 	return memSample{allocs: s[0].Value.Uint64(), live: s[1].Value.Uint64()}
 }
 
-// burstEnded says whether to return memory now, sinceReturn bytes
-// allocated since it last was, lastPeriod of them in the last period, for a
-// live heap of live bytes.
-func burstEnded(sinceReturn, lastPeriod, live uint64) bool {
-	return sinceReturn >= max(live, burstFloor) && lastPeriod < max(live/32, quietFloor)
+// quiet says whether a period that allocated lastPeriod bytes was quiet
+// for a live heap of live bytes.
+func quiet(lastPeriod, live uint64) bool { return lastPeriod < max(live/32, quietFloor) }
+
+// burstEnded says whether to return memory after a quiet period:
+// sinceReturn bytes allocated since it last was, for a live heap of live
+// bytes, and busy if a period since was not quiet.
+func burstEnded(sinceReturn, live uint64, busy bool) bool {
+	return busy && sinceReturn >= max(live, burstFloor)
 }
 
 // releaser returns memory to the OS after bursts while any watcher runs;
@@ -65,6 +71,7 @@ type releaser struct {
 
 	mu       sync.Mutex
 	allocsAt uint64 // allocs when memory was last returned
+	busy     bool   // a period since was not quiet
 	users    int
 	stop     chan struct{} // closed to stop the running loop
 	stopped  chan struct{} // closed once it stopped
@@ -77,7 +84,7 @@ func (r *releaser) returnNow() {
 	r.free()
 	s := r.read()
 	r.mu.Lock()
-	r.allocsAt = s.allocs
+	r.allocsAt, r.busy = s.allocs, false
 	r.mu.Unlock()
 	memoryReturns.Inc()
 }
@@ -124,10 +131,13 @@ func (r *releaser) loop(stop <-chan struct{}, stopped chan<- struct{}) {
 // stood at prev, and gives where they stand now.
 func (r *releaser) step(prev uint64) uint64 {
 	s := r.read()
+	q := quiet(s.allocs-prev, s.live)
 	r.mu.Lock()
-	since := s.allocs - r.allocsAt
+	r.busy = r.busy || !q
+	since := s.allocs - min(r.allocsAt, s.allocs) // memory may have been returned since s was read
+	due := q && burstEnded(since, s.live, r.busy)
 	r.mu.Unlock()
-	if !burstEnded(since, s.allocs-prev, s.live) {
+	if !due {
 		return s.allocs
 	}
 	r.returnNow()

@@ -8,24 +8,41 @@ import (
 	"time"
 )
 
-func TestBurstEndedNeedsABurstThenAQuietPeriod(t *testing.T) {
+func TestQuietIsUnderA32ndOfTheLiveHeap(t *testing.T) {
 	const mb = 1 << 20
 	for _, c := range []struct {
-		name                    string
-		since, lastPeriod, live uint64
-		want                    bool
+		name             string
+		lastPeriod, live uint64
+		want             bool
 	}{
-		{"burst of the live heap, then quiet", 40 * mb, 0, 40 * mb, true},
-		{"burst, the last period below a 32nd of the live heap", 80 * mb, 1 * mb, 40 * mb, true},
-		{"burst still going", 80 * mb, 2 * mb, 40 * mb, false},
-		{"less than the live heap allocated", 39 * mb, 0, 40 * mb, false},
-		{"small heap: less than the floor allocated", 4*mb - 1, 0, 1 * mb, false},
-		{"small heap: the floor allocated, then quiet", 4 * mb, 10 << 10, 1 * mb, true},
-		{"small heap: the quiet floor is not quiet", 4 * mb, 256 << 10, 1 * mb, false},
-		{"small heap: under the quiet floor", 4 * mb, 255 << 10, 1 * mb, true},
+		{"nothing allocated", 0, 40 * mb, true},
+		{"under a 32nd of the live heap", mb + mb/4 - 1, 40 * mb, true},
+		{"a 32nd of the live heap", mb + mb/4, 40 * mb, false},
+		{"small heap: under the floor", 255 << 10, 1 * mb, true},
+		{"small heap: the floor", 256 << 10, 1 * mb, false},
 	} {
-		if got := burstEnded(c.since, c.lastPeriod, c.live); got != c.want {
-			t.Errorf("%s: burstEnded(%d, %d, %d) = %v, want %v", c.name, c.since, c.lastPeriod, c.live, got, c.want)
+		if got := quiet(c.lastPeriod, c.live); got != c.want {
+			t.Errorf("%s: quiet(%d, %d) = %v, want %v", c.name, c.lastPeriod, c.live, got, c.want)
+		}
+	}
+}
+
+func TestBurstEndedNeedsABusyPeriodAndTheLiveHeapAllocated(t *testing.T) {
+	const mb = 1 << 20
+	for _, c := range []struct {
+		name        string
+		since, live uint64
+		busy        bool
+		want        bool
+	}{
+		{"the live heap allocated, a busy period", 40 * mb, 40 * mb, true, true},
+		{"the live heap allocated, every period quiet (a trickle)", 80 * mb, 40 * mb, false, false},
+		{"less than the live heap allocated", 40*mb - 1, 40 * mb, true, false},
+		{"small heap: less than the floor allocated", 4*mb - 1, 1 * mb, true, false},
+		{"small heap: the floor allocated", 4 * mb, 1 * mb, true, true},
+	} {
+		if got := burstEnded(c.since, c.live, c.busy); got != c.want {
+			t.Errorf("%s: burstEnded(%d, %d, %v) = %v, want %v", c.name, c.since, c.live, c.busy, got, c.want)
 		}
 	}
 }
@@ -100,6 +117,15 @@ func TestReleaserReturnsOnceAfterEachBurstEnds(t *testing.T) {
 		if got, _ := f.counts(); got != p.returns {
 			t.Fatalf("period %d (%d bytes allocated): %d returns of memory, want %d", i, p.alloc, got, p.returns)
 		}
+	}
+	// A trickle of changes, every period quiet, past the live heap: no
+	// burst, nothing returned.
+	for range 40 {
+		f.alloc(300 << 10)
+		prev = r.step(prev)
+	}
+	if got, _ := f.counts(); got != 3 {
+		t.Errorf("a trickle of 40 quiet periods of 300 KiB (more than the live heap of 10 MiB): %d returns of memory, want still 3", got)
 	}
 }
 

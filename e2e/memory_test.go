@@ -103,9 +103,12 @@ func TestMemoryReturnedOnceABurstOfChangeEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := srv.Ports.DNSAddr()
-	if got := gauge(t, scrapeFamilies(t, srv), metricReturns); got != 1 {
-		t.Fatalf("%s after the first sync = %v, want 1 (the first list's garbage returned)", metricReturns, got)
-	}
+	// Ready once the index is published; the first list's garbage is
+	// returned just after.
+	eventually(t, 5*time.Second, "the first sync's return", func() (bool, string) {
+		got := gauge(t, scrapeFamilies(t, srv), metricReturns)
+		return got == 1, fmt.Sprintf("%s = %v, want 1", metricReturns, got)
+	})
 
 	allocs0 := gauge(t, scrapeFamilies(t, srv), "go_memstats_alloc_bytes_total")
 	start := time.Now()
