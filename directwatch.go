@@ -83,10 +83,19 @@ type directWatch struct {
 	done chan struct{}
 	mu   sync.Mutex
 	rv   string // of the last change applied and not yet handed on: "" if none
+	// listed counts a list's objects applied in place; handedAt is when
+	// the reflector last took an event (see progress).
+	listed   int
+	handedAt time.Time
 }
 
+// listProgress is how often a list applied in place hands the reflector a
+// bookmark of its last object: a reflector that took nothing of a streamed
+// list for 10 s warns that it is still awaiting the list's end.
+var listProgress = 5 * time.Second
+
 func newDirectWatch(source watch.Decoder, reporter watch.Reporter, store applier, mode listMode) *directWatch {
-	w := &directWatch{source: source, reporter: reporter, store: store, mode: mode, result: make(chan watch.Event), done: make(chan struct{})}
+	w := &directWatch{source: source, reporter: reporter, store: store, mode: mode, result: make(chan watch.Event), done: make(chan struct{}), handedAt: time.Now()}
 	if mode == listingInPlace {
 		store.listStart()
 	}
@@ -126,6 +135,9 @@ func (w *directWatch) receive() {
 		case w.mode == notListing && w.applied(typ, obj, false):
 			continue
 		case w.mode == listingInPlace && w.applied(typ, obj, true):
+			if !w.progress() {
+				return
+			}
 			continue
 		}
 		ev := watch.Event{Type: typ, Object: obj}
@@ -139,6 +151,16 @@ func (w *directWatch) receive() {
 			return
 		}
 	}
+}
+
+// progress hands on a bookmark of the list's last object applied in place
+// if the reflector took nothing for listProgress (looked at every 256
+// objects); false if the watch was stopped.
+func (w *directWatch) progress() bool {
+	if w.listed++; w.listed%256 != 0 || time.Since(w.handedAt) < listProgress {
+		return true
+	}
+	return w.flush()
 }
 
 // listEnd is the resource version of ev if it is the bookmark that ends a
@@ -243,6 +265,7 @@ func (w *directWatch) send(ev watch.Event) bool {
 	case <-w.done:
 		return false
 	case w.result <- ev:
+		w.handedAt = time.Now()
 		return true
 	}
 }

@@ -198,6 +198,27 @@ func TestDirectWatchAppliesAStreamedListInPlaceAndChangesOnlyOnceTheReflectorToo
 	}
 }
 
+// A long list applied in place hands the reflector a bookmark of its
+// progress now and then: a reflector that takes nothing of a streamed list
+// for 10 s warns that it is still waiting for its end.
+func TestDirectWatchLongListHandsOnItsProgress(t *testing.T) {
+	defer func(d time.Duration) { listProgress = d }(listProgress)
+	listProgress = 0 // at every look: every 256 objects
+	var events []streamEvent
+	for rv := 2; rv <= 601; rv++ {
+		events = append(events, streamEvent{typ: watch.Added, rv: rv})
+	}
+	srv := watchStream(t, append(events, streamEvent{typ: watch.Bookmark, rv: 601, end: true}))
+	var log appliedLog
+	got, _ := handedOn(t, srv, &log, true)
+	if want := []string{"BOOKMARK 257", "BOOKMARK 513", "BOOKMARK 601 end", "BOOKMARK 601"}; !slices.Equal(got, want) {
+		t.Errorf("the reflector was handed %q, want %q", got, want)
+	}
+	if n := len(log.applied()); n != 602 { // LIST, 600 objects, END
+		t.Errorf("the store was handed %d calls, want 602", n)
+	}
+}
+
 // A list cut before its end deletes nothing, and hands the reflector a
 // bookmark of the last object it applied: a watch that ended within a
 // second having handed on nothing would make the reflector fall back to a
