@@ -84,7 +84,7 @@ type directWatch struct {
 	mu   sync.Mutex
 	rv   string // of the last change applied and not yet handed on: "" if none
 	// listed counts a list's objects applied in place; handedAt is when
-	// the reflector last took an event (see progress).
+	// the watch started or last handed on its progress (see progress).
 	listed   int
 	handedAt time.Time
 }
@@ -154,12 +154,13 @@ func (w *directWatch) receive() {
 }
 
 // progress hands on a bookmark of the list's last object applied in place
-// if the reflector took nothing for listProgress (looked at every 256
+// if the last was handed on listProgress ago or more (looked at every 256
 // objects); false if the watch was stopped.
 func (w *directWatch) progress() bool {
 	if w.listed++; w.listed%256 != 0 || time.Since(w.handedAt) < listProgress {
 		return true
 	}
+	w.handedAt = time.Now()
 	return w.flush()
 }
 
@@ -265,7 +266,6 @@ func (w *directWatch) send(ev watch.Event) bool {
 	case <-w.done:
 		return false
 	case w.result <- ev:
-		w.handedAt = time.Now()
 		return true
 	}
 }
