@@ -10,24 +10,20 @@ import (
 
 	"github.com/kubesvc/kubesvc/e2e/coredns"
 	"github.com/miekg/dns"
-	dto "github.com/prometheus/client_model/go"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 const metricReturns = "coredns_kubesvc_memory_returns_total"
 
-// gauge is the value of name's one unlabelled gauge or counter in mfs.
-func gauge(t *testing.T, mfs map[string]*dto.MetricFamily, name string) float64 {
+// scrape is what srv's prometheus plugin exposes.
+func scrape(t *testing.T, srv *coredns.Server) coredns.Metrics {
 	t.Helper()
-	ms := mfs[name].GetMetric()
-	if len(ms) != 1 {
-		t.Fatalf("%s: want one series, the exposition has %d", name, len(ms))
+	m, err := coredns.Scrape(scrapeClient, srv.Ports.MetricsURL())
+	if err != nil {
+		t.Fatalf("scrape %s: %v", srv.Ports.MetricsURL(), err)
 	}
-	if c := ms[0].GetCounter(); c != nil {
-		return c.GetValue()
-	}
-	return ms[0].GetGauge().GetValue()
+	return m
 }
 
 // createServicesAtOnce creates n ClusterIP services named <prefix>-<i> in
@@ -106,29 +102,29 @@ func TestMemoryReturnedOnceABurstOfChangeEnds(t *testing.T) {
 	// Ready once the index is published; the first list's garbage is
 	// returned just after.
 	eventually(t, 5*time.Second, "the first sync's return", func() (bool, string) {
-		got := gauge(t, scrapeFamilies(t, srv), metricReturns)
+		got := scrape(t, srv).Sum(metricReturns)
 		return got == 1, fmt.Sprintf("%s = %v, want 1", metricReturns, got)
 	})
 
-	allocs0 := gauge(t, scrapeFamilies(t, srv), "go_memstats_alloc_bytes_total")
+	allocs0 := scrape(t, srv).Sum("go_memstats_alloc_bytes_total")
 	start := time.Now()
 	createServicesAtOnce(t, ns, "burst", n)
 	last := fmt.Sprintf("burst-%d.%s.svc.cluster.local.", n-1, ns)
 	eventually(t, 30*time.Second, "the burst's last service answered", answers(addr, last, dns.TypeA, want{anyAnswer: true}))
-	end := scrapeFamilies(t, srv)
+	end := scrape(t, srv)
 	t.Logf("%d services created and answered in %v; %.0f KiB allocated", n, time.Since(start).Round(time.Millisecond),
-		(gauge(t, end, "go_memstats_alloc_bytes_total")-allocs0)/1024)
+		(end.Sum("go_memstats_alloc_bytes_total")-allocs0)/1024)
 
 	// Scraped every 2 s: a scrape allocates (about 100 KiB), and more
 	// would keep the server from going quiet. A pause of the API server
 	// may have ended the burst early once already: the returns are done
 	// when two scrapes 4 s apart see the same count.
-	seen := []float64{gauge(t, end, metricReturns)}
-	var mfs map[string]*dto.MetricFamily
+	seen := []float64{end.Sum(metricReturns)}
+	var now coredns.Metrics
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		time.Sleep(2 * time.Second)
-		mfs = scrapeFamilies(t, srv)
-		seen = append(seen, gauge(t, mfs, metricReturns))
+		now = scrape(t, srv)
+		seen = append(seen, now.Sum(metricReturns))
 		if k := len(seen); k >= 3 && seen[k-1] == seen[k-3] && seen[k-1] > 1 {
 			break
 		}
@@ -136,8 +132,8 @@ func TestMemoryReturnedOnceABurstOfChangeEnds(t *testing.T) {
 			t.Fatalf("%s every 2 s from the burst's end: %v; want a rise past 1 (the first sync's return), then 4 s with no more (a quiet server is left alone)", metricReturns, seen)
 		}
 	}
-	rss0, rss1 := gauge(t, end, "process_resident_memory_bytes"), gauge(t, mfs, "process_resident_memory_bytes")
-	inuse0, inuse1 := gauge(t, end, "go_memstats_heap_inuse_bytes"), gauge(t, mfs, "go_memstats_heap_inuse_bytes")
+	rss0, rss1 := end.Sum("process_resident_memory_bytes"), now.Sum("process_resident_memory_bytes")
+	inuse0, inuse1 := end.Sum("go_memstats_heap_inuse_bytes"), now.Sum("go_memstats_heap_inuse_bytes")
 	t.Logf("%s every 2 s from the burst's end: %v; heap in use %.0f -> %.0f KiB, resident %.0f -> %.0f KiB",
 		metricReturns, seen, inuse0/1024, inuse1/1024, rss0/1024, rss1/1024)
 	if r, err := ask(addr, "udp", last, dns.TypeA, true); err != nil || len(r.Answer) == 0 {
