@@ -18,19 +18,19 @@ import (
 // the burst's height long after it ends: a quiet server runs no collection
 // to lower them, until the runtime forces one (every two minutes), and
 // then gives the pages back slowly. The releaser does after a burst what
-// the watcher does after the first sync (informers.go): a collection, and every free
-// page back to the OS (debug.FreeOSMemory).
+// the watcher does after the first sync (informers.go): a collection, and
+// every free page back to the OS (debug.FreeOSMemory).
 //
 // The releaser reads the runtime every releasePeriod. A period is quiet if
 // it allocated less than a 32nd of the live heap (and quietFloor). A burst
-// is a period that was not, and at least as many bytes allocated since
-// memory was last returned as the live heap (and burstFloor): the
-// collection a return costs is then one the pacer would have run anyway.
-// It ends with a quiet period; a burst still going would take the pages
-// back at once. A trickle of changes, every period quiet, is no burst: it
-// keeps the collector's steady pace. Queries allocate nothing (plugin.go),
-// so a server answering at full load and changing nothing is quiet; one
-// that keeps changing is never, and keeps the collector's steady pace.
+// is at least as many bytes allocated since memory was last returned as
+// the live heap (and burstFloor), in periods not all quiet: the collection
+// a return costs is then one the pacer would have run anyway. It ends with
+// a quiet period; a burst still going would take the pages back at once.
+// Queries allocate nothing (plugin.go), so a server answering at full load
+// and changing nothing is quiet; one that keeps changing never is, and a
+// trickle of changes, every period quiet, makes no burst: both keep the
+// collector's steady pace.
 // (The heap's own figures cannot say when a return is worth it: the live
 // heap last marked includes the burst's transient garbage, and a heap that
 // churned keeps room in its spans that no collection frees.)
@@ -79,14 +79,16 @@ type releaser struct {
 
 var memory = &releaser{period: releasePeriod, read: readMemory, free: debug.FreeOSMemory}
 
-// returnNow collects the garbage and returns every free page to the OS.
-func (r *releaser) returnNow() {
+// returnNow collects the garbage and returns every free page to the OS,
+// and gives the bytes allocated by then.
+func (r *releaser) returnNow() uint64 {
 	r.free()
 	s := r.read()
 	r.mu.Lock()
 	r.allocsAt, r.busy = s.allocs, false
 	r.mu.Unlock()
 	memoryReturns.Inc()
+	return s.allocs
 }
 
 // during runs r until ctx is done: the first of the process's watchers to
@@ -140,6 +142,5 @@ func (r *releaser) step(prev uint64) uint64 {
 	if !due {
 		return s.allocs
 	}
-	r.returnNow()
-	return r.read().allocs
+	return r.returnNow()
 }
