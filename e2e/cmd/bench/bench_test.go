@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"fmt"
 	"k8s.io/client-go/rest"
+	"sync"
+	"sync/atomic"
 )
 
 func TestPodIPsAreDistinctHostAddresses(t *testing.T) {
@@ -182,5 +185,114 @@ func TestRelistProxyCutsLiveWatches(t *testing.T) {
 			t.Fatalf("after a new watch: %s; want 1 back", p.progress())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRelistProxyHoldsDroppedWatchesUntilRelease checks that drop ends a
+// watch without expiring anything, that with hold its client's next watch
+// reaches the API server only after release, and that the watch counts as
+// back once the API server took it.
+func TestRelistProxyHoldsDroppedWatchesUntilRelease(t *testing.T) {
+	var upstream atomic.Int32 // watches that reached the API server
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstream.Add(1)
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer api.Close()
+	p, err := newRelistProxy(&rest.Config{Host: api.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	client, err := rest.HTTPClientFor(p.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := p.clientConfig().Host + "/api/v1/services?watch=true&resourceVersion=5"
+	watch := func() (*http.Response, error) { return client.Get(url) }
+	resp, err := watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
+	p.drop(true)
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch still streams 5s after drop")
+	}
+	resp.Body.Close()
+	again := make(chan *http.Response, 1)
+	go func() {
+		if resp, err := watch(); err == nil {
+			again <- resp
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if n := upstream.Load(); n != 1 || p.watchingAgain() {
+		t.Fatalf("held: %d watches reached the API server (want 1, the first), watching again %v (%s)", n, p.watchingAgain(), p.progress())
+	}
+	p.release()
+	select {
+	case resp := <-again:
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("the watch from before drop: status %d, want 200 (drop expires nothing)", resp.StatusCode)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the held watch not answered 5s after release")
+	}
+	if n := upstream.Load(); n != 2 || !p.watchingAgain() {
+		t.Fatalf("released: %d watches reached the API server (want 2), watching again %v (%s)", n, p.watchingAgain(), p.progress())
+	}
+}
+
+// TestRelistProxiesPassOnWhatEachClientAsks checks that the proxies of one
+// API server reach it over connections of their own, and pass on each
+// client's Accept-Encoding as it is (none asked, none asked for).
+func TestRelistProxiesPassOnWhatEachClientAsks(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]string{} // the client's name -> remote address, Accept-Encoding
+	api := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Query().Get("client")] = r.RemoteAddr + " " + r.Header.Get("Accept-Encoding")
+		mu.Unlock()
+	}))
+	api.EnableHTTP2 = true
+	api.StartTLS()
+	defer api.Close()
+	up := &rest.Config{Host: api.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
+	var ps relistProxies
+	defer ps.Close()
+	for range 2 {
+		p, err := newRelistProxy(up)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	for i, gzip := range []bool{false, true} {
+		cfg := ps[i].clientConfig()
+		cfg.DisableCompression = !gzip
+		client, err := rest.HTTPClientFor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Get(fmt.Sprintf("%s/api/v1/services?client=%d", cfg.Host, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	addr0, enc0, _ := strings.Cut(seen["0"], " ")
+	addr1, enc1, _ := strings.Cut(seen["1"], " ")
+	if addr0 == addr1 {
+		t.Errorf("both proxies reached the API server from %s: one connection", addr0)
+	}
+	if enc0 != "" || enc1 != "gzip" {
+		t.Errorf("Accept-Encoding upstream: %q for a client that asked none, %q for one that asked gzip; want \"\" and \"gzip\"", enc0, enc1)
 	}
 }

@@ -308,65 +308,6 @@ func firstErr(errs []error) error {
 	return nil
 }
 
-// latencyUnderChurn runs -flips flips and meanwhile creates services one at
-// a time, timing each until both servers answer it.
-func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
-	set.underChurn, set.missedUnder = map[string][]time.Duration{}, map[string]int{}
-	ns := nsName(1 % b.c.namespaces)
-	var created []string
-	defer func() {
-		for _, name := range created {
-			_ = b.client.CoreV1().Services(ns).Delete(context.WithoutCancel(b.ctx), name, metav1.DeleteOptions{})
-		}
-	}()
-	done := make(chan error, 1)
-	t0 := time.Now()
-	go func() { done <- b.flips(b.c.flips) }()
-	var flipErr error
-	for running := true; running; {
-		select {
-		case flipErr = <-done:
-			running = false
-			continue
-		default:
-		}
-		name := fmt.Sprintf("churn-%04d-%d", len(created), len(b.res.churn))
-		svc, err := b.client.CoreV1().Services(ns).Create(b.ctx, svcObject(service{ns: ns, name: name}), metav1.CreateOptions{})
-		if err != nil {
-			<-done
-			return fmt.Errorf("create %s/%s: %w", ns, name, err)
-		}
-		created = append(created, name)
-		want := expectA(service{ns: ns, name: name}.fqdn(), []string{svc.Spec.ClusterIP})
-		lat, _ := b.waitAll(pair, want, b.c.pollEvery, 10*time.Second)
-		for j, r := range pair {
-			if lat[j] <= 0 {
-				set.missedUnder[r.kind.name]++
-				continue
-			}
-			set.underChurn[r.kind.name] = append(set.underChurn[r.kind.name], lat[j])
-		}
-		if err := sleep(b.ctx, 10*time.Millisecond); err != nil {
-			<-done
-			return err
-		}
-	}
-	if flipErr != nil {
-		return flipErr
-	}
-	set.createdUnder, set.flipsUnder, set.flipsUnderTook = len(created), b.c.flips, time.Since(t0)
-	if _, err := b.waitAll(pair, b.big.expect(), 5*time.Millisecond, time.Minute); err != nil {
-		return err
-	}
-	for _, r := range pair {
-		p50, _ := percentile(set.underChurn[r.kind.name], 50)
-		p99, _ := percentile(set.underChurn[r.kind.name], 99)
-		b.logf("  %-8s %d services created during the flips: p50 %s p99 %s, missed %d", r.kind.name,
-			len(set.underChurn[r.kind.name]), fmtDur(p50), fmtDur(p99), set.missedUnder[r.kind.name])
-	}
-	return nil
-}
-
 // soaSerial is the zone's SOA serial as the server on p answers it.
 func soaSerial(p *prober) (uint32, error) {
 	r, err := p.ask(expect{name: zone + ".", qtype: dns.TypeSOA})

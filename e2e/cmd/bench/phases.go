@@ -25,11 +25,14 @@ type bench struct {
 
 	kube   *cluster.Cluster
 	client kubernetes.Interface // admin, unthrottled, protobuf
-	px     *relistProxy         // in front of the API server for the side-by-side servers
-	f      *fleet
+	px     relistProxies        // in front of the API server, one for each side-by-side server
+	// watchOrder is the order the API server has the side-by-side servers'
+	// watches in (indexes of the pair and of px): see swapWatchOrder.
+	watchOrder [2]int
+	f          *fleet
 
 	// ks, st, ce talk to the API server directly and serve no metrics: the
-	// cold starts and queries/s. pks and pst watch through px and serve
+	// cold starts and queries/s. pks and pst watch through px (each its own) and serve
 	// metrics; lks and lst are them with GOMEMLIMIT set.
 	ks, st, ce, pks, pst, lks, lst *kind
 	memLimit                       string // GOMEMLIMIT of lks and lst, and where it came from
@@ -60,9 +63,7 @@ func (b *bench) logf(format string, args ...any) {
 // the temp dir.
 func (b *bench) close() {
 	b.f.stopAll()
-	if b.px != nil {
-		b.px.Close()
-	}
+	b.px.Close()
 	if b.kube != nil {
 		b.logf("stopping the control plane")
 		if err := b.kube.Stop(); err != nil && b.ctx.Err() == nil {
@@ -108,12 +109,17 @@ func (b *bench) setup() error {
 	if b.client, err = fastClient(b.kube.Admin); err != nil {
 		return err
 	}
-	if b.px, err = newRelistProxy(b.kube.Admin); err != nil {
-		return err
-	}
-	pxKC := filepath.Join(b.work, "proxy.kubeconfig")
-	if err := cluster.WriteKubeconfig(pxKC, b.px.clientConfig()); err != nil {
-		return err
+	var pxKC [2]string // kubesvc's, stock's
+	for i, name := range []string{"kubesvc", "stock"} {
+		p, err := newRelistProxy(b.kube.Admin)
+		if err != nil {
+			return err
+		}
+		b.px = append(b.px, p)
+		pxKC[i] = filepath.Join(b.work, "proxy-"+name+".kubeconfig")
+		if err := cluster.WriteKubeconfig(pxKC[i], p.clientConfig()); err != nil {
+			return err
+		}
 	}
 	b.hostsPath = filepath.Join(b.work, "hosts")
 	b.zonePath = filepath.Join(b.work, "cluster.local.zone")
@@ -125,8 +131,8 @@ func (b *bench) setup() error {
 	b.ks = &kind{name: "kubesvc", binary: bin, corefile: kubesvcCorefile(kubesvcKC, false)}
 	b.st = &kind{name: "stock", binary: stockBin, corefile: stockCorefile(stockKC, false)}
 	b.ce = &kind{name: "ceiling", binary: bin, corefile: ceilingCorefile(b.hostsPath, b.zonePath)}
-	b.pks = &kind{name: "kubesvc", binary: bin, corefile: kubesvcCorefile(pxKC, true)}
-	b.pst = &kind{name: "stock", binary: stockBin, corefile: stockCorefile(pxKC, true)}
+	b.pks = &kind{name: "kubesvc", binary: bin, corefile: kubesvcCorefile(pxKC[0], true)}
+	b.pst = &kind{name: "stock", binary: stockBin, corefile: stockCorefile(pxKC[1], true)}
 	if b.memLimit, b.memLimitFrom, err = deployMemLimit(b.c.root, b.c.memLimit); err != nil {
 		return err
 	}

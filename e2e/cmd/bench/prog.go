@@ -27,8 +27,9 @@ type progResult struct {
 // progPhase makes n API writes, cycling through changeKinds, and after each
 // measures, for every server at once, the time from the write returning to
 // the first correct answer, polling every interval. A write is made only
-// once every server shows the previous one.
-func progPhase(ctx context.Context, c kubernetes.Interface, servers []*running, n int, interval time.Duration, logf func(string, ...any)) (map[string]*progResult, error) {
+// once every server shows the previous one. Halfway, after a whole cycle,
+// it calls midway (the bench swaps the order of the servers' watches).
+func progPhase(ctx context.Context, c kubernetes.Interface, servers []*running, n int, interval time.Duration, midway func() error, logf func(string, ...any)) (map[string]*progResult, error) {
 	res := map[string]*progResult{}
 	for _, s := range servers {
 		res[s.kind.name] = &progResult{byKind: map[string][]time.Duration{}}
@@ -48,6 +49,11 @@ func progPhase(ctx context.Context, c kubernetes.Interface, servers []*running, 
 	var st progState
 	start := time.Now()
 	for i := range n {
+		if i == n/2/len(changeKinds)*len(changeKinds) && i > 0 {
+			if err := midway(); err != nil {
+				return nil, err
+			}
+		}
 		kindName := changeKinds[i%len(changeKinds)]
 		want, err := st.change(ctx, c, hl, i)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/rest"
 	certutil "k8s.io/client-go/util/cert"
@@ -39,9 +40,11 @@ type relistProxy struct {
 
 	mu        sync.Mutex
 	goneBelow int64              // resource versions below this are expired
+	cutting   bool               // since expire or drop, until settle: note who watches again
+	held      chan struct{}      // while not nil, new watches wait until it is closed (release)
 	watches   map[*int]liveWatch // watches being served
-	cut       map[string]bool    // watches cut by expire, by client and resource
-	back      map[string]bool    // of those, the ones watching again
+	cut       map[string]bool    // watches cut by expire or drop, by watchKey
+	back      map[string]bool    // of those, the ones the API server watches again
 	refused   int                // watches answered 410 since expire
 	streamed  int                // watches since expire that list first (sendInitialEvents)
 	lists     int                // lists since expire
@@ -58,7 +61,17 @@ func newRelistProxy(admin *rest.Config) (*relistProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	transport, err := rest.TransportFor(admin)
+	// The proxy passes on what each client asks for: a transport that asks
+	// for gzip itself (Go's default when the client does not) would have the
+	// API server compress the streams of a client that asked for none
+	// (kubesvc: setup.go) and the proxy decompress them, work on one
+	// server's watch path that no API server does.
+	up := rest.CopyConfig(admin)
+	up.DisableCompression = true
+	// A dialer of its own: client-go shares one transport, and so one
+	// connection, between configs alike (its TLS transport cache).
+	up.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	transport, err := rest.TransportFor(up)
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +96,10 @@ func newRelistProxy(admin *rest.Config) (*relistProxy, error) {
 			r.SetURL(upstream)
 			r.Out.Host = upstream.Host
 		},
-		Transport:     transport,
-		FlushInterval: -1, // watch events as they come
-		ErrorLog:      nil,
+		Transport:      transport,
+		FlushInterval:  -1, // watch events as they come
+		ErrorLog:       nil,
+		ModifyResponse: p.watching,
 	}
 	p.srv = &http.Server{Handler: p, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	go func() {
@@ -104,7 +118,7 @@ func (p *relistProxy) clientConfig() *rest.Config {
 
 func (p *relistProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	key := r.UserAgent() + " " + r.URL.Path
+	key := watchKey(r)
 	if watch := q.Get("watch"); watch != "true" && watch != "1" {
 		p.mu.Lock()
 		if p.goneBelow > 0 {
@@ -113,6 +127,16 @@ func (p *relistProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 		p.rp.ServeHTTP(w, r)
 		return
+	}
+	p.mu.Lock()
+	held := p.held
+	p.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	rv, _ := strconv.ParseInt(q.Get("resourceVersion"), 10, 64)
 	streaming := q.Get("sendInitialEvents") == "true"
@@ -126,11 +150,8 @@ func (p *relistProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gone(w, rv)
 		return
 	}
-	if p.goneBelow > 0 {
-		p.back[key] = true
-		if streaming {
-			p.streamed++
-		}
+	if p.goneBelow > 0 && streaming {
+		p.streamed++
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	id := new(int)
@@ -143,6 +164,26 @@ func (p *relistProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cancel()
 	}()
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// watching notes a watch the API server took (its response's status is
+// sent once the watch is registered with the watch cache) as back.
+func (p *relistProxy) watching(resp *http.Response) error {
+	if w := resp.Request.URL.Query().Get("watch"); (w != "true" && w != "1") || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cutting {
+		p.back[watchKey(resp.Request)] = true
+	}
+	return nil
+}
+
+// watchKey names a client's watch: who asks, for what, with which label
+// selector (kubesvc watches EndpointSlices with two).
+func watchKey(r *http.Request) string {
+	return r.UserAgent() + " " + r.URL.Path + "?" + r.URL.Query().Get("labelSelector")
 }
 
 // gone answers as an API server does a watch from a resource version its
@@ -159,14 +200,47 @@ func (p *relistProxy) expire(rv int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.goneBelow = rv
+	p.refused, p.streamed, p.lists = 0, 0, 0
+	p.cutLocked()
+}
+
+// drop cuts every watch, as a dropped connection does, and expires
+// nothing: every client watches again from where it was. With hold, the
+// clients' new watches wait until release.
+func (p *relistProxy) drop(hold bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if hold && p.held == nil {
+		p.held = make(chan struct{})
+	}
+	p.cutLocked()
+}
+
+func (p *relistProxy) cutLocked() {
+	p.cutting = true
 	clear(p.cut)
 	clear(p.back)
-	p.refused, p.streamed, p.lists = 0, 0, 0
 	for id, w := range p.watches {
 		p.cut[w.key] = true
 		w.cancel()
 		delete(p.watches, id)
 	}
+}
+
+// release lets the watches held since drop through.
+func (p *relistProxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held != nil {
+		close(p.held)
+		p.held = nil
+	}
+}
+
+// watchingAgain reports whether every watch cut is back.
+func (p *relistProxy) watchingAgain() bool {
+	pr := p.progress()
+	return pr.cut > 0 && pr.back == pr.cut
 }
 
 // relistProgress is what the clients did since expire.
@@ -192,14 +266,51 @@ func (pr relistProgress) String() string {
 		pr.cut, pr.back, pr.refused, pr.streamed, pr.lists)
 }
 
-// settle stops expiring.
+// settle stops expiring, and noting who watches again.
 func (p *relistProxy) settle() {
 	p.mu.Lock()
-	p.goneBelow = 0
+	p.goneBelow, p.cutting = 0, false
 	p.mu.Unlock()
 }
 
 func (p *relistProxy) Close() {
 	_ = p.srv.Close()
 	<-p.served
+}
+
+// relistProxies are one relistProxy per side-by-side server. A proxy
+// shared by both would carry both servers' watches over one connection to
+// the API server, read by one goroutine that wakes each server's handler
+// in turn: the handler woken last runs first (the Go scheduler's runnext),
+// so the event of whichever watch the API server wrote first reached its
+// server a handler's work later. No API server couples two clients so.
+type relistProxies []*relistProxy
+
+func (ps relistProxies) expire(rv int64) {
+	for _, p := range ps {
+		p.expire(rv)
+	}
+}
+
+func (ps relistProxies) settle() {
+	for _, p := range ps {
+		p.settle()
+	}
+}
+
+// progress is what the clients of every proxy did since expire.
+func (ps relistProxies) progress() relistProgress {
+	var sum relistProgress
+	for _, p := range ps {
+		pr := p.progress()
+		sum.cut, sum.back = sum.cut+pr.cut, sum.back+pr.back
+		sum.refused, sum.streamed, sum.lists = sum.refused+pr.refused, sum.streamed+pr.streamed, sum.lists+pr.lists
+	}
+	return sum
+}
+
+func (ps relistProxies) Close() {
+	for _, p := range ps {
+		p.Close()
+	}
 }
