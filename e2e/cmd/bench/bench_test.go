@@ -139,8 +139,8 @@ func TestRelistProxyExpiresOnlyWatchesFromBefore(t *testing.T) {
 	}
 }
 
-// TestRelistProxyCutsLiveWatches checks that expire ends a watch being
-// served, and counts it back once its client watches again.
+// TestRelistProxyCutsLiveWatches checks that expire cuts a watch being
+// served short, and counts it back once its client watches again.
 func TestRelistProxyCutsLiveWatches(t *testing.T) {
 	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
@@ -166,7 +166,10 @@ func TestRelistProxyCutsLiveWatches(t *testing.T) {
 	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
 	p.expire(10)
 	select {
-	case <-ended:
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the watch expire cut ended as one whose timeout passed; want it cut short, as by a restarted API server")
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the watch still streams 5s after expire")
 	}
@@ -189,7 +192,8 @@ func TestRelistProxyCutsLiveWatches(t *testing.T) {
 }
 
 // TestRelistProxyHoldsDroppedWatchesUntilRelease checks that drop ends a
-// watch without expiring anything, that with hold its client's next watch
+// watch cleanly (as the API server ends one whose timeout passed) without
+// expiring anything, that with hold its client's next watch
 // reaches the API server only after release, and that the watch counts as
 // back once the API server took it.
 func TestRelistProxyHoldsDroppedWatchesUntilRelease(t *testing.T) {
@@ -220,7 +224,10 @@ func TestRelistProxyHoldsDroppedWatchesUntilRelease(t *testing.T) {
 	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
 	p.drop(true)
 	select {
-	case <-ended:
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("the dropped watch ended with %v; want the end of a watch whose timeout passed (none)", err)
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the watch still streams 5s after drop")
 	}

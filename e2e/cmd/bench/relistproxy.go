@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -50,10 +51,51 @@ type relistProxy struct {
 	lists     int                // lists since expire
 }
 
-// liveWatch is a watch being served: who asks for what, and how to end it.
+// liveWatch is a watch being served: who asks for what, and how to end it:
+// cut short (cancel), as a broken connection or a restarted API server
+// ends it, or ended (end), as the API server ends a watch whose timeout
+// passed, which a reflector takes for routine and follows at once, with no
+// back-off, from the version it got to.
 type liveWatch struct {
 	key    string
 	cancel context.CancelFunc
+	end    *watchEnd
+}
+
+// watchEnd ends a watch's response as if the API server had: its body,
+// read through endingBody, comes to io.EOF.
+type watchEnd struct {
+	ended chan struct{}
+	once  sync.Once
+	mu    sync.Mutex
+	body  io.Closer // the API server's response body, once it came
+}
+
+type watchEndKey struct{}
+
+func (e *watchEnd) now() {
+	e.once.Do(func() { close(e.ended) })
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.body != nil {
+		_ = e.body.Close() // the read waiting for the API server returns
+	}
+}
+
+// endingBody is a watch's response body that e ends.
+type endingBody struct {
+	io.ReadCloser
+	e *watchEnd
+}
+
+func (b endingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	select {
+	case <-b.e.ended:
+		return n, io.EOF
+	default:
+		return n, err
+	}
 }
 
 func newRelistProxy(admin *rest.Config) (*relistProxy, error) {
@@ -154,8 +196,10 @@ func (p *relistProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.streamed++
 	}
 	ctx, cancel := context.WithCancel(r.Context())
+	end := &watchEnd{ended: make(chan struct{})}
+	ctx = context.WithValue(ctx, watchEndKey{}, end)
 	id := new(int)
-	p.watches[id] = liveWatch{key: key, cancel: cancel}
+	p.watches[id] = liveWatch{key: key, cancel: cancel, end: end}
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
@@ -171,6 +215,17 @@ func (p *relistProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *relistProxy) watching(resp *http.Response) error {
 	if w := resp.Request.URL.Query().Get("watch"); (w != "true" && w != "1") || resp.StatusCode != http.StatusOK {
 		return nil
+	}
+	if e, ok := resp.Request.Context().Value(watchEndKey{}).(*watchEnd); ok {
+		e.mu.Lock()
+		e.body = resp.Body
+		e.mu.Unlock()
+		resp.Body = endingBody{ReadCloser: resp.Body, e: e}
+		select {
+		case <-e.ended: // dropped before the API server answered
+			_ = e.body.Close()
+		default:
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -201,28 +256,34 @@ func (p *relistProxy) expire(rv int64) {
 	defer p.mu.Unlock()
 	p.goneBelow = rv
 	p.refused, p.streamed, p.lists = 0, 0, 0
-	p.cutLocked()
+	p.cutLocked(false)
 }
 
-// drop cuts every watch, as a dropped connection does, and expires
-// nothing: every client watches again from where it was. With hold, the
-// clients' new watches wait until release.
+// drop ends every watch as the API server ends one whose timeout passed,
+// and expires nothing: every client watches again from where it was, at
+// once. With hold, the clients' new watches wait until release.
 func (p *relistProxy) drop(hold bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if hold && p.held == nil {
 		p.held = make(chan struct{})
 	}
-	p.cutLocked()
+	p.cutLocked(true)
 }
 
-func (p *relistProxy) cutLocked() {
+// cutLocked ends every watch being served (routinely, or cut short) and
+// notes each as cut.
+func (p *relistProxy) cutLocked(routine bool) {
 	p.cutting = true
 	clear(p.cut)
 	clear(p.back)
 	for id, w := range p.watches {
 		p.cut[w.key] = true
-		w.cancel()
+		if routine {
+			w.end.now()
+		} else {
+			w.cancel()
+		}
 		delete(p.watches, id)
 	}
 }
