@@ -8,10 +8,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// latencyUnderChurn runs -flips flips and meanwhile creates services one at
-// a time, timing each until both servers answer it. Halfway through the
-// flips the API server takes the servers' watches again in the other order
-// (swapWatchOrder), so that half the creates are timed in each.
+// latencyUnderChurn runs -flips flips in two batches and meanwhile creates
+// services one at a time, timing each until both servers answer it.
+// Between the batches the API server takes the servers' watches again in
+// the other order (swapWatchOrder), so that the creates of one batch are
+// timed in each.
 func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
 	set.underChurn, set.missedUnder = map[string][]time.Duration{}, map[string]int{}
 	ns := nsName(1 % b.c.namespaces)
@@ -21,45 +22,25 @@ func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
 			_ = b.client.CoreV1().Services(ns).Delete(context.WithoutCancel(b.ctx), name, metav1.DeleteOptions{})
 		}
 	}()
-	done := make(chan error, 1)
-	t0 := time.Now()
-	half := time.Duration(float64(b.c.flips) / b.c.churnRate / 2 * float64(time.Second))
-	go func() { done <- b.flips(b.c.flips) }()
-	var flipErr error
-	order := b.watchOrder     // the order of the first half
-	split := map[string]int{} // where each server's latencies of the second half start
-	for running, swapped := true, false; running; {
-		select {
-		case flipErr = <-done:
-			running = false
-			continue
-		default:
-		}
-		if !swapped && time.Since(t0) >= half {
-			if err := b.swapWatchOrder(); err != nil {
-				<-done
-				return err
-			}
-			swapped = true
+	order := b.watchOrder     // the first batch's
+	split := map[string]int{} // where each server's latencies of the second batch start
+	var took time.Duration
+	for batch, flips := range [2]int{b.c.flips / 2, b.c.flips - b.c.flips/2} {
+		if batch == 1 {
 			for _, r := range pair {
 				split[r.kind.name] = len(set.underChurn[r.kind.name])
 			}
+			if err := b.swapWatchOrder(); err != nil {
+				return err
+			}
 		}
-		name := fmt.Sprintf("churn-%04d-%d", len(created), len(b.res.churn))
-		if err := b.createTimed(pair, ns, name, set); err != nil {
-			<-done
+		t0 := time.Now()
+		if err := b.createsDuringFlips(pair, ns, flips, &created, set); err != nil {
 			return err
 		}
-		created = append(created, name)
-		if err := sleep(b.ctx, 10*time.Millisecond); err != nil {
-			<-done
-			return err
-		}
+		took += time.Since(t0)
 	}
-	if flipErr != nil {
-		return flipErr
-	}
-	set.createdUnder, set.flipsUnder, set.flipsUnderTook = len(created), b.c.flips, time.Since(t0)
+	set.createdUnder, set.flipsUnder, set.flipsUnderTook = len(created), b.c.flips, took
 	if _, err := b.waitAll(pair, b.big.expect(), 5*time.Millisecond, time.Minute); err != nil {
 		return err
 	}
@@ -67,13 +48,38 @@ func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
 		all := set.underChurn[r.kind.name]
 		p50, _ := percentile(all, 50)
 		p99, _ := percentile(all, 99)
-		h1, _ := percentile(all[:split[r.kind.name]], 50)
-		h2, _ := percentile(all[split[r.kind.name]:], 50)
-		b.logf("  %-8s %d services created during the flips: p50 %s p99 %s, missed %d; p50 %s with its watches registered %s, %s %s",
+		first, second := all[:split[r.kind.name]], all[split[r.kind.name]:]
+		h1, _ := percentile(first, 50)
+		h2, _ := percentile(second, 50)
+		b.logf("  %-8s %d services created during the flips: p50 %s p99 %s, missed %d; registered %s: p50 %s (%d), %s: p50 %s (%d)",
 			r.kind.name, len(all), fmtDur(p50), fmtDur(p99), set.missedUnder[r.kind.name],
-			fmtDur(h1), registeredFirst(order, j), fmtDur(h2), registeredFirst(order, 1-j))
+			registeredFirst(order, j), fmtDur(h1), len(first), registeredFirst(order, 1-j), fmtDur(h2), len(second))
 	}
 	return nil
+}
+
+// createsDuringFlips runs flips flips and meanwhile creates services one at
+// a time (noted in created), timing each (createTimed).
+func (b *bench) createsDuringFlips(pair []*running, ns string, flips int, created *[]string, set *churnSet) error {
+	done := make(chan error, 1)
+	go func() { done <- b.flips(flips) }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		default:
+		}
+		name := fmt.Sprintf("churn-%04d-%d", len(*created), len(b.res.churn))
+		if err := b.createTimed(pair, ns, name, set); err != nil {
+			<-done
+			return err
+		}
+		*created = append(*created, name)
+		if err := sleep(b.ctx, 10*time.Millisecond); err != nil {
+			<-done
+			return err
+		}
+	}
 }
 
 // createTimed creates service ns/name and times it until both servers
@@ -96,7 +102,7 @@ func (b *bench) createTimed(pair []*running, ns, name string, set *churnSet) err
 }
 
 // registeredFirst says whether server j of the pair has its watches
-// registered first, by order.
+// registered first, by order, or second.
 func registeredFirst(order [2]int, j int) string {
 	if order[0] == j {
 		return "first"

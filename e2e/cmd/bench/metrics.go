@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -112,4 +113,28 @@ func memstat(r *running, name string) (float64, error) {
 		return 0, fmt.Errorf("%s metrics: no %s", r.kind.name, name)
 	}
 	return v, nil
+}
+
+// watchesServed is how many watches the API server is serving, of every
+// resource: the sum of its apiserver_longrunning_requests gauge over verb
+// WATCH.
+func (b *bench) watchesServed() (float64, error) {
+	raw, err := b.client.CoreV1().RESTClient().Get().AbsPath("/metrics").Timeout(10 * time.Second).DoRaw(b.ctx)
+	if err != nil {
+		return 0, fmt.Errorf("API server metrics: %w", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return 0, fmt.Errorf("API server metrics: %w", err)
+	}
+	var n float64
+	for _, m := range mfs["apiserver_longrunning_requests"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "verb" && l.GetValue() == "WATCH" {
+				n += m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+			}
+		}
+	}
+	return n, nil
 }

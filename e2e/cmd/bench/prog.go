@@ -49,7 +49,7 @@ func progPhase(ctx context.Context, c kubernetes.Interface, servers []*running, 
 	var st progState
 	start := time.Now()
 	for i := range n {
-		if i == n/2/len(changeKinds)*len(changeKinds) && i > 0 {
+		if i == progSwapAt(n) {
 			if err := midway(); err != nil {
 				return nil, err
 			}
@@ -167,4 +167,13 @@ func (st *progState) change(ctx context.Context, c kubernetes.Interface, hl serv
 		return expect{}, err
 	}
 	return want, nil
+}
+
+// progSwapAt is the change before which progPhase calls midway: the first
+// of the cycle that starts the second half; -1 (never) below two cycles.
+func progSwapAt(n int) int {
+	if at := n / 2 / len(changeKinds) * len(changeKinds); at > 0 {
+		return at
+	}
+	return -1
 }

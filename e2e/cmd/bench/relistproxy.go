@@ -170,19 +170,19 @@ func (p *relistProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.rp.ServeHTTP(w, r)
 		return
 	}
+	rv, _ := strconv.ParseInt(q.Get("resourceVersion"), 10, 64)
+	streaming := q.Get("sendInitialEvents") == "true"
 	p.mu.Lock()
-	held := p.held
-	p.mu.Unlock()
-	if held != nil {
+	for p.held != nil { // held (drop) until release; registered below under the same lock
+		held := p.held
+		p.mu.Unlock()
 		select {
 		case <-held:
 		case <-r.Context().Done():
 			return
 		}
+		p.mu.Lock()
 	}
-	rv, _ := strconv.ParseInt(q.Get("resourceVersion"), 10, 64)
-	streaming := q.Get("sendInitialEvents") == "true"
-	p.mu.Lock()
 	// A watch that lists first (client-go's streaming list, which it also
 	// resumes with) is served from any version not older than rv: an API
 	// server with a fresh watch cache serves it too.
@@ -210,8 +210,10 @@ func (p *relistProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// watching notes a watch the API server took (its response's status is
-// sent once the watch is registered with the watch cache) as back.
+// watching notes a watch the API server answered, and that is still served,
+// as back: its watch cache sends the status once it has the watcher (and
+// for a watcher that fails at once, which the servers' reflectors follow
+// with another watch, noted again).
 func (p *relistProxy) watching(resp *http.Response) error {
 	if w := resp.Request.URL.Query().Get("watch"); (w != "true" && w != "1") || resp.StatusCode != http.StatusOK {
 		return nil
@@ -229,7 +231,7 @@ func (p *relistProxy) watching(resp *http.Response) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cutting {
+	if p.cutting && resp.Request.Context().Err() == nil { // not cut since it was sent
 		p.back[watchKey(resp.Request)] = true
 	}
 	return nil
@@ -256,27 +258,28 @@ func (p *relistProxy) expire(rv int64) {
 	defer p.mu.Unlock()
 	p.goneBelow = rv
 	p.refused, p.streamed, p.lists = 0, 0, 0
-	p.cutLocked(false)
+	_ = p.cutLocked(false)
 }
 
 // drop ends every watch as the API server ends one whose timeout passed,
 // and expires nothing: every client watches again from where it was, at
-// once. With hold, the clients' new watches wait until release.
-func (p *relistProxy) drop(hold bool) {
+// once. Its new watches wait until release. It returns how many it ended.
+func (p *relistProxy) drop() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if hold && p.held == nil {
+	if p.held == nil {
 		p.held = make(chan struct{})
 	}
-	p.cutLocked(true)
+	return p.cutLocked(true)
 }
 
-// cutLocked ends every watch being served (routinely, or cut short) and
-// notes each as cut.
-func (p *relistProxy) cutLocked(routine bool) {
+// cutLocked ends every watch being served (routinely, or cut short), notes
+// each as cut, and returns how many it ended.
+func (p *relistProxy) cutLocked(routine bool) int {
 	p.cutting = true
 	clear(p.cut)
 	clear(p.back)
+	n := len(p.watches)
 	for id, w := range p.watches {
 		p.cut[w.key] = true
 		if routine {
@@ -286,6 +289,7 @@ func (p *relistProxy) cutLocked(routine bool) {
 		}
 		delete(p.watches, id)
 	}
+	return n
 }
 
 // release lets the watches held since drop through.

@@ -302,8 +302,12 @@ func reportNotes(c config, r *results, f *fleet) {
 	fmt.Println("    rss-idle is what the data costs (bin/coredns-stock carries every stock plugin, bin/coredns a few).")
 	fmt.Printf("  first_answer: process start to the first correct answer for the last ClusterIP and headless names, polled every 2ms.\n")
 	if r.prog != nil {
-		fmt.Printf("  prog: API write returned -> first correct answer, polled every %s, kubesvc and stock at once; %d changes,\n", c.pollEvery, c.changes)
-		fmt.Println("    half with each server's watches registered first at the API server (it sends events to the last-registered first, mostly).")
+		fmt.Printf("  prog: API write returned -> first correct answer, polled every %s, kubesvc and stock at once; %d changes", c.pollEvery, c.changes)
+		if at := progSwapAt(c.changes); at > 0 {
+			fmt.Printf(",\n    %d with the servers' watches registered at the API server in one order, the rest in the other (see swapWatchOrder).\n", at)
+		} else {
+			fmt.Println(".")
+		}
 	}
 	if len(r.growth) > 0 {
 		fmt.Println("  KB/added_svc: VmRSS growth of running servers over the added services (same mix); read before and after")

@@ -37,7 +37,7 @@ func reportChurn(churn []churnSet) {
 	if len(churn) > 0 {
 		fmt.Println("churn: CPU time per EndpointSlice change (all threads' run time from /proc, over the changes and until both answer the last,")
 		fmt.Println("  less the server's idle CPU over as long: the median of 5 one-second samples just before);")
-		fmt.Println("  programming latency of services created one at a time while the flips run (p50/p99), half with each server's watches registered first")
+		fmt.Println("  programming latency of services created one at a time while the flips run (p50/p99), the flips in two halves, each with the servers' watches registered in one order")
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  services\tmeasure\tkubesvc\tstock\tkubesvc/stock")
 		for _, s := range churn {

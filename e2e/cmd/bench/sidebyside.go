@@ -26,30 +26,62 @@ func (b *bench) startPair(kinds ...*kind) ([]*running, error) {
 // again, in the order opposite to the one it has them in (b.watchOrder:
 // indexes of the pair and of b.px, the first-registered first).
 //
-// The order matters under load. In execution traces of the API server
-// while the flips ran, the handler of the watch registered last sent a
-// created service's event first about 3 times in 4, about a quarter of a
-// millisecond ahead: the watch cache hands an event to a resource's
-// watchers in its map's iteration order (a map of up to 8 is iterated from
-// a random one of its 8 slots, which watchers fill in turn, so the first
-// slot comes first 6 times in 8) and the goroutine woken last runs first
-// (the Go scheduler's runnext). So the latency phases measure half their
-// changes in each order.
+// The order matters under load. The API server's watch cache hands an
+// event to a resource's watchers in the iteration order of a small Go map
+// (cacher.go, indexedWatchers): it is iterated from a random one of its 8
+// slots, and a new watcher takes the lowest free slot, so of two watchers
+// the one in the lower slot (registered first, unless a later one took a
+// freed lower slot) comes first 7 times in 8. Each watcher's goroutine
+// then wakes its handler's, and the goroutine woken last runs first (the
+// Go scheduler's runnext): in execution traces of the API server while
+// the flips ran, the handler of the later-registered watch of Services
+// sent a created service's event first 144 times in 194, about a quarter
+// of a millisecond ahead.
+//
+// So every watch of both servers is ended (drop) and their new watches
+// held until the API server has let go of every old one (its count of
+// watches served falls by as many): a new watcher would take a freed
+// slot, its own or the other server's. Then the second-registered
+// server's watches go through, and once the API server has taken them, the
+// other's.
 func (b *bench) swapWatchOrder() error {
-	first, last := b.px[b.watchOrder[0]], b.px[b.watchOrder[1]]
-	first.drop(true) // its new watches wait
-	defer first.release()
-	last.drop(false)
-	if err := b.waitWatching(last); err != nil {
+	before, err := b.watchesServed()
+	if err != nil {
 		return err
 	}
-	first.release()
-	if err := b.waitWatching(first); err != nil {
-		return err
+	ended := 0
+	for _, p := range b.px {
+		ended += p.drop()
+	}
+	defer func() {
+		for _, p := range b.px {
+			p.release()
+		}
+	}()
+	for t0 := time.Now(); ; {
+		n, err := b.watchesServed()
+		if err != nil {
+			return err
+		}
+		if n <= before-float64(ended) {
+			break
+		}
+		if time.Since(t0) > time.Minute {
+			return fmt.Errorf("reordering watches: the API server still serves %.0f watches a minute after %d of %.0f ended", n, ended, before)
+		}
+		if err := sleep(b.ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	for _, i := range []int{b.watchOrder[1], b.watchOrder[0]} {
+		b.px[i].release()
+		if err := b.waitWatching(b.px[i]); err != nil {
+			return err
+		}
 	}
 	b.px.settle()
 	b.watchOrder = [2]int{b.watchOrder[1], b.watchOrder[0]}
-	return sleep(b.ctx, time.Second) // what the watches missed while cut is delivered
+	return sleep(b.ctx, time.Second) // what the watches missed while ended is delivered
 }
 
 // waitWatching waits until every watch p cut is back.
