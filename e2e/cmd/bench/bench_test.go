@@ -97,19 +97,7 @@ func TestDeployMemLimit(t *testing.T) {
 // only watches resuming from an older resource version get 410 Gone: lists,
 // watches from the relist's newer version and streaming initial lists pass.
 func TestRelistProxyExpiresOnlyWatchesFromBefore(t *testing.T) {
-	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "upstream")
-	}))
-	defer api.Close()
-	p, err := newRelistProxy(&rest.Config{Host: api.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	client, err := rest.HTTPClientFor(p.clientConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, client := proxiedAPI(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "upstream") })
 	get := func(query string) int {
 		t.Helper()
 		resp, err := client.Get(p.clientConfig().Host + "/api/v1/services?" + query)
@@ -145,35 +133,14 @@ func TestRelistProxyExpiresOnlyWatchesFromBefore(t *testing.T) {
 // TestRelistProxyCutsLiveWatches checks that expire ends a watch being
 // served, and counts it back once its client watches again.
 func TestRelistProxyCutsLiveWatches(t *testing.T) {
-	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		<-r.Context().Done() // a watch: streams until the client or proxy ends it
-	}))
-	defer api.Close()
-	p, err := newRelistProxy(&rest.Config{Host: api.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	client, err := rest.HTTPClientFor(p.clientConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := p.clientConfig().Host + "/api/v1/services?watch=true&resourceVersion=5"
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ended := make(chan error, 1)
-	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
+	p, client := proxiedAPI(t, streaming)
+	ended := watchUntilEnd(t, client, p.clientConfig().Host+"/api/v1/services?watch=true&resourceVersion=5")
 	p.expire(10)
 	select {
 	case <-ended:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the watch still streams 5s after expire")
 	}
-	resp.Body.Close()
 	if pr := p.progress(); pr.cut != 1 || pr.back != 0 {
 		t.Fatalf("after expire: %s; want 1 cut, 0 back", pr)
 	}
@@ -198,30 +165,10 @@ func TestRelistProxyCutsLiveWatches(t *testing.T) {
 // back once the API server took it.
 func TestRelistProxyHoldsDroppedWatchesUntilRelease(t *testing.T) {
 	var upstream atomic.Int32 // watches that reached the API server
-	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		upstream.Add(1)
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-	}))
-	defer api.Close()
-	p, err := newRelistProxy(&rest.Config{Host: api.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	client, err := rest.HTTPClientFor(p.clientConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, client := proxiedAPI(t, func(w http.ResponseWriter, r *http.Request) { upstream.Add(1); streaming(w, r) })
 	url := p.clientConfig().Host + "/api/v1/services?watch=true&resourceVersion=5"
 	watch := func() (*http.Response, error) { return client.Get(url) }
-	resp, err := watch()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ended := make(chan error, 1)
-	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
+	ended := watchUntilEnd(t, client, url)
 	if n := p.drop(); n != 1 {
 		t.Fatalf("drop ended %d watches, want 1", n)
 	}
@@ -233,7 +180,6 @@ func TestRelistProxyHoldsDroppedWatchesUntilRelease(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the watch still streams 5s after drop")
 	}
-	resp.Body.Close()
 	again := make(chan *http.Response, 1)
 	go func() {
 		if resp, err := watch(); err == nil {
@@ -414,4 +360,46 @@ func TestSwapWatchOrderRegistersTheOtherServerFirst(t *testing.T) {
 	if b.watchOrder != [2]int{1, 0} {
 		t.Errorf("watchOrder after the swap: %v, want [1 0]", b.watchOrder)
 	}
+}
+
+// proxiedAPI is a relistProxy in front of a stand-in API server that
+// serves with handler, and a client of the proxy, closed with the test.
+func proxiedAPI(t *testing.T, handler http.HandlerFunc) (*relistProxy, *http.Client) {
+	t.Helper()
+	api := httptest.NewTLSServer(handler)
+	t.Cleanup(api.Close)
+	p, err := newRelistProxy(&rest.Config{Host: api.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	client, err := rest.HTTPClientFor(p.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, client
+}
+
+// streaming answers as a watch: it streams until the client or proxy ends it.
+func streaming(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+	<-r.Context().Done()
+}
+
+// watchUntilEnd starts the watch url through client and gives how its
+// stream ended (nil: as a watch whose timeout passed).
+func watchUntilEnd(t *testing.T, client *http.Client, url string) <-chan error {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ended <- err
+	}()
+	return ended
 }
