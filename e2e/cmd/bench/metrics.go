@@ -32,8 +32,13 @@ func scrape(url string) (map[string]*dto.MetricFamily, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
+	return metricFamilies(resp.Body)
+}
+
+// metricFamilies parses an exposition in Prometheus' text format.
+func metricFamilies(r io.Reader) (map[string]*dto.MetricFamily, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	return p.TextToMetricFamilies(resp.Body)
+	return p.TextToMetricFamilies(r)
 }
 
 // gauge is the value of an unlabelled gauge (or untyped sample) name.
@@ -123,8 +128,7 @@ func (b *bench) watchesServed() (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("API server metrics: %w", err)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	mfs, err := metricFamilies(bytes.NewReader(raw))
 	if err != nil {
 		return 0, fmt.Errorf("API server metrics: %w", err)
 	}

@@ -123,17 +123,11 @@ func (b *bench) expireAndWait(pair []*running, res *relistResult) error {
 	if err := marker.create(b.ctx, b.client); err != nil {
 		return err
 	}
-	for {
+	if err := b.pollUntil("every watch cut to be back", 3*time.Minute, func() (bool, error) {
 		res.progress = b.px.progress()
-		if pr := res.progress; pr.cut > 0 && pr.back == pr.cut {
-			break
-		}
-		if time.Since(t0) > 3*time.Minute {
-			return fmt.Errorf("relist: after %s: %s", time.Since(t0).Round(time.Second), res.progress)
-		}
-		if err := sleep(b.ctx, 10*time.Millisecond); err != nil {
-			return err
-		}
+		return res.progress.cut > 0 && res.progress.back == res.progress.cut, nil
+	}); err != nil {
+		return fmt.Errorf("relist: %w: %s", err, res.progress)
 	}
 	if _, err := b.waitAll(pair, marker.expect(), 5*time.Millisecond, 3*time.Minute); err != nil {
 		return fmt.Errorf("after the relist: %w", err)

@@ -58,20 +58,11 @@ func (b *bench) swapWatchOrder() error {
 			p.release()
 		}
 	}()
-	for t0 := time.Now(); ; {
+	if err := b.pollUntil("the API server to let go of the watches ended", time.Minute, func() (bool, error) {
 		n, err := b.watchesServed()
-		if err != nil {
-			return err
-		}
-		if n <= before-float64(ended) {
-			break
-		}
-		if time.Since(t0) > time.Minute {
-			return fmt.Errorf("reordering watches: the API server still serves %.0f watches a minute after %d of %.0f ended", n, ended, before)
-		}
-		if err := sleep(b.ctx, 20*time.Millisecond); err != nil {
-			return err
-		}
+		return n <= before-float64(ended), err
+	}); err != nil {
+		return err
 	}
 	for _, i := range []int{b.watchOrder[1], b.watchOrder[0]} {
 		b.px[i].release()
@@ -86,15 +77,28 @@ func (b *bench) swapWatchOrder() error {
 
 // waitWatching waits until every watch p cut is back.
 func (b *bench) waitWatching(p *relistProxy) error {
-	for t0 := time.Now(); !p.watchingAgain(); {
-		if time.Since(t0) > time.Minute {
-			return fmt.Errorf("watches cut to reorder them, not back after a minute: %s", p.progress())
+	err := b.pollUntil("the watches cut to reorder them", time.Minute, func() (bool, error) { return p.watchingAgain(), nil })
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, p.progress())
+	}
+	return nil
+}
+
+// pollUntil calls done every 10 ms until it reports true, fails, or timeout
+// passes (an error naming what it waited for).
+func (b *bench) pollUntil(what string, timeout time.Duration, done func() (bool, error)) error {
+	for t0 := time.Now(); ; {
+		ok, err := done()
+		if err != nil || ok {
+			return err
 		}
-		if err := sleep(b.ctx, 5*time.Millisecond); err != nil {
+		if time.Since(t0) > timeout {
+			return fmt.Errorf("waited %s for %s", timeout, what)
+		}
+		if err := sleep(b.ctx, 10*time.Millisecond); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 func (b *bench) stopAll(rs []*running) {
