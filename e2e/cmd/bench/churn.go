@@ -90,17 +90,14 @@ func (h *bigHeadless) flip(ctx context.Context, c kubernetes.Interface, i int) e
 
 // churnSet is the churn phases' results at one cluster size.
 type churnSet struct {
-	n              int
-	flips, moves   int
-	flipCPU        map[string]time.Duration // CPU time per flip
-	moveCPU        map[string]time.Duration // CPU time per move
-	soa            map[string]soaCheck      // the SOA serial during soaMoves more moves
-	soaMoves       int
-	underChurn     map[string][]time.Duration
-	missedUnder    map[string]int
-	createdUnder   int
-	flipsUnder     int
-	flipsUnderTook time.Duration
+	n            int
+	flips, moves int
+	flipCPU      map[string]time.Duration // CPU time per flip
+	moveCPU      map[string]time.Duration // CPU time per move
+	soa          map[string]soaCheck      // the SOA serial during soaMoves more moves
+	soaMoves     int
+	underChurn   map[string][]time.Duration
+	missedUnder  map[string]int
 }
 
 // soaCheck is what the SOA serial did while answers did not change.

@@ -125,7 +125,7 @@ func (b *bench) expireAndWait(pair []*running, res *relistResult) error {
 	}
 	if err := b.pollUntil("every watch cut to be back", 3*time.Minute, func() (bool, error) {
 		res.progress = b.px.progress()
-		return res.progress.cut > 0 && res.progress.back == res.progress.cut, nil
+		return res.progress.allBack(), nil
 	}); err != nil {
 		return fmt.Errorf("relist: %w: %s", err, res.progress)
 	}

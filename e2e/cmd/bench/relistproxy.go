@@ -303,10 +303,7 @@ func (p *relistProxy) release() {
 }
 
 // watchingAgain reports whether every watch cut is back.
-func (p *relistProxy) watchingAgain() bool {
-	pr := p.progress()
-	return pr.cut > 0 && pr.back == pr.cut
-}
+func (p *relistProxy) watchingAgain() bool { return p.progress().allBack() }
 
 // relistProgress is what the clients did since expire.
 type relistProgress struct {
@@ -325,6 +322,9 @@ func (p *relistProxy) progress() relistProgress {
 	}
 	return pr
 }
+
+// allBack says whether watches were cut and every one is back.
+func (pr relistProgress) allBack() bool { return pr.cut > 0 && pr.back == pr.cut }
 
 func (pr relistProgress) String() string {
 	return fmt.Sprintf("%d watches cut, %d back; %d resumes answered 410 Gone, %d streaming lists, %d lists",
