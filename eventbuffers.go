@@ -4,18 +4,22 @@ import (
 	"sync"
 	"sync/atomic"
 
+	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 )
 
-// The memory of EndpointSlice watch events' objects, recycled. Every
-// readiness flip resends its whole slice (about 10 KB for 100 endpoints);
-// client-go copies each event's object out of the stream's frame, as the
-// stream reads the next frame into the same memory while the reflector
-// still reads this one, and that copy was nearly half of what kubesvc
-// allocates a flip. watchEvents lends the object a buffer instead; the
-// sparse decoder hands it to the wireSlice it decodes from it, and the
-// slice transform gives it back once it has read the slice, as nothing it
-// keeps points into the message (TestTransformsKeepNothingOfTheMessage).
+// The memory of EndpointSlice and Service watch events' objects, recycled.
+// Every readiness flip resends its whole slice (about 10 KB for 100
+// endpoints); client-go copies each event's object out of the stream's
+// frame, as the stream reads the next frame into the same memory while the
+// reflector still reads this one, and that copy was nearly half of what
+// kubesvc allocates a flip (and a third of what it allocates a Service
+// created). watchEvents lends the object a buffer instead. The sparse
+// decoder hands it to the wireSlice it decodes from it, and the slice
+// transform gives it back once it has read the slice, as nothing it keeps
+// points into the message (TestTransformsKeepNothingOfTheMessage); a
+// Service's decoding copies what it keeps, and the decoder gives the buffer
+// back at once (TestServiceOfALentBufferOutlivesIt).
 //
 // The path a buffer takes is client-go's watch decoder's (rest/watch):
 // every event of a valid type has its object decoded by the embedded
@@ -32,13 +36,19 @@ var (
 // decoder: one per watch is ever between the two.
 const maxLent = 256
 
+// The kinds whose watch events' objects get a lent buffer.
+var (
+	sliceKind   = discovery.SchemeGroupVersion.WithKind("EndpointSlice")
+	serviceKind = corev1.SchemeGroupVersion.WithKind("Service")
+)
+
 // objectCopy is a copy of a watch event's object: in a lent buffer if the
-// object is an EndpointSlice, else in memory of its own.
+// object is an EndpointSlice or a Service, else in memory of its own.
 func objectCopy(raw []byte) []byte {
 	if len(raw) == 0 || lent.Load() >= maxLent {
 		return append([]byte{}, raw...)
 	}
-	if gvk, _, ok := envelope(raw); !ok || gvk != discovery.SchemeGroupVersion.WithKind("EndpointSlice") {
+	if gvk, _, ok := envelope(raw); !ok || gvk != sliceKind && gvk != serviceKind {
 		return append([]byte{}, raw...)
 	}
 	p, _ := eventBuffers.Get().(*[]byte)

@@ -105,7 +105,7 @@ type sparseDecoder struct{ runtime.Serializer }
 // (nil: a new object). An object of a sparse kind gets only the fields its
 // transform reads; a malformed message is an error, as with client-go's.
 func (d sparseDecoder) Decode(data []byte, gvk *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
-	buffer := borrowed(data) // a watch event's EndpointSlice (eventbuffers.go)
+	buffer := borrowed(data) // a watch event's EndpointSlice or Service (eventbuffers.go)
 	actual, raw, ok := envelope(data)
 	kind, sparse := sparseKinds[actual]
 	if !ok || !sparse || into != nil && reflect.TypeOf(into) != kind.typ {
@@ -115,11 +115,14 @@ func (d sparseDecoder) Decode(data []byte, gvk *schema.GroupVersionKind, into ru
 	if obj == nil {
 		obj = kind.new()
 	}
-	if err := kind.decode(raw, obj); err != nil {
-		return nil, &actual, fmt.Errorf("decoding %s: %w", actual.Kind, err)
+	err := kind.decode(raw, obj)
+	if s, ok := obj.(*wireSlice); ok && err == nil {
+		s.buffer = buffer // the slice transform reads the message, then gives it back
+	} else if buffer != nil {
+		eventBuffers.Put(buffer) // every other kind's decoding copies what it keeps
 	}
-	if s, ok := obj.(*wireSlice); ok {
-		s.buffer = buffer
+	if err != nil {
+		return nil, &actual, fmt.Errorf("decoding %s: %w", actual.Kind, err)
 	}
 	obj.GetObjectKind().SetGroupVersionKind(actual)
 	return obj, &actual, nil
@@ -221,9 +224,11 @@ func count(b []byte, num protowire.Number) int {
 }
 
 // decodeObjectMeta fills what the transforms read of an ObjectMeta (and what
-// the informers need): name, namespace, resourceVersion, labels and
-// annotations (a bookmark's k8s.io/initial-events-end among them).
-func decodeObjectMeta(b []byte, m *metav1.ObjectMeta) error {
+// the informers need): name, namespace, resourceVersion, labels if labels
+// (an EndpointSlice's say its service; a Service's are read by nothing, and
+// a malformed one is still refused) and annotations (a bookmark's
+// k8s.io/initial-events-end among them).
+func decodeObjectMeta(b []byte, m *metav1.ObjectMeta, labels bool) error {
 	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
 		case 1:
@@ -233,6 +238,10 @@ func decodeObjectMeta(b []byte, m *metav1.ObjectMeta) error {
 		case 6:
 			m.ResourceVersion = string(v)
 		case 11:
+			if !labels {
+				_, _, err := mapEntry(v)
+				return err
+			}
 			return decodeMapEntry(v, &m.Labels)
 		case 12:
 			return decodeMapEntry(v, &m.Annotations)
@@ -258,32 +267,38 @@ func decodeListMeta(b []byte, m *metav1.ListMeta) error {
 	})
 }
 
-// decodeMapEntry adds one entry of a map<string, string> field to *m. A key
-// or value of another wire type than a string's is refused: client-go's
-// generated code reads it as a string whatever its type, and skipping it
-// would make another map of the same bytes.
+// decodeMapEntry adds one entry of a map<string, string> field to *m.
 func decodeMapEntry(b []byte, m *map[string]string) error {
-	var key, value string
+	key, value, err := mapEntry(b)
+	if err != nil {
+		return err
+	}
+	if *m == nil {
+		*m = make(map[string]string, 4)
+	}
+	(*m)[interned(key, sliceLabels...)] = interned(value, sliceLabels...)
+	return nil
+}
+
+// mapEntry is the key and value of b, an entry of a map<string, string>
+// field, in b's memory. A key or value of another wire type than a
+// string's is refused: client-go's generated code reads it as a string
+// whatever its type, and skipping it would make another map of the same
+// bytes.
+func mapEntry(b []byte) (key, value []byte, err error) {
 	it := fields{b: b, all: true}
 	for it.next() {
 		if it.num != 1 && it.num != 2 {
 			continue
 		}
 		if it.typ != protowire.BytesType {
-			return fmt.Errorf("proto: map entry field %d of wire type %d", it.num, it.typ)
+			return nil, nil, fmt.Errorf("proto: map entry field %d of wire type %d", it.num, it.typ)
 		}
 		if it.num == 1 {
-			key = interned(it.v, sliceLabels...)
+			key = it.v
 		} else {
-			value = interned(it.v, sliceLabels...)
+			value = it.v
 		}
 	}
-	if it.err != nil {
-		return it.err
-	}
-	if *m == nil {
-		*m = make(map[string]string, 4)
-	}
-	(*m)[key] = value
-	return nil
+	return key, value, it.err
 }

@@ -7,10 +7,12 @@ import (
 
 // The sparse decoding of Services (wire.go), field numbers from
 // k8s.io/api/core/v1/generated.proto. Of a Service it fills the metadata of
-// decodeObjectMeta; of its spec the type, clusterIP, clusterIPs,
-// externalName, externalIPs, publishNotReadyAddresses, the selector and the
-// ports (name, protocol, port); of its status the load balancer's ingress
-// (ip, hostname): what toService and withExternal read. A transform that
+// decodeObjectMeta but the labels; of its spec the type, clusterIP,
+// clusterIPs, externalName, externalIPs, publishNotReadyAddresses, whether
+// it has a selector (someSelector) and the ports (name, protocol, port); of
+// its status the load balancer's ingress (ip, hostname): what toService and
+// withExternal read. Every string is copied out of the message, which a
+// watch event's lent buffer is (eventbuffers.go). A transform that
 // reads another field must have it added here: TestSparseServiceTransformMatches
 // compares the transform's output on both decodings.
 
@@ -22,12 +24,17 @@ func init() {
 	})
 }
 
+// someSelector is the selector of every sparsely decoded Service that has
+// one: the transform reads only whether there is one (svcSelector), and a
+// map of its own cost two allocations a Service. Nothing writes to it.
+var someSelector = map[string]string{"": ""}
+
 func decodeService(b []byte, s *corev1.Service) error {
 	*s = corev1.Service{}
 	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
 		case 1:
-			return decodeObjectMeta(v, &s.ObjectMeta)
+			return decodeObjectMeta(v, &s.ObjectMeta, false)
 		case 2:
 			return decodeServiceSpec(v, &s.Spec)
 		case 3:
@@ -49,7 +56,9 @@ func decodeServiceSpec(b []byte, spec *corev1.ServiceSpec) error {
 			spec.Ports = append(spec.Ports, corev1.ServicePort{})
 			return decodeServicePort(v, &spec.Ports[len(spec.Ports)-1])
 		case 2:
-			return decodeMapEntry(v, &spec.Selector)
+			_, _, err := mapEntry(v)
+			spec.Selector = someSelector
+			return err
 		case 3:
 			spec.ClusterIP = interned(v, clusterIPs...)
 		case 4:
@@ -61,7 +70,11 @@ func decodeServiceSpec(b []byte, spec *corev1.ServiceSpec) error {
 		case 13:
 			spec.PublishNotReadyAddresses = x != 0
 		case 18:
-			spec.ClusterIPs = append(spec.ClusterIPs, interned(v, clusterIPs...))
+			ip := spec.ClusterIP // the first is clusterIP (field 3, before it): shared
+			if string(v) != ip {
+				ip = interned(v, clusterIPs...)
+			}
+			spec.ClusterIPs = append(spec.ClusterIPs, ip)
 		}
 		return nil
 	})

@@ -91,3 +91,41 @@ func sameServiceForTransform(sparse, full *corev1.Service) string {
 	}
 	return ""
 }
+
+// TestServiceOfALentBufferOutlivesIt: a Service watch event's object is
+// decoded from a lent buffer (eventbuffers.go), which goes back to be
+// overwritten by the next event as soon as the Service is decoded; what
+// the transform then makes of the Service is what it makes of client-go's
+// decoding of the same bytes.
+func TestServiceOfALentBufferOutlivesIt(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 37))
+	dec := sparseProtobuf(t)
+	for i := range 300 {
+		svc := anyService(r, i)
+		full, _, err := clientGoProtobuf.Decode(encodeProtobuf(t, svc), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev metav1.WatchEvent
+		before := lent.Load()
+		if err := watchEventOf(watchEventFrame(t, "ADDED", svc), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if lent.Load() != before+1 {
+			t.Fatalf("service %d: the event's object was not lent a buffer (%d lent, %d before)", i, lent.Load(), before)
+		}
+		sparse, _, err := dec.Decode(ev.Object.Raw, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lent.Load() != before {
+			t.Fatalf("service %d: the buffer was not given back once decoded (%d lent, %d before)", i, lent.Load(), before)
+		}
+		for k := range ev.Object.Raw {
+			ev.Object.Raw[k] = 'x' // as the next event would
+		}
+		if diff := sameServiceForTransform(sparse.(*corev1.Service), full.(*corev1.Service)); diff != "" {
+			t.Fatalf("service %d: once its buffer was overwritten the decodings differ for %s", i, diff)
+		}
+	}
+}

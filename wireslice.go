@@ -79,7 +79,7 @@ func decodeWireSlice(b []byte, s *wireSlice) error {
 	return eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
 		case 1:
-			return decodeObjectMeta(v, &s.ObjectMeta)
+			return decodeObjectMeta(v, &s.ObjectMeta, true)
 		case 4:
 			s.addressType = interned(v, addressTypes...)
 		}
