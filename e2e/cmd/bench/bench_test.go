@@ -81,3 +81,28 @@ func TestDeployMemLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestComparePairsTellsWhichAnsweredFirst: the creates are counted by
+// which server answered half a poll or more before the other, and the
+// bootstrap interval of the p99 ratio holds the ratio of the samples and
+// lies below 1 when one server is slower at every create.
+func TestComparePairsTellsWhichAnsweredFirst(t *testing.T) {
+	ms := time.Millisecond
+	var pairs []latencyPair
+	for i := range 400 {
+		k := time.Duration(1+i%10) * ms
+		pairs = append(pairs, latencyPair{k, k + 2*ms}) // stock 2 ms later
+	}
+	pairs = append(pairs, latencyPair{3 * ms, 3*ms + ms/4}, latencyPair{5 * ms, 3 * ms})
+	s := comparePairs(pairs, ms)
+	if s.kubesvcFirst != 400 || s.stockFirst != 1 || s.samePoll != 1 {
+		t.Errorf("kubesvc first %d, stock first %d, same poll %d; want 400, 1, 1", s.kubesvcFirst, s.stockFirst, s.samePoll)
+	}
+	ci := s.ratioCI[99]
+	if !(ci[0] <= ci[1] && ci[1] < 1 && ci[0] > 0.5) {
+		t.Errorf("p99 ratio interval %v; want within (0.5, 1): kubesvc's p99 is 10 ms against stock's 12 ms", ci)
+	}
+	if got := comparePairs(nil, ms).String(); !strings.Contains(got, "no create") {
+		t.Errorf("no pairs summarised as %q", got)
+	}
+}

@@ -98,6 +98,8 @@ type churnSet struct {
 	soaMoves     int
 	underChurn   map[string][]time.Duration
 	missedUnder  map[string]int
+	pairedUnder  []latencyPair // the creates both answered, in order
+	pollEvery    time.Duration // how often the creates were polled
 }
 
 // soaCheck is what the SOA serial did while answers did not change.

@@ -14,7 +14,7 @@ import (
 // the other order (swapWatchOrder), so that the creates of one batch are
 // timed in each.
 func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
-	set.underChurn, set.missedUnder = map[string][]time.Duration{}, map[string]int{}
+	set.underChurn, set.missedUnder, set.pollEvery = map[string][]time.Duration{}, map[string]int{}, b.c.pollEvery
 	ns := nsName(1 % b.c.namespaces)
 	var created []string
 	defer func() {
@@ -87,12 +87,23 @@ func (b *bench) createTimed(pair []*running, ns, name string, set *churnSet) err
 	}
 	want := expectA(service{ns: ns, name: name}.fqdn(), []string{svc.Spec.ClusterIP})
 	lat, _ := b.waitAll(pair, want, b.c.pollEvery, 10*time.Second)
+	var both latencyPair
+	answered := 0
 	for j, r := range pair {
 		if lat[j] <= 0 {
 			set.missedUnder[r.kind.name]++
 			continue
 		}
 		set.underChurn[r.kind.name] = append(set.underChurn[r.kind.name], lat[j])
+		if r.kind.name == "stock" {
+			both[1] = lat[j]
+		} else {
+			both[0] = lat[j]
+		}
+		answered++
+	}
+	if answered == 2 {
+		set.pairedUnder = append(set.pairedUnder, both)
 	}
 	return nil
 }

@@ -61,6 +61,11 @@ func reportChurn(churn []churnSet) {
 		}
 		tw.Flush()
 		for _, s := range churn {
+			if len(s.pairedUnder) > 0 {
+				fmt.Printf("  under flips at %d services, %s\n", s.n, comparePairs(s.pairedUnder, s.pollEvery))
+			}
+		}
+		for _, s := range churn {
 			if s.soa != nil {
 				ks, st := s.soa["kubesvc"], s.soa["stock"]
 				fmt.Printf("  SOA serial during %d more moves and 1s after at %d services (no answer changed): kubesvc moved=%t (%d -> %d, %d polls), stock moved=%t (%d -> %d)\n",
