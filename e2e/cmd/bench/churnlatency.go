@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,11 +25,13 @@ func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
 	}()
 	order := b.watchOrder     // the first batch's
 	split := map[string]int{} // where each server's latencies of the second batch start
+	pairedSplit := 0          // where the second batch's pairs start
 	for batch, flips := range [2]int{b.c.flips / 2, b.c.flips - b.c.flips/2} {
 		if batch == 1 {
 			for _, r := range pair {
 				split[r.kind.name] = len(set.underChurn[r.kind.name])
 			}
+			pairedSplit = len(set.pairedUnder)
 			if err := b.swapWatchOrder(); err != nil {
 				return err
 			}
@@ -50,6 +53,13 @@ func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
 		b.logf("  %-8s %d services created during the flips: p50 %s p99 %s, missed %d; registered %s: p50 %s (%d), %s: p50 %s (%d)",
 			r.kind.name, len(all), fmtDur(p50), fmtDur(p99), set.missedUnder[r.kind.name],
 			registeredFirst(order, j), fmtDur(h1), len(first), registeredFirst(order, 1-j), fmtDur(h2), len(second))
+	}
+	for batch, pairs := range [2][]latencyPair{set.pairedUnder[:pairedSplit], set.pairedUnder[pairedSplit:]} {
+		k := slices.IndexFunc(pair, func(r *running) bool { return r.kind.name != "stock" })
+		if batch == 1 {
+			k = 1 - k
+		}
+		b.logf("  kubesvc registered %s: %s", registeredFirst(order, k), comparePairs(pairs, b.c.pollEvery))
 	}
 	return nil
 }
