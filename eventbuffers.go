@@ -3,9 +3,6 @@ package kubesvc
 import (
 	"sync"
 	"sync/atomic"
-
-	corev1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 )
 
 // The memory of EndpointSlice and Service watch events' objects, recycled.
@@ -28,19 +25,20 @@ import (
 // objects are copied as client-go copies them.
 var (
 	eventBuffers sync.Pool // of *[]byte
-	lentBuffers  sync.Map  // the first byte of a lent buffer -> the buffer (*[]byte)
-	lent         atomic.Int32
+	lentMu       sync.Mutex
+	lentBuffers  = make(map[*byte]*[]byte, maxLent) // the first byte of a lent buffer -> the buffer, under lentMu
+	lent         atomic.Int32                       // len(lentBuffers)
 )
 
 // maxLent is how many buffers may be out between watchEvents and the sparse
 // decoder: one per watch is ever between the two.
 const maxLent = 256
 
-// The kinds whose watch events' objects get a lent buffer.
-var (
-	sliceKind   = discovery.SchemeGroupVersion.WithKind("EndpointSlice")
-	serviceKind = corev1.SchemeGroupVersion.WithKind("Service")
-)
+// lendable says whether a watch event's object of apiVersion and kind gets
+// a lent buffer: an EndpointSlice or a Service.
+func lendable(apiVersion, kind string) bool {
+	return apiVersion == "discovery.k8s.io/v1" && kind == "EndpointSlice" || apiVersion == "v1" && kind == "Service"
+}
 
 // objectCopy is a copy of a watch event's object: in a lent buffer if the
 // object is an EndpointSlice or a Service, else in memory of its own.
@@ -48,7 +46,7 @@ func objectCopy(raw []byte) []byte {
 	if len(raw) == 0 || lent.Load() >= maxLent {
 		return append([]byte{}, raw...)
 	}
-	if gvk, _, ok := envelope(raw); !ok || gvk != sliceKind && gvk != serviceKind {
+	if apiVersion, kind, _, ok := envelopeFields(raw); !ok || !lendable(apiVersion, kind) {
 		return append([]byte{}, raw...)
 	}
 	p, _ := eventBuffers.Get().(*[]byte)
@@ -56,23 +54,27 @@ func objectCopy(raw []byte) []byte {
 		p = new([]byte)
 	}
 	*p = append((*p)[:0], raw...)
+	lentMu.Lock()
+	lentBuffers[&(*p)[0]] = p
 	lent.Add(1)
-	lentBuffers.Store(&(*p)[0], p)
+	lentMu.Unlock()
 	return *p
 }
 
 // borrowed is the lent buffer data is, taken from lentBuffers; nil if data
 // is not one (a list's body, a test's bytes).
 func borrowed(data []byte) *[]byte {
-	if len(data) == 0 {
+	if len(data) == 0 || lent.Load() == 0 {
 		return nil
 	}
-	p, ok := lentBuffers.LoadAndDelete(&data[0])
-	if !ok {
-		return nil
+	lentMu.Lock()
+	defer lentMu.Unlock()
+	p, ok := lentBuffers[&data[0]]
+	if ok {
+		delete(lentBuffers, &data[0])
+		lent.Add(-1)
 	}
-	lent.Add(-1)
-	return p.(*[]byte)
+	return p
 }
 
 // release gives back the buffer s was decoded from, if it was lent one:

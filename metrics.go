@@ -53,12 +53,19 @@ var (
 		"ExternalName targets chased through the plugin chain, by result.")), []string{"result"})
 )
 
+// servicesOfKind are indexServices' series, by kind: looked up once, not
+// by label at every service's change.
+var servicesOfKind [numSvcKinds]prometheus.Gauge
+
 // The programming latency's series exist from the start: a dashboard or an
 // alert then reads an empty histogram rather than nothing. ExternalName
-// services have no endpoint slices.
+// services have no endpoint slices. So do the services' series, at 0.
 func init() {
 	for _, k := range []svcKind{kindClusterIP, kindHeadless} {
 		programmingLatency.WithLabelValues(kindNames[k])
+	}
+	for k := range servicesOfKind {
+		servicesOfKind[k] = indexServices.WithLabelValues(kindNames[k])
 	}
 }
 

@@ -72,7 +72,7 @@ func (w *watcher) serves(ns string) bool {
 // index.
 func (w *watcher) countService(s *service, n float64) {
 	if s != nil && !s.is(svcImported) && w.serves(s.namespace()) {
-		indexServices.WithLabelValues(kindNames[s.kind]).Add(n)
+		servicesOfKind[s.kind].Add(n)
 	}
 }
 

@@ -248,7 +248,22 @@ func portOf(name string, proto corev1.Protocol, num uint16) (port, bool) {
 		log.Errorf("port %d/%s: more than %d protocols other than TCP, UDP and SCTP; it is left out of the index", num, pr, 256-int(firstOtherProto))
 		return port{}, false
 	}
-	return port{name: unique.Make(strings.ToLower(name)).Value(), proto: id, port: num}, true
+	return port{name: portName(name), proto: id, port: num}, true
+}
+
+// portName is a port's name lower-cased and shared: the commonest names
+// (portNames, what the decoders intern) as they are, any other through
+// unique's map, whose lookup costs more.
+func portName(name string) string {
+	for _, k := range portNames {
+		if name == k {
+			return k
+		}
+	}
+	if name == "" {
+		return ""
+	}
+	return unique.Make(strings.ToLower(name)).Value()
 }
 
 // lowerProto lower-cases a protocol; the usual ones without allocating, as

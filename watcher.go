@@ -326,14 +326,14 @@ func (w *watcher) repoint(old, refs []ptrRef) map[ptrKey]string {
 	}
 	// Only the references that come or go are touched: a service keeping
 	// most of its endpoints republishes none of their reverse names.
-	was, is := refSet(old), refSet(refs)
+	was, is := newRefSet(old), newRefSet(refs)
 	for _, ref := range old {
-		if !is[ref] {
+		if !is.has(ref) {
 			lists[keyOf(ref.ip)] = slices.DeleteFunc(current(ref.ip), func(t string) bool { return t == ref.rel })
 		}
 	}
 	for _, ref := range refs {
-		if was[ref] {
+		if was.has(ref) {
 			continue
 		}
 		if rels := current(ref.ip); !slices.Contains(rels, ref.rel) {
@@ -349,10 +349,31 @@ func (w *watcher) repoint(old, refs []ptrRef) map[ptrKey]string {
 	return out
 }
 
-func refSet(refs []ptrRef) map[ptrRef]bool {
-	set := make(map[ptrRef]bool, len(refs))
-	for _, ref := range refs {
-		set[ref] = true
+// refSet answers whether a service's list of reverse references holds one:
+// by scanning a short list (a ClusterIP service's one or two: no map to
+// build and hash into), by a map for a long one (a headless service's).
+type refSet struct {
+	short []ptrRef
+	m     map[ptrRef]bool
+}
+
+// shortRefs is the longest list a refSet scans.
+const shortRefs = 8
+
+func newRefSet(refs []ptrRef) refSet {
+	if len(refs) <= shortRefs {
+		return refSet{short: refs}
 	}
-	return set
+	m := make(map[ptrRef]bool, len(refs))
+	for _, ref := range refs {
+		m[ref] = true
+	}
+	return refSet{m: m}
+}
+
+func (s refSet) has(ref ptrRef) bool {
+	if s.m != nil {
+		return s.m[ref]
+	}
+	return slices.Contains(s.short, ref)
 }

@@ -131,14 +131,33 @@ func (d sparseDecoder) Decode(data []byte, gvk *schema.GroupVersionKind, into ru
 // envelope reads the kind and the object's message out of data; false if
 // data is not a plain (unencoded) object in Kubernetes' protobuf encoding.
 func envelope(data []byte) (schema.GroupVersionKind, []byte, bool) {
-	var (
-		apiVersion, kind string
-		raw              []byte
-		plain            = true
-	)
-	b, ok := bytes.CutPrefix(data, protobufMagic)
+	apiVersion, kind, raw, ok := envelopeFields(data)
 	if !ok {
 		return schema.GroupVersionKind{}, nil, false
+	}
+	gv, known := knownGroupVersions[apiVersion]
+	if !known {
+		var err error
+		if gv, err = schema.ParseGroupVersion(apiVersion); err != nil {
+			return schema.GroupVersionKind{}, nil, false
+		}
+	}
+	return gv.WithKind(kind), raw, true
+}
+
+// knownGroupVersions are the apiVersions interned (apiVersions), parsed.
+var knownGroupVersions = map[string]schema.GroupVersion{
+	"v1": corev1.SchemeGroupVersion, "discovery.k8s.io/v1": discovery.SchemeGroupVersion,
+}
+
+// envelopeFields reads the apiVersion and kind (interned: no allocation for
+// the sparse kinds) and the object's message out of data; false if data is
+// not a plain (unencoded) object in Kubernetes' protobuf encoding.
+func envelopeFields(data []byte) (apiVersion, kind string, raw []byte, ok bool) {
+	plain := true
+	b, ok := bytes.CutPrefix(data, protobufMagic)
+	if !ok {
+		return "", "", nil, false
 	}
 	err := eachField(b, func(num protowire.Number, v []byte, _ uint64) error {
 		switch num {
@@ -160,13 +179,9 @@ func envelope(data []byte) (schema.GroupVersionKind, []byte, bool) {
 		return nil
 	})
 	if err != nil || !plain {
-		return schema.GroupVersionKind{}, nil, false
+		return "", "", nil, false
 	}
-	gv, err := schema.ParseGroupVersion(apiVersion)
-	if err != nil {
-		return schema.GroupVersionKind{}, nil, false
-	}
-	return gv.WithKind(kind), raw, true
+	return apiVersion, kind, raw, true
 }
 
 // interned is v as the string of the one of known it spells, shared, or
