@@ -116,9 +116,14 @@ func (d sparseDecoder) Decode(data []byte, gvk *schema.GroupVersionKind, into ru
 		obj = kind.new()
 	}
 	err := kind.decode(raw, obj)
-	if s, ok := obj.(*wireSlice); ok && err == nil {
+	s, isSlice := obj.(*wireSlice)
+	switch {
+	case isSlice && err == nil:
 		s.buffer = buffer // the slice transform reads the message, then gives it back
-	} else if buffer != nil {
+	case buffer != nil:
+		if isSlice {
+			s.msg = nil // the buffer's, which goes back
+		}
 		eventBuffers.Put(buffer) // every other kind's decoding copies what it keeps
 	}
 	if err != nil {
