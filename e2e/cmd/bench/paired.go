@@ -14,7 +14,8 @@ import (
 // carries that common noise; paired, the creates tell how often and by how
 // much one server answered before the other, and resampling the creates
 // (a bootstrap) gives how far the ratio of the percentiles can move by
-// chance alone.
+// chance alone. A create one of the servers missed (no correct answer in
+// 10 s) has no pair: the table's missed counts say how many were left out.
 
 // latencyPair is one create's latencies: [0] kubesvc's, [1] stock's.
 type latencyPair [2]time.Duration
