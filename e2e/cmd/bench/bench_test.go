@@ -84,8 +84,9 @@ func TestDeployMemLimit(t *testing.T) {
 
 // TestComparePairsTellsWhichAnsweredFirst: the creates are counted by
 // which server answered half a poll or more before the other, and the
-// bootstrap interval of the p99 ratio holds the ratio of the samples and
-// lies below 1 when one server is slower at every create.
+// bootstrap interval of the p99 ratio holds the ratio of the samples, lies
+// below 1 when one server is slower at every create, and resamples the
+// creates as pairs.
 func TestComparePairsTellsWhichAnsweredFirst(t *testing.T) {
 	ms := time.Millisecond
 	var pairs []latencyPair
@@ -101,6 +102,17 @@ func TestComparePairsTellsWhichAnsweredFirst(t *testing.T) {
 	ci := s.ratioCI[99]
 	if !(ci[0] <= ci[1] && ci[1] < 1 && ci[0] > 0.5) {
 		t.Errorf("p99 ratio interval %v; want within (0.5, 1): kubesvc's p99 is 10 ms against stock's 12 ms", ci)
+	}
+	// Resampled by create, stock 1.1 times as slow at every create of a
+	// heavy tail gives one ratio, whatever the draw: resampled apart, the
+	// servers' p99s would come from different creates.
+	var scaled []latencyPair
+	for i := range 300 {
+		x := time.Duration(1 + i*i)
+		scaled = append(scaled, latencyPair{10 * x * ms, 11 * x * ms})
+	}
+	if ci := comparePairs(scaled, ms).ratioCI[99]; ci[0] != 10.0/11 || ci[1] != 10.0/11 {
+		t.Errorf("p99 ratio interval %v for stock 1.1 times as slow at every create; want [%.4f, %.4f]: the creates were not resampled as pairs", ci, 10.0/11, 10.0/11)
 	}
 	if got := comparePairs(nil, ms).String(); !strings.Contains(got, "no create") {
 		t.Errorf("no pairs summarised as %q", got)
