@@ -3,6 +3,9 @@ package kubesvc
 import (
 	"sync"
 	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
 )
 
 // The memory of EndpointSlice and Service watch events' objects, recycled.
@@ -34,10 +37,18 @@ var (
 // decoder: one per watch is ever between the two.
 const maxLent = 256
 
-// lendable says whether a watch event's object of apiVersion and kind gets
-// a lent buffer: an EndpointSlice or a Service.
+// The kinds whose watch events' objects get a lent buffer.
+var (
+	sliceKind   = discovery.SchemeGroupVersion.WithKind("EndpointSlice")
+	serviceKind = corev1.SchemeGroupVersion.WithKind("Service")
+)
+
+// lendable says whether a watch event's object of apiVersion and kind (as
+// envelopeFields reads them) gets a lent buffer: an EndpointSlice or a
+// Service.
 func lendable(apiVersion, kind string) bool {
-	return apiVersion == "discovery.k8s.io/v1" && kind == "EndpointSlice" || apiVersion == "v1" && kind == "Service"
+	gv, ok := knownGroupVersions[apiVersion]
+	return ok && (gv.WithKind(kind) == sliceKind || gv.WithKind(kind) == serviceKind)
 }
 
 // objectCopy is a copy of a watch event's object: in a lent buffer if the

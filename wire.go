@@ -150,10 +150,19 @@ func envelope(data []byte) (schema.GroupVersionKind, []byte, bool) {
 	return gv.WithKind(kind), raw, true
 }
 
-// knownGroupVersions are the apiVersions interned (apiVersions), parsed.
-var knownGroupVersions = map[string]schema.GroupVersion{
-	"v1": corev1.SchemeGroupVersion, "discovery.k8s.io/v1": discovery.SchemeGroupVersion,
-}
+// knownGroupVersions are the apiVersions interned (apiVersions), parsed
+// once rather than at every object.
+var knownGroupVersions = func() map[string]schema.GroupVersion {
+	m := make(map[string]schema.GroupVersion, len(apiVersions))
+	for _, v := range apiVersions {
+		gv, err := schema.ParseGroupVersion(v)
+		if err != nil {
+			panic(err) // a constant of the list above
+		}
+		m[v] = gv
+	}
+	return m
+}()
 
 // envelopeFields reads the apiVersion and kind (interned: no allocation for
 // the sparse kinds) and the object's message out of data; false if data is
@@ -203,7 +212,7 @@ func interned[S ~string](v []byte, known ...S) S {
 
 // The values interned, by field.
 var (
-	apiVersions     = []string{"v1", "discovery.k8s.io/v1"}
+	apiVersions     = []string{corev1.SchemeGroupVersion.String(), discovery.SchemeGroupVersion.String()}
 	sparseKindNames = []string{"Service", "ServiceList", "EndpointSlice", "EndpointSliceList"}
 	// sliceLabels are the labels (keys and values) every EndpointSlice of
 	// the EndpointSlice controller carries.
