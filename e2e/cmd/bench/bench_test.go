@@ -118,3 +118,25 @@ func TestComparePairsTellsWhichAnsweredFirst(t *testing.T) {
 		t.Errorf("no pairs summarised as %q", got)
 	}
 }
+
+func TestLatencyFlipsDefaultToFlipsAndAreBounded(t *testing.T) {
+	c := config{services: 5000, namespaces: 50, headlessFrac: 0.05, endpoints: 10, rounds: 1, duration: 2 * time.Second,
+		pollEvery: time.Millisecond, churnRate: 100, seedWorkers: 16, seed: "auto", flips: 1000, moves: 60,
+		perf: perfOpts{clients: 8, threads: 1, outstanding: 100}}
+	if err := c.validate(); err != nil {
+		t.Fatalf("a valid config: %v", err)
+	}
+	if n := (&bench{c: c}).latencyFlips(); n != 1000 {
+		t.Errorf("-latency-flips 0 with -flips 1000 times creates under %d flips, want 1000", n)
+	}
+	c.latencyFlips = 30000
+	if n := (&bench{c: c}).latencyFlips(); n != 30000 {
+		t.Errorf("-latency-flips 30000 times creates under %d flips, want 30000", n)
+	}
+	for _, n := range []int{-1, 100001} {
+		c.latencyFlips = n
+		if err := c.validate(); err == nil || !strings.Contains(err.Error(), "-latency-flips") {
+			t.Errorf("-latency-flips %d: validate said %v, want an error naming -latency-flips", n, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -132,7 +133,7 @@ func (b *bench) churnPhase(pair []*running) error {
 		}
 	}
 	if b.c.flips > 0 {
-		b.logf("churn (c): programming latency of services created while %d flips run", b.c.flips)
+		b.logf("churn (c): programming latency of services created while %d flips run", b.latencyFlips())
 		if err := b.latencyUnderChurn(pair, &set); err != nil {
 			return err
 		}
@@ -141,6 +142,9 @@ func (b *bench) churnPhase(pair []*running) error {
 	b.gb.churn(set)
 	return nil
 }
+
+// latencyFlips is how many flips churn (c) times creates under.
+func (b *bench) latencyFlips() int { return cmp.Or(b.c.latencyFlips, b.c.flips) }
 
 func (b *bench) logCPU(what string, m map[string]time.Duration) {
 	ks, st := m["kubesvc"], m["stock"]

@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// latencyUnderChurn runs -flips flips in two batches and meanwhile creates
+// latencyUnderChurn runs -latency-flips flips in two batches and meanwhile creates
 // services one at a time, timing each until both servers answer it.
 // Between the batches the API server takes the servers' watches again in
 // the other order (swapWatchOrder), so that the creates of one batch are
@@ -26,7 +26,8 @@ func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
 	order := b.watchOrder     // the first batch's
 	split := map[string]int{} // where each server's latencies of the second batch start
 	pairedSplit := 0          // where the second batch's pairs start
-	for batch, flips := range [2]int{b.c.flips / 2, b.c.flips - b.c.flips/2} {
+	n := b.latencyFlips()
+	for batch, flips := range [2]int{n / 2, n - n/2} {
 		if batch == 1 {
 			for _, r := range pair {
 				split[r.kind.name] = len(set.underChurn[r.kind.name])

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"runtime"
@@ -21,9 +22,9 @@ func header(c config) {
 		large = fmt.Sprintf("large cold start at %d services", c.firstAnswerN)
 	}
 	fmt.Printf("settings: %d services (%.0f%% headless x %d endpoints, ClusterIP ones 3-10 endpoints, one headless of %d) over %d namespaces;\n"+
-		"  %d round(s) x %s per server; settle %s; %d changes; %d flips, %d moves; growth +%.0f%%; %s\n",
+		"  %d round(s) x %s per server; settle %s; %d changes; %d flips (%d under the creates), %d moves; growth +%.0f%%; %s\n",
 		c.services, 100*c.headlessFrac, c.endpoints, bigEndpoints, c.namespaces, c.rounds, c.duration, c.settle, c.changes,
-		c.flips, c.moves, 100*c.addFrac, large)
+		c.flips, cmp.Or(c.latencyFlips, c.flips), c.moves, 100*c.addFrac, large)
 	fmt.Println()
 }
 
