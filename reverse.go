@@ -213,10 +213,15 @@ func hsRefDiff(old, now *hsRecord, key, zone string) (gone, came []ptrRef) {
 				came = append(came, ref(b[0]))
 			}
 			b = b[1:]
-		default:
-			if fits(a[0]) && !fits(b[0]) {
+		default: // the same address and label
+			switch fa, fb := fits(a[0]), fits(b[0]); {
+			case fa && fb && a[0].dashed != b[0].dashed:
+				// A hostname that reads as the dashed address: the same
+				// name, referred to by another string, which must go.
+				gone, came = append(gone, ref(a[0])), append(came, ref(b[0]))
+			case fa && !fb:
 				gone = append(gone, ref(a[0]))
-			} else if fits(b[0]) && !fits(a[0]) {
+			case fb && !fa:
 				came = append(came, ref(b[0]))
 			}
 			a, b = a[1:], b[1:]

@@ -183,3 +183,47 @@ func ptrTargetOf(p ptrRef) string {
 	}
 	return p.rel
 }
+
+// An endpoint whose hostname reads as its own dashed address has the name
+// it had without one: the change between the two moved no reverse
+// reference, and the one left behind answered PTR after the endpoint (and
+// its service) had gone, pointing at a name that no longer existed. A
+// helper's random changes, each checked against a server started from the
+// state reached, found it.
+func TestReverseNameGoesWithAnEndpointWhoseHostnameIsItsDashedAddress(t *testing.T) {
+	for _, order := range [][2]string{{"", "10-0-0-3"}, {"10-0-0-3", ""}} {
+		t.Run(fmt.Sprintf("hostname %q then %q", order[0], order[1]), func(t *testing.T) {
+			web := []discovery.EndpointPort{slicePort("web", corev1.ProtocolTCP, 80)}
+			k, client := newTestKubeSvc(t, clusterCorefile, headlessSvc("ns", "hs", svcPort("web", corev1.ProtocolTCP, 80)),
+				slice("ns", "hs-0", "hs", discovery.AddressTypeIPv4, web, ep("10.0.0.3", order[0], true)))
+			const rev, target = "3.0.0.10.in-addr.arpa.", "10-0-0-3.hs.ns.svc.cluster.local."
+			ptrs := func() string {
+				rcode, m := ask(k, test.Case{Qname: rev, Qtype: dns.TypePTR})
+				if m == nil {
+					return dns.RcodeToString[rcode] + " (passed on)"
+				}
+				return fmt.Sprint(dns.RcodeToString[m.Rcode], m.Answer)
+			}
+			waitFor(t, rev+" -> "+target, func() bool { return strings.Contains(ptrs(), target) })
+			update := func(sl *discovery.EndpointSlice, rv string) {
+				t.Helper()
+				sl.ResourceVersion = rv
+				if _, err := client.DiscoveryV1().EndpointSlices("ns").Update(context.Background(), sl, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			update(slice("ns", "hs-0", "hs", discovery.AddressTypeIPv4, web, ep("10.0.0.3", order[1], true)), "5")
+			waitFor(t, "the hostname's change", func() bool {
+				m := askFrom(k, "10.244.0.5", "10-0-0-3.hs.ns.svc.cluster.local.", dns.TypeA)
+				return m != nil && len(m.Answer) == 1
+			})
+			update(slice("ns", "hs-0", "hs", discovery.AddressTypeIPv4, web), "6")
+			waitFor(t, "hs's last endpoint's going", func() bool {
+				return askFrom(k, "10.244.0.5", "hs.ns.svc.cluster.local.", dns.TypeA).Rcode == dns.RcodeNameError
+			})
+			if got := ptrs(); strings.Contains(got, target) {
+				t.Errorf("PTR %s after the endpoint went: %s; want no record pointing at %s", rev, got, target)
+			}
+		})
+	}
+}
