@@ -100,7 +100,13 @@ type churnSet struct {
 	underChurn   map[string][]time.Duration
 	missedUnder  map[string]int
 	pairedUnder  []latencyPair // the creates both answered, in order
-	pollEvery    time.Duration // how often the creates were polled
+	// pastProxy are the latencies from each server's proxy passing the
+	// create's event on (arrival.go); unspotted counts the creates answered
+	// whose event the proxy did not see go by.
+	pastProxy  map[string][]time.Duration
+	unspotted  map[string]int
+	pairedPast []latencyPair
+	pollEvery  time.Duration // how often the creates were polled
 }
 
 // soaCheck is what the SOA serial did while answers did not change.

@@ -16,6 +16,7 @@ import (
 // timed in each.
 func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
 	set.underChurn, set.missedUnder, set.pollEvery = map[string][]time.Duration{}, map[string]int{}, b.c.pollEvery
+	set.pastProxy, set.unspotted = map[string][]time.Duration{}, map[string]int{}
 	ns := nsName(1 % b.c.namespaces)
 	var created []string
 	defer func() {
@@ -62,6 +63,7 @@ func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
 		}
 		b.logf("  kubesvc registered %s: %s", registeredFirst(order, k), comparePairs(pairs, b.c.pollEvery))
 	}
+	b.logPastProxy(pair, set)
 	return nil
 }
 
@@ -90,33 +92,62 @@ func (b *bench) createsDuringFlips(pair []*running, ns string, flips int, create
 }
 
 // createTimed creates service ns/name and times it until both servers
-// answer it (set.underChurn), or counts it missed after 10 s.
+// answer it (set.underChurn), or counts it missed after 10 s; and from when
+// each server's proxy passed on its event (set.pastProxy, arrival.go).
 func (b *bench) createTimed(pair []*running, ns, name string, set *churnSet) error {
+	for _, p := range b.px {
+		p.seen.expect(name)
+	}
 	svc, err := b.client.CoreV1().Services(ns).Create(b.ctx, svcObject(service{ns: ns, name: name}), metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("create %s/%s: %w", ns, name, err)
 	}
 	want := expectA(service{ns: ns, name: name}.fqdn(), []string{svc.Spec.ClusterIP})
+	start := time.Now()
 	lat, _ := b.waitAll(pair, want, b.c.pollEvery, 10*time.Second)
-	var both latencyPair
-	answered := 0
+	var both, past latencyPair
+	answered, spotted := 0, 0
 	for j, r := range pair {
+		k := 0 // kubesvc's place in a latencyPair and in b.px
+		if r.kind.name == "stock" {
+			k = 1
+		}
+		arrived, ok := b.px[k].seen.take(name)
 		if lat[j] <= 0 {
 			set.missedUnder[r.kind.name]++
 			continue
 		}
 		set.underChurn[r.kind.name] = append(set.underChurn[r.kind.name], lat[j])
-		if r.kind.name == "stock" {
-			both[1] = lat[j]
-		} else {
-			both[0] = lat[j]
-		}
+		both[k] = lat[j]
 		answered++
+		if !ok {
+			set.unspotted[r.kind.name]++
+			continue
+		}
+		past[k] = start.Add(lat[j]).Sub(arrived)
+		set.pastProxy[r.kind.name] = append(set.pastProxy[r.kind.name], past[k])
+		spotted++
 	}
 	if answered == 2 {
 		set.pairedUnder = append(set.pairedUnder, both)
 	}
+	if spotted == 2 {
+		set.pairedPast = append(set.pairedPast, past)
+	}
 	return nil
+}
+
+// logPastProxy logs each server's own part of the latencies under the
+// flips: from its proxy's passing on the event to its first correct answer.
+func (b *bench) logPastProxy(pair []*running, set *churnSet) {
+	for _, r := range pair {
+		own := set.pastProxy[r.kind.name]
+		p50, _ := percentile(own, 50)
+		p99, _ := percentile(own, 99)
+		b.logf("  %-8s past its proxy (the event passed on -> first correct answer): p50 %s p99 %s over %d creates, %d not seen in its watch",
+			r.kind.name, fmtDur(p50), fmtDur(p99), len(own), set.unspotted[r.kind.name])
+	}
+	b.logf("  past the proxies: %s", comparePairs(set.pairedPast, b.c.pollEvery))
 }
 
 // registeredFirst says whether server j of the pair has its watches

@@ -74,6 +74,11 @@ func (g *gobench) churn(set churnSet) {
 			p99, _ := percentile(xs, 99)
 			g.add("ProgUnderChurn", sub, len(xs), p50, "p50-ns", p99, "p99-ns", set.missedUnder[k], "missed")
 		}
+		if xs := set.pastProxy[k]; len(xs) > 0 {
+			p50, _ := percentile(xs, 50)
+			p99, _ := percentile(xs, 99)
+			g.add("ProgPastProxy", sub, len(xs), p50, "p50-ns", p99, "p99-ns", set.unspotted[k], "unseen")
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,7 @@ type relistProxy struct {
 	rp     *httputil.ReverseProxy
 	caPEM  []byte
 	served chan struct{}
+	seen   *arrivals // when the Services watches passed on first carried each name looked for
 
 	mu        sync.Mutex
 	goneBelow int64              // resource versions below this are expired
@@ -130,7 +132,7 @@ func newRelistProxy(admin *rest.Config) (*relistProxy, error) {
 		return nil, err
 	}
 	p := &relistProxy{
-		ln: ln, caPEM: certPEM, served: make(chan struct{}),
+		ln: ln, caPEM: certPEM, served: make(chan struct{}), seen: newArrivals(),
 		watches: map[*int]liveWatch{}, cut: map[string]bool{}, back: map[string]bool{},
 	}
 	p.rp = &httputil.ReverseProxy{
@@ -228,6 +230,9 @@ func (p *relistProxy) watching(resp *http.Response) error {
 			_ = e.body.Close()
 		default:
 		}
+	}
+	if strings.HasSuffix(resp.Request.URL.Path, "/services") {
+		resp.Body = &spottingBody{ReadCloser: resp.Body, a: p.seen}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -32,12 +33,27 @@ func reportSideBySide(c config, r *results) {
 	reportGrowth(r)
 }
 
+// percentileRows prints the p50 and p99 rows of latencies by server at n
+// services: label takes the percentile, the counts by server and the
+// counts of what was left out (left).
+func percentileRows(tw io.Writer, n int, label string, lat map[string][]time.Duration, left map[string]int) {
+	for _, p := range []float64{50, 99} {
+		ks, ok1 := percentile(lat["kubesvc"], p)
+		st, ok2 := percentile(lat["stock"], p)
+		if ok1 || ok2 {
+			what := fmt.Sprintf(label, p, len(lat["kubesvc"]), len(lat["stock"]), left["kubesvc"], left["stock"])
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", n, what, fmtDur(ks), fmtDur(st), ratio(float64(ks), float64(st), ok1, ok2))
+		}
+	}
+}
+
 // reportChurn prints CPU per change, latency under flips and the SOA serial.
 func reportChurn(churn []churnSet) {
 	if len(churn) > 0 {
 		fmt.Println("churn: CPU time per EndpointSlice change (all threads' run time from /proc, over the changes and until both answer the last,")
 		fmt.Println("  less the server's idle CPU over as long: the median of 5 one-second samples just before);")
-		fmt.Println("  programming latency of services created one at a time while the flips run (p50/p99), the flips in two halves, each with the servers' watches registered in one order")
+		fmt.Println("  programming latency of services created one at a time while the flips run (p50/p99), the flips in two halves, each with the servers' watches registered in one order;")
+		fmt.Println("  past the proxy: from each server's proxy passing on the create's event to its first correct answer (the server's own part)")
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  services\tmeasure\tkubesvc\tstock\tkubesvc/stock")
 		for _, s := range churn {
@@ -49,20 +65,16 @@ func reportChurn(churn []churnSet) {
 			}
 			cpuRow(fmt.Sprintf("CPU/flip, %d-endpoint headless", bigEndpoints), s.flips, s.flipCPU)
 			cpuRow("CPU/move, behind ClusterIP", s.moves, s.moveCPU)
-			for _, p := range []float64{50, 99} {
-				ks, ok1 := percentile(s.underChurn["kubesvc"], p)
-				st, ok2 := percentile(s.underChurn["stock"], p)
-				if ok1 || ok2 {
-					fmt.Fprintf(tw, "  %d\tprog p%.0f under flips (n=%d/%d, missed %d/%d)\t%s\t%s\t%s\n", s.n, p,
-						len(s.underChurn["kubesvc"]), len(s.underChurn["stock"]), s.missedUnder["kubesvc"], s.missedUnder["stock"],
-						fmtDur(ks), fmtDur(st), ratio(float64(ks), float64(st), ok1, ok2))
-				}
-			}
+			percentileRows(tw, s.n, "prog p%.0f under flips (n=%d/%d, missed %d/%d)", s.underChurn, s.missedUnder)
+			percentileRows(tw, s.n, "past the proxy p%.0f (n=%d/%d, not seen %d/%d)", s.pastProxy, s.unspotted)
 		}
 		tw.Flush()
 		for _, s := range churn {
 			if len(s.pairedUnder) > 0 {
 				fmt.Printf("  under flips at %d services, %s\n", s.n, comparePairs(s.pairedUnder, s.pollEvery))
+			}
+			if len(s.pairedPast) > 0 {
+				fmt.Printf("  past the proxies at %d services, %s\n", s.n, comparePairs(s.pairedPast, s.pollEvery))
 			}
 		}
 		for _, s := range churn {
