@@ -3,6 +3,7 @@ package kubesvc
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,4 +135,83 @@ func (s *selfUpstream) Lookup(ctx context.Context, state request.Request, name s
 	m.SetQuestion(name, typ)
 	s.k.ServeDNS(ctx, rec, m)
 	return rec.Msg, nil
+}
+
+// recordsUpstream answers from records by owner name and type: NXDOMAIN for
+// an owner it has none of, NODATA for a type the owner lacks. asked lists
+// the types it was asked for.
+type recordsUpstream struct {
+	records []dns.RR
+	asked   []uint16
+}
+
+func (u *recordsUpstream) Lookup(_ context.Context, _ request.Request, name string, typ uint16) (*dns.Msg, error) {
+	u.asked = append(u.asked, typ)
+	m := new(dns.Msg)
+	m.SetQuestion(name, typ)
+	m.Rcode = dns.RcodeNameError
+	for _, rr := range u.records {
+		if strings.EqualFold(rr.Header().Name, name) {
+			m.Rcode = dns.RcodeSuccess
+			if rr.Header().Rrtype == typ {
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+	}
+	return m, nil
+}
+
+// A query of any type of data at an ExternalName's name gets the CNAME and
+// the target's records of that type, as a resolver restarting the query at
+// the CNAME's target would (RFC 1034 4.3.2; stock does so for A and AAAA
+// only): a stub resolver in a pod does not follow the CNAME itself. The CNAME
+// itself, and ANY, are answered without asking the upstream.
+func TestChaseFollowsTheCNAMEForEveryTypeOfData(t *testing.T) {
+	const name, target = "my-blog.test.svc.cluster.local.", "blog.mosuke.tech."
+	k, _ := newTestKubeSvc(t, clusterCorefile, autopathSeed()...)
+	up := &recordsUpstream{records: []dns.RR{
+		test.A(target + " 300 IN A 172.67.165.72"),
+		test.TXT(target + ` 300 IN TXT "v=spf1 -all"`),
+		test.MX(target + " 300 IN MX 10 mail.mosuke.tech."),
+	}}
+	k.upstream = up
+	for _, tc := range []struct {
+		qtype uint16
+		want  string // the record after the CNAME; "" none
+	}{
+		{dns.TypeA, "172.67.165.72"},
+		{dns.TypeTXT, "v=spf1 -all"},
+		{dns.TypeMX, "mail.mosuke.tech."},
+		{dns.TypeSRV, ""},
+	} {
+		up.asked = nil
+		m := askFrom(k, "10.244.0.5", name, tc.qtype)
+		qt := dns.TypeToString[tc.qtype]
+		if m == nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
+			t.Fatalf("%s %s: got %v, want NOERROR with the CNAME first", name, qt, m)
+		}
+		if c, ok := m.Answer[0].(*dns.CNAME); !ok || c.Target != target {
+			t.Errorf("%s %s: first record %v, want the CNAME to %s", name, qt, m.Answer[0], target)
+		}
+		if len(up.asked) != 1 || up.asked[0] != tc.qtype {
+			t.Errorf("%s %s: the upstream was asked for %v, want %s once", name, qt, up.asked, qt)
+		}
+		var rest []string
+		for _, rr := range m.Answer[1:] {
+			rest = append(rest, strings.TrimPrefix(rr.String(), rr.Header().String()))
+		}
+		switch {
+		case tc.want == "" && len(rest) != 0:
+			t.Errorf("%s %s: records after the CNAME %v, want none (the target has no %s)", name, qt, rest, qt)
+		case tc.want != "" && (len(rest) != 1 || !strings.Contains(rest[0], tc.want)):
+			t.Errorf("%s %s: records after the CNAME %v, want the target's %s", name, qt, rest, tc.want)
+		}
+	}
+	for _, qtype := range []uint16{dns.TypeCNAME, dns.TypeANY} {
+		up.asked = nil
+		m := askFrom(k, "10.244.0.5", name, qtype)
+		if m == nil || len(m.Answer) != 1 || len(up.asked) != 0 {
+			t.Errorf("%s %s: got %v after asking the upstream for %v; want the CNAME alone, the upstream not asked", name, dns.TypeToString[qtype], m, up.asked)
+		}
+	}
 }

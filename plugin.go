@@ -246,6 +246,16 @@ const (
 	chaseTimeout = 2 * time.Second
 )
 
+// chasedType reports whether a query of type qtype at an ExternalName's name
+// is answered with the target's records after the CNAME: every type of data
+// a resolver restarts its query with at a CNAME's target (RFC 1034 4.3.2),
+// as stock goes on through its upstream for A and AAAA (it answers the
+// others NODATA, without the CNAME); not CNAME itself, OPT, or a query-only
+// or meta type (AXFR, ANY: RFC 6895 3.1).
+func chasedType(qtype uint16) bool {
+	return qtype != dns.TypeCNAME && qtype != dns.TypeOPT && (qtype < 128 || qtype > 255)
+}
+
 // chase adds to res (an ExternalName's CNAME) the records of type qtype of
 // res.chase, looked up through the server's own plugin chain. That reply is
 // the one to the last name of the chain, so its header tells the client what

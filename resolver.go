@@ -74,7 +74,7 @@ func (k *KubeSvc) resolve(name []byte, z int, qtype uint16) result {
 	if qtype != dns.TypeCNAME {
 		if c := e.answer(kCNAME); len(c) > 0 {
 			res := result{answer: c}
-			if qtype == dns.TypeA || qtype == dns.TypeAAAA {
+			if chasedType(qtype) {
 				res.chase = c[0].(*dns.CNAME).Target // only ExternalName services have a CNAME
 			}
 			return res

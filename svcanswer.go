@@ -38,7 +38,7 @@ func (k *KubeSvc) serviceAnswer(ref svcRef, name []byte, start, z int, qtype uin
 		cname.Target = s.externalName()
 		res := result{answer: slabs.rrs(1)}
 		res.answer[0] = cname
-		if qtype == dns.TypeA || qtype == dns.TypeAAAA {
+		if chasedType(qtype) {
 			res.chase = s.externalName()
 		}
 		return res

@@ -99,16 +99,22 @@ func PluginCorefile(directive string, p Ports, kubeconfig string, options ...str
 // kubesvc for cluster.local (ttl 30) and forward to upstream, a port on
 // 127.0.0.1 where the test's own upstream listens.
 func ForwardCorefile(p Ports, kubeconfig string, upstream int) string {
+	return ForwardCorefileFor("kubesvc", p, kubeconfig, upstream)
+}
+
+// ForwardCorefileFor is ForwardCorefile with directive (kubesvc, or stock's
+// kubernetes) for cluster.local.
+func ForwardCorefileFor(directive string, p Ports, kubeconfig string, upstream int) string {
 	return fmt.Sprintf(`.:%d {
     errors
     ready 127.0.0.1:%d
-    kubesvc cluster.local {
+    %s cluster.local {
         kubeconfig %s
         ttl 30
     }
     forward . 127.0.0.1:%d
 }
-`, p.DNS, p.Ready, kubeconfig, upstream)
+`, p.DNS, p.Ready, directive, kubeconfig, upstream)
 }
 
 // KubeadmCorefile is kubeadm's default CoreDNS Corefile with kubesvc where
