@@ -82,9 +82,12 @@ type spottingBody struct {
 
 func (s *spottingBody) Read(p []byte) (int, error) {
 	n, err := s.ReadCloser.Read(p)
-	if n == 0 || s.a.pending.Load() == 0 {
+	if s.a.pending.Load() == 0 {
 		s.tail = s.tail[:0] // a name looked for comes after expect: in a later read
 		return n, err
+	}
+	if n == 0 {
+		return n, err // (0, nil) is a read too: the tail waits for the next
 	}
 	at := time.Now()
 	b := make([]byte, 0, len(s.tail)+n)

@@ -74,3 +74,27 @@ func TestProxyNotesWhenItsServicesWatchCarriedAName(t *testing.T) {
 		t.Errorf("the name went by in a watch of Services and was not seen")
 	}
 }
+
+// chunks reads as its strings, one a read, an empty one as (0, nil).
+type chunks []string
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	*c = (*c)[1:]
+	return n, nil
+}
+
+func TestArrivalsKeepTheTailOverAnEmptyRead(t *testing.T) {
+	a := newArrivals()
+	a.expect("churn-0042-0")
+	body := &spottingBody{ReadCloser: io.NopCloser(&chunks{"xx churn-00", "", "42-0 yy"}), a: a}
+	if _, err := io.ReadAll(body); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.take("churn-0042-0"); !ok {
+		t.Errorf("a name cut by an empty read between its halves was not seen")
+	}
+}

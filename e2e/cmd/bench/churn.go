@@ -138,7 +138,7 @@ func (b *bench) churnPhase(pair []*running) error {
 			return err
 		}
 	}
-	if b.c.flips > 0 {
+	if b.latencyFlips() > 0 {
 		b.logf("churn (c): programming latency of services created while %d flips run", b.latencyFlips())
 		if err := b.latencyUnderChurn(pair, &set); err != nil {
 			return err
