@@ -43,7 +43,7 @@ var (
 	dwSliceNames = []string{"s1", "s2", "s3"}
 	dwIPs        = []string{"10.96.0.1", "10.96.0.2", "10.96.0.3", "fd00::1", "fd00::2"}
 	dwEPs        = []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.96.0.1", "fd00:1::1"}
-	dwHosts      = []string{"", "", "h1", "h2", "Bad_h"}
+	dwHosts      = []string{"", "", "h1", "h2", "Bad_h", "10-0-0-3"} // the last: 10.0.0.3's dashed address, as a hostname
 	dwTargets    = []string{"example.com", "1.2.3.4", "bad_name..x", "Foo.Example.org.", "a.b.svc.cluster.local"}
 	dwClusters   = []string{"c1", "c2", "Bad_c", ""}
 )
