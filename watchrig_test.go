@@ -148,3 +148,40 @@ func (g *dwRig) serviceImport(ns, name string) *mcs.ServiceImport {
 func (g *dwRig) namespace(ns string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, ResourceVersion: g.nextRV()}}
 }
+
+// heldSlice is the slice at key as a watch of fans holds it (nil: none).
+func (g *dwRig) heldSlice(fans []*dwFan, key string) *discovery.EndpointSlice {
+	for _, fan := range fans {
+		if sl, ok := fan.truth[key].(*discovery.EndpointSlice); ok {
+			return sl
+		}
+	}
+	return nil
+}
+
+// edited is sl as a controller edits it: one endpoint's hostname or
+// readiness changed, or one endpoint more.
+func (g *dwRig) edited(sl *discovery.EndpointSlice) *discovery.EndpointSlice {
+	out := sl.DeepCopy()
+	out.ResourceVersion = g.nextRV()
+	if len(out.Endpoints) == 0 || g.rng.Intn(4) == 0 {
+		for _, e := range g.endpoints() {
+			if (out.AddressType == discovery.AddressTypeIPv6) == strings.Contains(e.Addresses[0], ":") {
+				out.Endpoints = append(out.Endpoints, e)
+				break
+			}
+		}
+		return out
+	}
+	e := &out.Endpoints[g.rng.Intn(len(out.Endpoints))]
+	if g.rng.Intn(2) == 0 {
+		e.Hostname = nil
+		if h := g.pick(dwHosts); h != "" {
+			e.Hostname = &h
+		}
+	} else {
+		ready := e.Conditions.Ready == nil || !*e.Conditions.Ready
+		e.Conditions.Ready = &ready
+	}
+	return out
+}

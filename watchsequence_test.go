@@ -200,6 +200,9 @@ func (g *dwRig) step(missable bool) string {
 		var sl any
 		if g.rng.Intn(4) > 0 {
 			sl = g.epSlice(ns, key[len(ns)+1:], false)
+			if held := g.heldSlice(fans, key); held != nil && g.rng.Intn(2) == 0 {
+				sl = g.edited(held)
+			}
 		}
 		// Which watch sees it now (with two, as labels move it).
 		to := g.rng.Intn(len(fans) + 1)
@@ -334,7 +337,7 @@ func runDiffWatch(tb testing.TB, corefile string, seed int64, steps int, out *st
 // all leaves the gauges where they were.
 func TestRandomEventSequencesEndAsAFreshWatcher(t *testing.T) {
 	for _, cf := range dwCorefiles {
-		for seed := range int64(6) {
+		for seed := range int64(48) { // seeds 36 and 43 caught the stale reverse name of 3d65721
 			var out strings.Builder
 			finals, base, after := runDiffWatch(t, cf, seed, 120, &out)
 			fresh := finals[len(finals)-1]
