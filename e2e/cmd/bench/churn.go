@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -150,7 +149,7 @@ func (b *bench) churnPhase(pair []*running) error {
 }
 
 // latencyFlips is how many flips churn (c) times creates under.
-func (b *bench) latencyFlips() int { return cmp.Or(b.c.latencyFlips, b.c.flips) }
+func (b *bench) latencyFlips() int { return b.c.flipsUnderCreates() }
 
 func (b *bench) logCPU(what string, m map[string]time.Duration) {
 	ks, st := m["kubesvc"], m["stock"]

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"runtime"
@@ -24,7 +23,7 @@ func header(c config) {
 	fmt.Printf("settings: %d services (%.0f%% headless x %d endpoints, ClusterIP ones 3-10 endpoints, one headless of %d) over %d namespaces;\n"+
 		"  %d round(s) x %s per server; settle %s; %d changes; %d flips (%d under the creates), %d moves; growth +%.0f%%; %s\n",
 		c.services, 100*c.headlessFrac, c.endpoints, bigEndpoints, c.namespaces, c.rounds, c.duration, c.settle, c.changes,
-		c.flips, cmp.Or(c.latencyFlips, c.flips), c.moves, 100*c.addFrac, large)
+		c.flips, c.flipsUnderCreates(), c.moves, 100*c.addFrac, large)
 	fmt.Println()
 }
 

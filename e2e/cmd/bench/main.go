@@ -29,6 +29,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -127,6 +128,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// flipsUnderCreates is how many flips the creates of churn (c) are timed
+// under: -latency-flips, else -flips.
+func (c *config) flipsUnderCreates() int { return cmp.Or(c.latencyFlips, c.flips) }
 
 func (c *config) validate() error {
 	switch {
