@@ -48,7 +48,8 @@ var (
 // Service.
 func lendable(apiVersion, kind string) bool {
 	gv, ok := knownGroupVersions[apiVersion]
-	return ok && (gv.WithKind(kind) == sliceKind || gv.WithKind(kind) == serviceKind)
+	gvk := gv.WithKind(kind)
+	return ok && (gvk == sliceKind || gvk == serviceKind)
 }
 
 // objectCopy is a copy of a watch event's object: in a lent buffer if the

@@ -288,23 +288,35 @@ func allocatedNow(pair []*running) (map[string]float64, error) {
 }
 
 // waitAll waits, for every server at once, until it answers want, and
-// returns how long each took.
+// returns how long each took (0 for one that did not in time).
 func (b *bench) waitAll(pair []*running, want expect, every, timeout time.Duration) ([]time.Duration, error) {
 	t0 := time.Now()
+	at, err := b.answeredAt(pair, want, every, t0.Add(timeout))
 	lat := make([]time.Duration, len(pair))
+	for j := range at {
+		if !at[j].IsZero() {
+			lat[j] = at[j].Sub(t0)
+		}
+	}
+	return lat, err
+}
+
+// answeredAt waits, for every server at once, until it answers want, and
+// returns when each first did (zero for one that did not by deadline).
+func (b *bench) answeredAt(pair []*running, want expect, every time.Duration, deadline time.Time) ([]time.Time, error) {
+	at := make([]time.Time, len(pair))
 	errs := make([]error, len(pair))
 	var wg sync.WaitGroup
 	for j, r := range pair {
 		wg.Go(func() {
-			at, err := waitCorrect(b.ctx, r.addr, []expect{want}, every, t0.Add(timeout), r.srv.Exited())
-			lat[j], errs[j] = at.Sub(t0), err
-			if err != nil {
-				errs[j] = fmt.Errorf("%s: %w", r.kind.name, err)
+			at[j], errs[j] = waitCorrect(b.ctx, r.addr, []expect{want}, every, deadline, r.srv.Exited())
+			if errs[j] != nil {
+				errs[j] = fmt.Errorf("%s: %w", r.kind.name, errs[j])
 			}
 		})
 	}
 	wg.Wait()
-	return lat, firstErr(errs)
+	return at, firstErr(errs)
 }
 
 func firstErr(errs []error) error {

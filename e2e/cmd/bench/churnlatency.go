@@ -104,7 +104,7 @@ func (b *bench) createTimed(pair []*running, ns, name string, set *churnSet) err
 	}
 	want := expectA(service{ns: ns, name: name}.fqdn(), []string{svc.Spec.ClusterIP})
 	start := time.Now()
-	lat, _ := b.waitAll(pair, want, b.c.pollEvery, 10*time.Second)
+	at, _ := b.answeredAt(pair, want, b.c.pollEvery, start.Add(10*time.Second))
 	var both, past latencyPair
 	answered, spotted := 0, 0
 	for j, r := range pair {
@@ -113,18 +113,19 @@ func (b *bench) createTimed(pair []*running, ns, name string, set *churnSet) err
 			k = 1
 		}
 		arrived, ok := b.px[k].seen.take(name)
-		if lat[j] <= 0 {
+		if at[j].IsZero() {
 			set.missedUnder[r.kind.name]++
 			continue
 		}
-		set.underChurn[r.kind.name] = append(set.underChurn[r.kind.name], lat[j])
-		both[k] = lat[j]
+		lat := at[j].Sub(start)
+		set.underChurn[r.kind.name] = append(set.underChurn[r.kind.name], lat)
+		both[k] = lat
 		answered++
 		if !ok {
 			set.unspotted[r.kind.name]++
 			continue
 		}
-		past[k] = start.Add(lat[j]).Sub(arrived)
+		past[k] = at[j].Sub(arrived)
 		set.pastProxy[r.kind.name] = append(set.pastProxy[r.kind.name], past[k])
 		spotted++
 	}
