@@ -70,6 +70,8 @@ type config struct {
 	relist       bool    // force a relist and measure its peak memory
 	memLimit     string  // GOMEMLIMIT for the second growth measure ("" : deploy/'s)
 	gobenchOut   string  // where the Go benchmark format goes
+	pairsOut     string  // where each create's paired latencies go (pairs.go)
+	pool         bool    // compare the pairs of the files given, run nothing
 }
 
 func main() {
@@ -101,8 +103,17 @@ func main() {
 	fs.BoolVar(&c.relist, "relist", true, "force every watch to relist (410 Gone, as after an API server restart) and measure peak memory and answers during it")
 	fs.StringVar(&c.memLimit, "gomemlimit", "", "GOMEMLIMIT for the second memory-growth measure (default: what deploy/base/deployment.yaml sets, else its memory limit)")
 	fs.StringVar(&c.gobenchOut, "gobench-out", "", "file for the Go benchmark format lines, for benchstat (default <root>/bin/bench.txt)")
+	fs.StringVar(&c.pairsOut, "pairs-out", "", "file (CSV) for each create's latencies at both servers under the flips, to pool several runs with -pool")
+	fs.BoolVar(&c.pool, "pool", false, "run nothing: compare the servers over the creates of the -pairs-out files given as arguments, pooled, and each run's alone")
 	fs.BoolVar(&c.quick, "quick", false, "smoke test (about 2 minutes): -services 300 -duration 2s -rounds 1 -warmup 300ms -settle 1s -changes 24 -flips 60 -moves 60 -add-fraction 0.3 -first-answer-services 600, each unless given")
 	_ = fs.Parse(os.Args[1:])
+	if c.pool {
+		if err := pool(os.Stdout, fs.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", fs.Args())
 		os.Exit(2)
@@ -239,6 +250,11 @@ func run(c config) (err error) {
 		}
 	}
 	report(c, b.res, b.f)
+	if c.pairsOut != "" {
+		if err := writePairs(c.pairsOut, b.res.churn); err != nil {
+			return err
+		}
+	}
 	return b.gb.write(b.gobenchPath())
 }
 

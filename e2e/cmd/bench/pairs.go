@@ -1,0 +1,209 @@
+package main
+
+import (
+	"cmp"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Pooling the creates of several runs. One long run times some 5,000
+// creates under the flips, which puts the p99 ratio within about ±0.1;
+// -pairs-out keeps each create's two latencies, and -pool reads the files
+// of several runs and compares the servers over all their creates at once,
+// as one run of that many creates would (comparePairs), besides each run's
+// own ratio, so that a drift between runs shows.
+//
+// A file is CSV with a header: services, measure ("write": from the create
+// returning; "proxy": from each server's proxy passing on its event, see
+// arrival.go), the poll interval and kubesvc's and stock's latency, all
+// durations in nanoseconds, one row a create both servers answered.
+
+var pairsHeader = []string{"services", "measure", "poll_ns", "kubesvc_ns", "stock_ns"}
+
+// writePairs writes the paired latencies of churn to path.
+func writePairs(path string, churn []churnSet) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	_ = w.Write(pairsHeader)
+	for _, s := range churn {
+		for _, m := range []struct {
+			name  string
+			pairs []latencyPair
+		}{{"write", s.pairedUnder}, {"proxy", s.pairedPast}} {
+			for _, p := range m.pairs {
+				_ = w.Write([]string{strconv.Itoa(s.n), m.name, fmtNanos(s.pollEvery), fmtNanos(p[0]), fmtNanos(p[1])})
+			}
+		}
+	}
+	w.Flush()
+	return errors.Join(w.Error(), f.Close())
+}
+
+func fmtNanos(d time.Duration) string { return strconv.FormatInt(int64(d), 10) }
+
+// pooledRun is one file's pairs, by services and measure.
+type pooledRun struct {
+	file  string
+	pairs map[pairsKey][]latencyPair
+	poll  map[pairsKey]time.Duration
+}
+
+type pairsKey struct {
+	services int
+	measure  string
+}
+
+// readPairs reads one file writePairs wrote; an error names the file and
+// line.
+func readPairs(path string, r io.Reader) (pooledRun, error) {
+	run := pooledRun{file: path, pairs: map[pairsKey][]latencyPair{}, poll: map[pairsKey]time.Duration{}}
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = len(pairsHeader)
+	head, err := cr.Read()
+	if err != nil {
+		return run, fmt.Errorf("%s: %w", path, err)
+	}
+	if !slices.Equal(head, pairsHeader) {
+		return run, fmt.Errorf("%s: header %q, want %q", path, head, pairsHeader)
+	}
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return run, nil
+		}
+		if err != nil {
+			return run, fmt.Errorf("%s: %w", path, err)
+		}
+		var n [4]int64
+		for i, field := range []string{rec[0], rec[2], rec[3], rec[4]} {
+			if n[i], err = strconv.ParseInt(field, 10, 64); err != nil || n[i] < 0 {
+				return run, fmt.Errorf("%s:%d: %q is not a count or a duration in nanoseconds", path, line, field)
+			}
+		}
+		k := pairsKey{services: int(n[0]), measure: rec[1]}
+		if k.measure != "write" && k.measure != "proxy" {
+			return run, fmt.Errorf("%s:%d: measure %q, want write or proxy", path, line, k.measure)
+		}
+		run.poll[k] = time.Duration(n[1])
+		run.pairs[k] = append(run.pairs[k], latencyPair{time.Duration(n[2]), time.Duration(n[3])})
+	}
+}
+
+// tailShare says how far the servers' slowest creates are the same
+// creates: of the creates in kubesvc's slowest 1 %, how many were in stock's
+// slowest 5 % (slower than its p95), and the other way round. Were the tails
+// each server's own, about 5 % would be; near all says that what delayed
+// them delayed both.
+type tailShare struct{ kubesvcSlow, alsoStock, stockSlow, alsoKubesvc int }
+
+func shareOfTail(pairs []latencyPair) tailShare {
+	var t tailShare
+	t.kubesvcSlow, t.alsoStock = slowAtBoth(pairs, 0)
+	t.stockSlow, t.alsoKubesvc = slowAtBoth(pairs, 1)
+	return t
+}
+
+// slowAtBoth is how many creates are server i's slowest 1 % (at least one),
+// and how many of them the other server answered slower than its p95.
+func slowAtBoth(pairs []latencyPair, i int) (slow, both int) {
+	if len(pairs) == 0 {
+		return 0, 0
+	}
+	other := make([]time.Duration, len(pairs))
+	for j, p := range pairs {
+		other[j] = p[1-i]
+	}
+	p95, _ := percentile(other, 95)
+	byLatency := slices.Clone(pairs)
+	slices.SortStableFunc(byLatency, func(a, b latencyPair) int { return cmp.Compare(b[i], a[i]) })
+	slow = max(len(pairs)/100, 1)
+	for _, p := range byLatency[:slow] {
+		if p[1-i] > p95 {
+			both++
+		}
+	}
+	return slow, both
+}
+
+func (t tailShare) String() string {
+	return fmt.Sprintf("of kubesvc's slowest 1 %% (%d creates), %d were in stock's slowest 5 %%; of stock's (%d), %d in kubesvc's",
+		t.kubesvcSlow, t.alsoStock, t.stockSlow, t.alsoKubesvc)
+}
+
+// pool reads the files and prints, by services and measure, each run's
+// percentiles and the comparison over all their creates.
+func pool(out io.Writer, files []string) error {
+	if len(files) == 0 {
+		return errors.New("-pool: name the -pairs-out files to pool")
+	}
+	var runs []pooledRun
+	keys := map[pairsKey]bool{}
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		run, err := readPairs(path, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		runs = append(runs, run)
+		for k := range run.pairs {
+			keys[k] = true
+		}
+	}
+	order := make([]pairsKey, 0, len(keys))
+	for k := range keys {
+		order = append(order, k)
+	}
+	slices.SortFunc(order, func(a, b pairsKey) int { // by services, "write" before "proxy"
+		return cmp.Or(cmp.Compare(a.services, b.services), -cmp.Compare(a.measure, b.measure))
+	})
+	for _, k := range order {
+		poolKey(out, runs, k)
+	}
+	return nil
+}
+
+// poolKey prints one services-and-measure's runs and their pool.
+func poolKey(out io.Writer, runs []pooledRun, k pairsKey) {
+	what := map[string]string{"write": "from the create returning", "proxy": "past the proxy"}[k.measure]
+	fmt.Fprintf(out, "%d services, %s:\n", k.services, what)
+	var all []latencyPair
+	poll := time.Duration(0)
+	for _, r := range runs {
+		pairs := r.pairs[k]
+		if len(pairs) == 0 {
+			continue
+		}
+		all = append(all, pairs...)
+		poll = max(poll, r.poll[k])
+		fmt.Fprintf(out, "  %s: %s\n", r.file, percentilesOf(pairs))
+	}
+	fmt.Fprintf(out, "  pooled: %s\n  %s\n  %s\n", percentilesOf(all), comparePairs(all, poll), shareOfTail(all))
+}
+
+// percentilesOf is the p50 and p99 of each server and their ratios.
+func percentilesOf(pairs []latencyPair) string {
+	ks, st := make([]time.Duration, len(pairs)), make([]time.Duration, len(pairs))
+	for i, p := range pairs {
+		ks[i], st[i] = p[0], p[1]
+	}
+	var s string
+	for _, p := range []float64{50, 99} {
+		a, _ := percentile(ks, p)
+		b, _ := percentile(st, p)
+		s += fmt.Sprintf("p%.0f %s against %s (%.2f) ", p, fmtDur(a), fmtDur(b), float64(a)/float64(b))
+	}
+	return fmt.Sprintf("%s over %d creates", s, len(pairs))
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func ms(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+
+// pairsRun is a run's churn set of n creates at size services: kubesvc's
+// latency of create i is k(i), stock's s(i), from the write and (halved)
+// past the proxy.
+func pairsRun(services, n int, k, s func(i int) time.Duration) churnSet {
+	set := churnSet{n: services, pollEvery: 250 * time.Microsecond}
+	for i := range n {
+		set.pairedUnder = append(set.pairedUnder, latencyPair{k(i), s(i)})
+		set.pairedPast = append(set.pairedPast, latencyPair{k(i) / 2, s(i) / 2})
+	}
+	return set
+}
+
+func TestPoolComparesTheCreatesOfEveryRunTogether(t *testing.T) {
+	dir := t.TempDir()
+	// Run a: kubesvc 1 ms, stock 2 ms; run b: kubesvc 4 ms, stock 3 ms.
+	// Pooled, each server's p99 is its run-b latency: 4 against 3 ms.
+	a := filepath.Join(dir, "a.csv")
+	b := filepath.Join(dir, "b.csv")
+	if err := writePairs(a, []churnSet{pairsRun(5000, 100, func(int) time.Duration { return ms(1) }, func(int) time.Duration { return ms(2) })}); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePairs(b, []churnSet{pairsRun(5000, 100, func(int) time.Duration { return ms(4) }, func(int) time.Duration { return ms(3) })}); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := pool(&out, []string{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"5000 services, from the create returning:\n  " + a + ": p50 1.0ms against 2.0ms (0.50) p99 1.0ms against 2.0ms (0.50)  over 100 creates",
+		"  " + b + ": p50 4.0ms against 3.0ms (1.33) p99 4.0ms against 3.0ms (1.33)  over 100 creates",
+		"pooled: p50 1.0ms against 2.0ms (0.50) p99 4.0ms against 3.0ms (1.33)  over 200 creates",
+		"paired over 200 creates: kubesvc answered first 100 times, stock 100",
+		"5000 services, past the proxy:",
+		"pooled: p50 0.5ms against 1.0ms (0.50) p99 2.0ms against 1.5ms (1.33)  over 200 creates",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("pool's report lacks %q; it is:\n%s", want, got)
+		}
+	}
+	if strings.Index(got, "past the proxy") < strings.Index(got, "from the create returning") {
+		t.Errorf("past the proxy is reported before the latency from the write:\n%s", got)
+	}
+}
+
+func TestShareOfTailTellsASharedTailFromSeparateOnes(t *testing.T) {
+	const n = 1000
+	// Shared: the same ten creates are slow at both servers.
+	shared := pairsRun(1, n, func(i int) time.Duration {
+		return ms(1 + float64(i%100/99)*10)
+	}, func(i int) time.Duration {
+		return ms(1 + float64(i%100/99)*12)
+	})
+	if got := shareOfTail(shared.pairedUnder); got != (tailShare{10, 10, 10, 10}) {
+		t.Errorf("the same creates slow at both: %+v, want every slow create in the other's tail", got)
+	}
+	// Separate: kubesvc's slow creates are i%100 == 0, stock's i%100 == 50.
+	apart := pairsRun(1, n, func(i int) time.Duration {
+		if i%100 == 0 {
+			return ms(11)
+		}
+		return ms(1)
+	}, func(i int) time.Duration {
+		if i%100 == 50 {
+			return ms(13)
+		}
+		return ms(1)
+	})
+	if got := shareOfTail(apart.pairedUnder); got.kubesvcSlow != 10 || got.alsoStock != 0 || got.stockSlow != 10 || got.alsoKubesvc != 0 {
+		t.Errorf("different creates slow at each: %+v, want 10 slow at each and none in the other's tail", got)
+	}
+}
+
+func TestReadPairsRejectsWhatWritePairsDoesNotWrite(t *testing.T) {
+	for name, body := range map[string]string{
+		"another header":   "services,measure,kubesvc_ns,stock_ns,poll_ns\n",
+		"a negative time":  strings.Join(pairsHeader, ",") + "\n5000,write,250000,-1,2\n",
+		"an unknown phase": strings.Join(pairsHeader, ",") + "\n5000,relist,250000,1,2\n",
+		"a missing field":  strings.Join(pairsHeader, ",") + "\n5000,write,250000,1\n",
+		"no header":        "",
+	} {
+		if run, err := readPairs("f.csv", strings.NewReader(body)); err == nil {
+			t.Errorf("%s: read without error: %+v", name, run)
+		} else if !strings.HasPrefix(err.Error(), "f.csv") {
+			t.Errorf("%s: error %q does not name the file", name, err)
+		}
+	}
+}
+
+func TestPoolWantsFiles(t *testing.T) {
+	if err := pool(os.Stdout, nil); err == nil {
+		t.Error("-pool with no files gave no error")
+	}
+}
