@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 func TestArrivalsSpotANameCutAcrossReads(t *testing.T) {
@@ -14,7 +18,7 @@ func TestArrivalsSpotANameCutAcrossReads(t *testing.T) {
 	a.expect("churn-0042-0")
 	stream := "\x0a\x05ADDED\x12\x40k8s\x00churn-0041-0 ... churn-0042-0\x1a\x09default" // the name cut by one-byte reads
 	before := time.Now()
-	body := &spottingBody{ReadCloser: io.NopCloser(iotest.OneByteReader(strings.NewReader(stream))), a: a}
+	body := newSpottingBody(io.NopCloser(iotest.OneByteReader(strings.NewReader(stream))), a, false)
 	if _, err := io.ReadAll(body); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +38,7 @@ func TestArrivalsDoNotSeeANameThatDidNotComeBy(t *testing.T) {
 	a := newArrivals()
 	a.expect("churn-0007-0")
 	a.expect("churn-0070-0")
-	body := &spottingBody{ReadCloser: io.NopCloser(strings.NewReader("churn-0007-1 churn-0070-0")), a: a}
+	body := newSpottingBody(io.NopCloser(strings.NewReader("churn-0007-1 churn-0070-0")), a, false)
 	if _, err := io.ReadAll(body); err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +94,131 @@ func (c *chunks) Read(p []byte) (int, error) {
 func TestArrivalsKeepTheTailOverAnEmptyRead(t *testing.T) {
 	a := newArrivals()
 	a.expect("churn-0042-0")
-	body := &spottingBody{ReadCloser: io.NopCloser(&chunks{"xx churn-00", "", "42-0 yy"}), a: a}
+	body := newSpottingBody(io.NopCloser(&chunks{"xx churn-00", "", "42-0 yy"}), a, false)
 	if _, err := io.ReadAll(body); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := a.take("churn-0042-0"); !ok {
 		t.Errorf("a name cut by an empty read between its halves was not seen")
 	}
+}
+
+// gzipEvents is events gzip-encoded as the API server encodes a watch:
+// the encoder flushed after each event; the stream cut after each flush.
+func gzipEvents(t *testing.T, events ...string) []string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	var cut []string
+	for _, ev := range events {
+		if _, err := io.WriteString(zw, ev); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		cut = append(cut, buf.String())
+		buf.Reset()
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return append(cut, buf.String())
+}
+
+func TestArrivalsSeeANameInAGzipEncodedWatchWhenItsChunkIsRead(t *testing.T) {
+	a := newArrivals()
+	a.expect("churn-0042-0")
+	stream := gzipEvents(t, `{"type":"ADDED","object":{"metadata":{"name":"churn-0041-0"}}}`,
+		`{"type":"ADDED","object":{"metadata":{"name":"churn-0042-0"}}}`)
+	pr, pw := io.Pipe()
+	body := newSpottingBody(pr, a, true)
+	var passed bytes.Buffer
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(&passed, body)
+		read <- err
+	}()
+	if _, err := io.WriteString(pw, stream[0]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the first event inflated alone
+	before := time.Now()
+	for _, c := range stream[1:] {
+		if _, err := io.WriteString(pw, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pw.Close()
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	body.Close()
+	<-body.gz.done
+	if got := passed.String(); got != strings.Join(stream, "") {
+		t.Errorf("the body passed on %d bytes, not the %d of the gzip stream", len(got), len(strings.Join(stream, "")))
+	}
+	at, ok := a.take("churn-0042-0")
+	if !ok || at.Before(before) {
+		t.Errorf("take after a gzip stream that carried the name in its second event = %v, %t; want a time at or after %v, when that event's chunk was sent", at, ok, before)
+	}
+}
+
+func TestArrivalsOfABodyNotGzipAfterAllEndWithoutBlocking(t *testing.T) {
+	a := newArrivals()
+	a.expect("churn-0001-0")
+	many := strings.Repeat("not gzip, churn-0001-0. ", 100000) // more chunks than the inflater's queue holds
+	body := newSpottingBody(io.NopCloser(iotest.HalfReader(strings.NewReader(many))), a, true)
+	n, err := io.Copy(io.Discard, body)
+	if err != nil || n != int64(len(many)) {
+		t.Fatalf("read %d bytes of %d, %v", n, len(many), err)
+	}
+	body.Close()
+	<-body.gz.done
+	if at, ok := a.take("churn-0001-0"); ok {
+		t.Errorf("a name seen at %v in a body said to be gzip-encoded that is not", at)
+	}
+}
+
+// TestProxyLooksThroughAGzipEncodedServicesWatch checks that the proxy
+// finds a name in a Services watch the API server gzip-encoded.
+func TestProxyLooksThroughAGzipEncodedServicesWatch(t *testing.T) {
+	stream := strings.Join(gzipEvents(t, "ADDED churn-0001-0"), "")
+	p, _ := proxiedAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		io.WriteString(w, stream)
+	})
+	p.seen.expect("churn-0001-0")
+	req, err := http.NewRequest(http.MethodGet, p.clientConfig().Host+"/api/v1/services?watch=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept-Encoding", "gzip") // as client-go asks: the body comes as it was sent
+	client, err := rest.HTTPClientFor(p.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != stream {
+		t.Fatalf("the proxy passed on %q, not the gzip stream %q", got, stream)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !seenYet(p.seen, "churn-0001-0") { // the inflater looks beside the stream
+		if time.Now().After(deadline) {
+			t.Fatal("the name went by gzip-encoded in a watch of Services and was not seen")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// seenYet says whether name, looked for, has come by.
+func seenYet(a *arrivals, name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.want[name].IsZero()
 }

@@ -232,7 +232,7 @@ func (p *relistProxy) watching(resp *http.Response) error {
 		}
 	}
 	if strings.HasSuffix(resp.Request.URL.Path, "/services") {
-		resp.Body = &spottingBody{ReadCloser: resp.Body, a: p.seen}
+		resp.Body = newSpottingBody(resp.Body, p.seen, resp.Header.Get("Content-Encoding") == "gzip")
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
