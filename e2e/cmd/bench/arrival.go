@@ -146,8 +146,9 @@ func (s *spottingBody) Close() error {
 // whose inflating gave its last byte: the API server flushes the encoder
 // after each event, so an event comes out of the chunk that ends it.
 type inflater struct {
+	mu     sync.Mutex // feed against end: a body may be closed while read
+	ended  bool
 	chunks chan timedChunk
-	ended  sync.Once
 	done   chan struct{} // closed once the goroutine has returned
 	// cur and rest are the goroutine's: the time of the chunk being
 	// inflated, and what is left of it.
@@ -166,11 +167,26 @@ func newInflater(a *arrivals) *inflater {
 	return g
 }
 
-// feed hands the inflater the next chunk of the stream, read at at.
-func (g *inflater) feed(b []byte, at time.Time) { g.chunks <- timedChunk{b, at} }
+// feed hands the inflater the next chunk of the stream, read at at; after
+// end, nothing.
+func (g *inflater) feed(b []byte, at time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.ended {
+		g.chunks <- timedChunk{b, at}
+	}
+}
 
-// end says that the stream has ended (or was closed); at most once.
-func (g *inflater) end() { g.ended.Do(func() { close(g.chunks) }) }
+// end says that the stream has ended (or was closed); a second end does
+// nothing.
+func (g *inflater) end() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.ended {
+		g.ended = true
+		close(g.chunks)
+	}
+}
 
 // Read is the stream as fed, for the gzip reader.
 func (g *inflater) Read(p []byte) (int, error) {

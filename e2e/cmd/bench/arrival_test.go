@@ -222,3 +222,29 @@ func seenYet(a *arrivals, name string) bool {
 	defer a.mu.Unlock()
 	return !a.want[name].IsZero()
 }
+
+func TestAGzipBodyClosedWhileReadEndsWithoutPanic(t *testing.T) {
+	a := newArrivals()
+	a.expect("churn-0001-0")
+	chunk := gzipEvents(t, "ADDED churn-0000-0")[0]
+	pr, pw := io.Pipe()
+	go func() {
+		for {
+			if _, err := io.WriteString(pw, chunk); err != nil {
+				return // the body was closed
+			}
+		}
+	}()
+	body := newSpottingBody(pr, a, true)
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, body)
+		read <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	body.Close() // as the proxy does when it cuts a watch
+	if err := <-read; err == nil {
+		t.Error("reading a body closed while read ended without an error")
+	}
+	<-body.gz.done
+}
