@@ -96,7 +96,7 @@ func main() {
 	fs.IntVar(&c.perf.clients, "dnsperf-clients", 8, "dnsperf -c")
 	fs.IntVar(&c.perf.threads, "dnsperf-threads", 1, "dnsperf -T")
 	fs.IntVar(&c.perf.outstanding, "dnsperf-outstanding", 100, "dnsperf -q")
-	fs.IntVar(&c.flips, "flips", 1000, "readiness flips in the 1,000-endpoint headless service, for CPU per change and again for programming latency under churn unless -latency-flips (0: skip them, but for -latency-flips)")
+	fs.IntVar(&c.flips, "flips", 3000, "readiness flips in the 1,000-endpoint headless service, for CPU per change (30 s at -churn-rate 100; over 1000 the ratio swung 0.41 to 0.54 between runs) and again for programming latency under churn unless -latency-flips (0: skip them, but for -latency-flips)")
 	fs.IntVar(&c.latencyFlips, "latency-flips", 0, "readiness flips to run while services are created one at a time, for the programming latency under churn (0: as many as -flips); about 17 creates per 100 flips at -churn-rate 100, so 30000 give some 5,000 creates, which narrow the p99 ratio's 95% interval to about ±0.1 (1000 give some 250: ±0.5); past 2000 the flips sweep every endpoint of the service again and again, where 1000 turn half of them")
 	fs.IntVar(&c.moves, "moves", 300, "endpoint moves behind ClusterIP services, for CPU per change (0: skip)")
 	fs.Float64Var(&c.churnRate, "churn-rate", 100, "EndpointSlice changes per second in the churn phases")
