@@ -22,7 +22,8 @@ import (
 // A gzip-encoded response is looked through as it is inflated beside the
 // stream (inflater): the API server compresses a large streaming list
 // (sendInitialEvents) for a client that accepts gzip (stock, not kubesvc),
-// and that watch goes on carrying the creates.
+// and that watch goes on carrying the creates. take waits (a little) for
+// the inflaters to look through what they were fed.
 
 // arrivals are the names a proxy looks for in the Services watches it
 // passes on, and when each first came by (zero: not yet).
@@ -31,6 +32,9 @@ type arrivals struct {
 	mu      sync.Mutex
 	want    map[string]time.Time
 	longest int // the longest name looked for: what a read keeps of its end
+	// fed and looked count the chunks of gzip-encoded streams handed to
+	// inflaters and those they have looked through.
+	fed, looked atomic.Int64
 }
 
 func newArrivals() *arrivals { return &arrivals{want: map[string]time.Time{}} }
@@ -48,8 +52,13 @@ func (a *arrivals) expect(name string) {
 }
 
 // take returns when name first came by (false: it has not) and stops
-// looking out for it.
+// looking out for it. It waits up to inflateWait for the inflaters to look
+// through every chunk they were fed before it.
 func (a *arrivals) take(name string) (time.Time, bool) {
+	fed, deadline := a.fed.Load(), time.Now().Add(inflateWait)
+	for a.looked.Load() < fed && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Microsecond)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	at, ok := a.want[name]
@@ -75,6 +84,10 @@ func (a *arrivals) look(b []byte, at time.Time) {
 		}
 	}
 }
+
+// inflateWait is how long take waits for the inflaters: far longer than
+// inflating a chunk takes, far shorter than the 10 s a create is given.
+const inflateWait = 50 * time.Millisecond
 
 // spot looks through b, read at at after the bytes whose end is tail, and
 // returns the new tail: as much of the end of tail and b as a name cut in
@@ -141,19 +154,26 @@ func (s *spottingBody) Close() error {
 }
 
 // inflater inflates a copy of a gzip-encoded stream in a goroutine of its
-// own, so that the stream is passed on without waiting, and looks through
-// what comes out. A name's arrival is the time of the read of the chunk
-// whose inflating gave its last byte: the API server flushes the encoder
-// after each event, so an event comes out of the chunk that ends it.
+// own, so that the stream is passed on while the inflater keeps up (it
+// queues 256 chunks), and looks through what comes out. A name's arrival
+// is the time of the read of the chunk whose inflating gave its last byte.
+// The API server writes each flush of a watch (its events queued then) as
+// a gzip member of its own, closed (apiserver's perFlushGzipWriter), so an
+// event comes out of the chunk that ends its member: the members are read
+// as one stream (gzip.Reader's multistream). The inflater is the gzip
+// reader's io.ByteReader, so no buffer reads ahead of it: a chunk is
+// looked through (arrivals.looked) once the next one is asked for.
 type inflater struct {
 	mu     sync.Mutex // feed against end: a body may be closed while read
 	ended  bool
 	chunks chan timedChunk
 	done   chan struct{} // closed once the goroutine has returned
-	// cur and rest are the goroutine's: the time of the chunk being
-	// inflated, and what is left of it.
+	a      *arrivals
+	// cur, rest and held are the goroutine's: the time of the chunk being
+	// inflated, what is left of it, and whether there is one.
 	cur  time.Time
 	rest []byte
+	held bool
 }
 
 type timedChunk struct {
@@ -162,8 +182,8 @@ type timedChunk struct {
 }
 
 func newInflater(a *arrivals) *inflater {
-	g := &inflater{chunks: make(chan timedChunk, 256), done: make(chan struct{})}
-	go g.run(a)
+	g := &inflater{chunks: make(chan timedChunk, 256), done: make(chan struct{}), a: a}
+	go g.run()
 	return g
 }
 
@@ -173,6 +193,7 @@ func (g *inflater) feed(b []byte, at time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.ended {
+		g.a.fed.Add(1)
 		g.chunks <- timedChunk{b, at}
 	}
 }
@@ -188,24 +209,45 @@ func (g *inflater) end() {
 	}
 }
 
-// Read is the stream as fed, for the gzip reader.
+// next takes the next chunk fed, the one before looked through; false at
+// the stream's end.
+func (g *inflater) next() bool {
+	if g.held {
+		g.a.looked.Add(1)
+		g.held = false
+	}
+	c, ok := <-g.chunks
+	if ok {
+		g.rest, g.cur, g.held = c.b, c.at, true
+	}
+	return ok
+}
+
+// Read and ReadByte are the stream as fed, for the gzip reader.
 func (g *inflater) Read(p []byte) (int, error) {
-	if len(g.rest) == 0 {
-		c, ok := <-g.chunks
-		if !ok {
-			return 0, io.EOF
-		}
-		g.rest, g.cur = c.b, c.at
+	if len(g.rest) == 0 && !g.next() {
+		return 0, io.EOF
 	}
 	n := copy(p, g.rest)
 	g.rest = g.rest[n:]
 	return n, nil
 }
 
-func (g *inflater) run(a *arrivals) {
+func (g *inflater) ReadByte() (byte, error) {
+	for len(g.rest) == 0 {
+		if !g.next() {
+			return 0, io.EOF
+		}
+	}
+	b := g.rest[0]
+	g.rest = g.rest[1:]
+	return b, nil
+}
+
+func (g *inflater) run() {
 	defer close(g.done)
 	defer func() {
-		for range g.chunks { // a stream that is not gzip after all, or cut: feed must not block
+		for g.next() { // a stream that is not gzip after all, or cut: feed must not block
 		}
 	}()
 	zr, err := gzip.NewReader(g)
@@ -216,7 +258,7 @@ func (g *inflater) run(a *arrivals) {
 	var tail []byte
 	for {
 		n, err := zr.Read(out)
-		tail = a.spot(tail, out[:n], g.cur)
+		tail = g.a.spot(tail, out[:n], g.cur)
 		if err != nil {
 			return
 		}

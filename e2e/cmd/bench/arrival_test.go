@@ -103,27 +103,27 @@ func TestArrivalsKeepTheTailOverAnEmptyRead(t *testing.T) {
 	}
 }
 
-// gzipEvents is events gzip-encoded as the API server encodes a watch:
-// the encoder flushed after each event; the stream cut after each flush.
+// gzipEvents is events gzip-encoded as the API server encodes a watch
+// (apiserver's perFlushGzipWriter): each flush, here each event, a gzip
+// member of its own, flushed and closed; the stream cut after each.
 func gzipEvents(t *testing.T, events ...string) []string {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
 	var cut []string
 	for _, ev := range events {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
 		if _, err := io.WriteString(zw, ev); err != nil {
 			t.Fatal(err)
 		}
 		if err := zw.Flush(); err != nil {
 			t.Fatal(err)
 		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
 		cut = append(cut, buf.String())
-		buf.Reset()
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return append(cut, buf.String())
+	return cut
 }
 
 func TestArrivalsSeeANameInAGzipEncodedWatchWhenItsChunkIsRead(t *testing.T) {
@@ -247,4 +247,22 @@ func TestAGzipBodyClosedWhileReadEndsWithoutPanic(t *testing.T) {
 		t.Error("reading a body closed while read ended without an error")
 	}
 	<-body.gz.done
+}
+
+func TestTakeWaitsForTheInflaterToLookThroughWhatItWasFed(t *testing.T) {
+	a := newArrivals()
+	a.expect("churn-0009-0")
+	stream := gzipEvents(t, "ADDED churn-0008-0", "ADDED churn-0009-0")
+	body := newSpottingBody(io.NopCloser(&chunks{stream[0], stream[1]}), a, true)
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.take("churn-0009-0"); !ok { // at once: the inflater may not have got there
+		t.Errorf("a name fed to the inflater just before take was not seen (fed %d chunks, looked through %d)", a.fed.Load(), a.looked.Load())
+	}
+	body.Close()
+	<-body.gz.done
+	if fed, looked := a.fed.Load(), a.looked.Load(); fed != 2 || looked != 2 {
+		t.Errorf("fed %d chunks and looked through %d once the stream ended, want 2 and 2", fed, looked)
+	}
 }

@@ -145,6 +145,11 @@ func (b *bench) churnPhase(pair []*running) error {
 	}
 	b.res.churn = append(b.res.churn, set)
 	b.gb.churn(set)
+	if b.c.pairsOut != "" { // now, lest a later phase's failure lose the run's creates
+		if err := writePairs(b.c.pairsOut, b.res.churn); err != nil {
+			return fmt.Errorf("-pairs-out: %w", err)
+		}
+	}
 	return nil
 }
 

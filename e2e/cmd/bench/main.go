@@ -103,7 +103,7 @@ func main() {
 	fs.BoolVar(&c.relist, "relist", true, "force every watch to relist (410 Gone, as after an API server restart) and measure peak memory and answers during it")
 	fs.StringVar(&c.memLimit, "gomemlimit", "", "GOMEMLIMIT for the second memory-growth measure (default: what deploy/base/deployment.yaml sets, else its memory limit)")
 	fs.StringVar(&c.gobenchOut, "gobench-out", "", "file for the Go benchmark format lines, for benchstat (default <root>/bin/bench.txt)")
-	fs.StringVar(&c.pairsOut, "pairs-out", "", "file (CSV) for each create's latencies at both servers under the flips, to pool several runs with -pool")
+	fs.StringVar(&c.pairsOut, "pairs-out", "", "file (CSV) for each create's latencies at both servers under the flips, written after each churn phase, to pool several runs with -pool (a relative path is from e2e/, where hack/bench.sh runs the driver)")
 	fs.BoolVar(&c.pool, "pool", false, "run nothing: compare the servers over the creates of the -pairs-out files given as arguments, pooled, and each run's alone")
 	fs.BoolVar(&c.quick, "quick", false, "smoke test (about 2 minutes): -services 300 -duration 2s -rounds 1 -warmup 300ms -settle 1s -changes 24 -flips 60 -moves 60 -add-fraction 0.3 -first-answer-services 600, each unless given")
 	_ = fs.Parse(os.Args[1:])
@@ -250,11 +250,6 @@ func run(c config) (err error) {
 		}
 	}
 	report(c, b.res, b.f)
-	if c.pairsOut != "" {
-		if err := writePairs(c.pairsOut, b.res.churn); err != nil {
-			return err
-		}
-	}
 	return b.gb.write(b.gobenchPath())
 }
 

@@ -36,28 +36,42 @@ const bootstrapRounds = 2000
 
 // comparePairs summarises pairs polled every poll.
 func comparePairs(pairs []latencyPair, poll time.Duration) pairedSummary {
-	s := pairedSummary{n: len(pairs), ratioCI: map[float64][2]float64{}}
-	for _, p := range pairs {
-		switch d := p[0] - p[1]; {
-		case d <= -poll/2:
-			s.kubesvcFirst++
-		case d >= poll/2:
-			s.stockFirst++
-		default:
-			s.samePoll++
+	return compareStrata([][]latencyPair{pairs}, poll)
+}
+
+// compareStrata summarises the pairs of several runs (strata) polled every
+// poll, taken together: each resampling draws from each run as many of
+// its creates as it has, so that the interval carries the creates' chance
+// within a run, and a run's conditions stay its own.
+func compareStrata(strata [][]latencyPair, poll time.Duration) pairedSummary {
+	s := pairedSummary{ratioCI: map[float64][2]float64{}}
+	for _, pairs := range strata {
+		s.n += len(pairs)
+		for _, p := range pairs {
+			switch d := p[0] - p[1]; {
+			case d <= -poll/2:
+				s.kubesvcFirst++
+			case d >= poll/2:
+				s.stockFirst++
+			default:
+				s.samePoll++
+			}
 		}
 	}
-	if len(pairs) == 0 {
+	if s.n == 0 {
 		return s
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	ks, st := make([]time.Duration, len(pairs)), make([]time.Duration, len(pairs))
+	ks, st := make([]time.Duration, 0, s.n), make([]time.Duration, 0, s.n)
 	for _, p := range []float64{50, 99} {
 		ratios := make([]float64, 0, bootstrapRounds)
 		for range bootstrapRounds {
-			for i := range pairs {
-				pick := pairs[r.IntN(len(pairs))]
-				ks[i], st[i] = pick[0], pick[1]
+			ks, st = ks[:0], st[:0]
+			for _, pairs := range strata {
+				for range pairs {
+					pick := pairs[r.IntN(len(pairs))]
+					ks, st = append(ks, pick[0]), append(st, pick[1])
+				}
 			}
 			a, _ := percentile(ks, p)
 			b, _ := percentile(st, p)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -100,9 +101,9 @@ func readPairs(path string, r io.Reader) (pooledRun, error) {
 
 // tailShare says how far the servers' slowest creates are the same
 // creates: of the creates in kubesvc's slowest 1 %, how many were in stock's
-// slowest 5 % (slower than its p95), and the other way round. Were the tails
-// each server's own, about 5 % would be; near all says that what delayed
-// them delayed both.
+// slowest 5 % (slower than its p95: at most 5 %, fewer with ties), and the
+// other way round. Were the tails each server's own, about 5 % would be;
+// near all says that what delayed them delayed both.
 type tailShare struct{ kubesvcSlow, alsoStock, stockSlow, alsoKubesvc int }
 
 func shareOfTail(pairs []latencyPair) tailShare {
@@ -132,6 +133,10 @@ func slowAtBoth(pairs []latencyPair, i int) (slow, both int) {
 		}
 	}
 	return slow, both
+}
+
+func (t tailShare) plus(o tailShare) tailShare {
+	return tailShare{t.kubesvcSlow + o.kubesvcSlow, t.alsoStock + o.alsoStock, t.stockSlow + o.stockSlow, t.alsoKubesvc + o.alsoKubesvc}
 }
 
 func (t tailShare) String() string {
@@ -170,27 +175,41 @@ func pool(out io.Writer, files []string) error {
 		return cmp.Or(cmp.Compare(a.services, b.services), -cmp.Compare(a.measure, b.measure))
 	})
 	for _, k := range order {
-		poolKey(out, runs, k)
+		if err := poolKey(out, runs, k); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// poolKey prints one services-and-measure's runs and their pool.
-func poolKey(out io.Writer, runs []pooledRun, k pairsKey) {
+// poolKey prints one services-and-measure's runs and their pool: the
+// paired summary resampled within each run (compareStrata), and the tail
+// share summed over the runs, each run's tails its own (a run slow for
+// both servers would otherwise fill both pooled tails). Runs polled at
+// different intervals are not pooled: which server answered first, and
+// how close, is counted in polls.
+func poolKey(out io.Writer, runs []pooledRun, k pairsKey) error {
 	what := map[string]string{"write": "from the create returning", "proxy": "past the proxy"}[k.measure]
 	fmt.Fprintf(out, "%d services, %s:\n", k.services, what)
 	var all []latencyPair
-	poll := time.Duration(0)
+	var strata [][]latencyPair
+	var share tailShare
+	poll, polledBy := time.Duration(0), ""
 	for _, r := range runs {
 		pairs := r.pairs[k]
 		if len(pairs) == 0 {
 			continue
 		}
-		all = append(all, pairs...)
-		poll = max(poll, r.poll[k])
+		if polledBy != "" && r.poll[k] != poll {
+			return fmt.Errorf("%s was polled every %s, %s every %s: pool runs polled alike", r.file, r.poll[k], polledBy, poll)
+		}
+		poll, polledBy = r.poll[k], r.file
+		all, strata = append(all, pairs...), append(strata, pairs)
+		share = share.plus(shareOfTail(pairs))
 		fmt.Fprintf(out, "  %s: %s\n", r.file, percentilesOf(pairs))
 	}
-	fmt.Fprintf(out, "  pooled: %s\n  %s\n  %s\n", percentilesOf(all), comparePairs(all, poll), shareOfTail(all))
+	fmt.Fprintf(out, "  pooled: %s\n  %s\n  %s\n", percentilesOf(all), compareStrata(strata, poll), share)
+	return nil
 }
 
 // percentilesOf is the p50 and p99 of each server and their ratios.
@@ -199,11 +218,11 @@ func percentilesOf(pairs []latencyPair) string {
 	for i, p := range pairs {
 		ks[i], st[i] = p[0], p[1]
 	}
-	var s string
+	var parts []string
 	for _, p := range []float64{50, 99} {
 		a, _ := percentile(ks, p)
 		b, _ := percentile(st, p)
-		s += fmt.Sprintf("p%.0f %s against %s (%.2f) ", p, fmtDur(a), fmtDur(b), float64(a)/float64(b))
+		parts = append(parts, fmt.Sprintf("p%.0f %s against %s (%.2f)", p, fmtDur(a), fmtDur(b), float64(a)/float64(b)))
 	}
-	return fmt.Sprintf("%s over %d creates", s, len(pairs))
+	return fmt.Sprintf("%s over %d creates", strings.Join(parts, " "), len(pairs))
 }

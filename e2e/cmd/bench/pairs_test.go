@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,12 +41,12 @@ func TestPoolComparesTheCreatesOfEveryRunTogether(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{
-		"5000 services, from the create returning:\n  " + a + ": p50 1.0ms against 2.0ms (0.50) p99 1.0ms against 2.0ms (0.50)  over 100 creates",
-		"  " + b + ": p50 4.0ms against 3.0ms (1.33) p99 4.0ms against 3.0ms (1.33)  over 100 creates",
-		"pooled: p50 1.0ms against 2.0ms (0.50) p99 4.0ms against 3.0ms (1.33)  over 200 creates",
+		"5000 services, from the create returning:\n  " + a + ": p50 1.0ms against 2.0ms (0.50) p99 1.0ms against 2.0ms (0.50) over 100 creates",
+		"  " + b + ": p50 4.0ms against 3.0ms (1.33) p99 4.0ms against 3.0ms (1.33) over 100 creates",
+		"pooled: p50 1.0ms against 2.0ms (0.50) p99 4.0ms against 3.0ms (1.33) over 200 creates",
 		"paired over 200 creates: kubesvc answered first 100 times, stock 100",
 		"5000 services, past the proxy:",
-		"pooled: p50 0.5ms against 1.0ms (0.50) p99 2.0ms against 1.5ms (1.33)  over 200 creates",
+		"pooled: p50 0.5ms against 1.0ms (0.50) p99 2.0ms against 1.5ms (1.33) over 200 creates",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("pool's report lacks %q; it is:\n%s", want, got)
@@ -103,5 +104,45 @@ func TestReadPairsRejectsWhatWritePairsDoesNotWrite(t *testing.T) {
 func TestPoolWantsFiles(t *testing.T) {
 	if err := pool(os.Stdout, nil); err == nil {
 		t.Error("-pool with no files gave no error")
+	}
+}
+
+func TestPoolTakesEachRunsTailOnItsOwnAndRefusesRunsPolledApart(t *testing.T) {
+	dir := t.TempDir()
+	// Run a's creates are fast at both servers, run b's all slow at both;
+	// within each run, kubesvc's slow creates are others than stock's.
+	apart := func(base float64) churnSet {
+		return pairsRun(5000, 300, func(i int) time.Duration {
+			return ms(base + float64(i%100)/1000 + float64(i%100/99)*5)
+		}, func(i int) time.Duration {
+			return ms(base + float64((i+50)%100)/1000 + float64((i+50)%100/99)*5)
+		})
+	}
+	a, b := apart(1), apart(20)
+	pa, pb := filepath.Join(dir, "a.csv"), filepath.Join(dir, "b.csv")
+	for path, set := range map[string]churnSet{pa: a, pb: b} {
+		if err := writePairs(path, []churnSet{set}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out strings.Builder
+	if err := pool(&out, []string{pa, pb}); err != nil {
+		t.Fatal(err)
+	}
+	want := shareOfTail(a.pairedUnder).plus(shareOfTail(b.pairedUnder))
+	if want.alsoStock != 0 || want.alsoKubesvc != 0 {
+		t.Fatalf("runs built with separate tails share them: %s", want)
+	}
+	if !strings.Contains(out.String(), want.String()) {
+		t.Errorf("pool's tail share is not the runs' own summed (%s):\n%s", want, out.String())
+	}
+	c := a
+	c.pollEvery = time.Millisecond
+	pc := filepath.Join(dir, "c.csv")
+	if err := writePairs(pc, []churnSet{c}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool(io.Discard, []string{pa, pc}); err == nil || !strings.Contains(err.Error(), "polled") {
+		t.Errorf("runs polled every 250µs and every 1ms pooled: %v, want an error saying so", err)
 	}
 }
