@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -167,10 +168,7 @@ func pool(out io.Writer, files []string) error {
 			keys[k] = true
 		}
 	}
-	order := make([]pairsKey, 0, len(keys))
-	for k := range keys {
-		order = append(order, k)
-	}
+	order := slices.Collect(maps.Keys(keys))
 	slices.SortFunc(order, func(a, b pairsKey) int { // by services, "write" before "proxy"
 		return cmp.Or(cmp.Compare(a.services, b.services), -cmp.Compare(a.measure, b.measure))
 	})
