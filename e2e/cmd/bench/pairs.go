@@ -120,11 +120,7 @@ func slowAtBoth(pairs []latencyPair, i int) (slow, both int) {
 	if len(pairs) == 0 {
 		return 0, 0
 	}
-	other := make([]time.Duration, len(pairs))
-	for j, p := range pairs {
-		other[j] = p[1-i]
-	}
-	p95, _ := percentile(other, 95)
+	p95, _ := percentile(side(pairs, 1-i), 95)
 	byLatency := slices.Clone(pairs)
 	slices.SortStableFunc(byLatency, func(a, b latencyPair) int { return cmp.Compare(b[i], a[i]) })
 	slow = max(len(pairs)/100, 1)
@@ -189,7 +185,6 @@ func pool(out io.Writer, files []string) error {
 func poolKey(out io.Writer, runs []pooledRun, k pairsKey) error {
 	what := map[string]string{"write": "from the create returning", "proxy": "past the proxy"}[k.measure]
 	fmt.Fprintf(out, "%d services, %s:\n", k.services, what)
-	var all []latencyPair
 	var strata [][]latencyPair
 	var share tailShare
 	poll, polledBy := time.Duration(0), ""
@@ -202,20 +197,17 @@ func poolKey(out io.Writer, runs []pooledRun, k pairsKey) error {
 			return fmt.Errorf("%s was polled every %s, %s every %s: pool runs polled alike", r.file, r.poll[k], polledBy, poll)
 		}
 		poll, polledBy = r.poll[k], r.file
-		all, strata = append(all, pairs...), append(strata, pairs)
+		strata = append(strata, pairs)
 		share = share.plus(shareOfTail(pairs))
 		fmt.Fprintf(out, "  %s: %s\n", r.file, percentilesOf(pairs))
 	}
-	fmt.Fprintf(out, "  pooled: %s\n  %s\n  %s\n", percentilesOf(all), compareStrata(strata, poll), share)
+	fmt.Fprintf(out, "  pooled: %s\n  %s\n  %s\n", percentilesOf(slices.Concat(strata...)), compareStrata(strata, poll), share)
 	return nil
 }
 
 // percentilesOf is the p50 and p99 of each server and their ratios.
 func percentilesOf(pairs []latencyPair) string {
-	ks, st := make([]time.Duration, len(pairs)), make([]time.Duration, len(pairs))
-	for i, p := range pairs {
-		ks[i], st[i] = p[0], p[1]
-	}
+	ks, st := side(pairs, 0), side(pairs, 1)
 	var parts []string
 	for _, p := range []float64{50, 99} {
 		a, _ := percentile(ks, p)
@@ -223,4 +215,13 @@ func percentilesOf(pairs []latencyPair) string {
 		parts = append(parts, fmt.Sprintf("p%.0f %s against %s (%.2f)", p, fmtDur(a), fmtDur(b), float64(a)/float64(b)))
 	}
 	return fmt.Sprintf("%s over %d creates", strings.Join(parts, " "), len(pairs))
+}
+
+// side is server i's latencies of pairs (0: kubesvc's, 1: stock's).
+func side(pairs []latencyPair, i int) []time.Duration {
+	d := make([]time.Duration, len(pairs))
+	for j, p := range pairs {
+		d[j] = p[i]
+	}
+	return d
 }
