@@ -96,9 +96,16 @@ type churnSet struct {
 	moveCPU      map[string]time.Duration // CPU time per move
 	soa          map[string]soaCheck      // the SOA serial during soaMoves more moves
 	soaMoves     int
-	underChurn   map[string][]time.Duration
-	missedUnder  map[string]int
-	pairedUnder  []latencyPair // the creates both answered, in order
+	latencySet               // the creates timed during the flips
+	pinned       *latencySet // again, each server on CPUs of its own (pin.go); nil if not run
+}
+
+// latencySet is the programming latency of services created one at a time
+// during the flips.
+type latencySet struct {
+	underChurn  map[string][]time.Duration
+	missedUnder map[string]int
+	pairedUnder []latencyPair // the creates both answered, in order
 	// pastProxy are the latencies from each server's proxy passing the
 	// create's event on (arrival.go); unspotted counts the creates answered
 	// whose event the proxy did not see go by.
@@ -139,8 +146,19 @@ func (b *bench) churnPhase(pair []*running) error {
 	}
 	if b.latencyFlips() > 0 {
 		b.logf("churn (c): programming latency of services created while %d flips run", b.latencyFlips())
-		if err := b.latencyUnderChurn(pair, &set); err != nil {
+		if err := b.latencyUnderChurn(pair, &set.latencySet, nil); err != nil {
 			return err
+		}
+		if b.c.pin {
+			cpus, err := cpusApart()
+			if err != nil {
+				return err
+			}
+			b.logf("churn (d): the same, each server's threads on CPUs of its own (%s), swapped between the halves", cpus)
+			set.pinned = &latencySet{}
+			if err := b.latencyUnderChurn(pair, set.pinned, &cpus); err != nil {
+				return err
+			}
 		}
 	}
 	b.res.churn = append(b.res.churn, set)

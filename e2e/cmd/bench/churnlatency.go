@@ -13,17 +13,24 @@ import (
 // services one at a time, timing each until both servers answer it.
 // Between the batches the API server takes the servers' watches again in
 // the other order (swapWatchOrder), so that the creates of one batch are
-// timed in each.
-func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
+// timed in each. With cpus, each server's threads run on CPUs of its own,
+// swapped between the batches, and on every CPU again after.
+func (b *bench) latencyUnderChurn(pair []*running, set *latencySet, cpus *cpuHalves) error {
 	set.underChurn, set.missedUnder, set.pollEvery = map[string][]time.Duration{}, map[string]int{}, b.c.pollEvery
 	set.pastProxy, set.unspotted = map[string][]time.Duration{}, map[string]int{}
-	ns := nsName(1 % b.c.namespaces)
+	ns, prefix := nsName(1%b.c.namespaces), "churn"
+	if cpus != nil {
+		prefix = "pinned" // apart from the names just deleted, whose events may still be on their way
+	}
 	var created []string
 	defer func() {
 		for _, name := range created {
 			_ = b.client.CoreV1().Services(ns).Delete(context.WithoutCancel(b.ctx), name, metav1.DeleteOptions{})
 		}
 	}()
+	if cpus != nil {
+		defer func() { _ = cpus.release(pair) }()
+	}
 	order := b.watchOrder     // the first batch's
 	split := map[string]int{} // where each server's latencies of the second batch start
 	pairedSplit := 0          // where the second batch's pairs start
@@ -38,7 +45,12 @@ func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
 				return err
 			}
 		}
-		if err := b.createsDuringFlips(pair, ns, flips, &created, set); err != nil {
+		if cpus != nil {
+			if err := cpus.pin(pair, batch == 1); err != nil {
+				return err
+			}
+		}
+		if err := b.createsDuringFlips(pair, ns, prefix, flips, &created, set); err != nil {
 			return err
 		}
 	}
@@ -68,8 +80,9 @@ func (b *bench) latencyUnderChurn(pair []*running, set *churnSet) error {
 }
 
 // createsDuringFlips runs flips flips and meanwhile creates services one at
-// a time (noted in created), timing each (createTimed).
-func (b *bench) createsDuringFlips(pair []*running, ns string, flips int, created *[]string, set *churnSet) error {
+// a time (noted in created; named prefix-<count>-<phase>), timing each
+// (createTimed).
+func (b *bench) createsDuringFlips(pair []*running, ns, prefix string, flips int, created *[]string, set *latencySet) error {
 	done := make(chan error, 1)
 	go func() { done <- b.flips(flips) }()
 	for {
@@ -78,7 +91,7 @@ func (b *bench) createsDuringFlips(pair []*running, ns string, flips int, create
 			return err
 		default:
 		}
-		name := fmt.Sprintf("churn-%04d-%d", len(*created), len(b.res.churn))
+		name := fmt.Sprintf("%s-%04d-%d", prefix, len(*created), len(b.res.churn))
 		if err := b.createTimed(pair, ns, name, set); err != nil {
 			<-done
 			return err
@@ -94,7 +107,7 @@ func (b *bench) createsDuringFlips(pair []*running, ns string, flips int, create
 // createTimed creates service ns/name and times it until both servers
 // answer it (set.underChurn), or counts it missed after 10 s; and from when
 // each server's proxy passed on its event (set.pastProxy, arrival.go).
-func (b *bench) createTimed(pair []*running, ns, name string, set *churnSet) error {
+func (b *bench) createTimed(pair []*running, ns, name string, set *latencySet) error {
 	for _, p := range b.px {
 		p.seen.expect(name)
 	}
@@ -140,7 +153,7 @@ func (b *bench) createTimed(pair []*running, ns, name string, set *churnSet) err
 
 // logPastProxy logs each server's own part of the latencies under the
 // flips: from its proxy's passing on the event to its first correct answer.
-func (b *bench) logPastProxy(pair []*running, set *churnSet) {
+func (b *bench) logPastProxy(pair []*running, set *latencySet) {
 	for _, r := range pair {
 		own := set.pastProxy[r.kind.name]
 		p50, _ := percentile(own, 50)

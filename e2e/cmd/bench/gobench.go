@@ -69,16 +69,26 @@ func (g *gobench) churn(set churnSet) {
 			}
 			g.add("MoveCPU", sub, set.moves, set.moveCPU[k], "ns/op", moved, "soa-moved")
 		}
-		if xs := set.underChurn[k]; len(xs) > 0 {
-			p50, _ := percentile(xs, 50)
-			p99, _ := percentile(xs, 99)
-			g.add("ProgUnderChurn", sub, len(xs), p50, "p50-ns", p99, "p99-ns", set.missedUnder[k], "missed")
-		}
-		if xs := set.pastProxy[k]; len(xs) > 0 {
-			p50, _ := percentile(xs, 50)
-			p99, _ := percentile(xs, 99)
-			g.add("ProgPastProxy", sub, len(xs), p50, "p50-ns", p99, "p99-ns", set.unspotted[k], "unseen")
-		}
+		g.latency(sub, k, "", &set.latencySet)
+		g.latency(sub, k, "Pinned", set.pinned)
+	}
+}
+
+// latency adds server k's latencies of l (none if nil), as benchmarks
+// named with suffix.
+func (g *gobench) latency(sub, k, suffix string, l *latencySet) {
+	if l == nil {
+		return
+	}
+	if xs := l.underChurn[k]; len(xs) > 0 {
+		p50, _ := percentile(xs, 50)
+		p99, _ := percentile(xs, 99)
+		g.add("ProgUnderChurn"+suffix, sub, len(xs), p50, "p50-ns", p99, "p99-ns", l.missedUnder[k], "missed")
+	}
+	if xs := l.pastProxy[k]; len(xs) > 0 {
+		p50, _ := percentile(xs, 50)
+		p99, _ := percentile(xs, 99)
+		g.add("ProgPastProxy"+suffix, sub, len(xs), p50, "p50-ns", p99, "p99-ns", l.unspotted[k], "unseen")
 	}
 }
 

@@ -71,6 +71,7 @@ type config struct {
 	memLimit     string  // GOMEMLIMIT for the second growth measure ("" : deploy/'s)
 	gobenchOut   string  // where the Go benchmark format goes
 	pairsOut     string  // where each create's paired latencies go (pairs.go)
+	pin          bool    // time the creates during the flips again with the servers on CPUs apart (pin.go)
 	pool         bool    // compare the pairs of the files given, run nothing
 }
 
@@ -100,6 +101,7 @@ func main() {
 	fs.IntVar(&c.latencyFlips, "latency-flips", 0, "readiness flips to run while services are created one at a time, for the programming latency under churn (0: as many as -flips); about 17 creates per 100 flips at -churn-rate 100, so 30000 give some 5,000 creates, which narrow the p99 ratio's 95% interval to about ±0.1 (1000 give some 250: ±0.5); past 2000 the flips sweep every endpoint of the service again and again, where 1000 turn half of them")
 	fs.IntVar(&c.moves, "moves", 300, "endpoint moves behind ClusterIP services, for CPU per change (0: skip)")
 	fs.Float64Var(&c.churnRate, "churn-rate", 100, "EndpointSlice changes per second in the churn phases")
+	fs.BoolVar(&c.pin, "pin", true, "time the creates during the flips a second time with each server's threads on CPUs of its own (half the CPUs each, swapped between the halves), as in a cluster where the two never share one (pin.go)")
 	fs.BoolVar(&c.relist, "relist", true, "force every watch to relist (410 Gone, as after an API server restart) and measure peak memory and answers during it")
 	fs.StringVar(&c.memLimit, "gomemlimit", "", "GOMEMLIMIT for the second memory-growth measure (default: what deploy/base/deployment.yaml sets, else its memory limit)")
 	fs.StringVar(&c.gobenchOut, "gobench-out", "", "file for the Go benchmark format lines, for benchstat (default <root>/bin/bench.txt)")

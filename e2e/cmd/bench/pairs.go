@@ -21,12 +21,26 @@ import (
 // as one run of that many creates would (comparePairs), besides each run's
 // own ratio, so that a drift between runs shows.
 //
-// A file is CSV with a header: services, measure ("write": from the create
-// returning; "proxy": from each server's proxy passing on its event, see
-// arrival.go), the poll interval and kubesvc's and stock's latency, all
-// durations in nanoseconds, one row a create both servers answered.
+// A file is CSV with a header: services, measure (one of measures), the
+// poll interval and kubesvc's and stock's latency, all durations in
+// nanoseconds, one row a create both servers answered.
 
 var pairsHeader = []string{"services", "measure", "poll_ns", "kubesvc_ns", "stock_ns"}
+
+// measures are the measures a file may hold, in the order -pool prints them:
+// from the create returning, from each server's proxy passing on its event
+// (arrival.go), and both again with the servers on CPUs apart (pin.go).
+var measures = []struct{ name, what string }{
+	{"write", "from the create returning"},
+	{"proxy", "past the proxy"},
+	{"write-pinned", "from the create returning, each server on CPUs of its own"},
+	{"proxy-pinned", "past the proxy, each server on CPUs of its own"},
+}
+
+// measureRank is the place of measure name in measures; -1 if none.
+func measureRank(name string) int {
+	return slices.IndexFunc(measures, func(m struct{ name, what string }) bool { return m.name == name })
+}
 
 // writePairs writes the paired latencies of churn to path.
 func writePairs(path string, churn []churnSet) error {
@@ -37,12 +51,20 @@ func writePairs(path string, churn []churnSet) error {
 	w := csv.NewWriter(f)
 	_ = w.Write(pairsHeader)
 	for _, s := range churn {
-		for _, m := range []struct {
-			name  string
-			pairs []latencyPair
-		}{{"write", s.pairedUnder}, {"proxy", s.pairedPast}} {
-			for _, p := range m.pairs {
-				_ = w.Write([]string{strconv.Itoa(s.n), m.name, fmtNanos(s.pollEvery), fmtNanos(p[0]), fmtNanos(p[1])})
+		for _, l := range []struct {
+			suffix string
+			set    *latencySet
+		}{{"", &s.latencySet}, {"-pinned", s.pinned}} {
+			if l.set == nil {
+				continue
+			}
+			for _, m := range []struct {
+				name  string
+				pairs []latencyPair
+			}{{"write", l.set.pairedUnder}, {"proxy", l.set.pairedPast}} {
+				for _, p := range m.pairs {
+					_ = w.Write([]string{strconv.Itoa(s.n), m.name + l.suffix, fmtNanos(l.set.pollEvery), fmtNanos(p[0]), fmtNanos(p[1])})
+				}
 			}
 		}
 	}
@@ -92,8 +114,8 @@ func readPairs(path string, r io.Reader) (pooledRun, error) {
 			}
 		}
 		k := pairsKey{services: int(n[0]), measure: rec[1]}
-		if k.measure != "write" && k.measure != "proxy" {
-			return run, fmt.Errorf("%s:%d: measure %q, want write or proxy", path, line, k.measure)
+		if measureRank(k.measure) < 0 {
+			return run, fmt.Errorf("%s:%d: measure %q, want write, proxy, write-pinned or proxy-pinned", path, line, k.measure)
 		}
 		run.poll[k] = time.Duration(n[1])
 		run.pairs[k] = append(run.pairs[k], latencyPair{time.Duration(n[2]), time.Duration(n[3])})
@@ -165,8 +187,8 @@ func pool(out io.Writer, files []string) error {
 		}
 	}
 	order := slices.Collect(maps.Keys(keys))
-	slices.SortFunc(order, func(a, b pairsKey) int { // by services, "write" before "proxy"
-		return cmp.Or(cmp.Compare(a.services, b.services), -cmp.Compare(a.measure, b.measure))
+	slices.SortFunc(order, func(a, b pairsKey) int { // by services, then as in measures
+		return cmp.Or(cmp.Compare(a.services, b.services), cmp.Compare(measureRank(a.measure), measureRank(b.measure)))
 	})
 	for _, k := range order {
 		if err := poolKey(out, runs, k); err != nil {
@@ -183,7 +205,7 @@ func pool(out io.Writer, files []string) error {
 // different intervals are not pooled: which server answered first, and
 // how close, is counted in polls.
 func poolKey(out io.Writer, runs []pooledRun, k pairsKey) error {
-	what := map[string]string{"write": "from the create returning", "proxy": "past the proxy"}[k.measure]
+	what := measures[measureRank(k.measure)].what
 	fmt.Fprintf(out, "%d services, %s:\n", k.services, what)
 	var strata [][]latencyPair
 	var share tailShare

@@ -15,7 +15,7 @@ func ms(f float64) time.Duration { return time.Duration(f * float64(time.Millise
 // latency of create i is k(i), stock's s(i), from the write and (halved)
 // past the proxy.
 func pairsRun(services, n int, k, s func(i int) time.Duration) churnSet {
-	set := churnSet{n: services, pollEvery: 250 * time.Microsecond}
+	set := churnSet{n: services, latencySet: latencySet{pollEvery: 250 * time.Microsecond}}
 	for i := range n {
 		set.pairedUnder = append(set.pairedUnder, latencyPair{k(i), s(i)})
 		set.pairedPast = append(set.pairedPast, latencyPair{k(i) / 2, s(i) / 2})
@@ -144,5 +144,38 @@ func TestPoolTakesEachRunsTailOnItsOwnAndRefusesRunsPolledApart(t *testing.T) {
 	}
 	if err := pool(io.Discard, []string{pa, pc}); err == nil || !strings.Contains(err.Error(), "polled") {
 		t.Errorf("runs polled every 250µs and every 1ms pooled: %v, want an error saying so", err)
+	}
+}
+
+func TestPinnedCreatesArePooledApartFromTheOthers(t *testing.T) {
+	set := pairsRun(5000, 100, func(int) time.Duration { return ms(1) }, func(int) time.Duration { return ms(2) })
+	pinned := pairsRun(5000, 50, func(int) time.Duration { return ms(3) }, func(int) time.Duration { return ms(6) })
+	set.pinned = &pinned.latencySet
+	path := filepath.Join(t.TempDir(), "p.csv")
+	if err := writePairs(path, []churnSet{set}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	run, err := readPairs(path, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for measure, want := range map[string]latencyPair{"write": {ms(1), ms(2)}, "proxy": {ms(0.5), ms(1)}, "write-pinned": {ms(3), ms(6)}, "proxy-pinned": {ms(1.5), ms(3)}} {
+		got := run.pairs[pairsKey{5000, measure}]
+		n := map[bool]int{true: 50, false: 100}[strings.HasSuffix(measure, "-pinned")]
+		if len(got) != n || got[0] != want {
+			t.Errorf("%s: %d pairs, first %v; want %d of %v", measure, len(got), got[:min(1, len(got))], n, want)
+		}
+	}
+	var out strings.Builder
+	if err := pool(&out, []string{path}); err != nil {
+		t.Fatal(err)
+	}
+	if w, p := strings.Index(out.String(), "from the create returning:"), strings.Index(out.String(), "each server on CPUs of its own"); w < 0 || p < w {
+		t.Errorf("-pool printed the pinned creates not after the others:\n%s", out.String())
 	}
 }

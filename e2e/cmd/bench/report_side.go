@@ -53,7 +53,8 @@ func reportChurn(churn []churnSet) {
 		fmt.Println("churn: CPU time per EndpointSlice change (all threads' run time from /proc, over the changes and until both answer the last,")
 		fmt.Println("  less the server's idle CPU over as long: the median of 5 one-second samples just before);")
 		fmt.Println("  programming latency of services created one at a time while the flips run (p50/p99), the flips in two halves, each with the servers' watches registered in one order;")
-		fmt.Println("  past the proxy: from each server's proxy passing on the create's event to its first correct answer (the server's own part)")
+		fmt.Println("  past the proxy: from each server's proxy passing on the create's event to its first correct answer (the server's own part);")
+		fmt.Println("  pinned apart: the same again, each server's threads on half the CPUs (swapped between the halves), as in a cluster where they share none")
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  services\tmeasure\tkubesvc\tstock\tkubesvc/stock")
 		for _, s := range churn {
@@ -67,15 +68,15 @@ func reportChurn(churn []churnSet) {
 			cpuRow("CPU/move, behind ClusterIP", s.moves, s.moveCPU)
 			percentileRows(tw, s.n, "prog p%.0f under flips (n=%d/%d, missed %d/%d)", s.underChurn, s.missedUnder)
 			percentileRows(tw, s.n, "past the proxy p%.0f (n=%d/%d, not seen %d/%d)", s.pastProxy, s.unspotted)
+			if p := s.pinned; p != nil {
+				percentileRows(tw, s.n, "pinned apart: prog p%.0f (n=%d/%d, missed %d/%d)", p.underChurn, p.missedUnder)
+				percentileRows(tw, s.n, "pinned apart: past the proxy p%.0f (n=%d/%d, not seen %d/%d)", p.pastProxy, p.unspotted)
+			}
 		}
 		tw.Flush()
 		for _, s := range churn {
-			if len(s.pairedUnder) > 0 {
-				fmt.Printf("  under flips at %d services, %s\n", s.n, comparePairs(s.pairedUnder, s.pollEvery))
-			}
-			if len(s.pairedPast) > 0 {
-				fmt.Printf("  past the proxies at %d services, %s\n", s.n, comparePairs(s.pairedPast, s.pollEvery))
-			}
+			comparedPairs(s.n, "", &s.latencySet)
+			comparedPairs(s.n, ", the servers on CPUs apart", s.pinned)
 		}
 		for _, s := range churn {
 			if s.soa != nil {
@@ -84,6 +85,20 @@ func reportChurn(churn []churnSet) {
 					s.soaMoves, s.n, ks.moved, ks.before, ks.last, ks.polls, st.moved, st.before, st.last)
 			}
 		}
+	}
+}
+
+// comparedPairs prints the paired summaries of l (none if nil) at n
+// services; how says how they were timed.
+func comparedPairs(n int, how string, l *latencySet) {
+	if l == nil {
+		return
+	}
+	if len(l.pairedUnder) > 0 {
+		fmt.Printf("  under flips at %d services%s, %s\n", n, how, comparePairs(l.pairedUnder, l.pollEvery))
+	}
+	if len(l.pairedPast) > 0 {
+		fmt.Printf("  past the proxies at %d services%s, %s\n", n, how, comparePairs(l.pairedPast, l.pollEvery))
 	}
 }
 
