@@ -17,7 +17,8 @@
 // controls: DNS programming latency; CPU per EndpointSlice change (readiness
 // flips in a 1,000-endpoint headless service, endpoint moves behind ClusterIP
 // services and whether they move kubesvc's SOA serial) and programming
-// latency while the flips run; the peak memory of a forced relist; the
+// latency while the flips run, sharing the CPUs and again on CPUs apart
+// (pin.go); the peak memory of a forced relist; the
 // memory each added Service costs, with the default GOGC and with the
 // GOMEMLIMIT of deploy/; and optionally all of it again at a larger size.
 // It prints one table per phase with the kubesvc/stock ratios, and the same
