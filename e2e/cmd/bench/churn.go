@@ -150,13 +150,7 @@ func (b *bench) churnPhase(pair []*running) error {
 			return err
 		}
 		if b.c.pin {
-			cpus, err := cpusApart()
-			if err != nil {
-				return err
-			}
-			b.logf("churn (d): the same, each server's threads on CPUs of its own (%s), swapped between the halves", cpus)
-			set.pinned = &latencySet{}
-			if err := b.latencyUnderChurn(pair, set.pinned, &cpus); err != nil {
+			if err := b.pinnedLatency(pair, &set); err != nil {
 				return err
 			}
 		}

@@ -29,7 +29,11 @@ func (b *bench) latencyUnderChurn(pair []*running, set *latencySet, cpus *cpuHal
 		}
 	}()
 	if cpus != nil {
-		defer func() { _ = cpus.release(pair) }()
+		defer func() {
+			if err := cpus.release(pair); err != nil {
+				b.logf("  letting the servers on every CPU again: %v", err)
+			}
+		}()
 	}
 	order := b.watchOrder     // the first batch's
 	split := map[string]int{} // where each server's latencies of the second batch start
@@ -47,6 +51,9 @@ func (b *bench) latencyUnderChurn(pair []*running, set *latencySet, cpus *cpuHal
 		}
 		if cpus != nil {
 			if err := cpus.pin(pair, batch == 1); err != nil {
+				return err
+			}
+			if err := sleep(b.ctx, pinSettle); err != nil {
 				return err
 			}
 		}
@@ -77,6 +84,19 @@ func (b *bench) latencyUnderChurn(pair []*running, set *latencySet, cpus *cpuHal
 	}
 	b.logPastProxy(pair, set)
 	return nil
+}
+
+// pinnedLatency is churn (d): latencyUnderChurn again with the servers on
+// CPUs apart, into set.pinned; skipped, and said so, where they cannot be.
+func (b *bench) pinnedLatency(pair []*running, set *churnSet) error {
+	cpus, err := cpusApart()
+	if err != nil {
+		b.logf("churn (d) skipped: %v", err)
+		return nil
+	}
+	b.logf("churn (d): the same, each server's threads on CPUs of its own (%s), swapped between the halves", cpus)
+	set.pinned = &latencySet{}
+	return b.latencyUnderChurn(pair, set.pinned, &cpus)
 }
 
 // createsDuringFlips runs flips flips and meanwhile creates services one at
