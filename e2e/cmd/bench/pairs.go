@@ -30,16 +30,28 @@ var pairsHeader = []string{"services", "measure", "poll_ns", "kubesvc_ns", "stoc
 // measures are the measures a file may hold, in the order -pool prints them:
 // from the create returning, from each server's proxy passing on its event
 // (arrival.go), and both again with the servers on CPUs apart (pin.go).
-var measures = []struct{ name, what string }{
+var measures = []measure{
 	{"write", "from the create returning"},
 	{"proxy", "past the proxy"},
 	{"write-pinned", "from the create returning, each server on CPUs of its own"},
 	{"proxy-pinned", "past the proxy, each server on CPUs of its own"},
 }
 
+// measure is a measure's name in a file and what -pool calls it.
+type measure struct{ name, what string }
+
 // measureRank is the place of measure name in measures; -1 if none.
 func measureRank(name string) int {
-	return slices.IndexFunc(measures, func(m struct{ name, what string }) bool { return m.name == name })
+	return slices.IndexFunc(measures, func(m measure) bool { return m.name == name })
+}
+
+// measureNames are the names of measures, for an error.
+func measureNames() string {
+	names := make([]string, len(measures))
+	for i, m := range measures {
+		names[i] = m.name
+	}
+	return strings.Join(names, ", ")
 }
 
 // writePairs writes the paired latencies of churn to path.
@@ -115,7 +127,7 @@ func readPairs(path string, r io.Reader) (pooledRun, error) {
 		}
 		k := pairsKey{services: int(n[0]), measure: rec[1]}
 		if measureRank(k.measure) < 0 {
-			return run, fmt.Errorf("%s:%d: measure %q, want write, proxy, write-pinned or proxy-pinned", path, line, k.measure)
+			return run, fmt.Errorf("%s:%d: measure %q, want one of %s", path, line, k.measure, measureNames())
 		}
 		run.poll[k] = time.Duration(n[1])
 		run.pairs[k] = append(run.pairs[k], latencyPair{time.Duration(n[2]), time.Duration(n[3])})
